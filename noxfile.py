@@ -1,0 +1,95 @@
+"""Developer sessions. Run `nox -l` to list them.
+
+Virtual environments are reused, and a session skips `pip install` when pyproject.toml has not
+changed since the last install (a second `nox -s tests` starts testing within seconds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests"]
+nox.options.default_venv_backend = "venv"
+
+ROOT = Path(__file__).parent
+PYTHON = "3.11"
+QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0",
+            "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _install(session: nox.Session, extras: str) -> None:
+    """Install the project with ``extras`` unless this venv already has this exact install."""
+    stamp_text = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = Path(session.virtualenv.location) / ".nnx-installed"
+    if stamp.exists() and stamp.read_text() == stamp_text:
+        session.log("dependencies unchanged since the last install; skipping pip")
+        return
+    session.install("-e", f".[{extras}]")
+    stamp.write_text(stamp_text)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole suite: unit tests, quick-profile end-to-end builds, Chromium browser tests.
+
+    Extra arguments go to pytest, e.g. `nox -s tests -- -m "not browser" -x`.
+    """
+    _install(session, "cpu,test,dist")
+    args = session.posargs or ["-m", "slow or browser or not slow", "-p", "no:cacheprovider"]
+    session.run("python", "-m", "pytest", *args, env=QUIET_TF)
+
+
+@nox.session(python=PYTHON)
+def unit(session: nox.Session) -> None:
+    """Only the fast unit tests (what plain `pytest` runs)."""
+    _install(session, "cpu,test,dist")
+    session.run("python", "-m", "pytest", *session.posargs, env=QUIET_TF)
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """Build every explainer's assets (quick profile unless NNX_PROFILE=full) and the site.
+
+    `nox -s build -- --profile full --jobs 2` passes options to `python -m pipeline build`.
+    """
+    _install(session, "cpu")
+    session.run("python", "-m", "pipeline", "build", *session.posargs, env=QUIET_TF)
+    session.run("mkdocs", "build", "--strict", env=QUIET_TF)
+
+
+@nox.session(python=PYTHON)
+def serve(session: nox.Session) -> None:
+    """Serve the site at http://127.0.0.1:8000/ with live reload (build assets first)."""
+    _install(session, "cpu")
+    session.run("mkdocs", "serve", *session.posargs, env=QUIET_TF)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff on the package, tests and benchmarks."""
+    session.install("ruff>=0.5,<1")
+    session.run("ruff", "check", "pipeline", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks measured side by side in one run; prints ratios and writes build/bench.json."""
+    _install(session, "cpu,dist")
+    session.run("python", "-m", "benchmarks", *session.posargs, env=QUIET_TF)
+
+
+@nox.session(python=PYTHON)
+def deploy(session: nox.Session) -> None:
+    """Build, then publish site/ to the gh-pages branch with `mkdocs gh-deploy`.
+
+    Set SITE_URL and REPO_URL for your fork; see README.
+    """
+    _install(session, "cpu")
+    session.run("python", "-m", "pipeline", "build", env=QUIET_TF)
+    session.run("mkdocs", "gh-deploy", "--strict", "--force", *session.posargs,
+                env={**QUIET_TF, **{k: v for k, v in os.environ.items() if k in ("SITE_URL", "REPO_URL")}})

@@ -1,0 +1,58 @@
+"""Atomic file writes: a reader (or a killed build) never sees a half-written file.
+
+Everything is written to a temporary sibling and moved into place with ``os.replace``, which is
+atomic on POSIX file systems when source and target share a directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; move it into place only if the block succeeds.
+
+    The temporary name keeps the target's suffix (so writers that pick a format from the file
+    extension, like imageio and matplotlib, still work).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix,
+        dir=target.parent,
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically, flushed to disk before the rename."""
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def write_text(target: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 text atomically."""
+    write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target: str | os.PathLike[str], data: Any) -> None:
+    """Write JSON atomically (sorted keys, so identical data gives identical bytes)."""
+    write_text(target, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

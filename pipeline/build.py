@@ -1,0 +1,251 @@
+"""The build: discover recipes, key them, run what changed, publish atomically, report.
+
+The steps are small functions so each can be tested alone (in the spirit of nox's workflow):
+``plan`` decides per recipe whether the cache holds its result; ``run_job`` executes one recipe
+into a staging directory and seals its manifest (it runs in a worker process and never touches
+shared state); ``commit_outcome`` (parent process only) publishes the entry and updates state,
+so the last good result of a failing recipe is never replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline import atomic
+from pipeline.cache import CacheKey, FileHasher, compute_key, package_versions
+from pipeline.errors import PipelineError
+from pipeline.executor import CellFailure, RecipeFailed, execute_recipe
+from pipeline.recipes import PROFILES, Recipe
+from pipeline.runtime import OUTPUTS_FILE
+from pipeline.store import MANIFEST, BuildDir, CorruptEntry, file_table, seal_manifest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything a build needs to know; plain data so it can be sent to workers."""
+
+    repo_root: Path
+    content_root: Path
+    build_root: Path
+    data_dir: Path | None
+    profile: str = "quick"
+    force: bool = False
+    jobs: int = 1
+    only: tuple[str, ...] = ()
+    executor: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One recipe to execute (or take from the cache)."""
+
+    slug: str
+    recipe_path: Path
+    rel_path: str
+    page_rel: str | None
+    header: dict[str, Any]
+    key: str
+    key_parts: dict[str, Any]
+    parameters: dict[str, Any]
+    timeout: int
+    cached: bool
+
+
+@dataclass
+class Outcome:
+    """What happened to one recipe in this build."""
+
+    slug: str
+    status: str  # "ran" | "cached" | "failed"
+    seconds: float
+    key: str
+    staged: Path | None = None
+    failure: dict[str, Any] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def recipe_key(recipe: Recipe, options: BuildOptions, hasher: FileHasher,
+               versions: dict[str, str]) -> CacheKey:
+    """The cache key of one recipe under the build's options."""
+    from pipeline.datasets import dataset_files
+
+    files: list[Path] = []
+    for name in recipe.header.datasets:
+        files.extend(dataset_files(name, options.data_dir))
+    return compute_key(
+        recipe.path, options.profile, recipe.header.seed, recipe.header.sizes(options.profile),
+        files, options.repo_root / "pipeline", hasher=hasher, versions=versions,
+    )
+
+
+def plan(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir) -> list[Job]:
+    """Compute keys and decide which recipes the cache already holds."""
+    if options.profile not in PROFILES:
+        raise PipelineError(f"unknown profile {options.profile!r}; choose one of {', '.join(PROFILES)}")
+    hasher = FileHasher(bdir.hash_memo)
+    versions = package_versions()
+    jobs = []
+    for recipe in recipes:
+        key = recipe_key(recipe, options, hasher, versions)
+        cached = False
+        if not options.force:
+            entry = bdir.entry_dir(recipe.slug, key.digest)
+            if entry.exists():
+                try:
+                    bdir.verify_entry(entry, key.digest)
+                    cached = True
+                except CorruptEntry as exc:
+                    log.warning("%s: cached result is corrupt (%s); rebuilding", recipe.slug, exc)
+        jobs.append(Job(
+            slug=recipe.slug, recipe_path=recipe.path, rel_path=recipe.rel_path,
+            page_rel=recipe.page.relative_to(options.content_root).as_posix() if recipe.page else None,
+            header=_header_dict(recipe), key=key.digest, key_parts=key.parts,
+            parameters={}, timeout=recipe.header.timeout, cached=cached,
+        ))
+    hasher.save()
+    return jobs
+
+
+def _header_dict(recipe: Recipe) -> dict[str, Any]:
+    h = recipe.header
+    return {"title": h.title, "description": h.description, "section": h.section,
+            "seed_article": h.seed_article, "datasets": list(h.datasets), "seed": h.seed,
+            "order": h.order, "thumbnail": h.thumbnail, "timeout": h.timeout}
+
+
+def run_job(job: Job, options: BuildOptions) -> Outcome:
+    """Execute one recipe into a fresh staging directory and seal its manifest.
+
+    Runs in a worker process: it only writes inside its own staging directory.
+    """
+    bdir = BuildDir(options.build_root)
+    start = time.perf_counter()
+    staged = bdir.new_staging(job.slug)
+    assets = staged / "assets"
+    workdir = staged / "work"
+    assets.mkdir()
+    workdir.mkdir()
+    header = job.header
+    parameters = {
+        "profile": options.profile,
+        "seed": header["seed"],
+        "asset_dir": str(assets),
+        "data_dir": str(options.data_dir) if options.data_dir else None,
+        "sizes": job.key_parts["sizes"],
+    }
+    try:
+        result = execute_recipe(
+            job.recipe_path, job.rel_path, parameters, workdir, staged / "notebook", job.slug,
+            job.timeout, options.repo_root, options.data_dir,
+        )
+        outputs_path = assets / OUTPUTS_FILE
+        if not outputs_path.exists():
+            raise RecipeFailed(CellFailure(job.rel_path, None, None, "", "MissingOutputs",
+                                           "the recipe never called Explainer.finish()", "",
+                                           kind="setup"))
+        outputs = json.loads(outputs_path.read_text())
+        shutil.rmtree(workdir, ignore_errors=True)
+        manifest = {
+            "slug": job.slug,
+            "recipe": job.rel_path,
+            "page": job.page_rel,
+            **{k: header[k] for k in ("title", "description", "section", "seed_article", "order",
+                                      "thumbnail", "datasets")},
+            "key": job.key,
+            "key_parts": job.key_parts,
+            "profile": options.profile,
+            "seed": header["seed"],
+            "sizes": parameters["sizes"],
+            "outputs": outputs.get("outputs", []),
+            "metrics": outputs.get("metrics", {}),
+            "timings": {**outputs.get("timings", {}), **result.timings},
+            "data": outputs.get("data", []),
+            "notes": outputs.get("notes", []),
+            "status": outputs.get("status", {}),
+            "hardware": outputs.get("hardware", {}),
+            "versions": {**job.key_parts["versions"], "python": _python_version()},
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "notebook": f"notebook/{job.slug}.md",
+        }
+        manifest["files"] = file_table(staged)
+        atomic.write_json(staged / MANIFEST, seal_manifest(manifest))
+        return Outcome(job.slug, "ran", time.perf_counter() - start, job.key, staged=staged,
+                       metrics=manifest["metrics"])
+    except RecipeFailed as exc:
+        shutil.rmtree(staged, ignore_errors=True)
+        return Outcome(job.slug, "failed", time.perf_counter() - start, job.key,
+                       failure=exc.failure.to_dict())
+    except PipelineError as exc:
+        shutil.rmtree(staged, ignore_errors=True)
+        failure = CellFailure(job.rel_path, None, None, "", type(exc).__name__, str(exc), "",
+                              kind="setup")
+        return Outcome(job.slug, "failed", time.perf_counter() - start, job.key,
+                       failure=failure.to_dict())
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+
+
+def _python_version() -> str:
+    import platform
+
+    return platform.python_version()
+
+
+def commit_outcome(outcome: Outcome, bdir: BuildDir) -> None:
+    """Publish a finished run and record the attempt (parent process only)."""
+    state = bdir.read_state(outcome.slug)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if outcome.status == "ran" and outcome.staged is not None:
+        bdir.publish(outcome.slug, outcome.key, outcome.staged)
+        state["current"] = outcome.key
+        bdir.prune(outcome.slug, keep={outcome.key})
+    elif outcome.status == "cached":
+        state["current"] = outcome.key
+    state["last_attempt"] = {
+        "key": outcome.key, "status": outcome.status, "at": now,
+        "seconds": round(outcome.seconds, 3), "failure": outcome.failure,
+    }
+    bdir.write_state(outcome.slug, state)
+
+
+ProgressCallback = Callable[[str, str, float | None], None]
+
+
+def execute_jobs(jobs: list[Job], options: BuildOptions, bdir: BuildDir,
+                 on_event: ProgressCallback | None = None) -> list[Outcome]:
+    """Run the jobs that are not cached (in-process, a local pool, or a distributed executor)."""
+    notify = on_event or (lambda slug, status, seconds: None)
+    outcomes: list[Outcome] = []
+    todo = []
+    for job in jobs:
+        if job.cached:
+            outcome = Outcome(job.slug, "cached", 0.0, job.key)
+            commit_outcome(outcome, bdir)
+            notify(job.slug, "cached", 0.0)
+            outcomes.append(outcome)
+        else:
+            todo.append(job)
+    if not todo:
+        return outcomes
+    from pipeline.parallel import make_runner
+
+    runner = make_runner(options)
+    for job in todo:
+        notify(job.slug, "queued", None)
+    for outcome in runner(todo, options, lambda slug: notify(slug, "running", None)):
+        commit_outcome(outcome, bdir)
+        notify(outcome.slug, outcome.status, outcome.seconds)
+        outcomes.append(outcome)
+    order = {job.slug: i for i, job in enumerate(jobs)}
+    outcomes.sort(key=lambda o: order[o.slug])
+    return outcomes

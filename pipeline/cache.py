@@ -1,0 +1,161 @@
+"""Cache keys: one hash over everything that can change a recipe's results.
+
+Covered: the recipe's bytes, the source of the pipeline modules a recipe can import, the
+parameters (profile, seed, the profile's sizes), the hashes of the data files the recipe declares,
+and the versions of TensorFlow, Keras, NumPy and Matplotlib. Not covered, on purpose: the page's
+prose (``<slug>.md``) and the build tool's own orchestration modules, which cannot change what
+a recipe computes. Editing prose therefore never retrains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pipeline import atomic
+
+log = logging.getLogger(__name__)
+
+#: Modules of the build tool itself: they decide *when* and *where* a recipe runs, never *what*
+#: it computes, so changing them must not invalidate every cached result.
+BUILD_TOOL_MODULES = frozenset(
+    {"cli.py", "build.py", "progress.py", "mkdocs_hook.py", "site_pages.py", "executor.py",
+     "store.py", "cache.py", "parallel.py", "__main__.py", "locking.py", "bench.py"}
+)
+
+VERSIONED_PACKAGES = (
+    ("tensorflow", ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly")),
+    ("keras", ("keras",)),
+    ("numpy", ("numpy",)),
+    ("matplotlib", ("matplotlib",)),
+)
+
+KEY_SCHEMA = 1  # bump when the meaning of a key changes
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that change results (no imports: metadata only)."""
+    versions: dict[str, str] = {}
+    for label, dists in VERSIONED_PACKAGES:
+        for dist in dists:
+            try:
+                versions[label] = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+        else:
+            versions[label] = "absent"
+    return versions
+
+
+class FileHasher:
+    """sha256 of files, memoised by (size, mtime) in a small JSON file so warm builds are fast."""
+
+    def __init__(self, memo_path: Path | None = None) -> None:
+        self.memo_path = memo_path
+        self._memo: dict[str, list[Any]] = {}
+        self._dirty = False
+        if memo_path and memo_path.exists():
+            try:
+                loaded = json.loads(memo_path.read_text())
+                if isinstance(loaded, dict):
+                    self._memo = loaded
+            except (OSError, ValueError):
+                log.warning("ignoring unreadable hash memo %s", memo_path)
+
+    def hash(self, path: Path) -> str:
+        st = path.stat()
+        key = str(path.resolve())
+        stamp = [st.st_size, st.st_mtime_ns]
+        hit = self._memo.get(key)
+        if hit and hit[:2] == stamp and isinstance(hit[2], str):
+            return hit[2]
+        digest = sha256_file(path)
+        self._memo[key] = [*stamp, digest]
+        self._dirty = True
+        return digest
+
+    def save(self) -> None:
+        if self.memo_path and self._dirty:
+            atomic.write_json(self.memo_path, self._memo)
+            self._dirty = False
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def library_sources(package_dir: Path) -> list[Path]:
+    """The pipeline modules whose code can change a recipe's results."""
+    return sorted(
+        p for p in package_dir.rglob("*.py")
+        if p.name not in BUILD_TOOL_MODULES or p.parent != package_dir
+    )
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """The key and the parts it was computed from (kept in the manifest for debugging)."""
+
+    digest: str
+    parts: dict[str, Any]
+
+    @property
+    def short(self) -> str:
+        return self.digest[:16]
+
+
+def compute_key(
+    recipe_path: Path,
+    profile: str,
+    seed: int,
+    sizes: dict[str, Any],
+    data_files: list[Path],
+    package_dir: Path,
+    hasher: FileHasher | None = None,
+    versions: dict[str, str] | None = None,
+) -> CacheKey:
+    """Hash everything that changes a recipe's results into one hex digest."""
+    hasher = hasher or FileHasher()
+    lib = hashlib.sha256()
+    for src in library_sources(package_dir):
+        lib.update(src.relative_to(package_dir).as_posix().encode())
+        lib.update(b"\0")
+        lib.update(src.read_bytes())
+        lib.update(b"\0")
+    data_hashes = {}
+    for f in sorted(set(data_files)):
+        data_hashes[_data_label(f)] = (
+            hasher.hash(f) if f.exists() else "missing"
+        )
+    parts: dict[str, Any] = {
+        "schema": KEY_SCHEMA,
+        "recipe": hashlib.sha256(recipe_path.read_bytes()).hexdigest(),
+        "library": lib.hexdigest(),
+        "profile": profile,
+        "seed": seed,
+        "sizes": sizes,
+        "data": data_hashes,
+        "versions": versions if versions is not None else package_versions(),
+    }
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return CacheKey(hashlib.sha256(blob).hexdigest(), parts)
+
+
+def _data_label(path: Path) -> str:
+    """A machine-independent label for a data file: its last two path components."""
+    return "/".join(path.parts[-2:])
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,183 @@
+"""mkdocs hook: serve the build's results without copying them into ``content/``.
+
+Registered in ``mkdocs.yml`` (``hooks: [pipeline/mkdocs_hook.py]``). On every (re)build it reads
+``build/state`` to find each recipe's last good store entry, registers that entry's assets as
+``assets/<slug>/...`` and its executed notebook as ``notebooks/<slug>.md``, expands the pages'
+shortcodes, prepends a stale banner when the latest build failed, and appends the provenance box.
+Problems are logged as warnings, so ``mkdocs build --strict`` fails on a missing asset.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # mkdocs loads hooks by path; make the package importable
+    sys.path.insert(0, str(REPO_ROOT))
+
+from mkdocs.structure.files import File, Files  # noqa: E402
+
+from pipeline.recipes import discover_all  # noqa: E402
+from pipeline.site_pages import (  # noqa: E402
+    PageContext,
+    expand_shortcodes,
+    provenance_box,
+    stale_banner,
+)
+from pipeline.store import BuildDir  # noqa: E402
+
+log = logging.getLogger("mkdocs.plugins.nnx")
+
+_state: dict[str, Any] = {}
+
+
+def _build_root() -> Path:
+    return Path(os.environ.get("NNX_BUILD_DIR", REPO_ROOT / "build")).resolve()
+
+
+def on_config(config: Any) -> Any:
+    """Collect recipes and their current results once per (re)build."""
+    docs = Path(config["docs_dir"]).resolve()
+    bdir = BuildDir(_build_root())
+    recipes, errors = discover_all(docs)
+    for err in errors:
+        log.warning("%s", err)
+    results = {}
+    for r in recipes:
+        state = bdir.read_state(r.slug)
+        current = bdir.current_entry(r.slug)
+        results[r.slug] = {"recipe": r, "state": state,
+                           "entry": current[0] if current else None,
+                           "manifest": current[1] if current else None}
+    _state.clear()
+    _state.update(results=results, docs=docs, bdir=bdir)
+    if config.get("watch") is not None and bdir.root.exists():
+        # `mkdocs serve` reloads when a build publishes new results.
+        state_dir = str(bdir.state_dir)
+        if bdir.state_dir.exists() and state_dir not in config["watch"]:
+            config["watch"].append(state_dir)
+    return config
+
+
+def on_files(files: Files, config: Any) -> Files:
+    """Register each recipe's assets and notebook page from its store entry."""
+    for slug, res in _state.get("results", {}).items():
+        entry: Path | None = res["entry"]
+        if entry is None:
+            continue
+        assets = entry / "assets"
+        for path in sorted(p for p in assets.rglob("*") if p.is_file()):
+            rel = path.relative_to(assets).as_posix()
+            if rel == "outputs.json":
+                continue
+            files.append(File.generated(config, f"assets/{slug}/{rel}", abs_src_path=str(path)))
+        notebook = entry / "notebook"
+        for path in sorted(p for p in notebook.rglob("*") if p.is_file()):
+            rel = path.relative_to(notebook).as_posix()
+            if rel.endswith(".ipynb"):
+                files.append(File.generated(config, f"notebooks/{rel}", abs_src_path=str(path)))
+                continue
+            if rel == f"{slug}.md":
+                title = res["manifest"].get("title", slug)
+                text = (f"---\ntitle: 'Notebook: {title}'\nsearch:\n  exclude: false\n---\n\n"
+                        f"# Notebook: {title}\n\nThe recipe `{res['recipe'].rel_path}` as executed "
+                        f"by the `{res['manifest'].get('profile')}` build, with its outputs. "
+                        f"[Download the executed notebook]({slug}.ipynb).\n\n"
+                        + path.read_text(encoding="utf-8"))
+                files.append(File.generated(config, f"notebooks/{rel}", content=text))
+            else:
+                files.append(File.generated(config, f"notebooks/{rel}", abs_src_path=str(path)))
+    return files
+
+
+def _page_slug(page: Any) -> str | None:
+    meta_slug = page.meta.get("recipe") if getattr(page, "meta", None) else None
+    if meta_slug:
+        return str(meta_slug)
+    src = page.file.src_uri
+    if src.endswith(".md"):
+        stem = src.rsplit("/", 1)[-1][:-3]
+        if stem in _state.get("results", {}):
+            return stem
+    return None
+
+
+def _gallery_entries() -> list[dict[str, Any]]:
+    entries = []
+    for slug, res in _state.get("results", {}).items():
+        recipe = res["recipe"]
+        m = res["manifest"] or {}
+        timings = m.get("timings", {})
+        data = "; ".join(d.get("dataset", "") + (" (subset)" if d.get("subset") else "")
+                         for d in m.get("data", []))
+        thumb = recipe.header.thumbnail
+        thumb_alt = next((o.get("alt") for o in m.get("outputs", []) if o.get("name") == thumb), None)
+        entries.append({
+            "slug": slug, "title": recipe.header.title, "description": recipe.header.description,
+            "seed_article": recipe.header.seed_article, "profile": m.get("profile"),
+            "train_seconds": timings.get("train"), "data": data, "order": recipe.header.order,
+            "thumb_alt": thumb_alt,
+        })
+    return sorted(entries, key=lambda e: (e["order"], e["slug"]))
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
+    """Expand shortcodes; add the stale banner and the provenance box to explainer pages."""
+    slug = _page_slug(page)
+    res = _state.get("results", {}).get(slug) if slug else None
+
+    def url_for(name: str) -> str | None:
+        f = files.get_file_from_path(f"assets/{slug}/{name}")
+        return f.url_relative_to(page.file) if f else None
+
+    notebook_file = files.get_file_from_path(f"notebooks/{slug}.md") if slug else None
+    gallery_urls: dict[str, str] = {}
+    thumbs: dict[str, str | None] = {}
+    for s, r in _state.get("results", {}).items():
+        if r["recipe"].page is not None:
+            rel = r["recipe"].page.relative_to(_state["docs"]).as_posix()
+            target = files.get_file_from_path(rel)
+            if target:
+                gallery_urls[s] = target.url_relative_to(page.file)
+        thumb = r["recipe"].header.thumbnail
+        tf = files.get_file_from_path(f"assets/{s}/{thumb}") if thumb else None
+        thumbs[s] = tf.url_relative_to(page.file) if tf else None
+    ctx = PageContext(
+        slug=slug,
+        manifest=res["manifest"] if res else None,
+        state=res["state"] if res else {},
+        url_for=url_for,
+        notebook_url=notebook_file.url_relative_to(page.file) if notebook_file else None,
+        gallery=_gallery_entries(),
+        gallery_urls=gallery_urls,
+        thumb_urls=thumbs,
+    )
+    if res is None and "{{" not in markdown:
+        return markdown
+    out = expand_shortcodes(markdown, ctx)
+    for warning in ctx.warnings:
+        log.warning("%s: %s", page.file.src_uri, warning)
+    if res is None:
+        return out
+    if res["manifest"] is None and not (res["state"].get("last_attempt") or {}).get("status") == "failed":
+        log.warning("%s: recipe %r has not been built; run `python -m pipeline build --only %s`",
+                    page.file.src_uri, slug, slug)
+    banner = stale_banner(ctx.state, ctx.manifest)
+    if banner:
+        out = _after_title(out, banner)
+    if ctx.manifest and "provenance(" not in markdown:
+        out = out.rstrip() + "\n\n" + provenance_box(ctx.manifest)
+    return out
+
+
+def _after_title(markdown: str, block: str) -> str:
+    """Insert ``block`` after the page's first ``# Title`` line (or at the top)."""
+    lines = markdown.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.startswith("# "):
+            return "".join(lines[: i + 1]) + "\n" + block + "\n" + "".join(lines[i + 1 :])
+    return block + "\n" + markdown

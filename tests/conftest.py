@@ -1,0 +1,130 @@
+"""Shared fixtures: a miniature project (content + build dirs) with tiny, TensorFlow-free recipes."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = (REPO_ROOT.parent / "shared" / "datasets").resolve()
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+os.environ.setdefault("NNX_OFFLINE", "1")
+
+
+def tiny_recipe(title: str = "Tiny", datasets: str = "[]", body: str = "", n: int = 3,
+                extra_header: str = "") -> str:
+    """A recipe that draws a line with numpy/matplotlib (no TensorFlow: fast to execute)."""
+    header = textwrap.dedent(f"""\
+        # ---
+        # explainer:
+        #   title: {title}
+        #   description: A tiny recipe for tests.
+        #   datasets: {datasets}
+        #   thumbnail: line.png
+        #   profiles:
+        #     quick: {{n: {n}}}
+        #     full: {{n: {n * 2}}}
+        """)
+    if extra_header:
+        header += "".join(f"#   {line}\n" for line in extra_header.splitlines())
+    header += "# ---\n"
+    return header + textwrap.dedent("""
+        # %% [markdown]
+        # A tiny explainer.
+
+        # %% tags=["parameters"]
+        profile = "quick"
+        seed = 0
+        asset_dir = "_assets"
+        data_dir = None
+        sizes = {"n": 3}
+
+        # %%
+        import matplotlib.pyplot as plt
+        import numpy as np
+        from pipeline.runtime import Explainer
+        ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.plot(np.arange(sizes["n"]) ** 2)
+        ex.save_figure(fig, "line.png", alt="a parabola drawn from the sizes")
+        ex.metric("n", sizes["n"])
+        """) + textwrap.dedent(body) + "\n# %%\nex.finish()\n"
+
+
+TINY_PAGE = """# {title}
+
+Some prose.
+
+{{{{ figure("line.png") }}}}
+
+The size was {{{{ metric("n") }}}}.
+"""
+
+
+class MiniProject:
+    """A content folder and build folder in tmp_path, built through the real CLI."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.content = root / "content"
+        self.build_dir = root / "build"
+        self.data_dir = root / "data"
+        self.content.mkdir()
+        self.data_dir.mkdir()
+
+    def add(self, slug: str, recipe: str, section: str = "demo", page: str | None = None) -> Path:
+        folder = self.content / section
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{slug}.recipe.py"
+        path.write_text(recipe)
+        (folder / f"{slug}.md").write_text(page if page is not None else TINY_PAGE.format(title=slug))
+        return path
+
+    def cli(self, *args: str) -> int:
+        from pipeline.cli import main
+
+        common = ["--content-dir", str(self.content), "--build-dir", str(self.build_dir)]
+        command, rest = args[0], list(args[1:])
+        if command == "build" and "--data-dir" not in rest:
+            rest += ["--data-dir", str(self.data_dir)]
+        return main([*common, command, *rest])
+
+    def state(self, slug: str) -> dict:
+        from pipeline.store import BuildDir
+
+        return BuildDir(self.build_dir).read_state(slug)
+
+    def current(self, slug: str):
+        from pipeline.store import BuildDir
+
+        return BuildDir(self.build_dir).current_entry(slug)
+
+    def report(self) -> dict:
+        import json
+
+        return json.loads((self.build_dir / "reports" / "last-build.json").read_text())
+
+    def statuses(self) -> dict[str, str]:
+        return {o["slug"]: o["status"] for o in self.report()["outcomes"]}
+
+
+@pytest.fixture
+def mini(tmp_path: Path) -> MiniProject:
+    return MiniProject(tmp_path)
+
+
+@pytest.fixture
+def make_mini(tmp_path: Path) -> Callable[[str], MiniProject]:
+    def factory(name: str) -> MiniProject:
+        root = tmp_path / name
+        root.mkdir()
+        return MiniProject(root)
+
+    return factory

@@ -1,0 +1,30 @@
+"""Build a mkdocs site for a MiniProject with the real mkdocs.yml (paths made absolute)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+
+
+def write_config(content: Path, site: Path, dest: Path) -> Path:
+    text = (REPO_ROOT / "mkdocs.yml").read_text()
+    text = text.replace("docs_dir: content", f"docs_dir: {content}")
+    text = text.replace("site_dir: site", f"site_dir: {site}")
+    text = text.replace("custom_dir: site_overrides", f"custom_dir: {REPO_ROOT / 'site_overrides'}")
+    text = text.replace("- pipeline/mkdocs_hook.py", f"- {REPO_ROOT / 'pipeline' / 'mkdocs_hook.py'}")
+    dest.write_text(text)
+    return dest
+
+
+def build_site(content: Path, build_dir: Path, site: Path, strict: bool = True,
+               ) -> subprocess.CompletedProcess[str]:
+    cfg = write_config(content, site, site.parent / "mkdocs.test.yml")
+    env = dict(os.environ, NNX_BUILD_DIR=str(build_dir), NO_MKDOCS_2_WARNING="1")
+    cmd = [sys.executable, "-m", "mkdocs", "build", "-f", str(cfg)]
+    if strict:
+        cmd.append("--strict")
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=300)

@@ -1,0 +1,68 @@
+"""The site: generated assets reach mkdocs, notebook pages exist, --strict catches problems."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import tiny_recipe
+from tests.sitebuild import build_site
+
+INDEX = "# Home\n\n{{ gallery() }}\n"
+
+
+def _built(mini):
+    (mini.content / "index.md").write_text(INDEX)
+    mini.add("alpha", tiny_recipe("Alpha"))
+    assert mini.cli("build") == 0
+    return mini
+
+
+def test_site_builds_strict_with_assets_and_notebook(mini) -> None:
+    _built(mini)
+    site = mini.root / "site"
+    result = build_site(mini.content, mini.build_dir, site)
+    assert result.returncode == 0, result.stderr
+    page = (site / "demo" / "alpha" / "index.html").read_text()
+    assert 'src="../../assets/alpha/line.png"' in page
+    assert 'alt="a parabola drawn from the sizes"' in page
+    assert (site / "assets" / "alpha" / "line.png").exists()
+    assert "How this page was built" in page and "quick" in page
+    notebook = site / "notebooks" / "alpha" / "index.html"
+    assert notebook.exists()
+    nb_html = notebook.read_text()
+    assert "Explainer(asset_dir=asset_dir" in re.sub(r"<[^>]+>", "", nb_html)  # the code
+    assert re.search(r'<img[^>]+alpha_files/', nb_html)  # and its outputs
+    home = (site / "index.html").read_text()
+    assert 'class="nnx-gallery"' in home and "Alpha" in home and "assets/alpha/line.png" in home
+
+
+def test_strict_fails_on_missing_asset(mini) -> None:
+    _built(mini)
+    page = mini.content / "demo" / "alpha.md"
+    page.write_text(page.read_text() + '\n{{ figure("nope.png") }}\n')
+    result = build_site(mini.content, mini.build_dir, mini.root / "site")
+    assert result.returncode != 0
+    assert "nope.png" in result.stderr and "alpha.md" in result.stderr
+
+
+def test_failed_build_marks_page_stale(mini) -> None:
+    _built(mini)
+    recipe = mini.content / "demo" / "alpha.recipe.py"
+    recipe.write_text(tiny_recipe("Alpha", body="\n# %%\n1/0\n"))
+    assert mini.cli("build") == 1
+    site = mini.root / "site"
+    result = build_site(mini.content, mini.build_dir, site)
+    assert result.returncode == 0, result.stderr
+    page = (site / "demo" / "alpha" / "index.html").read_text()
+    assert "Stale: the latest build failed" in page and "ZeroDivisionError" in page
+    assert "line.png" in page  # the last good result is still shown
+
+
+def test_no_external_urls_in_pages(mini) -> None:
+    _built(mini)
+    site = mini.root / "site"
+    assert build_site(mini.content, mini.build_dir, site).returncode == 0
+    html = (site / "demo" / "alpha" / "index.html").read_text()
+    external = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
+    assert [u for u in external if "127.0.0.1" not in u] == []
+    assert "fonts.googleapis" not in html
