@@ -40,6 +40,13 @@ def tests(session: nox.Session) -> None:
     Extra arguments go to pytest, e.g. `nox -s tests -- -m "not browser" -x`.
     """
     _install(session, "cpu,test,dist")
+    if not session.posargs:
+        # Build the real site first (quick profile; cached recipes are not re-run) so the
+        # end-to-end and browser tests check what `nox -s build` produces. Failures here are
+        # reported by those tests, so the unit tests still run.
+        session.run("python", "-m", "pipeline", "build", "--profile", "quick", env=QUIET_TF,
+                    success_codes=[0, 1])
+        session.run("mkdocs", "build", "--strict", env=QUIET_TF, success_codes=[0, 1])
     args = session.posargs or ["-m", "slow or browser or not slow", "-p", "no:cacheprovider"]
     session.run("python", "-m", "pytest", *args, env=QUIET_TF)
 

@@ -30,6 +30,7 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; published assets must be world-readable
     try:
         yield tmp
         os.replace(tmp, target)

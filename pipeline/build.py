@@ -13,6 +13,7 @@ import json
 import logging
 import shutil
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 from pipeline import atomic
 from pipeline.cache import CacheKey, FileHasher, compute_key, package_versions
-from pipeline.errors import PipelineError
+from pipeline.errors import AssetPathError, PipelineError
 from pipeline.executor import CellFailure, RecipeFailed, execute_recipe
 from pipeline.recipes import PROFILES, Recipe
 from pipeline.runtime import OUTPUTS_FILE
@@ -71,6 +72,8 @@ class Outcome:
     staged: Path | None = None
     failure: dict[str, Any] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: the recipe's own status from ``outputs.json`` (e.g. ``{"state": "diverged", ...}``)
+    result_status: dict[str, Any] = field(default_factory=dict)
 
 
 def recipe_key(recipe: Recipe, options: BuildOptions, hasher: FileHasher,
@@ -125,7 +128,12 @@ def _header_dict(recipe: Recipe) -> dict[str, Any]:
 def run_job(job: Job, options: BuildOptions) -> Outcome:
     """Execute one recipe into a fresh staging directory and seal its manifest.
 
-    Runs in a worker process: it only writes inside its own staging directory.
+    Runs in a worker process: it only writes inside its own staging directory and the recipe's
+    checkpoint directory (``build/checkpoints/<slug>/<key16>/``), which outlives a killed or
+    failed run so that a re-run of the same key can continue from the recipe's checkpoints.
+    Any failure becomes a failed :class:`Outcome` (never an exception), so one broken recipe
+    cannot stop the others; only an interrupt (``KeyboardInterrupt``) propagates, after the
+    staging directory was removed.
     """
     bdir = BuildDir(options.build_root)
     start = time.perf_counter()
@@ -134,6 +142,7 @@ def run_job(job: Job, options: BuildOptions) -> Outcome:
     workdir = staged / "work"
     assets.mkdir()
     workdir.mkdir()
+    checkpoints = bdir.checkpoint_dir(job.slug, job.key)
     header = job.header
     parameters = {
         "profile": options.profile,
@@ -141,8 +150,10 @@ def run_job(job: Job, options: BuildOptions) -> Outcome:
         "asset_dir": str(assets),
         "data_dir": str(options.data_dir) if options.data_dir else None,
         "sizes": job.key_parts["sizes"],
+        "checkpoint_dir": str(checkpoints),
     }
     try:
+        checkpoints.mkdir(parents=True, exist_ok=True)
         result = execute_recipe(
             job.recipe_path, job.rel_path, parameters, workdir, staged / "notebook", job.slug,
             job.timeout, options.repo_root, options.data_dir,
@@ -154,6 +165,7 @@ def run_job(job: Job, options: BuildOptions) -> Outcome:
                                            kind="setup"))
         outputs = json.loads(outputs_path.read_text())
         shutil.rmtree(workdir, ignore_errors=True)
+        _refuse_links(staged, job.rel_path)
         manifest = {
             "slug": job.slug,
             "recipe": job.rel_path,
@@ -179,7 +191,7 @@ def run_job(job: Job, options: BuildOptions) -> Outcome:
         manifest["files"] = file_table(staged)
         atomic.write_json(staged / MANIFEST, seal_manifest(manifest))
         return Outcome(job.slug, "ran", time.perf_counter() - start, job.key, staged=staged,
-                       metrics=manifest["metrics"])
+                       metrics=manifest["metrics"], result_status=dict(manifest["status"] or {}))
     except RecipeFailed as exc:
         shutil.rmtree(staged, ignore_errors=True)
         return Outcome(job.slug, "failed", time.perf_counter() - start, job.key,
@@ -190,9 +202,26 @@ def run_job(job: Job, options: BuildOptions) -> Outcome:
                               kind="setup")
         return Outcome(job.slug, "failed", time.perf_counter() - start, job.key,
                        failure=failure.to_dict())
-    except BaseException:
+    except Exception as exc:  # a bug or an environment problem: report it, keep building
+        shutil.rmtree(staged, ignore_errors=True)
+        log.debug("%s: internal error", job.slug, exc_info=True)
+        failure = CellFailure(job.rel_path, None, None, "", type(exc).__name__, str(exc),
+                              traceback.format_exc(), kind="internal")
+        return Outcome(job.slug, "failed", time.perf_counter() - start, job.key,
+                       failure=failure.to_dict())
+    except BaseException:  # KeyboardInterrupt / SystemExit: nothing half-written stays behind
         shutil.rmtree(staged, ignore_errors=True)
         raise
+
+
+def _refuse_links(staged: Path, rel_path: str) -> None:
+    """Published files must be real files: a symbolic link could serve a file from anywhere."""
+    for path in sorted(staged.rglob("*")):
+        if path.is_symlink():
+            raise AssetPathError(
+                f"{rel_path}: {path.relative_to(staged).as_posix()} is a symbolic link; write "
+                "real files into the asset directory (links could point outside it)"
+            )
 
 
 def _python_version() -> str:
@@ -209,6 +238,7 @@ def commit_outcome(outcome: Outcome, bdir: BuildDir) -> None:
         bdir.publish(outcome.slug, outcome.key, outcome.staged)
         state["current"] = outcome.key
         bdir.prune(outcome.slug, keep={outcome.key})
+        bdir.drop_checkpoints(outcome.slug, outcome.key)  # published: nothing left to resume
     elif outcome.status == "cached":
         state["current"] = outcome.key
     state["last_attempt"] = {
@@ -241,11 +271,25 @@ def execute_jobs(jobs: list[Job], options: BuildOptions, bdir: BuildDir,
 
     runner = make_runner(options)
     for job in todo:
+        if options.force:  # --force means from scratch: no resuming from old checkpoints
+            bdir.drop_checkpoints(job.slug, job.key)
         notify(job.slug, "queued", None)
-    for outcome in runner(todo, options, lambda slug: notify(slug, "running", None)):
+    def record(outcome: Outcome) -> None:
         commit_outcome(outcome, bdir)
         notify(outcome.slug, outcome.status, outcome.seconds)
+        if outcome.result_status.get("state") == "diverged":
+            log.warning("%s: %s (the page shows this instead of the figures)", outcome.slug,
+                        outcome.result_status.get("message", "training diverged"))
         outcomes.append(outcome)
+
+    try:
+        for outcome in runner(todo, options, lambda slug: notify(slug, "running", None)):
+            record(outcome)
+    except KeyboardInterrupt as exc:
+        # Runs that had already finished when the interrupt came are still published.
+        for outcome in getattr(exc, "finished_outcomes", []):
+            record(outcome)
+        raise
     order = {job.slug: i for i, job in enumerate(jobs)}
     outcomes.sort(key=lambda o: order[o.slug])
     return outcomes

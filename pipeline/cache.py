@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -54,6 +55,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+#: A file modified this recently (seconds) is hashed but not memoised: a rewrite of the same
+#: size within one file-system timestamp tick would keep (size, mtime) and hide the change
+#: (git's "racily clean" problem).
+RACY_WINDOW_S = 2.0
+
+
 class FileHasher:
     """sha256 of files, memoised by (size, mtime) in a small JSON file so warm builds are fast."""
 
@@ -74,11 +81,14 @@ class FileHasher:
         key = str(path.resolve())
         stamp = [st.st_size, st.st_mtime_ns]
         hit = self._memo.get(key)
-        if hit and hit[:2] == stamp and isinstance(hit[2], str):
+        if isinstance(hit, list) and len(hit) == 3 and hit[:2] == stamp and isinstance(hit[2], str):
             return hit[2]
         digest = sha256_file(path)
-        self._memo[key] = [*stamp, digest]
-        self._dirty = True
+        if time.time_ns() - st.st_mtime_ns > RACY_WINDOW_S * 1e9:
+            self._memo[key] = [*stamp, digest]
+            self._dirty = True
+        else:
+            self._memo.pop(key, None)
         return digest
 
     def save(self) -> None:
@@ -133,11 +143,14 @@ def compute_key(
         lib.update(b"\0")
         lib.update(src.read_bytes())
         lib.update(b"\0")
-    data_hashes = {}
+    by_label: dict[str, list[str]] = {}
     for f in sorted(set(data_files)):
-        data_hashes[_data_label(f)] = (
-            hasher.hash(f) if f.exists() else "missing"
-        )
+        by_label.setdefault(_data_label(f), []).append(hasher.hash(f) if f.exists() else "missing")
+    # Two files can share a label (same folder and file name in two places): keep every hash,
+    # in an order that does not depend on where the files are.
+    data_hashes: dict[str, Any] = {
+        label: hashes[0] if len(hashes) == 1 else sorted(hashes) for label, hashes in by_label.items()
+    }
     parts: dict[str, Any] = {
         "schema": KEY_SCHEMA,
         "recipe": hashlib.sha256(recipe_path.read_bytes()).hexdigest(),

@@ -7,11 +7,14 @@ Exit codes: 0 success, 1 some recipe failed, 2 bad arguments or input, 3 build l
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         if args.command == "build":
-            return cmd_build(args)
+            with _terminate_as_interrupt():
+                return cmd_build(args)
         if args.command == "list":
             return cmd_list(args)
         if args.command == "clean":
@@ -73,10 +77,28 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 2
     except KeyboardInterrupt:
-        log.error("interrupted: kernels were shut down and no partial result was published")
+        log.error("interrupted: the running kernels were shut down and no partial result was "
+                  "published; results finished before the interrupt are kept")
         return 130
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """Treat SIGTERM (``kill``, a CI runner cancelling a job) like Ctrl-C: clean stop, exit 130."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -103,7 +125,16 @@ def _validated_dirs(args: argparse.Namespace) -> tuple[Path, Path]:
     content = args.content_dir.resolve()
     if not content.is_dir():
         raise ConfigError(f"content folder {content} does not exist (--content-dir)")
-    return content, args.build_dir.resolve()
+    build_root = args.build_dir.resolve()
+    if build_root.exists() and not build_root.is_dir():
+        raise ConfigError(f"--build-dir {build_root} exists and is not a folder")
+    if build_root == content or content.is_relative_to(build_root):
+        raise ConfigError(f"--build-dir {build_root} would contain the content folder {content}; "
+                          "choose a separate folder")
+    if build_root.is_relative_to(content):
+        raise ConfigError(f"--build-dir {build_root} is inside the content folder {content}; "
+                          "mkdocs would publish the raw build store. Choose a folder outside it")
+    return content, build_root
 
 
 def _data_dir(arg: Path | None) -> Path | None:
@@ -143,10 +174,14 @@ def cmd_build(args: argparse.Namespace) -> int:
                           f"{', '.join(PROFILES)}")
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.lock_timeout < 0:
+        raise ConfigError(f"--lock-timeout must be 0 or more seconds, got {args.lock_timeout}")
+    executor = None if args.executor in (None, "local") else args.executor
+    if executor is not None and not executor.startswith("dask://"):
+        raise ConfigError(f"unknown executor {executor!r}: use 'local' or 'dask://HOST:PORT'")
     content, build_root = _validated_dirs(args)
     recipes, header_errors = discover_all(content)
     recipes = _select(recipes, args.only)
-    executor = None if args.executor in (None, "local") else args.executor
     options = BuildOptions(
         repo_root=REPO_ROOT, content_root=content, build_root=build_root,
         data_dir=_data_dir(args.data_dir), profile=args.profile, force=args.force,
@@ -158,8 +193,14 @@ def cmd_build(args: argparse.Namespace) -> int:
         bdir.recover()
         jobs = plan(recipes, options, bdir)
         display = BuildDisplay([j.slug for j in jobs])
-        with display:
-            outcomes = execute_jobs(jobs, options, bdir, display.on_event)
+        try:
+            with display:
+                outcomes = execute_jobs(jobs, options, bdir, display.on_event)
+        except KeyboardInterrupt:
+            # Every runner has stopped its kernels by now; drop whatever is still staged
+            # (a run that finished but could not be published) while we hold the lock.
+            bdir.recover()
+            raise
         total = time.perf_counter() - start
         display.summary(outcomes, total)
         bdir.write_report({

@@ -7,11 +7,17 @@ a failing cell can be reported with its own source and traceback instead of the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +46,8 @@ class CellFailure:
     ename: str
     evalue: str
     traceback: str
-    kind: str = "error"  # "error" | "timeout" | "kernel-died" | "interrupted" | "setup"
+    #: "error" | "timeout" | "kernel-died" | "diverged" | "setup" | "internal"
+    kind: str = "error"
 
     def summary(self) -> str:
         where = f"cell {self.cell_index}" if self.cell_index is not None else "setup"
@@ -154,10 +161,6 @@ def execute_recipe(
 
     Raises :class:`RecipeFailed` with the failing cell's index, source and kernel traceback.
     """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-
     start = time.perf_counter()
     try:
         nb = build_notebook(recipe_path, parameters)
@@ -167,6 +170,16 @@ def execute_recipe(
         raise RecipeFailed(CellFailure(rel_name, None, None, "", type(exc).__name__, str(exc), "",
                                        kind="setup")) from None
     recipe_text = recipe_path.read_text(encoding="utf-8")
+    with _socket_base(workdir) as socket_base:
+        return _execute_notebook(nb, rel_name, recipe_text, parameters, workdir, notebook_dir,
+                                 slug, timeout, repo_root, data_dir, socket_base, start)
+
+
+def _execute_notebook(nb: Any, rel_name: str, recipe_text: str, parameters: dict[str, Any],
+                      workdir: Path, notebook_dir: Path, slug: str, timeout: int, repo_root: Path,
+                      data_dir: Path | None, socket_base: str, start: float) -> ExecutionResult:
+    from nbclient import NotebookClient
+
     deadline = time.monotonic() + timeout
     failed: dict[str, Any] = {}
 
@@ -179,7 +192,7 @@ def execute_recipe(
     client = NotebookClient(
         nb,
         kernel_name="python3",
-        kernel_manager_class=_ipc_kernel_manager(workdir),
+        kernel_manager_class=_ipc_kernel_manager(socket_base, workdir),
         timeout=timeout,
         timeout_func=remaining,
         allow_errors=False,
@@ -189,24 +202,10 @@ def execute_recipe(
         resources={"metadata": {"path": str(workdir)}},
     )
     env = kernel_env(repo_root, data_dir)
-    try:
-        client.execute(env=env)
-    except CellTimeoutError as exc:
-        index = failed.get("index", _running_index(nb))
-        raise RecipeFailed(_failure(rel_name, nb, index, recipe_text, "TimeoutError",
-                                    f"the recipe exceeded its timeout of {timeout} s "
-                                    "(set 'timeout' in its header)", strip_ansi(str(exc)),
-                                    kind="timeout")) from None
-    except DeadKernelError as exc:
-        index = failed.get("index", _running_index(nb))
-        raise RecipeFailed(_failure(rel_name, nb, index, recipe_text, "DeadKernelError",
-                                    "the kernel died (out of memory or killed)", strip_ansi(str(exc)),
-                                    kind="kernel-died")) from None
-    except CellExecutionError as exc:
-        index = failed.get("index", _running_index(nb))
-        tb = _kernel_traceback(nb, index) or strip_ansi(str(exc))
-        raise RecipeFailed(_failure(rel_name, nb, index, recipe_text, exc.ename,
-                                    strip_ansi(exc.evalue), tb)) from None
+    error, overran = _execute_interruptibly(client, env, deadline, slug)
+    if error is not None:
+        raise _as_failure(error, overran, nb, failed.get("index"), rel_name, recipe_text,
+                          timeout) from None
     executed = time.perf_counter() - start
 
     notebook_md = export_markdown(nb, notebook_dir, slug, parameters)
@@ -218,18 +217,183 @@ def execute_recipe(
     )
 
 
-def _ipc_kernel_manager(workdir: Path) -> type:
-    """A kernel manager on IPC sockets inside the run's work folder.
+def _as_failure(error: BaseException, overran: bool, nb: Any, index: int | None, rel_name: str,
+                recipe_text: str, timeout: int) -> RecipeFailed:
+    """Turn what nbclient raised into a :class:`RecipeFailed` with the failing cell's context."""
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    if index is None:
+        index = _running_index(nb)
+    if overran or isinstance(error, CellTimeoutError):
+        return RecipeFailed(_failure(rel_name, nb, index, recipe_text, "TimeoutError",
+                                     f"the recipe exceeded its timeout of {timeout} s "
+                                     "(set 'timeout' in its header)", strip_ansi(str(error)),
+                                     kind="timeout"))
+    if isinstance(error, DeadKernelError):
+        return RecipeFailed(_failure(rel_name, nb, index, recipe_text, "DeadKernelError",
+                                     "the kernel died (out of memory or killed)",
+                                     strip_ansi(str(error)), kind="kernel-died"))
+    if isinstance(error, CellExecutionError):
+        short = error.ename in user_error_names()
+        tb = _kernel_traceback(nb, index, short=short) or strip_ansi(str(error))
+        kind = "diverged" if error.ename == "TrainingDiverged" else "error"
+        return RecipeFailed(_failure(rel_name, nb, index, recipe_text, error.ename,
+                                     strip_ansi(error.evalue), tb, kind=kind))
+    # the kernel could not start, a broken kernelspec, ...
+    return RecipeFailed(CellFailure(rel_name, None, None, "", type(error).__name__,
+                                    strip_ansi(str(error)) or repr(error), "", kind="setup"))
+
+
+#: Seconds past a recipe's deadline after which the kernel is killed even if nbclient has not
+#: noticed the timeout (a kernel that stopped answering, a wedged shutdown).
+TIMEOUT_GRACE_S = 30.0
+#: Seconds to wait for the execution thread after the kernel was killed on an interrupt.
+STOP_WAIT_S = 10.0
+
+
+def _execute_interruptibly(client: Any, env: dict[str, str], deadline: float,
+                           slug: str) -> tuple[BaseException | None, bool]:
+    """Run ``client.execute`` in a helper thread; return (its exception or None, overran).
+
+    Why a thread: the main thread then stays free to receive Ctrl-C / SIGTERM as
+    ``KeyboardInterrupt`` (nbclient, when run in the main thread, installs signal handlers that
+    swallow SIGINT and leave the build running). On an interrupt the kernel's process group is
+    killed, the thread is given a moment to notice and clean up its sockets, and the interrupt
+    is re-raised so the caller discards the staging folder.
+    """
+    box: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            client.execute(env=env)
+        except BaseException as exc:  # handed to the calling thread
+            box["error"] = exc
+        finally:
+            _close_thread_loop()
+
+    thread = threading.Thread(target=target, name=f"nnx-kernel-{slug}", daemon=True)
+    thread.start()
+    overran = False
+    killed: set[int] = set()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)
+            if not overran and time.monotonic() > deadline + TIMEOUT_GRACE_S:
+                log.warning("%s: still running %.0f s after its timeout; killing the kernel",
+                            slug, TIMEOUT_GRACE_S)
+                overran = True
+                kill_kernel(client, killed)
+    except BaseException:
+        log.debug("%s: interrupted; killing the kernel", slug)
+        stop_deadline = time.monotonic() + STOP_WAIT_S
+        while thread.is_alive() and time.monotonic() < stop_deadline:
+            try:
+                kill_kernel(client, killed)  # again if the kernel was still starting
+                thread.join(0.2)
+            except KeyboardInterrupt:  # a second Ctrl-C while we clean up: keep cleaning
+                continue
+        kill_kernel(client, killed)
+        raise
+    return box.get("error"), overran
+
+
+def _close_thread_loop() -> None:
+    """Cancel what nbclient left pending on this thread's event loop and close it.
+
+    nbclient runs on a per-thread loop; after a timeout or a dead kernel it leaves its output
+    poller pending, and an abandoned loop later logs "Task was destroyed but it is pending!".
+    """
+    import asyncio
+
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        return
+    if loop.is_running() or loop.is_closed():
+        return
+    try:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=5))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+    except Exception:  # never let tidying up hide the run's own result
+        log.debug("could not close the kernel thread's event loop", exc_info=True)
+    finally:
+        asyncio.set_event_loop(None)
+
+
+def kill_kernel(client: Any, already: set[int] | None = None) -> bool:
+    """SIGKILL the kernel's process group (the kernel and anything it started); True if sent.
+
+    ``already`` holds pids killed before: each kernel is signalled once, so a pid that the
+    system reuses after the kernel was reaped is never hit.
+    """
+    km = getattr(client, "km", None)
+    provisioner = getattr(km, "provisioner", None) if km is not None else None
+    pid = getattr(provisioner, "pid", None)
+    pgid = getattr(provisioner, "pgid", None)
+    if not pid or (already is not None and pid in already):
+        return False
+    if already is not None:
+        already.add(pid)
+    try:
+        if pgid and pgid != os.getpgid(0):
+            os.killpg(pgid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+#: Unix socket paths are limited to 108 bytes (104 on macOS); the kernel appends "-<n>" to its
+#: base name and a deep build folder easily exceeds that, so long bases move to a short folder.
+MAX_SOCKET_BASE = 90
+
+
+@contextlib.contextmanager
+def _socket_base(workdir: Path) -> Iterator[str]:
+    """The base address of the kernel's IPC sockets.
+
+    In ``workdir`` when the path is short enough (the sockets then go with the staging folder).
+    Otherwise, on Linux, a random name in the abstract socket namespace: no file at all, so
+    nothing is left behind even when the build is killed. Elsewhere, a private folder under /tmp
+    that is removed afterwards.
+    """
+    base = workdir / "kernel"
+    if len(os.fsencode(str(base))) <= MAX_SOCKET_BASE:
+        yield str(base)
+        return
+    if sys.platform.startswith("linux"):
+        import secrets
+
+        yield f"@nnx-{os.getpid()}-{secrets.token_hex(8)}"
+        return
+    short_root = "/tmp" if os.path.isdir("/tmp") else None
+    folder = Path(tempfile.mkdtemp(prefix="nnx-", dir=short_root))
+    try:
+        yield str(folder / "k")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _ipc_kernel_manager(socket_base: str, workdir: Path) -> type:
+    """A kernel manager on IPC sockets at ``socket_base`` (normally in the run's work folder).
 
     IPC avoids ipykernel's "TCP without encryption" warning and keeps the sockets private to the
-    run; they live in ``workdir`` so removing the staging folder removes any leftovers.
+    run; they and the connection file live in the run's folders, so even a build killed with
+    SIGKILL leaves nothing behind in /tmp (the next build's recovery removes the staging folder).
     """
     from jupyter_client.manager import AsyncKernelManager
 
     class IpcKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(transport="ipc", **kwargs)
-            self.ip = str(workdir / "kernel")
+            self.ip = socket_base
+            self.connection_file = str(workdir / "kernel-connection.json")
 
     return IpcKernelManager
 
@@ -245,13 +409,79 @@ def _running_index(nb: Any) -> int | None:
     return last
 
 
-def _kernel_traceback(nb: Any, index: int | None) -> str:
+def _kernel_traceback(nb: Any, index: int | None, short: bool = False) -> str:
+    """The failing cell's traceback as the kernel printed it (ANSI codes removed).
+
+    With ``short`` (the exception is one of the pipeline's user errors), frames inside the
+    pipeline library are folded into one line: the error's own message says what to do, and a
+    reader should see the recipe line that triggered it, not the loader's internals.
+    """
     if index is None:
         return ""
     for output in nb.cells[index].get("outputs", []):
         if output.get("output_type") == "error":
-            return strip_ansi("\n".join(output.get("traceback", [])))
+            entries = [strip_ansi(t) for t in output.get("traceback", [])]
+            if short:
+                entries = _fold_library_frames(entries)
+            return "\n".join(entries)
     return ""
+
+
+def _fold_library_frames(entries: list[str]) -> list[str]:
+    """Keep the header, the recipe's own ``Cell In[..]`` frames and the final message."""
+    if len(entries) < 3:
+        return entries
+    frames = [e for e in entries[:-1] if e.startswith(("Cell In[", "File ", "Input In ["))]
+    if not frames:
+        return entries
+    head = [e for e in entries[:-1] if e not in frames and not set(e.strip()) <= {"-"}]
+    own = [e for e in frames if not e.startswith("File ")]
+    hidden = [e for e in frames if e.startswith("File ")]
+    folded = head + own
+    if hidden:
+        where = hidden[-1].splitlines()[0]
+        folded.append(f"({len(hidden)} frame(s) inside the library hidden; raised at {where})")
+    ename = entries[-1].split(":", 1)[0]
+    return [*folded, f"{ename}: (its message, above, says what to do)"]
+
+
+_ERROR_CLASS_RE = re.compile(r"^class\s+(\w+)\s*\(([^)]*)\)", re.MULTILINE)
+
+
+def user_error_names(package_dir: Path | None = None) -> frozenset[str]:
+    """Names of :class:`PipelineError` and all its subclasses defined in the ``pipeline`` package.
+
+    Found by scanning the package's source, not by importing it: the subclasses live in modules
+    (replay panels, dataset loaders) that import Keras, which the build tool must not import.
+    """
+    package_dir = package_dir or Path(__file__).resolve().parent
+    key = str(package_dir)
+    cached = _USER_ERRORS.get(key)
+    if cached is not None:
+        return cached
+    bases: dict[str, set[str]] = {}
+    for src in package_dir.rglob("*.py"):
+        try:
+            text = src.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for name, parents in _ERROR_CLASS_RE.findall(text):
+            names = {p.strip().rsplit(".", 1)[-1] for p in parents.split(",") if p.strip()}
+            bases.setdefault(name, set()).update(names)
+    found = {"PipelineError"}
+    changed = True
+    while changed:
+        changed = False
+        for name, parents in bases.items():
+            if name not in found and parents & found:
+                found.add(name)
+                changed = True
+    result = frozenset(found)
+    _USER_ERRORS[key] = result
+    return result
+
+
+_USER_ERRORS: dict[str, frozenset[str]] = {}
 
 
 def _failure(rel_name: str, nb: Any, index: int | None, recipe_text: str, ename: str,

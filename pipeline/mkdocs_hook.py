@@ -24,11 +24,15 @@ from mkdocs.structure.files import File, Files  # noqa: E402
 from pipeline.recipes import discover_all  # noqa: E402
 from pipeline.site_pages import (  # noqa: E402
     PageContext,
+    divergence_notice,
     expand_shortcodes,
+    is_diverged,
+    notebook_image_alts,
     provenance_box,
     stale_banner,
+    unusable_result_banner,
 )
-from pipeline.store import BuildDir  # noqa: E402
+from pipeline.store import BuildDir, CorruptEntry  # noqa: E402
 
 log = logging.getLogger("mkdocs.plugins.nnx")
 
@@ -49,10 +53,19 @@ def on_config(config: Any) -> Any:
     results = {}
     for r in recipes:
         state = bdir.read_state(r.slug)
-        current = bdir.current_entry(r.slug)
-        results[r.slug] = {"recipe": r, "state": state,
-                           "entry": current[0] if current else None,
-                           "manifest": current[1] if current else None}
+        entry = manifest = problem = None
+        key = state.get("current")
+        if key:
+            # Verified on every (re)build: a truncated, edited or incomplete entry is never served.
+            try:
+                manifest = bdir.verify_entry(bdir.entry_dir(r.slug, key), key)
+                entry = bdir.entry_dir(r.slug, key)
+            except CorruptEntry as exc:
+                problem = str(exc)
+                log.warning("not serving the stored result of %r: %s; rebuild it with "
+                            "`python -m pipeline build --only %s`", r.slug, exc, r.slug)
+        results[r.slug] = {"recipe": r, "state": state, "entry": entry, "manifest": manifest,
+                           "problem": problem}
     _state.clear()
     _state.update(results=results, docs=docs, bdir=bdir)
     if config.get("watch") is not None and bdir.root.exists():
@@ -64,33 +77,37 @@ def on_config(config: Any) -> Any:
 
 
 def on_files(files: Files, config: Any) -> Files:
-    """Register each recipe's assets and notebook page from its store entry."""
+    """Register each recipe's assets and notebook page from its (verified) store entry.
+
+    Only files listed in the entry's manifest are registered, so nothing placed in the store by
+    hand reaches the site.
+    """
     for slug, res in _state.get("results", {}).items():
         entry: Path | None = res["entry"]
         if entry is None:
             continue
-        assets = entry / "assets"
-        for path in sorted(p for p in assets.rglob("*") if p.is_file()):
-            rel = path.relative_to(assets).as_posix()
-            if rel == "outputs.json":
+        for rel in sorted(res["manifest"].get("files", {})):
+            path = entry / rel
+            if rel.startswith("assets/"):
+                name = rel[len("assets/"):]
+                if name != "outputs.json":
+                    files.append(File.generated(config, f"assets/{slug}/{name}",
+                                                abs_src_path=str(path)))
                 continue
-            files.append(File.generated(config, f"assets/{slug}/{rel}", abs_src_path=str(path)))
-        notebook = entry / "notebook"
-        for path in sorted(p for p in notebook.rglob("*") if p.is_file()):
-            rel = path.relative_to(notebook).as_posix()
-            if rel.endswith(".ipynb"):
-                files.append(File.generated(config, f"notebooks/{rel}", abs_src_path=str(path)))
+            if not rel.startswith("notebook/"):
                 continue
-            if rel == f"{slug}.md":
+            name = rel[len("notebook/"):]
+            if name == f"{slug}.md":
                 title = res["manifest"].get("title", slug)
                 text = (f"---\ntitle: 'Notebook: {title}'\nsearch:\n  exclude: false\n---\n\n"
                         f"# Notebook: {title}\n\nThe recipe `{res['recipe'].rel_path}` as executed "
                         f"by the `{res['manifest'].get('profile')}` build, with its outputs. "
                         f"[Download the executed notebook]({slug}.ipynb).\n\n"
-                        + path.read_text(encoding="utf-8"))
-                files.append(File.generated(config, f"notebooks/{rel}", content=text))
+                        + notebook_image_alts(path.read_text(encoding="utf-8"),
+                                              res["manifest"].get("outputs", [])))
+                files.append(File.generated(config, f"notebooks/{name}", content=text))
             else:
-                files.append(File.generated(config, f"notebooks/{rel}", abs_src_path=str(path)))
+                files.append(File.generated(config, f"notebooks/{name}", abs_src_path=str(path)))
     return files
 
 
@@ -119,8 +136,10 @@ def _gallery_entries() -> list[dict[str, Any]]:
         entries.append({
             "slug": slug, "title": recipe.header.title, "description": recipe.header.description,
             "seed_article": recipe.header.seed_article, "profile": m.get("profile"),
-            "train_seconds": timings.get("train"), "data": data, "order": recipe.header.order,
-            "thumb_alt": thumb_alt,
+            "train_seconds": timings.get("train"), "build_seconds": timings.get("execute"),
+            "data": data, "order": recipe.header.order, "thumb_alt": thumb_alt,
+            "stale": (res["state"].get("last_attempt") or {}).get("status") == "failed",
+            "diverged": is_diverged(m),
         })
     return sorted(entries, key=lambda e: (e["order"], e["slug"]))
 
@@ -133,6 +152,10 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     def url_for(name: str) -> str | None:
         f = files.get_file_from_path(f"assets/{slug}/{name}")
         return f.url_relative_to(page.file) if f else None
+
+    def path_for(name: str) -> str | None:
+        f = files.get_file_from_path(f"assets/{slug}/{name}")
+        return f.abs_src_path if f else None
 
     notebook_file = files.get_file_from_path(f"notebooks/{slug}.md") if slug else None
     gallery_urls: dict[str, str] = {}
@@ -151,6 +174,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         manifest=res["manifest"] if res else None,
         state=res["state"] if res else {},
         url_for=url_for,
+        path_for=path_for,
         notebook_url=notebook_file.url_relative_to(page.file) if notebook_file else None,
         gallery=_gallery_entries(),
         gallery_urls=gallery_urls,
@@ -163,10 +187,14 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         log.warning("%s: %s", page.file.src_uri, warning)
     if res is None:
         return out
-    if res["manifest"] is None and not (res["state"].get("last_attempt") or {}).get("status") == "failed":
+    if (res["manifest"] is None and not res.get("problem")
+            and not (res["state"].get("last_attempt") or {}).get("status") == "failed"):
         log.warning("%s: recipe %r has not been built; run `python -m pipeline build --only %s`",
                     page.file.src_uri, slug, slug)
-    banner = stale_banner(ctx.state, ctx.manifest)
+    banners = [stale_banner(ctx.state, ctx.manifest), divergence_notice(ctx.manifest)]
+    if res.get("problem"):
+        banners.insert(0, unusable_result_banner(slug, res["problem"]))
+    banner = "\n".join(b for b in banners if b)
     if banner:
         out = _after_title(out, banner)
     if ctx.manifest and "provenance(" not in markdown:

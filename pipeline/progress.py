@@ -74,7 +74,8 @@ class BuildDisplay:
         for o in outcomes:
             if o.failure:
                 self.console.rule(f"[bold red]{o.slug} failed")
-                self.console.print(failure_report(o.failure), markup=False, highlight=False)
+                self.console.print(failure_report(o.failure), markup=False, highlight=False,
+                                   soft_wrap=True)  # no hard breaks inside paths and code
 
 
 def failure_report(failure: dict) -> str:

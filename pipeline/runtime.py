@@ -35,6 +35,8 @@ def safe_asset_name(name: str) -> str:
     """
     if not isinstance(name, str) or not name.strip():
         raise AssetPathError(f"asset name must be non-empty text, got {name!r}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise AssetPathError(f"asset name {name!r} contains control characters (NUL, newline, ...)")
     if "\\" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise AssetPathError(f"asset name {name!r} must be a relative path with '/' separators")
     parts = PurePosixPath(name).parts
@@ -66,6 +68,17 @@ class Output:
         if self.extra:
             data["extra"] = self.extra
         return data
+
+
+def _json_number(value: Any) -> float | str | None:
+    """A float for JSON; NaN and infinities as text (JSON has no spelling for them)."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return number if number == number and abs(number) != float("inf") else str(number)
 
 
 def detect_hardware() -> dict[str, Any]:
@@ -106,9 +119,14 @@ class Explainer:
         seed: int = 0,
         data_dir: str | os.PathLike[str] | None = None,
         sizes: dict[str, Any] | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.asset_dir = Path(asset_dir).resolve()
         self.asset_dir.mkdir(parents=True, exist_ok=True)
+        # The build injects build/checkpoints/<slug>/<key16>/: it survives a killed build and
+        # is deleted once the result is published. Run by hand, checkpoints go next to the assets.
+        self.checkpoint_dir = (Path(checkpoint_dir) if checkpoint_dir
+                               else self.asset_dir.parent / "_checkpoints").resolve()
         self.profile = profile
         self.seed = int(seed)
         self.data_dir = Path(data_dir) if data_dir else None
@@ -133,6 +151,22 @@ class Explainer:
 
             keras.utils.set_random_seed(self.seed)
 
+    def enable_mixed_precision_on_gpu(self) -> bool:
+        """Use float16 compute with float32 variables when a GPU is present (the full profile).
+
+        On CPUs mixed precision is slower, so it stays off there; the choice is recorded in the
+        provenance notes so a reader knows which arithmetic produced the numbers.
+        """
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            return False
+        import keras
+
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        self.note("Trained with mixed precision (float16 compute, float32 weights) on the GPU.")
+        return True
+
     # -- files -------------------------------------------------------------------------------
     def asset_path(self, name: str) -> Path:
         """A validated path for ``name`` inside the asset directory (parents created)."""
@@ -140,6 +174,21 @@ class Explainer:
         path = (self.asset_dir / clean).resolve()
         if not path.is_relative_to(self.asset_dir):
             raise AssetPathError(f"asset name {name!r} resolves outside the asset directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def checkpoint_path(self, name: str) -> Path:
+        """A validated path for ``name`` in the recipe's checkpoint directory (parents created).
+
+        Use it for anything a re-run of the same recipe, profile and inputs can continue from
+        (e.g. ``ReplayRecorder(path=ex.checkpoint_path("replay.h5"), checkpoint_every=5)``): the
+        directory survives a killed or failed build and is removed once the result is published.
+        It is not an asset: nothing in it reaches the site.
+        """
+        clean = safe_asset_name(name)
+        path = (self.checkpoint_dir / clean).resolve()
+        if not path.is_relative_to(self.checkpoint_dir):
+            raise AssetPathError(f"checkpoint name {name!r} resolves outside the checkpoint directory")
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -199,6 +248,33 @@ class Explainer:
     def note(self, text: str) -> None:
         """A sentence for the page's provenance box (e.g. why a seed was chosen)."""
         self.notes.append(str(text))
+
+    def diverged(self, error: Any) -> None:
+        """Record that training diverged, so the page explains it instead of showing figures.
+
+        ``error`` is a :class:`pipeline.errors.TrainingDiverged` (from
+        ``pipeline.training.DivergenceGuard``) or anything with ``epoch``, ``learning_rate`` and
+        ``loss`` attributes. The recipe then skips the figures that need a trained model and
+        still calls :meth:`finish`; the build publishes the result with
+        ``status.state == "diverged"`` and the page shows an admonition naming the epoch and the
+        learning rate. Figures already saved (say, the loss curve up to the divergence) stay.
+        """
+        epoch = getattr(error, "epoch", None)
+        lr = getattr(error, "learning_rate", None)
+        loss = getattr(error, "loss", None)
+        self.status = {
+            "state": "diverged",
+            "epoch": int(epoch) if epoch is not None else None,
+            "learning_rate": float(lr) if lr is not None else None,
+            "loss": _json_number(loss),
+            "message": str(error),
+        }
+        log.warning("%s", error)
+
+    @property
+    def is_diverged(self) -> bool:
+        """True after :meth:`diverged`: skip the figures that need a trained model."""
+        return self.status.get("state") == "diverged"
 
     @contextlib.contextmanager
     def timer(self, name: str) -> Iterator[None]:

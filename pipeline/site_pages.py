@@ -29,6 +29,8 @@ class PageContext:
     state: dict[str, Any]
     url_for: Callable[[str], str | None]  # asset name -> URL relative to the page, None if absent
     notebook_url: str | None = None
+    # asset name -> file on disk (lets figures carry width/height: no layout shift while loading)
+    path_for: Callable[[str], str | None] | None = None
     gallery: list[dict[str, Any]] = field(default_factory=list)
     gallery_urls: dict[str, str] = field(default_factory=dict)
     thumb_urls: dict[str, str | None] = field(default_factory=dict)
@@ -64,14 +66,31 @@ def _require_url(ctx: PageContext, name: str) -> str:
     return url
 
 
+def _size_attrs(ctx: PageContext, name: str | None) -> str:
+    """``width``/``height`` of a raster asset, so the page reserves its space before it loads."""
+    if not name or ctx.path_for is None:
+        return ""
+    path = ctx.path_for(name)
+    if not path:
+        return ""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception:  # noqa: BLE001 - SVG or unreadable: the browser sizes it on load
+        return ""
+    return f' width="{w}" height="{h}"'
+
+
 def sc_figure(ctx: PageContext, name: str, caption: str | None = None, width: str | None = None) -> str:
     out = _output(ctx, name)
     url = _require_url(ctx, name)
     alt = html.escape(out.get("alt") or caption or name, quote=True)
     style = f' style="max-width:{html.escape(width)}"' if width else ""
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return (f'<figure class="nnx-figure"><img src="{url}" alt="{alt}" loading="lazy"{style}>'
-            f"{cap}</figure>")
+    return (f'<figure class="nnx-figure"><img src="{url}" alt="{alt}" loading="lazy"'
+            f"{_size_attrs(ctx, name)}{style}>{cap}</figure>")
 
 
 def sc_video(ctx: PageContext, name: str, caption: str | None = None, scrub: str | None = None) -> str:
@@ -87,7 +106,7 @@ def sc_video(ctx: PageContext, name: str, caption: str | None = None, scrub: str
         index_url = _require_url(ctx, f"{scrub}/index.json")
         scrub_attr = f' data-nnx-frames="{index_url}"'
     return (f'<figure class="nnx-video"{scrub_attr}><video controls preload="metadata" playsinline '
-            f'muted loop{poster_attr} aria-label="{alt}" title="{alt}">'
+            f'muted loop{poster_attr}{_size_attrs(ctx, poster)} aria-label="{alt}" title="{alt}">'
             f'<source src="{url}" type="video/mp4">'
             f'<a href="{url}">Download the video</a></video>{cap}</figure>')
 
@@ -96,8 +115,15 @@ def sc_iframe(ctx: PageContext, name: str, height: int = 600, title: str | None 
     out = _output(ctx, name)
     url = _require_url(ctx, name)
     label = html.escape(title or out.get("alt") or name, quote=True)
-    return (f'<iframe class="nnx-iframe" src="{url}" title="{label}" loading="lazy" '
-            f'style="width:100%;height:{int(height)}px;border:0"></iframe>')
+    style = f"width:100%;height:{int(height)}px;border:0"
+    # Embedded pages can be large (a HiPlot page is 1.6 MB), and Chrome's own loading="lazy"
+    # loads anything within ~1250 px of the viewport. assets/nnx-embeds.js sets ``src`` from
+    # ``data-nnx-src`` only when the frame is about to scroll into view; without JavaScript the
+    # <noscript> copy is the plain lazy iframe (material's `no-js` class hides the empty one).
+    return (f'<div class="nnx-embed"><iframe class="nnx-iframe" data-nnx-src="{url}" '
+            f'title="{label}" loading="lazy" style="{style}"></iframe>'
+            f'<noscript><iframe class="nnx-iframe" src="{url}" title="{label}" loading="lazy" '
+            f'style="{style}"></iframe></noscript></div>')
 
 
 def sc_metric(ctx: PageContext, name: str, fmt: str = "") -> str:
@@ -150,6 +176,12 @@ def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
                 )
             return func(ctx, *args, **kwargs)
         except (ShortcodeError, TypeError) as exc:
+            if isinstance(exc, ShortcodeError) and name in DIVERGED_OPTIONAL and is_diverged(ctx.manifest):
+                # Expected: the recipe stopped before drawing it; the admonition says why.
+                if name == "metric":
+                    return '<span class="nnx-diverged-value">n/a (training diverged)</span>'
+                return ('<p class="nnx-diverged-note"><em>Not drawn: training diverged before '
+                        "this figure could be made (see the note at the top of the page).</em></p>")
             ctx.warnings.append(f"{{{{ {name}(...) }}}}: {exc}")
             return f'<p class="nnx-missing"><strong>Missing:</strong> {html.escape(str(exc))}</p>'
 
@@ -164,17 +196,58 @@ def _fmt_seconds(value: Any) -> str:
     return f"{v:.1f} s" if v < 120 else f"{v / 60:.1f} min"
 
 
+ORIGIN_WORDS = {
+    "verified-copy": "from a verified local copy",
+    "keras-cache": "from the Keras dataset cache",
+    "keras-download": "downloaded by Keras",
+    "package-copy": "from the copy shipped in a Python package",
+    "generated": "generated by code",
+}
+TIMING_WORDS = {"train": "training", "render": "rendering", "execute": "whole notebook run",
+                "export": "notebook export"}
+
+
+def _data_row(d: dict[str, Any]) -> str:
+    """One data source in words: what, how much, from where, and whether it is the full set."""
+    text = html.escape(str(d.get("description") or d.get("dataset") or "?"))
+    counts = [f"{d[k]} {w}" for k, w in (("n_train", "train"), ("n_test", "test"))
+              if d.get(k) is not None]
+    if counts and not all(str(d[k]) in text for k in ("n_train", "n_test") if d.get(k) is not None):
+        text += f" ({', '.join(counts)} examples)"
+    if d.get("origin"):
+        text += f"; {ORIGIN_WORDS.get(d['origin'], 'origin ' + html.escape(str(d['origin'])))}"
+    if d.get("subset"):
+        text += "; **a subset**, not the full dataset"
+    stand_in = d.get("stand_in")
+    if stand_in:
+        text += "; **a stand-in** for the article's data" + (
+            f": {html.escape(str(stand_in))}" if isinstance(stand_in, str) else "")
+    if d.get("note"):
+        text += f". {html.escape(str(d['note']))}"
+    return text
+
+
 def provenance_box(m: dict[str, Any]) -> str:
-    """A collapsible admonition with what the build used and measured."""
+    """A collapsible admonition with what the build used and measured.
+
+    Data actually used (with subset / stand-in flags), profile and seed, hardware (GPU and CPU
+    names), training and rendering times, final metrics, package versions and the build date.
+    """
     hw = m.get("hardware", {})
     timings = m.get("timings", {})
     rows = [("Profile", f"`{m.get('profile')}` (seed {m.get('seed')})")]
+    sizes = m.get("sizes") or {}
+    if sizes:
+        rows.append(("Sizes", ", ".join(f"{k} {v}" for k, v in sizes.items())))
     for d in m.get("data", []):
-        subset = " (subset)" if d.get("subset") else ""
-        rows.append(("Data", f"{d.get('description', d.get('dataset'))}{subset}"))
-    rows.append(("Hardware", f"{hw.get('accelerator', '?')}; CPU {hw.get('cpu', '?')} "
+        rows.append(("Data", _data_row(d)))
+    if not m.get("data"):
+        rows.append(("Data", "none recorded by the recipe"))
+    gpus = [str(g) for g in hw.get("gpus") or []]
+    accel = f"GPU {', '.join(gpus)}" if gpus else str(hw.get("accelerator", "?"))
+    rows.append(("Hardware", f"{html.escape(accel)}; CPU {html.escape(str(hw.get('cpu', '?')))} "
                              f"({hw.get('cpu_count', '?')} cores)"))
-    time_bits = [f"{k} {_fmt_seconds(v)}" for k, v in timings.items()
+    time_bits = [f"{TIMING_WORDS.get(k, k)} {_fmt_seconds(v)}" for k, v in timings.items()
                  if k not in ("total",)]
     rows.append(("Time", ", ".join(time_bits) or "?"))
     metrics = m.get("metrics", {})
@@ -194,49 +267,155 @@ def _fmt_metric(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+#: Shortcodes that may refer to outputs a diverged run never produced.
+DIVERGED_OPTIONAL = frozenset({"figure", "video", "iframe", "metric"})
+
+
+def is_diverged(manifest: dict[str, Any] | None) -> bool:
+    """True when the recipe recorded that its training diverged (``Explainer.diverged``)."""
+    status = (manifest or {}).get("status") or {}
+    return isinstance(status, dict) and status.get("state") == "diverged"
+
+
+def _fmt_lr(value: Any) -> str:
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return "unknown"
+
+
+def divergence_notice(manifest: dict[str, Any] | None) -> str:
+    """An admonition saying at which epoch and learning rate training diverged ("" if it did not)."""
+    if not is_diverged(manifest):
+        return ""
+    status = manifest["status"]  # type: ignore[index]
+    epoch = status.get("epoch")
+    lr = _fmt_lr(status.get("learning_rate"))
+    loss = status.get("loss")
+    head = f"Training diverged at epoch {epoch if epoch is not None else '?'} (learning rate {lr})"
+    body = (f"The loss became {html.escape(str(loss))}, so training was stopped early and the "
+            "figures that need a trained model were not drawn. A smaller learning rate or "
+            "better-scaled inputs usually fix this.")
+    message = str(status.get("message") or "").replace("`", "")
+    return (f'!!! danger "{head}"\n\n    {body}\n\n'
+            + (f"    `{message}`\n\n" if message else ""))
+
+
+FAILURE_WORDS = {
+    "timeout": "ran past its time limit and was stopped",
+    "kernel-died": "crashed (its kernel died: out of memory or killed)",
+    "diverged": "stopped because training diverged",
+    "setup": "could not start",
+    "internal": "hit an internal error of the build tool",
+}
+
+
 def stale_banner(state: dict[str, Any], manifest: dict[str, Any] | None) -> str:
     """A warning when the latest build of this recipe failed (older results are shown)."""
     attempt = state.get("last_attempt") or {}
-    if attempt.get("status") != "failed":
+    if not isinstance(attempt, dict) or attempt.get("status") != "failed":
         return ""
     failure = attempt.get("failure") or {}
-    summary = failure.get("summary") or "the recipe failed"
+    if not isinstance(failure, dict):
+        failure = {}
+    summary = str(failure.get("summary") or "the recipe failed").splitlines()[0]
+    what = FAILURE_WORDS.get(str(failure.get("kind")), "failed")
     if manifest:
         lead = (f"These results are from the last good build ({manifest.get('built_at', '?')}); "
-                f"the latest build failed at {attempt.get('at', '?')}.")
+                f"the latest build ({attempt.get('at', '?')}) {what}.")
     else:
-        lead = "The build of this explainer failed and no earlier results exist."
+        lead = f"The latest build of this explainer {what}, and no earlier results exist."
     detail = f"{failure.get('ename', '')}: {failure.get('evalue', '')}".strip(": ")
     return (f'!!! failure "Stale: the latest build failed"\n\n    {lead}\n\n'
-            f"    `{summary.replace('`', '')}`\n\n" + (f"    {detail}\n\n" if detail else ""))
+            f"    `{summary.replace('`', '')}`\n\n" + (_code_block(detail) if detail else ""))
+
+
+def _code_block(text: str, indent: str = "    ") -> str:
+    """``text`` as a fenced block inside an admonition (safe for any characters)."""
+    fence = "~~~~" if "```" in text else "```"
+    lines = [f"{indent}{fence}text"] + [f"{indent}{ln}" for ln in text.rstrip().splitlines()]
+    return "\n".join([*lines, f"{indent}{fence}"]) + "\n\n"
+
+
+def unusable_result_banner(slug: str, reason: str) -> str:
+    """A warning when the stored result exists but failed verification (never served)."""
+    return ('!!! failure "The stored result of this explainer is damaged"\n\n'
+            "    It failed verification (truncated, edited or missing files), so it is not shown. "
+            f"Rebuild it with `python -m pipeline build --only {slug}`.\n\n" + _code_block(reason))
 
 
 def gallery_html(entries: list[dict[str, Any]], urls: dict[str, str],
                  thumbs: dict[str, str | None]) -> str:
-    """Cards: thumbnail, title, description, seed article, build facts."""
+    """Cards: thumbnail, title, description, seed article, build facts.
+
+    The title is the card's link (stretched over the whole card by CSS), so a screen reader hears
+    the title once; the thumbnail keeps the recipe's own alt text.
+    """
     cards = []
     for e in entries:
         slug = e["slug"]
         href = urls.get(slug)
         if not href:
             continue
+        title = html.escape(e.get("title", slug))
         thumb = thumbs.get(slug)
         alt = html.escape(e.get("thumb_alt") or f"Preview of {e.get('title', slug)}", quote=True)
-        img = (f'<img src="{thumb}" alt="{alt}" loading="lazy">' if thumb
+        img = (f'<img class="nnx-card-thumb" src="{thumb}" alt="{alt}" loading="lazy">' if thumb
                else '<div class="nnx-card-nothumb" aria-hidden="true"></div>')
         facts = []
         if e.get("profile"):
-            facts.append(f"profile {e['profile']}")
-        if e.get("train_seconds") is not None:
-            facts.append(f"trained in {_fmt_seconds(e['train_seconds'])}")
+            facts.append(f"profile {html.escape(str(e['profile']))}")
         if e.get("data"):
             facts.append(html.escape(e["data"]))
-        seed = f'<p class="nnx-card-seed">From seed article {html.escape(e["seed_article"])}</p>' \
-            if e.get("seed_article") else ""
+        if e.get("train_seconds") is not None:
+            facts.append(f"trained in {_fmt_seconds(e['train_seconds'])}")
+        elif e.get("build_seconds") is not None:
+            facts.append(f"built in {_fmt_seconds(e['build_seconds'])}")
+        if not e.get("profile"):
+            facts.append("not built yet")
+        if e.get("stale"):
+            facts.append("<strong>stale: the latest build failed</strong>")
+        if e.get("diverged"):
+            facts.append("<strong>training diverged</strong>")
+        seed = (f'<p class="nnx-card-seed">From seed article {html.escape(e["seed_article"])}</p>'
+                if e.get("seed_article") else "")
+        facts_html = "".join(f"<span>{f}</span>" for f in facts)
         cards.append(
-            f'<li class="nnx-card"><a href="{href}">{img}'
-            f'<h3>{html.escape(e.get("title", slug))}</h3></a>'
-            f'<p>{html.escape(e.get("description", ""))}</p>{seed}'
-            f'<p class="nnx-card-facts">{" · ".join(facts)}</p></li>'
+            f'<li class="nnx-card" data-slug="{html.escape(slug, quote=True)}">{img}'
+            f'<h3><a class="nnx-card-link" href="{href}">{title}</a></h3>'
+            f'<p class="nnx-card-desc">{html.escape(e.get("description", ""))}</p>{seed}'
+            f'<p class="nnx-card-facts">{facts_html}</p></li>'
         )
+    if not cards:
+        return '<p class="nnx-gallery-empty">No explainers have been built yet.</p>'
     return '<ul class="nnx-gallery">' + "".join(cards) + "</ul>"
+
+
+NOTEBOOK_IMAGE_RE = re.compile(r"!\[(png|jpeg|jpg|svg|gif|svg\+xml)?\]\(([^)\s]+)\)")
+SAVE_FIGURE_RE = re.compile(r"""save_figure\(\s*[^,()]+,\s*(?:name\s*=\s*)?["']([^"']+)["']""")
+
+
+def notebook_image_alts(markdown: str, outputs: list[dict[str, Any]]) -> str:
+    """Give the executed notebook's images meaningful alt text (nbconvert writes ``![png]``).
+
+    An image output right after a cell that calls ``ex.save_figure(fig, "name.png", alt=...)``
+    gets that figure's alt text; any other gets a plain description of where it comes from.
+    """
+    alts = {o.get("name"): o.get("alt") for o in outputs if o.get("alt")}
+    counter = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal counter
+        counter += 1
+        before = markdown[: match.start()]
+        close = before.rfind("```")  # the end of the code cell this image is an output of
+        open_ = before.rfind("```", 0, close) if close > 0 else -1
+        saved = SAVE_FIGURE_RE.findall(before[open_:close]) if open_ >= 0 else []
+        nth = len(NOTEBOOK_IMAGE_RE.findall(before[close:])) if close >= 0 else 0
+        alt = alts.get(saved[nth]) if nth < len(saved) else None
+        if not alt:
+            alt = f"Figure {counter} of the notebook, drawn by the code cell above"
+        alt = alt.replace("[", "(").replace("]", ")")
+        return f"![{alt}]({match.group(2)})"
+
+    return NOTEBOOK_IMAGE_RE.sub(replace, markdown)

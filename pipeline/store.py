@@ -5,6 +5,8 @@ Layout (all under ``build/``)::
     store/<slug>/<key16>/        one complete result: manifest.json, assets/, notebook/
     state/<slug>.json            which store entry is current (last good) + the last attempt
     staging/<slug>.<random>/     a run in progress; renamed into store/ only when complete
+    checkpoints/<slug>/<key16>/  a recipe's own checkpoints for one key: survives a killed or
+                                 failed run (so a re-run can resume), deleted once published
     reports/last-build.json      the summary of the last build
 
 A store entry appears only by renaming a finished staging directory, so a killed build can never
@@ -19,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
+KEY_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def _integrity(manifest: dict[str, Any]) -> str:
@@ -59,6 +63,18 @@ def file_table(root: Path, exclude: tuple[str, ...] = (MANIFEST,)) -> dict[str, 
     return table
 
 
+def file_table_names(root: Path) -> list[str]:
+    """Relative posix paths of every file (or link) under ``root``."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                  if p.is_file() or p.is_symlink())
+
+
+def _safe_rel(rel: Any) -> bool:
+    if not isinstance(rel, str) or not rel or rel.startswith("/") or "\\" in rel:
+        return False
+    return all(part not in ("", ".", "..") for part in rel.split("/"))
+
+
 class CorruptEntry(Exception):
     """A store entry failed verification; the message says what is wrong."""
 
@@ -82,6 +98,10 @@ class BuildDir:
         return self.root / "staging"
 
     @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 
@@ -96,17 +116,46 @@ class BuildDir:
     def entry_dir(self, slug: str, key: str) -> Path:
         return self.store / slug / key[:16]
 
+    def checkpoint_dir(self, slug: str, key: str) -> Path:
+        """Where a run of ``slug`` with cache key ``key`` keeps checkpoints it can resume from."""
+        return self.checkpoints / slug / key[:16]
+
+    def drop_checkpoints(self, slug: str, key: str) -> None:
+        """Delete the checkpoints of one key (its result is published, or --force was given)."""
+        self.discard(self.checkpoint_dir(slug, key))
+        with contextlib.suppress(OSError):
+            (self.checkpoints / slug).rmdir()  # only if empty
+
     # -- state ----------------------------------------------------------------------------
     def read_state(self, slug: str) -> dict[str, Any]:
+        """The state of ``slug``; fields that are missing, garbled or hand-edited are dropped.
+
+        State is only a pointer into the store plus the last attempt: losing it costs nothing
+        (the next build finds the entry for the current key and rewrites it), while trusting a
+        bad value could point the site at a path outside the store.
+        """
         path = self.state_dir / f"{slug}.json"
         try:
             data = json.loads(path.read_text())
-            return data if isinstance(data, dict) else {}
         except FileNotFoundError:
             return {}
         except (OSError, ValueError):
             log.warning("state file %s is unreadable; treating %s as never built", path, slug)
             return {}
+        if not isinstance(data, dict):
+            log.warning("state file %s is not a JSON object; ignoring it", path)
+            return {}
+        current = data.get("current")
+        if current is not None and not (isinstance(current, str) and KEY_RE.fullmatch(current)):
+            log.warning("state file %s: 'current' is not a cache key; ignoring it", path)
+            data.pop("current")
+        attempt = data.get("last_attempt")
+        if attempt is not None and not (
+            isinstance(attempt, dict) and isinstance(attempt.get("failure") or {}, dict)
+        ):
+            log.warning("state file %s: 'last_attempt' is malformed; ignoring it", path)
+            data.pop("last_attempt")
+        return data
 
     def write_state(self, slug: str, state: dict[str, Any]) -> None:
         atomic.write_json(self.state_dir / f"{slug}.json", state)
@@ -127,12 +176,20 @@ class BuildDir:
             raise CorruptEntry(f"{mpath} was modified after it was written (integrity hash differs)")
         if expected_key and manifest.get("key") != expected_key:
             raise CorruptEntry(f"{mpath} belongs to key {manifest.get('key')}, not {expected_key}")
-        for rel, facts in (manifest.get("files") or {}).items():
+        files = manifest.get("files")
+        if not isinstance(files, dict):
+            raise CorruptEntry(f"{mpath} has no file table")
+        for rel, facts in files.items():
+            if not _safe_rel(rel) or not isinstance(facts, dict):
+                raise CorruptEntry(f"{mpath} lists an invalid file entry {rel!r}")
             path = entry / rel
-            if not path.is_file():
+            if path.is_symlink() or not path.is_file():
                 raise CorruptEntry(f"{path} listed in the manifest is missing")
             if path.stat().st_size != facts.get("bytes") or sha256_file(path) != facts.get("sha256"):
                 raise CorruptEntry(f"{path} differs from the manifest (truncated or edited)")
+        extra = sorted(set(file_table_names(entry)) - set(files) - {MANIFEST})
+        if extra:
+            raise CorruptEntry(f"{entry / extra[0]} is not listed in the manifest (added by hand?)")
         return manifest
 
     def current_entry(self, slug: str) -> tuple[Path, dict[str, Any]] | None:

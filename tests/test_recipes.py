@@ -93,3 +93,37 @@ def test_profile_sizes_round_trip(sizes: dict) -> None:
                                           "profiles": {"quick": sizes, "full": sizes}}})
     source = "# ---\n" + "".join(f"# {line}\n" for line in block.splitlines()) + "# ---\n"
     assert parse_header(source, "p.recipe.py").sizes("quick") == sizes
+
+
+@settings(max_examples=150, deadline=None)
+@given(title=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40)
+       .filter(str.strip),
+       timeout=st.integers(1, 10**6), order=st.integers(0, 10**4), seed=st.integers(0, 2**31),
+       datasets=st.lists(st.sampled_from(["boston_housing", "mnist", "moons"]), unique=True))
+def test_valid_headers_round_trip(title: str, timeout: int, order: int, seed: int,
+                                  datasets: list) -> None:
+    """Any header that yaml can write, the parser reads back to the same values."""
+    import yaml
+
+    fields = {"title": title, "description": "D", "datasets": datasets, "timeout": timeout,
+              "order": order, "seed": seed, "profiles": {"quick": {}, "full": {"epochs": 2}}}
+    block = yaml.safe_dump({"explainer": fields}, allow_unicode=True)
+    source = "# ---\n" + "".join(f"# {line}\n" for line in block.splitlines()) + "# ---\n"
+    h = parse_header(source, "p.recipe.py")
+    assert (h.title, h.timeout, h.order, h.seed, list(h.datasets)) == (
+        title.strip(), timeout, order, seed, datasets)
+
+
+@settings(max_examples=100, deadline=None)
+@given(field=st.sampled_from(["timeout", "order", "seed"]),
+       value=st.one_of(st.integers(max_value=-1), st.text(max_size=5), st.booleans(),
+                       st.floats(allow_nan=False), st.lists(st.integers(), max_size=2)))
+def test_invalid_numbers_name_the_field(field: str, value) -> None:
+    import yaml
+
+    fields = {"title": "T", "description": "D", "datasets": [], field: value,
+              "profiles": {"quick": {}, "full": {}}}
+    source = "# ---\n" + "".join(f"# {line}\n" for line in yaml.safe_dump(
+        {"explainer": fields}).splitlines()) + "# ---\n"
+    with pytest.raises(HeaderError, match=f"'explainer.{field}' must be an integer"):
+        parse_header(source, "p.recipe.py")

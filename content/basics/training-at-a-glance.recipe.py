@@ -27,6 +27,7 @@ sizes = {"boston_epochs": 18, "boston_batch": 16, "moons_samples": 400, "moons_e
 
 # %%
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 
 from pipeline.datasets import load_boston_housing, load_moons
@@ -86,6 +87,7 @@ ax_mae.plot(epochs, h["mae"], "o-", label="train")
 ax_mae.plot(epochs, h["val_mae"], "s--", label="test")
 ax_mae.set(xlabel="epoch", ylabel="MAE ($1000s)", title="Mean absolute error")
 for ax in (ax_loss, ax_mae):
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend()
 fig.tight_layout()

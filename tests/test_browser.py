@@ -1,0 +1,526 @@
+"""The built site in real Chromium: loads cleanly, stays offline, scrubs, is accessible.
+
+A fixture site is built once per session from two tiny TensorFlow-free recipes (a figure recipe
+and a fake "replay" recipe that writes two MP4s, posters and two scrubber frame folders), served
+from 127.0.0.1 and visited once per page; every check is a function in tests/browser_support.py
+that returns a list of problems. The "broken" tests show each check failing on a deliberately
+broken copy of the site. ``test_real_site`` runs the same checks over ``site/`` when
+``nox -s build`` has made it.
+
+Run: ``.venv/bin/python -m pytest tests/test_browser.py -m browser -o addopts="" -p no:cacheprovider``
+Screenshots go to ``test-artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    FIRST_LOAD_BUDGET,
+    PageVisit,
+    StaticServer,
+    UrlChecker,
+    axe_problems,
+    console_problems,
+    ensure_axe,
+    external_request_problems,
+    http_problems,
+    link_problems,
+    media_problems,
+    open_page,
+    resource_problems,
+    reveal_deferred,
+    scrubber_problems,
+    site_pages,
+)
+from tests.conftest import REPO_ROOT, MiniProject, tiny_recipe
+from tests.sitebuild import build_site
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+
+INDEX = """---
+title: Explainers
+hide:
+  - navigation
+---
+
+# Fixture gallery
+
+{{ gallery() }}
+"""
+
+REPLAY_RECIPE = textwrap.dedent('''\
+    # ---
+    # explainer:
+    #   title: Replay fixture
+    #   description: Two scrubbable panels and an embedded page, drawn with numpy and matplotlib.
+    #   seed_article: "000 (test fixture)"
+    #   datasets: []
+    #   thumbnail: poster-a.png
+    #   order: 1
+    #   profiles:
+    #     quick: {epochs: 6}
+    #     full: {epochs: 6}
+    # ---
+
+    # %% [markdown]
+    # A fake replay: the frames show a loss curve with a marker at the epoch.
+
+    # %% tags=["parameters"]
+    profile = "quick"
+    seed = 0
+    asset_dir = "_assets"
+    data_dir = None
+    sizes = {"epochs": 6}
+
+    # %%
+    import json
+
+    import imageio.v2 as imageio
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from pipeline.runtime import Explainer
+
+    ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
+    ex.use_data({"dataset": "parabola", "origin": "generated", "n_train": 32, "n_test": None,
+                 "description": "32 points of a parabola", "subset": False, "location": "",
+                 "stand_in": "the article never defines its data"})
+    epochs = [2 * k for k in range(sizes["epochs"])]  # epochs 0, 2, 4, ...: label != position
+    with ex.timer("train"):
+        loss = 1.0 / (1.0 + np.arange(len(epochs)))
+
+    def frame(panel, k):
+        fig, ax = plt.subplots(figsize=(3.2, 1.6), dpi=100)
+        color = "tab:blue" if panel == "a" else "tab:orange"
+        ax.plot(epochs, loss, color=color)
+        ax.plot([epochs[k]], [loss[k]], "o", color="black")
+        ax.set_title(f"panel {panel}: epoch {epochs[k]}", fontsize=8)
+        fig.canvas.draw()
+        pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+        plt.close(fig)
+        return pixels
+
+    with ex.timer("render"):
+        for panel in "ab":
+            frames = [frame(panel, k) for k in range(len(epochs))]
+            files = []
+            for epoch, pixels in zip(epochs, frames):
+                name = f"epoch_{epoch:04d}.png"
+                imageio.imwrite(ex.asset_path(f"frames-{panel}/{name}"), pixels)
+                files.append(name)
+            index = {"epochs": epochs, "files": files, "width": 320, "height": 160}
+            ex.asset_path(f"frames-{panel}/index.json").write_text(json.dumps(index))
+            ex.add_output(f"frames-{panel}/index.json", kind="frames",
+                          alt=f"Frames of panel {panel}, one per recorded epoch")
+            with imageio.get_writer(ex.asset_path(f"replay-{panel}.mp4"), fps=4, codec="libx264",
+                                    macro_block_size=8, ffmpeg_log_level="error",
+                                    ffmpeg_params=["-movflags", "+faststart"]) as writer:
+                for pixels in frames:
+                    writer.append_data(pixels)
+            imageio.imwrite(ex.asset_path(f"poster-{panel}.png"), frames[-1])
+            ex.add_output(f"poster-{panel}.png", kind="image",
+                          alt=f"Panel {panel}: the loss curve with the last epoch marked")
+            ex.add_output(f"replay-{panel}.mp4", kind="video", poster=f"poster-{panel}.png",
+                          alt=f"Panel {panel}: a marker moves along the falling loss curve")
+    ex.save_text("widget.html", "<!doctype html><html lang=en><head><title>Widget</title></head>"
+                 "<body><p>An embedded page.</p></body></html>", kind="iframe",
+                 alt="A tiny embedded page")
+    ex.metric("final_loss", float(loss[-1]))
+
+    # %%
+    ex.finish()
+    ''')
+
+REPLAY_PAGE = """# Replay fixture
+
+Both panels below move together when the scrubber moves.
+
+{{ notebook_link() }}
+
+{{ video("replay-a.mp4", caption="Panel A", scrub="frames-a") }}
+
+Some prose between the panels.
+
+{{ video("replay-b.mp4", caption="Panel B", scrub="frames-b") }}
+
+{{ iframe("widget.html", height=120, title="A tiny embedded page") }}
+
+The final loss was {{ metric("final_loss", ".3f") }}.
+"""
+
+
+@dataclass
+class Site:
+    path: Path
+    base: str
+    checker: UrlChecker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.checker = UrlChecker(self.base)
+
+
+@dataclass
+class PageReport:
+    path: str
+    visit: PageVisit
+    problems: dict[str, list[str]]
+
+
+# ------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: `apt-get install -y chromium` (never a downloaded browser)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def axe_js() -> Path | str:
+    """axe.min.js (npm-installed into a cache folder on first use), or why it is unavailable."""
+    try:
+        return ensure_axe()
+    except RuntimeError as exc:
+        return str(exc)
+
+
+@pytest.fixture(scope="session")
+def fixture_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    root = tmp_path_factory.mktemp("browser-site")
+    mini = MiniProject(root)
+    (mini.content / "index.md").write_text(INDEX)
+    mini.add("alpha", tiny_recipe("Alpha"))
+    mini.add("replay", REPLAY_RECIPE, page=REPLAY_PAGE)
+    assert mini.cli("build") == 0, mini.report()
+    site = root / "site"
+    site.mkdir()
+    with StaticServer(site) as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SITE_URL", server.base)  # as the Pages workflow does: instant loading needs it
+        result = build_site(mini.content, mini.build_dir, site)
+        assert result.returncode == 0, result.stderr
+        yield Site(site, server.base)
+
+
+def _shot_name(prefix: str, path: str) -> Path:
+    return SCREENSHOTS / f"{prefix}-{path.strip('/').replace('/', '_') or 'home'}.png"
+
+
+def check_page(browser: Any, site: Site, path: str, axe: Path | str | None,
+               screenshot: str | None) -> PageReport:
+    """Visit one page and run every check on it."""
+    with open_page(browser, site.base + path, site.base) as (page, visit):
+        reveal_deferred(page)  # first_load_bytes is measured; now check what scrolling loads
+        problems = {
+            "console": console_problems(visit),
+            "external": external_request_problems(visit, site.base),
+            "http": http_problems(visit),
+            "resources": resource_problems(page, site.checker),
+            "links": link_problems(page, site.checker),
+            "media": media_problems(page, notebook=path.startswith("notebooks/")),
+        }
+        if isinstance(axe, Path):
+            problems["axe"] = axe_problems(page, axe)
+        if screenshot:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(_shot_name(screenshot, path)), full_page=True)
+        problems["scrubber"] = scrubber_problems(page, site.checker)
+        # anything the interaction itself logged
+        problems["console"] += [p for p in console_problems(visit) if p not in problems["console"]]
+        problems["external"] = external_request_problems(visit, site.base)
+    return PageReport(path, visit, problems)
+
+
+@pytest.fixture(scope="session")
+def reports(browser: Any, fixture_site: Site, axe_js: Path | str) -> dict[str, PageReport]:
+    return {path: check_page(browser, fixture_site, path, axe_js, "fixture")
+            for path in site_pages(fixture_site.path)}
+
+
+def _all(reports: dict[str, PageReport], kind: str) -> list[str]:
+    return [p for r in reports.values() for p in r.problems.get(kind, [])]
+
+
+def assert_none(problems: list[str]) -> None:
+    """Fail with every problem on its own line."""
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
+
+
+# ------------------------------------------------------------------------ the fixture site is fine
+def test_fixture_site_has_the_expected_pages(reports: dict[str, PageReport]) -> None:
+    assert {"", "demo/alpha/", "demo/replay/", "notebooks/alpha/", "notebooks/replay/"} <= set(reports)
+
+
+def test_pages_load_without_console_errors(reports: dict[str, PageReport]) -> None:
+    assert_none(_all(reports, "console"))
+    assert_none(_all(reports, "http"))
+
+
+def test_every_referenced_file_resolves(reports: dict[str, PageReport]) -> None:
+    assert_none(_all(reports, "resources"))
+    assert_none(_all(reports, "links"))
+
+
+def test_no_request_leaves_the_local_server(reports: dict[str, PageReport]) -> None:
+    assert_none(_all(reports, "external"))
+    assert all(r.visit.requests for r in reports.values())  # the recorder did record
+
+
+def test_media_are_accessible_and_deferred(reports: dict[str, PageReport]) -> None:
+    assert_none(_all(reports, "media"))
+
+
+def test_no_serious_accessibility_violations(reports: dict[str, PageReport],
+                                             axe_js: Path | str) -> None:
+    if not isinstance(axe_js, Path):
+        pytest.fail(f"axe-core is unavailable: {axe_js}")
+    assert_none(_all(reports, "axe"))
+
+
+def test_scrubber_moves_all_panels(reports: dict[str, PageReport]) -> None:
+    assert_none(_all(reports, "scrubber"))
+
+
+def test_screenshots_written(reports: dict[str, PageReport]) -> None:
+    for path in reports:
+        shot = _shot_name("fixture", path)
+        assert shot.exists() and shot.stat().st_size > 1000, shot
+
+
+def test_first_load_bytes_within_budget(reports: dict[str, PageReport], capsys: Any) -> None:
+    sizes = {path: r.visit.first_load_bytes for path, r in reports.items()}
+    heaviest = max(sizes, key=sizes.__getitem__)
+    with capsys.disabled():
+        print("\nfixture site, first-load bytes per page: "
+              + ", ".join(f"/{p} {n / 1024:.0f} KiB" for p, n in sorted(sizes.items()))
+              + f"\nheaviest: /{heaviest} {sizes[heaviest]} bytes")
+    assert all(n > 0 for n in sizes.values())
+    assert sizes[heaviest] < FIRST_LOAD_BUDGET
+
+
+# ------------------------------------------------------------------------------- page behaviour
+def test_replay_panels_are_two_scrubbable_videos(browser: Any, fixture_site: Site,
+                                                  axe_js: Path | str) -> None:
+    with open_page(browser, fixture_site.base + "demo/replay/", fixture_site.base) as (page, visit):
+        assert page.locator("figure.nnx-video[data-nnx-frames]").count() == 2
+        page.wait_for_selector(".nnx-scrubber input[type=range]")
+        assert page.locator(".nnx-scrubber").count() == 1
+        # the videos are real, decodable H.264: metadata arrives with preload="metadata"
+        page.wait_for_function("() => Array.from(document.querySelectorAll('video'))"
+                               ".every(v => v.readyState >= 1)", timeout=10_000)
+        label = page.locator(".nnx-scrubber output").inner_text()
+        assert label == "epoch 10"  # starts at the last epoch, as the posters show
+        slider = page.locator(".nnx-scrubber input[type=range]")
+        assert slider.get_attribute("aria-valuetext") == "epoch 10"
+        slider.focus()
+        page.keyboard.press("Home")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("() => document.querySelectorAll('figure[data-nnx-epoch=\"2\"]').length == 2")
+        srcs = page.eval_on_selector_all(".nnx-frame-stage img", "els => els.map(e => e.src)")
+        assert [s.rsplit("/", 2)[-2:] for s in srcs] == [["frames-a", "epoch_0002.png"],
+                                                          ["frames-b", "epoch_0002.png"]]
+        assert page.locator(".nnx-scrubber output").inner_text() == "epoch 2"
+        if isinstance(axe_js, Path):  # the scrubbing state is accessible too (frames have alt)
+            assert_none(axe_problems(page, axe_js))
+        # the embedded page gets its src when it nears the viewport, and loads
+        page.locator("iframe.nnx-iframe").scroll_into_view_if_needed()
+        page.wait_for_function("() => document.querySelector('iframe.nnx-iframe').src.endsWith('widget.html')")
+        frame = page.frame_locator("iframe.nnx-iframe")
+        assert frame.locator("p").inner_text() == "An embedded page."
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "fixture-demo_replay-scrubbed.png"), full_page=True)
+        assert_none(console_problems(visit))
+
+
+def _wait_for_new_scrubber(page: Any, generation: int) -> None:
+    """Wait until the scrubber was set up for a page shown after ``generation``."""
+    page.wait_for_function(
+        """g => window.nnxScrubber && window.nnxScrubber.generation > g
+               && window.nnxScrubber.current && document.body.contains(window.nnxScrubber.current.bar)""",
+        arg=generation, timeout=10_000)
+
+
+def test_scrubber_survives_instant_navigation(browser: Any, fixture_site: Site) -> None:
+    base = fixture_site.base
+    with open_page(browser, base, base) as (page, visit):
+        page.evaluate("window.nnxSamePage = true")
+        generation = page.evaluate("window.nnxScrubber.generation")
+        page.locator("a.nnx-card-link", has_text="Replay fixture").click()
+        page.wait_for_url("**/demo/replay/")
+        _wait_for_new_scrubber(page, generation)
+        assert page.evaluate("window.nnxSamePage === true"), "material's instant loading did not engage"
+        assert_none(scrubber_problems(page, fixture_site.checker))
+        # away and back: one scrubber, set up afresh, still working
+        page.locator("a.md-button", has_text="Notebook").click()
+        page.wait_for_url("**/notebooks/replay/")
+        page.wait_for_selector("h1:has-text('Notebook')")
+        assert page.locator(".nnx-scrubber").count() == 0
+        generation = page.evaluate("window.nnxScrubber.generation")
+        page.go_back()
+        page.wait_for_url("**/demo/replay/")
+        _wait_for_new_scrubber(page, generation)
+        assert page.evaluate("window.nnxSamePage === true")
+        assert page.locator(".nnx-scrubber").count() == 1
+        assert_none(scrubber_problems(page, fixture_site.checker))
+        assert_none(console_problems(visit))
+
+
+def test_without_javascript_the_videos_remain(browser: Any, fixture_site: Site) -> None:
+    url = fixture_site.base + "demo/replay/"
+    with open_page(browser, url, fixture_site.base, javascript=False) as (page, _visit):
+        assert page.locator(".nnx-scrubber").count() == 0
+        videos = page.locator("figure.nnx-video video")
+        assert videos.count() == 2
+        for i in range(2):
+            assert videos.nth(i).is_visible()
+            assert videos.nth(i).get_attribute("controls") is not None
+        # the <noscript> copy of the embed is the one shown, with a real src
+        frames = page.locator("iframe.nnx-iframe")
+        visible = [frames.nth(i) for i in range(frames.count()) if frames.nth(i).is_visible()]
+        assert len(visible) == 1 and visible[0].get_attribute("src").endswith("widget.html")
+
+
+def test_gallery_cards_and_links(browser: Any, fixture_site: Site) -> None:
+    base = fixture_site.base
+    with open_page(browser, base, base) as (page, _visit):
+        cards = page.locator(".nnx-gallery .nnx-card")
+        assert cards.count() == 2
+        cards_info = page.eval_on_selector_all(".nnx-card", """els => els.map(c => ({
+            slug: c.dataset.slug, title: c.querySelector('h3').innerText,
+            href: c.querySelector('a.nnx-card-link').href,
+            thumb: c.querySelector('img') && c.querySelector('img').src,
+            thumbOk: !!(c.querySelector('img') && c.querySelector('img').naturalWidth > 0),
+            alt: c.querySelector('img') && c.querySelector('img').alt,
+            text: c.innerText}))""")
+    by_slug = {c["slug"]: c for c in cards_info}
+    assert list(by_slug) == ["replay", "alpha"]  # header `order` first
+    replay, alpha = by_slug["replay"], by_slug["alpha"]
+    assert replay["title"] == "Replay fixture" and alpha["title"] == "Alpha"
+    assert replay["thumb"].endswith("assets/replay/poster-a.png") and replay["thumbOk"]
+    assert replay["alt"] == "Panel a: the loss curve with the last epoch marked"
+    assert alpha["alt"] == "a parabola drawn from the sizes"
+    assert "Two scrubbable panels" in replay["text"]
+    assert "From seed article 000 (test fixture)" in replay["text"]
+    assert "profile quick" in replay["text"] and "trained in" in replay["text"]
+    assert "parabola" in replay["text"]
+    assert "profile quick" in alpha["text"] and "built in" in alpha["text"]
+    for card in (replay, alpha):  # the links lead to the explainer pages
+        with open_page(browser, card["href"], base) as (page, visit):
+            assert page.locator("h1").first.inner_text().rstrip("¶ ") in ("Replay fixture", "alpha")
+            assert http_problems(visit) == []
+    # the whole card is clickable (stretched link): a click on the description navigates
+    with open_page(browser, base, base) as (page, _visit):
+        desc = page.locator(".nnx-card[data-slug=alpha] .nnx-card-desc")
+        desc.scroll_into_view_if_needed()
+        box = desc.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_url("**/demo/alpha/")
+
+
+def test_provenance_box_on_every_explainer_page(browser: Any, fixture_site: Site) -> None:
+    base = fixture_site.base
+    for path in ("demo/alpha/", "demo/replay/"):
+        with open_page(browser, base + path, base) as (page, _visit):
+            box = page.locator("details", has_text="How this page was built")
+            assert box.count() == 1
+            box.locator("summary").click()
+            text = box.inner_text()
+            for word in ("Profile", "quick", "seed 0", "Data", "Hardware", "CPU", "cores", "Time",
+                         "whole notebook run", "Final metrics", "Versions", "numpy", "Built"):
+                assert word in text, (path, word, text)
+            if path == "demo/replay/":
+                assert "stand-in" in text and "generated by code" in text
+                assert "training" in text and "rendering" in text
+                assert "final_loss = 0.1667" in text
+
+
+# ------------------------------------------------------------- each check fails when it should
+@pytest.fixture(scope="module")
+def broken_site(fixture_site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A copy of the fixture site with one deliberate fault per page."""
+    path = tmp_path_factory.mktemp("broken-site") / "site"
+    shutil.copytree(fixture_site.path, path)
+    (path / "assets" / "replay" / "replay-a.mp4").unlink()  # a broken <source>
+    (path / "assets" / "replay" / "frames-b" / "epoch_0004.png").unlink()  # a broken frame
+    pages = {
+        "console": '<script>console.error("deliberate console error");'
+                   'throw new Error("deliberate failure");</script>',
+        "external": '<img src="https://example.com/x.png" alt="An image from another host">',
+        "alt": '<img src="../assets/alpha/line.png" loading="lazy">',
+    }
+    for name, body in pages.items():
+        (path / f"broken-{name}").mkdir()
+        (path / f"broken-{name}" / "index.html").write_text(
+            f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Broken {name}'
+            f'</title></head><body><main><article><h1>Broken {name}</h1>{body}</article></main>'
+            "</body></html>")
+    with StaticServer(path) as server:
+        yield Site(path, server.base)
+
+
+def test_broken_asset_is_caught(browser: Any, broken_site: Site) -> None:
+    with open_page(browser, broken_site.base + "demo/replay/", broken_site.base) as (page, _v):
+        problems = resource_problems(page, broken_site.checker)
+    assert any("replay-a.mp4 -> 404" in p for p in problems), problems
+    assert any("frames-b/epoch_0004.png -> 404" in p for p in problems), problems
+
+
+def test_console_error_is_caught(browser: Any, broken_site: Site) -> None:
+    with open_page(browser, broken_site.base + "broken-console/", broken_site.base) as (_p, visit):
+        problems = console_problems(visit)
+    assert any("deliberate console error" in p for p in problems), problems
+    assert any("deliberate failure" in p for p in problems), problems
+
+
+def test_external_request_is_caught(browser: Any, broken_site: Site) -> None:
+    with open_page(browser, broken_site.base + "broken-external/", broken_site.base) as (page, visit):
+        problems = external_request_problems(visit, broken_site.base)
+        resources = resource_problems(page, broken_site.checker)
+    assert problems == [f"{visit.url}: request to another host: https://example.com/x.png"]
+    assert any("refers to another host" in p for p in resources)
+
+
+def test_missing_alt_text_is_caught(browser: Any, broken_site: Site, axe_js: Path | str) -> None:
+    with open_page(browser, broken_site.base + "broken-alt/", broken_site.base) as (page, _v):
+        assert any("no meaningful alt text" in p for p in media_problems(page))
+        if isinstance(axe_js, Path):
+            assert any("image-alt" in p for p in axe_problems(page, axe_js))
+
+
+# --------------------------------------------------------------------------------- the real site
+@pytest.mark.slow
+def test_real_site(browser: Any, axe_js: Path | str, capsys: Any) -> None:
+    """The same checks over site/ as `nox -s build` made it; reports the heaviest first load."""
+    site_dir = Path(os.environ.get("NNX_SITE_DIR", REPO_ROOT / "site"))
+    if not (site_dir / "index.html").exists():
+        pytest.skip(f"{site_dir} has not been built; run `nox -s build` first")
+    with StaticServer(site_dir) as server:
+        site = Site(site_dir, server.base)
+        reports = {path: check_page(browser, site, path, axe_js, "site")
+                   for path in site_pages(site_dir)}
+    sizes = {path: r.visit.first_load_bytes for path, r in reports.items()}
+    heaviest = max(sizes, key=sizes.__getitem__)
+    detail = sorted(reports[heaviest].visit.bytes_by_request.items(), key=lambda kv: -kv[1])[:5]
+    with capsys.disabled():
+        print(f"\nreal site: {len(reports)} pages; heaviest first load /{heaviest}: "
+              f"{sizes[heaviest]} bytes ({sizes[heaviest] / 2**20:.2f} MiB); largest requests: "
+              + ", ".join(f"{u.rsplit('/', 1)[-1]} {n / 1024:.0f} KiB" for u, n in detail))
+    problems = [p for r in reports.values() for ps in r.problems.values() for p in ps]
+    assert_none(problems)
+    assert sizes[heaviest] < FIRST_LOAD_BUDGET
