@@ -141,9 +141,9 @@ def fit_fast(
     """
     if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
         raise PipelineError("fit_fast: compile the model first (model.compile(optimizer, loss))")
-    if epochs <= initial_epoch:
+    if epochs < initial_epoch:  # equal is a no-op, as in fit: a resumed run that had finished
         raise PipelineError(
-            f"fit_fast: epochs ({epochs}) must be greater than initial_epoch ({initial_epoch})"
+            f"fit_fast: epochs ({epochs}) must not be less than initial_epoch ({initial_epoch})"
         )
     import tensorflow as tf
 

@@ -129,6 +129,51 @@ def test_works_with_plain_fit_and_in_memory(tmp_path: Path) -> None:
         model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[rec])
 
 
+def test_no_layers_records_predictions_losses_and_weights_only(tmp_path: Path) -> None:
+    """Regression: ``layers=[]`` crashed (a one-output probe model returns a bare tensor)."""
+    x, y = moons(128)
+    model = seed000_model(1)
+    rec = ReplayRecorder(x, y, layers=[], path=tmp_path / "none.npz")
+    fit_fast(model, x, y, epochs=2, batch_size=32, callbacks=[rec])
+    replay = Replay.load(tmp_path / "none.npz")
+    assert replay.recorded_layers == [] and not any(
+        k.startswith("output/") for k in replay.arrays())
+    assert list(replay.epochs) == [0, 1, 2]
+    np.testing.assert_allclose(replay.probabilities(2), model.predict(x, verbose=0), atol=1e-6)
+    loss, _ = model.evaluate(x, y, batch_size=len(x), verbose=0)
+    assert replay.metrics["probe_loss"][-1] == pytest.approx(loss, rel=1e-5)
+    assert len(replay.weight_keys) == 6
+
+
+def test_replay_and_save_after_resume_without_further_training(tmp_path: Path) -> None:
+    """Regression: a run killed after its last checkpoint (say, while rendering) is resumed at
+    its final epoch; with nothing left to train, ``replay()`` and ``save()`` must still work."""
+    x, y = moons(128)
+    path = tmp_path / "done.npz"
+    model = seed000_model(0)
+    rec = ReplayRecorder(x, y, path=path, layers=["hidden"], checkpoint_every=2)
+    fit_fast(model, x, y, epochs=4, batch_size=32, callbacks=[rec])
+    original = Replay.load(path)
+
+    again = seed000_model(seed=9)
+    resumed = ReplayRecorder.resume_from(path, again)
+    assert resumed.initial_epoch == 4  # nothing to train: fit_fast(epochs=4) is not called
+    for a, b in zip(again.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    replay = resumed.replay()
+    assert list(replay.epochs) == list(original.epochs)
+    assert replay.recorded_layers == ["hidden"] and replay.weight_keys == original.weight_keys
+    assert replay.model_config == original.model_config
+    assert replay.loss_name == original.loss_name
+    np.testing.assert_array_equal(replay.layer_outputs("hidden"), original.layer_outputs("hidden"))
+    np.testing.assert_array_equal(replay.metrics["probe_loss"], original.metrics["probe_loss"])
+    resumed.save(tmp_path / "copy.npz")
+    copy = Replay.load(tmp_path / "copy.npz")
+    assert copy.checkpoint is None and list(copy.epochs) == list(original.epochs)
+    resumed.save(checkpoint=True)  # and the checkpoint can be rewritten and resumed again
+    assert ReplayRecorder.resume_from(path, seed000_model(seed=3)).initial_epoch == 4
+
+
 def test_rejects_bad_arguments() -> None:
     x, y = moons(64)
     with pytest.raises(PipelineError, match="same, non-zero number"):

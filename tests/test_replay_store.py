@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.atomic import atomic_directory, atomic_path
 from pipeline.errors import PipelineError
-from pipeline.replay._atomic import atomic_directory, atomic_path
 from pipeline.replay.forward import NumpyForward
 from pipeline.replay.store import FORMAT, VERSION, Replay, ReplayFileError, write_replay_file
 
@@ -142,6 +142,28 @@ def test_save_round_trip_drops_checkpoint(tmp_path: Path, replay_file: Path) -> 
     assert again.checkpoint is None
 
 
+def test_subset_keeps_chosen_epochs_and_drops_checkpoint(tmp_path: Path) -> None:
+    arrays = synthetic_arrays(n_epochs=6)
+    arrays["ckpt/model/0000"] = np.zeros(3)
+    meta = json.loads(str(arrays["meta"]))
+    meta["checkpoint"] = {"epoch": 5, "n_model": 1, "n_optimizer": 0}
+    arrays["meta"] = np.array(json.dumps(meta))
+    full = Replay.load(write_replay_file(tmp_path / "run.npz", arrays))
+    sub = full.subset([0, 2, 5])
+    assert list(sub.epochs) == [0, 2, 5] and sub.checkpoint is None
+    for e in (0, 2, 5):
+        np.testing.assert_array_equal(sub.layer_output("hidden", e), full.layer_output("hidden", e))
+        np.testing.assert_array_equal(sub.probabilities(e), full.probabilities(e))
+        assert sub.metrics["probe_loss"][sub.index(e)] == full.metrics["probe_loss"][full.index(e)]
+        for k, w in sub.weights(e).items():
+            np.testing.assert_array_equal(w, full.weights(e)[k])
+    np.testing.assert_array_equal(sub.probe_x, full.probe_x)
+    saved = Replay.load(sub.save(tmp_path / "sub.npz", compress=True))
+    assert list(saved.epochs) == [0, 2, 5] and saved.recorded_layers == ["hidden"]
+    with pytest.raises(KeyError, match="epoch 9"):
+        full.subset([9])
+
+
 def test_truncated_file_is_a_clear_error(replay_file: Path) -> None:
     data = replay_file.read_bytes()
     replay_file.write_bytes(data[: len(data) // 2])
@@ -229,6 +251,20 @@ def test_atomic_path_and_directory(tmp_path: Path) -> None:
         (tmp / "new.jpg").write_text("new")
     assert [p.name for p in (tmp_path / "frames").iterdir()] == ["new.jpg"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "frames"]
+
+
+def test_replay_writes_through_the_shared_atomic_module() -> None:
+    """Regression: pipeline/replay had its own copy of pipeline/atomic.py (_atomic.py)."""
+    import importlib.util
+
+    import pipeline.atomic
+    import pipeline.replay.composer as composer
+    import pipeline.replay.store as store
+
+    assert importlib.util.find_spec("pipeline.replay._atomic") is None
+    assert store.atomic_path is pipeline.atomic.atomic_path
+    assert composer.atomic_path is pipeline.atomic.atomic_path
+    assert composer.atomic_directory is pipeline.atomic.atomic_directory
 
 
 def test_rendering_modules_import_without_tensorflow_or_side_effects(replay_file: Path) -> None:

@@ -113,6 +113,17 @@ def test_early_stopping_and_initial_epoch() -> None:
     assert hist.epoch == [2, 3]
 
 
+def test_nothing_left_to_train_is_a_no_op() -> None:
+    """A run resumed from a finished checkpoint (epochs == initial_epoch) trains nothing."""
+    x, y = moons(64)
+    model = seed000_model(0)
+    before = [w.copy() for w in model.get_weights()]
+    hist = fit_fast(model, x, y, epochs=2, batch_size=8, initial_epoch=2)
+    assert hist.epoch == []
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_shuffle_depends_only_on_seed_and_epoch() -> None:
     """A run continued from epoch 2 equals an uninterrupted one (the basis of resuming)."""
     x, y = moons(256)
@@ -133,8 +144,8 @@ def test_errors_for_bad_use() -> None:
     with pytest.raises(PipelineError, match="compile the model first"):
         fit_fast(model, x, y, epochs=1, batch_size=8)
     model = seed000_model(0)
-    with pytest.raises(PipelineError, match="greater than initial_epoch"):
-        fit_fast(model, x, y, epochs=2, batch_size=8, initial_epoch=2)
+    with pytest.raises(PipelineError, match="not be less than initial_epoch"):
+        fit_fast(model, x, y, epochs=2, batch_size=8, initial_epoch=3)
     with pytest.raises(PipelineError, match="different numbers of rows"):
         fit_fast(model, x, y[:10], epochs=1, batch_size=8)
 

@@ -125,6 +125,12 @@ def _accuracy(prob: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(pred == true.astype(int)))
 
 
+def _as_list(outputs: Any) -> list[Any]:
+    """A model's outputs as a list: a functional model built with a one-element output list
+    (``layers=[]`` records no layer, so only the prediction is left) returns a bare tensor."""
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
 class ReplayRecorder(keras.callbacks.Callback):
     """Record weights, metrics and probe-set outputs at epoch 0 and after every epoch.
 
@@ -137,7 +143,8 @@ class ReplayRecorder(keras.callbacks.Callback):
         Where :meth:`save` writes the replay at the end of training (``.npz``); optional.
     layers:
         Names of layers whose outputs to record on the probe set (default: every layer; pass a
-        short list for big models, since each output is stored for every epoch).
+        short list for big models, since each output is stored for every epoch; ``[]`` records
+        none: predictions, per-sample losses and weights are still recorded).
     weights:
         Record every variable of every layer each epoch (needed for weight histograms and the
         numpy forward pass the feature-space and boundary panels use).
@@ -195,6 +202,8 @@ class ReplayRecorder(keras.callbacks.Callback):
         self._reset_state()
         self._fn: Any = None
         self._fn_model: Any = None
+        self._loaded_meta: dict[str, Any] | None = None
+        """The metadata of the replay this recorder was resumed from (see :meth:`_meta`)."""
 
     # ------------------------------------------------------------------------------ state
     def _reset_state(self) -> None:
@@ -275,12 +284,12 @@ class ReplayRecorder(keras.callbacks.Callback):
         def probe_step(x: Any, y: Any) -> tuple[Any, Any, Any, Any]:
             if want_grads:
                 with tf.GradientTape() as tape:
-                    outs = probe_model(x, training=False)
+                    outs = _as_list(probe_model(x, training=False))
                     per_sample = loss_fn(y, outs[-1])
                     mean = tf.reduce_mean(per_sample)
                 grads = tape.gradient(mean, grad_vars)
             else:
-                outs = probe_model(x, training=False)
+                outs = _as_list(probe_model(x, training=False))
                 per_sample = loss_fn(y, outs[-1])
                 grads = []
             values = [tf.identity(v.value) for v in read_vars]
@@ -388,6 +397,12 @@ class ReplayRecorder(keras.callbacks.Callback):
 
     # ---------------------------------------------------------------------------- output
     def _meta(self) -> dict[str, Any]:
+        if self._fn is None and self._loaded_meta is not None:
+            # Resumed but not trained since (the checkpoint already held the last epoch): the
+            # names and the model config are those of the file, not yet re-derived from a model.
+            meta = {k: v for k, v in self._loaded_meta.items() if k != "checkpoint"}
+            meta.update(format=FORMAT, version=VERSION, recorder=self._settings())
+            return meta
         model = self.model
         try:
             model_config: str | None = model.to_json()
@@ -430,6 +445,11 @@ class ReplayRecorder(keras.callbacks.Callback):
         for key, vals in self._outputs.items():
             arrays[f"output/{key}"] = np.stack(vals)
         if checkpoint:
+            if self.model is None:
+                raise PipelineError(
+                    "ReplayRecorder.save(checkpoint=True): no model to checkpoint; train with "
+                    "the recorder (or resume it with ReplayRecorder.resume_from) first"
+                )
             model_vars = [np.asarray(v.numpy()) for v in self.model.weights]
             opt = self.model.optimizer
             opt_vars = [np.asarray(v.numpy()) for v in opt.variables] if opt is not None else []
@@ -492,11 +512,13 @@ class ReplayRecorder(keras.callbacks.Callback):
             opt.build(model.trainable_variables)
         _assign_all(opt.variables, ckpt["optimizer"], f"{path}: optimizer variables")
         rec._load(replay)
+        rec.set_model(model)  # so replay()/save() work before (or without) further training
         log.info("resumed %s at epoch %d", path, rec.initial_epoch)
         return rec
 
     def _load(self, replay: Replay) -> None:
         self._reset_state()
+        self._loaded_meta = dict(replay.meta)
         epochs = [int(e) for e in replay.epochs]
         self._epochs = epochs
         self._metrics = {k: [float(x) for x in v] for k, v in replay.metrics.items()}
