@@ -660,26 +660,53 @@ def _output_rank(layer: Any) -> int | None:
         return None
 
 
+def _spatial_size(layer: Any) -> tuple[Any, Any] | None:
+    """``(H, W)`` of a 4-D layer output (``None`` entries when the size is not fixed)."""
+    try:
+        shape = tuple(layer.output.shape)
+    except (AttributeError, ValueError):
+        return None
+    if len(shape) != 4:
+        return None
+    if getattr(layer, "data_format", "channels_last") == "channels_first":
+        return shape[2], shape[3]
+    return shape[1], shape[2]
+
+
+def _has_spatial_extent(layer: Any) -> bool:
+    """True unless the layer's map is 1x1: a variable (``None``) size counts as spatial."""
+    size = _spatial_size(layer)
+    if size is None:
+        return False
+    return any(d is None or int(d) > 1 for d in size)
+
+
 def last_conv_layer(model: keras.Model) -> str:
     """Name of the layer :func:`grad_cam` uses by default.
 
-    The last convolution with a 4-D ``(batch, H, W, C)`` output keeps the finest spatial map
-    that still carries class-specific features (pooling after it only coarsens the map); when
-    the model has no convolution layer, the last layer with a 4-D output is used.
+    The last convolution whose ``(batch, H, W, C)`` output is still a spatial map (larger than
+    1x1) keeps the finest map that still carries class-specific features (pooling after it only
+    coarsens the map). Layers after global pooling are skipped even when they are convolutions:
+    MobileNet's classifier is a 1x1 convolution (``conv_preds``) on a ``(1, 1, C)`` reshape of
+    the pooled features, and a Grad-CAM there is one number, not a map. When the model has no
+    such convolution, the last layer with a spatial 4-D output is used.
     """
     candidates = [
         layer
         for layer in model.layers
         if layer.__class__.__name__ != "InputLayer" and _output_rank(layer) == 4
     ]
-    if not candidates:
+    spatial = [c for c in candidates if _has_spatial_extent(c)]
+    if not spatial:
+        found = (f" (only 1x1 maps: {', '.join(repr(c.name) for c in candidates)})"
+                 if candidates else "")
         raise PipelineError(
-            f"grad_cam: model {model.name!r} has no layer with a 4-D (batch, H, W, C) output; "
-            "Grad-CAM needs a convolutional feature map. Use integrated_gradients or "
-            "occlusion_map instead."
+            f"grad_cam: model {model.name!r} has no layer with a spatial 4-D (batch, H, W, C) "
+            f"output larger than 1x1{found}; Grad-CAM needs a convolutional feature map. Use "
+            "integrated_gradients or occlusion_map instead."
         )
-    convs = [c for c in candidates if c.__class__.__name__ in _CONV_CLASSES]
-    return (convs or candidates)[-1].name
+    convs = [c for c in spatial if c.__class__.__name__ in _CONV_CLASSES]
+    return (convs or spatial)[-1].name
 
 
 def grad_cam(
@@ -715,6 +742,9 @@ def grad_cam(
             f"4-D (batch, H, W, C) feature map. Pick a convolution layer, e.g. "
             f"{last_conv_layer(model)!r}."
         )
+    if not _has_spatial_extent(chosen):
+        log.warning("grad_cam: layer %r outputs a 1x1 map, so the Grad-CAM is one value "
+                    "spread over the image; pick a layer before global pooling", name)
     cam_model = _score_model(model, score, extra=[chosen.output])
     target = _check_target(target, _n_classes(model, x), model)
     xt = tf.convert_to_tensor(x[None], dtype=tf.float32)

@@ -459,28 +459,19 @@ def feature_map_pair_figure(
     return fig, (a, b)
 
 
-def weight_stats_html(rows: Sequence[Any], table_class: str = "weight-stats") -> str:
-    """``inspection.weight_stats`` rows as an HTML ``<table>`` fragment (escaped, numbers right).
+def weight_stats_html(rows: Sequence[Any], caption: str | None = None) -> str:
+    """``inspection.weight_stats`` rows as an HTML ``<table>`` fragment for ``include(...)``.
 
-    The page shortcodes cannot show a table computed by a recipe yet, so the recipe writes it as
-    an HTML asset for the page to include; columns follow seed 004's ``get_weights()`` view.
+    Columns follow seed 004's ``get_weights()`` view; the markup (escaped text, ``scope``d
+    headers, right-aligned numbers) comes from :func:`pipeline.tables.html_table`.
     """
-    import html
+    from pipeline.tables import html_table
 
-    head = "".join(
-        f"<th>{c}</th>"
-        for c in ("Layer", "Weight", "Shape", "Count", "Mean", "Std", "Min", "Max", "Zeros")
-    )
-    body = []
-    for r in rows:
-        shape = "(" + ", ".join(str(d) for d in r.shape) + ")"
-        cells = [html.escape(str(r.layer)), html.escape(str(r.name)), html.escape(shape)]
-        nums = [f"{r.count:,}", f"{r.mean:.4g}", f"{r.std:.4g}", f"{r.min:.4g}", f"{r.max:.4g}",
-                f"{r.zero_fraction:.1%}"]
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells)
-                    + "".join(f'<td class="num">{n}</td>' for n in nums) + "</tr>")
-    return (f'<table class="{html.escape(table_class)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>\n")
+    columns = ("Layer", "Weight", "Shape", "Count", "Mean", "Std", "Min", "Max", "Zeros")
+    cells = [[r.layer, r.name, "(" + ", ".join(str(d) for d in r.shape) + ")", f"{r.count:,}",
+              f"{r.mean:.4g}", f"{r.std:.4g}", f"{r.min:.4g}", f"{r.max:.4g}",
+              f"{r.zero_fraction:.1%}"] for r in rows]
+    return html_table(columns, cells, numeric=range(3, 9), nowrap=(2,), caption=caption)
 
 
 # --------------------------------------------------------------------------------------------

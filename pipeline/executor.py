@@ -171,12 +171,12 @@ def execute_recipe(
                                        kind="setup")) from None
     recipe_text = recipe_path.read_text(encoding="utf-8")
     with _socket_base(workdir) as socket_base:
-        return _execute_notebook(nb, rel_name, recipe_text, parameters, workdir, notebook_dir,
-                                 slug, timeout, repo_root, data_dir, socket_base, start)
+        return _execute_notebook(nb, rel_name, recipe_text, workdir, notebook_dir, slug,
+                                 timeout, repo_root, data_dir, socket_base, start)
 
 
-def _execute_notebook(nb: Any, rel_name: str, recipe_text: str, parameters: dict[str, Any],
-                      workdir: Path, notebook_dir: Path, slug: str, timeout: int, repo_root: Path,
+def _execute_notebook(nb: Any, rel_name: str, recipe_text: str, workdir: Path,
+                      notebook_dir: Path, slug: str, timeout: int, repo_root: Path,
                       data_dir: Path | None, socket_base: str, start: float) -> ExecutionResult:
     from nbclient import NotebookClient
 
@@ -208,7 +208,7 @@ def _execute_notebook(nb: Any, rel_name: str, recipe_text: str, parameters: dict
                           timeout) from None
     executed = time.perf_counter() - start
 
-    notebook_md = export_markdown(nb, notebook_dir, slug, parameters)
+    notebook_md = export_markdown(nb, notebook_dir, slug)
     return ExecutionResult(
         seconds=executed,
         notebook_md=notebook_md,
@@ -493,8 +493,12 @@ def _failure(rel_name: str, nb: Any, index: int | None, recipe_text: str, ename:
     )
 
 
-def export_markdown(nb: Any, notebook_dir: Path, slug: str, parameters: dict[str, Any]) -> Path:
-    """Export the executed notebook as ``<slug>.md`` + ``<slug>_files/`` for the "Notebook" page."""
+def export_markdown(nb: Any, notebook_dir: Path, slug: str) -> Path:
+    """Export the executed notebook as ``<slug>.md`` + ``<slug>_files/`` for the "Notebook" page.
+
+    The ``.ipynb`` is written next to it, for the page's download link.
+    """
+    import nbformat
     from nbconvert import MarkdownExporter
 
     notebook_dir.mkdir(parents=True, exist_ok=True)
@@ -508,12 +512,5 @@ def export_markdown(nb: Any, notebook_dir: Path, slug: str, parameters: dict[str
     body = ANSI_RE.sub("", body)
     path = notebook_dir / f"{slug}.md"
     path.write_text(body, encoding="utf-8")
-    nbformat_path = notebook_dir / f"{slug}.ipynb"
-    import nbformat
-
-    nbformat.write(nb, nbformat_path)
+    nbformat.write(nb, notebook_dir / f"{slug}.ipynb")
     return path
-
-
-def python_for_kernels() -> str:
-    return sys.executable

@@ -14,12 +14,10 @@ and has no side effects (no rcParams changes, no backend selection).
 from __future__ import annotations
 
 import difflib
-import html
 import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline import atomic
 from pipeline.errors import PipelineError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -215,29 +214,20 @@ def rows_to_markdown(rows: Sequence[LayerRow], totals: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rows_to_html(
-    rows: Sequence[LayerRow], totals: bool = True, table_class: str = "model-summary"
-) -> str:
-    """The summary as an HTML ``<table>`` (escaped; totals in ``<tfoot>``) for raw HTML pages."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in _COLUMNS)
-    body = []
-    for row in rows:
-        cells = _row_cells(row)
-        text = "".join(f"<td>{html.escape(c)}</td>" for c in cells[:3])
-        nums = "".join(f'<td class="num">{c}</td>' for c in cells[3:])
-        body.append(f"<tr>{text}{nums}</tr>")
-    foot = ""
+def rows_to_html(rows: Sequence[LayerRow], totals: bool = True, caption: str | None = None) -> str:
+    """The summary as an HTML ``<table>`` fragment for the page's ``include(...)`` shortcode.
+
+    Built by :func:`pipeline.tables.html_table`: escaped text, ``<th scope="col">`` headers, the
+    layer name as each row's header, numbers right-aligned, totals in ``<tfoot>``.
+    """
+    from pipeline.tables import html_table
+
+    foot = None
     if totals:
         t = summary_totals(rows)
-        foot = (
-            '<tfoot><tr><th scope="row" colspan="3">Total</th>'
-            f'<td class="num">{t.total:,}</td><td class="num">{t.trainable:,}</td>'
-            f'<td class="num">{t.non_trainable:,}</td></tr></tfoot>'
-        )
-    return (
-        f'<table class="{html.escape(table_class)}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody>{foot}</table>\n"
-    )
+        foot = ["Total", None, None, f"{t.total:,}", f"{t.trainable:,}", f"{t.non_trainable:,}"]
+    return html_table(_COLUMNS, [_row_cells(r) for r in rows], numeric=(3, 4, 5), nowrap=(2,),
+                      caption=caption, foot=foot)
 
 
 # --------------------------------------------------------------------------------------------
@@ -558,6 +548,11 @@ def _weights_by_layer(
     )
 
 
+def _span_title(chunk: Sequence[str]) -> str:
+    """The layers of one panel by name, as the legends and the model's summary name them."""
+    return chunk[0] if len(chunk) == 1 else f"{chunk[0]}-{chunk[-1]}"
+
+
 def weight_histograms(
     weights: keras.Model | Mapping[str, Any],
     layers: Sequence[str] | None = None,
@@ -575,7 +570,9 @@ def weight_histograms(
     keeps them comparable without one panel per layer. Histograms are step outlines of counts,
     so a layer with more weights draws a taller curve, as in the article; each legend entry
     gives the layer's std. ``before`` is a model or a :func:`snapshot_weights` dict taken
-    before training; without it there is one row.
+    before training; without it there is one row. Each panel is titled with its row title and
+    the names of its first and last layer (``"after training: conv1-conv3"``), never with
+    positions, which readers would have to count (and would count from 1).
     """
     from matplotlib.figure import Figure
 
@@ -608,8 +605,7 @@ def weight_histograms(
                 label_std = f"{name} (std {values.std():.3g})"
                 ax.hist(values, bins=bins, histtype="step", label=label_std)
             ax.legend(fontsize=7)
-            ax.set_title(f"{label}: layers {names.index(chunk[0])}-{names.index(chunk[-1])}",
-                         fontsize=9)
+            ax.set_title(f"{label}: {_span_title(chunk)}", fontsize=9)
             ax.tick_params(labelsize=7)
     fig.tight_layout()
     return fig
@@ -727,21 +723,18 @@ def activation_strip_gif(
         rendered.append(figure_to_array(fig))
     stack = np.stack(rendered)
 
+    ms = [int(round(d * 1000)) for d in durations]
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".gif")
-    os.close(fd)
-    try:
+    # pipeline.atomic: a temporary sibling renamed into place, world-readable (0644) like every
+    # other published asset (a bare mkstemp file is 0600 and would be unreadable when served).
+    with atomic.atomic_path(target, suffix=".gif") as tmp:
         iio.imwrite(
             tmp,
             stack,
             extension=".gif",
-            duration=[int(round(d * 1000)) for d in durations],
+            # Pillow takes a list only for several frames; a one-frame GIF needs a number.
+            duration=ms[0] if len(ms) == 1 else ms,
             loop=loop,
         )
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     log.info("wrote %s (%d frames)", target, len(rendered))
     return target

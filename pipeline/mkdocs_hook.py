@@ -39,6 +39,20 @@ log = logging.getLogger("mkdocs.plugins.nnx")
 _state: dict[str, Any] = {}
 
 
+class AssetFile(File):
+    """A file a build produced, served as it is and never rendered as a documentation page.
+
+    mkdocs decides what a page is from the file name alone (``File.is_documentation_page`` is
+    true for every Markdown extension), so a recipe's ``summary.md`` registered as a plain
+    ``File`` would be rendered to ``summary/index.html``, listed in the navigation and indexed by
+    search. Here that answer is always false: the file is copied byte for byte under its own
+    name (``dest_uri == src_uri``), as every other asset is.
+    """
+
+    def is_documentation_page(self) -> bool:
+        return False
+
+
 def _build_root() -> Path:
     return Path(os.environ.get("NNX_BUILD_DIR", REPO_ROOT / "build")).resolve()
 
@@ -80,7 +94,8 @@ def on_files(files: Files, config: Any) -> Files:
     """Register each recipe's assets and notebook page from its (verified) store entry.
 
     Only files listed in the entry's manifest are registered, so nothing placed in the store by
-    hand reaches the site.
+    hand reaches the site. Only the notebook's ``<slug>.md`` becomes a page; every other file
+    (a recipe's ``.md`` or ``.html`` asset included) is an :class:`AssetFile`, copied as it is.
     """
     for slug, res in _state.get("results", {}).items():
         entry: Path | None = res["entry"]
@@ -91,8 +106,8 @@ def on_files(files: Files, config: Any) -> Files:
             if rel.startswith("assets/"):
                 name = rel[len("assets/"):]
                 if name != "outputs.json":
-                    files.append(File.generated(config, f"assets/{slug}/{name}",
-                                                abs_src_path=str(path)))
+                    files.append(AssetFile.generated(config, f"assets/{slug}/{name}",
+                                                     abs_src_path=str(path)))
                 continue
             if not rel.startswith("notebook/"):
                 continue
@@ -104,11 +119,31 @@ def on_files(files: Files, config: Any) -> Files:
                         f"by the `{res['manifest'].get('profile')}` build, with its outputs. "
                         f"[Download the executed notebook]({slug}.ipynb).\n\n"
                         + notebook_image_alts(path.read_text(encoding="utf-8"),
-                                              res["manifest"].get("outputs", [])))
+                                              res["manifest"].get("outputs", []),
+                                              size_of=_image_size_in(path.parent)))
                 files.append(File.generated(config, f"notebooks/{name}", content=text))
             else:
-                files.append(File.generated(config, f"notebooks/{name}", abs_src_path=str(path)))
+                files.append(AssetFile.generated(config, f"notebooks/{name}",
+                                                 abs_src_path=str(path)))
     return files
+
+
+def _image_size_in(folder: Path) -> Any:
+    """``src -> (width, height)`` of an image under ``folder`` (None if unknown or outside)."""
+
+    def size_of(src: str) -> tuple[int, int] | None:
+        path = (folder / src).resolve()
+        if not path.is_relative_to(folder.resolve()) or not path.is_file():
+            return None
+        try:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                return im.size
+        except Exception:  # noqa: BLE001 - SVG or unreadable: the browser sizes it on load
+            return None
+
+    return size_of
 
 
 def _page_slug(page: Any) -> str | None:
@@ -176,6 +211,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         url_for=url_for,
         path_for=path_for,
         notebook_url=notebook_file.url_relative_to(page.file) if notebook_file else None,
+        page=page.file.src_uri,
         gallery=_gallery_entries(),
         gallery_urls=gallery_urls,
         thumb_urls=thumbs,

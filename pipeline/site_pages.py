@@ -7,10 +7,13 @@ hook (``pipeline/mkdocs_hook.py``) only wires them into mkdocs' events.
 from __future__ import annotations
 
 import ast
+import contextlib
 import html
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 SHORTCODE_RE = re.compile(r"\{\{\s*([a-z_]+)\((.*?)\)\s*\}\}", re.DOTALL)
@@ -18,6 +21,13 @@ SHORTCODE_RE = re.compile(r"\{\{\s*([a-z_]+)\((.*?)\)\s*\}\}", re.DOTALL)
 
 class ShortcodeError(ValueError):
     """A shortcode is malformed or refers to something the build did not produce."""
+
+
+class UnsafeInclude(ShortcodeError):
+    """``include(...)`` was asked to inline something that is not a static HTML fragment.
+
+    Always reported, even on a page whose training diverged (where missing assets are expected).
+    """
 
 
 @dataclass
@@ -31,6 +41,7 @@ class PageContext:
     notebook_url: str | None = None
     # asset name -> file on disk (lets figures carry width/height: no layout shift while loading)
     path_for: Callable[[str], str | None] | None = None
+    page: str | None = None  # the page's source path, for messages
     gallery: list[dict[str, Any]] = field(default_factory=list)
     gallery_urls: dict[str, str] = field(default_factory=dict)
     thumb_urls: dict[str, str | None] = field(default_factory=dict)
@@ -111,19 +122,119 @@ def sc_video(ctx: PageContext, name: str, caption: str | None = None, scrub: str
             f'<a href="{url}">Download the video</a></video>{cap}</figure>')
 
 
+_SCRIPT_SRC_RE = re.compile(r"""<script\b[^>]*\bsrc\s*=\s*["']([^"'#?]+)""", re.IGNORECASE)
+
+
+def _embed_bytes(ctx: PageContext, name: str) -> int | None:
+    """Bytes an embedded page downloads: the page and the local scripts it loads (if known)."""
+    if ctx.path_for is None:
+        return None
+    path = ctx.path_for(name)
+    if not path:
+        return None
+    try:
+        page = Path(path)
+        total = page.stat().st_size
+        text = page.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    folder = posixpath.dirname(name)
+    for src in set(_SCRIPT_SRC_RE.findall(text)):
+        if "://" in src or src.startswith(("/", "data:")):
+            continue
+        script = ctx.path_for(posixpath.normpath(posixpath.join(folder, src)))
+        if script:
+            with contextlib.suppress(OSError):
+                total += Path(script).stat().st_size
+    return total
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3))} kB"
+
+
 def sc_iframe(ctx: PageContext, name: str, height: int = 600, title: str | None = None) -> str:
+    """An embedded page, loaded only when the reader scrolls to it or asks for it.
+
+    Embedded pages can be large (a HiPlot plot and its script are about 1.6 MB), and Chrome's
+    own loading="lazy" loads anything within ~1250 px of the viewport, i.e. at first load on a
+    large screen. assets/nnx-embeds.js sets ``src`` from ``data-nnx-src`` when the reader
+    scrolls the frame into view or presses the (initially hidden) button, which says how much
+    it downloads; without JavaScript the <noscript> copy is the plain lazy iframe (material's
+    ``no-js`` class hides the empty one).
+    """
     out = _output(ctx, name)
     url = _require_url(ctx, name)
     label = html.escape(title or out.get("alt") or name, quote=True)
     style = f"width:100%;height:{int(height)}px;border:0"
-    # Embedded pages can be large (a HiPlot page is 1.6 MB), and Chrome's own loading="lazy"
-    # loads anything within ~1250 px of the viewport. assets/nnx-embeds.js sets ``src`` from
-    # ``data-nnx-src`` only when the frame is about to scroll into view; without JavaScript the
-    # <noscript> copy is the plain lazy iframe (material's `no-js` class hides the empty one).
+    size = _embed_bytes(ctx, name)
+    weight = f" ({_fmt_bytes(size)})" if size else ""
     return (f'<div class="nnx-embed"><iframe class="nnx-iframe" data-nnx-src="{url}" '
             f'title="{label}" loading="lazy" style="{style}"></iframe>'
+            f'<button type="button" class="md-button nnx-embed-load" hidden>'
+            f"Load the interactive page: {label}{weight}</button>"
             f'<noscript><iframe class="nnx-iframe" src="{url}" title="{label}" loading="lazy" '
             f'style="{style}"></iframe></noscript></div>')
+
+
+#: What ``include(...)`` inlines: HTML fragments only (a table, a list), never a whole page.
+INCLUDE_SUFFIXES = (".html", ".htm")
+#: A fragment is inlined into the page itself, so it must not be able to run anything there.
+INCLUDE_MAX_BYTES = 512 * 1024
+_SCRIPT_RES = (
+    (re.compile(r"<\s*script\b", re.IGNORECASE), "a <script> element"),
+    (re.compile(r"<[a-z][^>]*?\son[a-z]+\s*=", re.IGNORECASE | re.DOTALL),
+     "an event-handler attribute (on...=)"),
+    (re.compile(r"(?:href|src|action|formaction|data)\s*=\s*[\"']?\s*javascript:", re.IGNORECASE),
+     "a javascript: URL"),
+)
+_DOCUMENT_RE = re.compile(r"<!doctype\b|<\s*(?:html|head|body)\b", re.IGNORECASE)
+
+
+def sc_include(ctx: PageContext, name: str) -> str:
+    """Inline an HTML fragment asset (e.g. a table from ``pipeline.tables.html_table``).
+
+    Refused, with the page and the asset named: anything but ``.html``/``.htm``, a whole
+    document (``<html>``, ``<body>``: use ``iframe(...)``), and anything that could run script
+    in the page (``<script>``, ``on...=`` attributes, ``javascript:`` URLs).
+    """
+    where = f"page {ctx.page!r}" if ctx.page else "this page"
+    what = f"asset {name!r} of recipe {ctx.slug!r}"
+    if not isinstance(name, str) or not name.lower().endswith(INCLUDE_SUFFIXES):
+        raise UnsafeInclude(
+            f"{where} includes {what}, which is not an HTML fragment: include() inlines only "
+            f"{' or '.join(INCLUDE_SUFFIXES)} files. Use figure() for images, iframe() for whole "
+            "pages, or write the table with pipeline.tables.html_table()."
+        )
+    _require_url(ctx, name)
+    path = ctx.path_for(name) if ctx.path_for else None
+    if not path:
+        raise ShortcodeError(f"{where}: {what} has no file to read")
+    try:
+        data = Path(path).read_bytes()
+        if len(data) > INCLUDE_MAX_BYTES:
+            raise UnsafeInclude(
+                f"{where} includes {what}, which is {len(data):,} bytes; include() inlines at "
+                f"most {INCLUDE_MAX_BYTES:,} bytes into the page. Show it with iframe() instead."
+            )
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ShortcodeError(f"{where}: cannot read {what}: {exc}") from None
+    for pattern, label in _SCRIPT_RES:
+        if pattern.search(text):
+            raise UnsafeInclude(
+                f"{where} includes {what}, which contains {label}; include() inlines only "
+                "static HTML (tables, lists, text). Use iframe() for interactive pages."
+            )
+    if _DOCUMENT_RE.search(text):
+        raise UnsafeInclude(
+            f"{where} includes {what}, which is a whole HTML document, not a fragment; write "
+            "only the element (e.g. the <table>) or show the page with iframe()."
+        )
+    # One raw-HTML block for Markdown: the wrapper starts the line, and blank lines inside the
+    # fragment would end the block early, so they are dropped.
+    body = "\n".join(line for line in text.strip().splitlines() if line.strip())
+    return f'<div class="nnx-include" data-nnx-asset="{html.escape(name, quote=True)}">\n{body}\n</div>'
 
 
 def sc_metric(ctx: PageContext, name: str, fmt: str = "") -> str:
@@ -155,6 +266,7 @@ def sc_gallery(ctx: PageContext) -> str:
 SHORTCODES: dict[str, Callable[..., str]] = {
     "figure": sc_figure, "video": sc_video, "iframe": sc_iframe, "metric": sc_metric,
     "notebook_link": sc_notebook_link, "provenance": sc_provenance, "gallery": sc_gallery,
+    "include": sc_include,
 }
 
 
@@ -176,7 +288,8 @@ def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
                 )
             return func(ctx, *args, **kwargs)
         except (ShortcodeError, TypeError) as exc:
-            if isinstance(exc, ShortcodeError) and name in DIVERGED_OPTIONAL and is_diverged(ctx.manifest):
+            if (isinstance(exc, ShortcodeError) and not isinstance(exc, UnsafeInclude)
+                    and name in DIVERGED_OPTIONAL and is_diverged(ctx.manifest)):
                 # Expected: the recipe stopped before drawing it; the admonition says why.
                 if name == "metric":
                     return '<span class="nnx-diverged-value">n/a (training diverged)</span>'
@@ -268,7 +381,7 @@ def _fmt_metric(v: Any) -> str:
 
 
 #: Shortcodes that may refer to outputs a diverged run never produced.
-DIVERGED_OPTIONAL = frozenset({"figure", "video", "iframe", "metric"})
+DIVERGED_OPTIONAL = frozenset({"figure", "video", "iframe", "metric", "include"})
 
 
 def is_diverged(manifest: dict[str, Any] | None) -> bool:
@@ -395,11 +508,17 @@ NOTEBOOK_IMAGE_RE = re.compile(r"!\[(png|jpeg|jpg|svg|gif|svg\+xml)?\]\(([^)\s]+
 SAVE_FIGURE_RE = re.compile(r"""save_figure\(\s*[^,()]+,\s*(?:name\s*=\s*)?["']([^"']+)["']""")
 
 
-def notebook_image_alts(markdown: str, outputs: list[dict[str, Any]]) -> str:
+def notebook_image_alts(markdown: str, outputs: list[dict[str, Any]],
+                        size_of: Callable[[str], tuple[int, int] | None] | None = None) -> str:
     """Give the executed notebook's images meaningful alt text (nbconvert writes ``![png]``).
 
     An image output right after a cell that calls ``ex.save_figure(fig, "name.png", alt=...)``
     gets that figure's alt text; any other gets a plain description of where it comes from.
+    Every image is also deferred (``loading=lazy``, through attr_list): a notebook of a dozen
+    figures would otherwise download all of them at first load. ``size_of`` (image path ->
+    ``(width, height)``) adds the size, so the page reserves the space and the browser defers
+    only what is really far from the viewport (a lazy image of unknown size is 0 px tall, so
+    every one of them counts as near).
     """
     alts = {o.get("name"): o.get("alt") for o in outputs if o.get("alt")}
     counter = 0
@@ -416,6 +535,9 @@ def notebook_image_alts(markdown: str, outputs: list[dict[str, Any]]) -> str:
         if not alt:
             alt = f"Figure {counter} of the notebook, drawn by the code cell above"
         alt = alt.replace("[", "(").replace("]", ")")
-        return f"![{alt}]({match.group(2)})"
+        src = match.group(2)
+        size = size_of(src) if size_of is not None else None
+        dims = f' width="{int(size[0])}" height="{int(size[1])}"' if size else ""
+        return f"![{alt}]({src}){{ loading=lazy{dims} }}"
 
     return NOTEBOOK_IMAGE_RE.sub(replace, markdown)

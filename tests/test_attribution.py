@@ -410,6 +410,46 @@ def test_subclassed_model_probability_only():
         A.vanilla_saliency(model, x, 2, score="probability")
 
 
+def _mobilenet_like(classes: int = 4):
+    """MobileNet v1's head in miniature: convs, global pooling, Reshape(1, 1, C), 1x1 conv."""
+    inp = keras.Input((H, W, 3))
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv_a")(inp)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="conv_b")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Reshape((1, 1, 8), name="reshape_1")(x)
+    x = keras.layers.Conv2D(classes, 1, name="conv_preds")(x)  # after pooling: a 1x1 "map"
+    x = keras.layers.Reshape((classes,), name="reshape_2")(x)
+    out = keras.layers.Activation("softmax", name="predictions")(x)
+    return keras.Model(inp, out, name="mobilenet_like")
+
+
+def test_last_conv_layer_skips_1x1_convs_after_global_pooling():
+    keras.utils.set_random_seed(3)
+    model = _mobilenet_like()
+    assert A.last_conv_layer(model) == "conv_b"  # not conv_preds, whose output is (1, 1, 4)
+    x = np.random.default_rng(3).uniform(0, 1, (H, W, 3)).astype(np.float32)
+    target = int(model.predict(x[None], verbose=0)[0].argmax())
+    cam = A.grad_cam(model, x, target)
+    # the default is the 8x8 map of conv_b: the same map as asking for it, and not constant
+    np.testing.assert_allclose(cam, A.grad_cam(model, x, target, layer="conv_b"))
+    assert cam.max() == pytest.approx(1.0) and cam.min() < 0.99
+
+
+def test_grad_cam_needs_a_map_larger_than_1x1():
+    inp = keras.Input((1, 1, 3))
+    out = keras.layers.Conv2D(2, 1, activation="softmax", name="only_1x1")(inp)
+    model = keras.Model(inp, keras.layers.Reshape((2,))(out))
+    with pytest.raises(PipelineError, match=r"larger than 1x1.*'only_1x1'"):
+        A.last_conv_layer(model)
+
+
+@pytest.mark.slow
+def test_mobilenet_grad_cam_uses_the_last_spatial_convolution():
+    model = keras.applications.MobileNet(alpha=0.25, input_shape=(128, 128, 3), weights=None)
+    assert "conv_preds" in [layer.name for layer in model.layers]
+    assert A.last_conv_layer(model) == "conv_pw_13"  # 4x4 at 128x128, before global pooling
+
+
 @pytest.mark.slow
 def test_vgg16_grad_cam_and_logits_without_weights():
     model = keras.applications.VGG16(weights=None)

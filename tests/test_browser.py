@@ -338,13 +338,53 @@ def test_replay_panels_are_two_scrubbable_videos(browser: Any, fixture_site: Sit
         assert page.locator(".nnx-scrubber output").inner_text() == "epoch 2"
         if isinstance(axe_js, Path):  # the scrubbing state is accessible too (frames have alt)
             assert_none(axe_problems(page, axe_js))
-        # the embedded page gets its src when it nears the viewport, and loads
+        # the embedded page gets its src when the reader scrolls to it (or, already in view,
+        # presses its button), and loads
         page.locator("iframe.nnx-iframe").scroll_into_view_if_needed()
+        page.wait_for_timeout(200)  # a scroll loads it through nnx-embeds.js' observer
+        page.evaluate("""() => { const f = document.querySelector('iframe.nnx-iframe');
+          if (!f.getAttribute('src')) f.parentElement.querySelector('.nnx-embed-load').click(); }""")
         page.wait_for_function("() => document.querySelector('iframe.nnx-iframe').src.endsWith('widget.html')")
         frame = page.frame_locator("iframe.nnx-iframe")
         assert frame.locator("p").inner_text() == "An embedded page."
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "fixture-demo_replay-scrubbed.png"), full_page=True)
+        assert_none(console_problems(visit))
+
+
+_FRAME_SRC = "() => document.querySelector('iframe.nnx-iframe').getAttribute('src')"
+
+
+def test_embed_waits_for_the_reader_at_any_viewport(browser: Any, fixture_site: Site) -> None:
+    """Nothing embedded loads at first load, even in view; a button or a scroll loads it."""
+    url = fixture_site.base + "demo/replay/"
+    # a tall screen: the frame is in view at load, yet nothing is fetched until asked
+    with open_page(browser, url, fixture_site.base,
+                   viewport={"width": 1280, "height": 3000}) as (page, visit):
+        assert page.locator("iframe.nnx-iframe").first.is_visible()
+        assert page.evaluate(_FRAME_SRC) is None
+        assert not [u for u in visit.requests if u.endswith("widget.html")]
+        button = page.locator(".nnx-embed-load")
+        assert button.is_visible() and "A tiny embedded page" in button.inner_text()
+        assert button.inner_text().endswith("kB)")  # says how much it downloads
+        button.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_function(_FRAME_SRC.replace("getAttribute('src')", "src.endsWith('widget.html')"))
+        assert page.frame_locator("iframe.nnx-iframe").locator("p").inner_text() == "An embedded page."
+        assert not button.is_visible()
+        assert page.evaluate("document.activeElement.tagName") == "IFRAME"  # focus kept nearby
+        assert_none(console_problems(visit))
+    # a short screen: the frame is below the fold and loads when the reader scrolls to it
+    with open_page(browser, url, fixture_site.base,
+                   viewport={"width": 800, "height": 400}) as (page, visit):
+        assert page.evaluate(_FRAME_SRC) is None
+        page.mouse.move(400, 200)
+        for _ in range(20):
+            page.mouse.wheel(0, 600)
+            page.wait_for_timeout(100)
+            if page.evaluate(_FRAME_SRC):
+                break
+        page.wait_for_function(_FRAME_SRC.replace("getAttribute('src')", "src.endsWith('widget.html')"))
         assert_none(console_problems(visit))
 
 
@@ -524,3 +564,24 @@ def test_real_site(browser: Any, axe_js: Path | str, capsys: Any) -> None:
     problems = [p for r in reports.values() for ps in r.problems.values() for p in ps]
     assert_none(problems)
     assert sizes[heaviest] < FIRST_LOAD_BUDGET
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width, height", [(1920, 1080), (2560, 1440), (1080, 1920), (390, 844)])
+def test_real_site_first_load_within_budget_at_any_viewport(browser: Any, capsys: Any,
+                                                            width: int, height: int) -> None:
+    """Large screens show more at once; deferred media must still keep first loads small."""
+    site_dir = Path(os.environ.get("NNX_SITE_DIR", REPO_ROOT / "site"))
+    if not (site_dir / "index.html").exists():
+        pytest.skip(f"{site_dir} has not been built; run `nox -s build` first")
+    sizes: dict[str, int] = {}
+    with StaticServer(site_dir) as server:
+        for path in site_pages(site_dir):
+            with open_page(browser, server.base + path, server.base,
+                           viewport={"width": width, "height": height}) as (_page, visit):
+                sizes[path] = visit.first_load_bytes
+    heaviest = max(sizes, key=sizes.__getitem__)
+    with capsys.disabled():
+        print(f"\nreal site at {width}x{height}: heaviest first load /{heaviest} "
+              f"{sizes[heaviest]} bytes ({sizes[heaviest] / 2**20:.2f} MiB)")
+    assert sizes[heaviest] < FIRST_LOAD_BUDGET, sizes

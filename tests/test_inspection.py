@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -100,8 +101,9 @@ def test_markdown_and_html_tables(seq_model):
     md_big = I.rows_to_markdown([big], totals=False)
     assert "102,764,544" in md_big and "fc\\|1" in md_big
     html = I.rows_to_html([big, *rows])
-    assert html.startswith('<table class="model-summary">') and "<tfoot>" in html
+    assert html.startswith("<table>") and "<tfoot>" in html  # no class: material styles it
     assert html.count("<tr>") == len(rows) + 3  # header, rows, footer
+    assert html.count('<th scope="col"') == 6 and '<th scope="row">fc|1</th>' in html
     assert "102,764,544" in html
     evil = I.LayerRow("<script>", "Dense", "(None, 1)", 1, 1, 0, True)
     assert "<script>" not in I.rows_to_html([evil])
@@ -205,10 +207,26 @@ def test_weight_histograms_before_after_grouped(seq_model):
     legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes]
     assert legends[0][0].startswith("conv1 (std ") and len(legends[0]) == 3
     assert len(legends[1]) == 1
+    # panels are titled by layer name (never by 0-based position), matching the legends
+    names = list(before)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == [f"before training: {names[0]}-{names[2]}", f"before training: {names[3]}",
+                      f"after training: {names[0]}-{names[2]}", f"after training: {names[3]}"]
+    assert not any("layers 0" in t for t in titles)
     one_row = I.weight_histograms(seq_model, layers=["conv1", "out"], bins=10)
     assert len(one_row.axes) == 1
+    assert one_row.axes[0].get_title() == "after training: conv1-out"
     with pytest.raises(PipelineError, match="Did you mean .*'conv1'"):
         I.weight_histograms(seq_model, layers=["conv"])
+
+
+def test_activation_strip_gif_is_world_readable_under_a_strict_umask(tmp_path, seq_model):
+    old = os.umask(0o077)
+    try:
+        path = I.activation_strip_gif(tmp_path / "strip.gif", [np.zeros((4, 4))], ["blank"])
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
 
 def test_activation_strip_gif(tmp_path, seq_model):
@@ -224,6 +242,7 @@ def test_activation_strip_gif(tmp_path, seq_model):
     assert data.shape[0] == 4
     assert iio.immeta(path)["duration"] == 500
     assert [p.name for p in path.parent.iterdir()] == ["strip.gif"]  # no temp files left
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # published like every other asset
     with pytest.raises(PipelineError, match="labels"):
         I.activation_strip_gif(tmp_path / "bad.gif", frames, labels[:2])
     assert not (tmp_path / "bad.gif").exists()

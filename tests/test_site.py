@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from tests.conftest import tiny_recipe
@@ -32,6 +33,8 @@ def test_site_builds_strict_with_assets_and_notebook(mini) -> None:
     nb_html = notebook.read_text()
     assert "Explainer(asset_dir=asset_dir" in re.sub(r"<[^>]+>", "", nb_html)  # the code
     assert re.search(r'<img[^>]+alpha_files/', nb_html)  # and its outputs
+    assert re.search(r'<img(?=[^>]+alpha_files/)(?=[^>]+loading="lazy")(?=[^>]+width="\d+")',
+                     nb_html)  # deferred, with its size reserved
     home = (site / "index.html").read_text()
     assert 'class="nnx-gallery"' in home and "Alpha" in home and "assets/alpha/line.png" in home
 
@@ -66,3 +69,50 @@ def test_no_external_urls_in_pages(mini) -> None:
     external = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
     assert [u for u in external if "127.0.0.1" not in u] == []
     assert "fonts.googleapis" not in html
+
+
+TABLE_BODY = """
+# %%
+from pipeline.tables import html_table
+ex.save_text("summary.md", "# Not a page\\n\\nA recipe's Markdown asset.\\n", kind="data")
+ex.save_text("table.html", html_table(["Layer", "Params"], [["conv<1>", "1,792"]], numeric=[1],
+                                      caption="Layers"), kind="html")
+ex.save_text("evil.html", "<table><tr><td>x</td></tr></table><script>alert(1)</script>",
+             kind="html")
+"""
+
+
+def test_markdown_asset_is_copied_not_rendered_and_include_inlines_tables(mini) -> None:
+    (mini.content / "index.md").write_text(INDEX)
+    page = mini.content / "demo" / "alpha.md"
+    mini.add("alpha", tiny_recipe("Alpha", body=TABLE_BODY))
+    page.write_text(page.read_text() + '\n{{ include("table.html") }}\n\nAfter the table.\n')
+    assert mini.cli("build") == 0
+    site = mini.root / "site"
+    result = build_site(mini.content, mini.build_dir, site)
+    assert result.returncode == 0, result.stderr
+    # the .md asset is a file served as it is, not a page (no HTML, not in nav or search)
+    copied = site / "assets" / "alpha" / "summary.md"
+    assert copied.read_text() == "# Not a page\n\nA recipe's Markdown asset.\n"
+    assert not (site / "assets" / "alpha" / "summary").exists()
+    index = json.loads((site / "search" / "search_index.json").read_text())
+    assert not [d["location"] for d in index["docs"] if "summary" in d["location"]]
+    assert "assets/alpha/summary" not in (site / "index.html").read_text()
+    # the table is inlined, escaped, with scoped headers, inside the prose
+    html = (site / "demo" / "alpha" / "index.html").read_text()
+    block = html[html.index('<div class="nnx-include"'):html.index("After the table.")]
+    assert '<th scope="col">Layer</th>' in block and '<th scope="row">conv&lt;1&gt;</th>' in block
+    assert "<caption>Layers</caption>" in block and "<p>" not in block.split("</div>")[0]
+
+    # a fragment with a script, or a non-HTML asset, fails --strict naming the page and asset
+    for name, message in (("evil.html", "contains a <script> element"),
+                          ("summary.md", "not an HTML fragment")):
+        page.write_text(TINY_PAGE_WITH(name))
+        result = build_site(mini.content, mini.build_dir, site)
+        assert result.returncode != 0
+        assert message in result.stderr and "demo/alpha.md" in result.stderr
+        assert repr(name) in result.stderr
+
+
+def TINY_PAGE_WITH(name: str) -> str:  # noqa: N802 - reads like the constant it stands for
+    return f'# Alpha\n\n{{{{ include("{name}") }}}}\n'

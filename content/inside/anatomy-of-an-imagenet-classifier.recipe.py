@@ -74,30 +74,10 @@ ex.metric("vgg16_fc_params", fc_params)
 ex.metric("vgg16_fc_share", round(fc_params / totals.total, 4))
 ex.metric("vgg16_fc1_params", by_name["fc1"].params)
 display(Markdown(rows_to_markdown(rows)))
-ex.save_text("vgg16-summary.html", rows_to_html(rows), kind="html")
-
-# %%
-fig, ax = plt.subplots(figsize=(10, 7.2))
-ax.set_axis_off()
-cells = [[r.name, r.class_name, r.output_shape, f"{r.params:,}", "yes" if r.trainable else "no"]
-         for r in rows]
-cells.append(["Total", "", "", f"{totals.total:,}",
-              "all" if totals.trainable == totals.total else f"{totals.trainable:,}"])
-table = ax.table(cellText=cells, colLabels=["Layer", "Type", "Output shape", "Params", "Trainable"],
-                 loc="center", cellLoc="left", colLoc="left",
-                 colWidths=[0.2, 0.2, 0.27, 0.15, 0.18])
-table.auto_set_font_size(False)
-table.set_fontsize(9)
-table.scale(1, 1.25)
-for (r, c), cell in table.get_celld().items():
-    if r == 0 or r == len(cells):
-        cell.set_text_props(weight="bold")
-    if c == 3:
-        cell.set_text_props(ha="right")
-ax.set_title(f"keras.applications.VGG16: {len(rows)} layers, {totals.total:,} parameters")
-ex.save_figure(fig, "vgg16-summary.png",
-               alt=f"Table of VGG16's {len(rows)} layers with output shape, parameter count and "
-                   f"whether each is trainable; total {totals.total:,} parameters")
+# The same table for the page (its include(...) shortcode): an accessible HTML fragment.
+ex.save_text("vgg16-summary.html", rows_to_html(
+    rows, caption=f"keras.applications.VGG16: {len(rows)} layers, {totals.total:,} parameters"),
+    kind="html")
 
 # %%
 fig, ax = plt.subplots(figsize=(10, 6.5))
@@ -146,7 +126,10 @@ ex.metric("block5_conv1_output", by_name["block5_conv1"].output_shape)
 # %%
 with ex.timer("weight_stats"):
     wrows = weight_stats(vgg)
-ex.save_text("vgg16-weights.html", weight_stats_html(wrows), kind="html")
+ex.save_text("vgg16-weights.html", weight_stats_html(
+    wrows, caption="VGG16 get_weights(): every kernel and bias, "
+                   + ("ImageNet-trained" if vgg_trained else "as Keras initialises them")),
+    kind="html")
 kernels = [w for w in wrows if w.name == "kernel"]
 expected = [glorot_uniform_std(w.shape) for w in kernels]
 deviation = max(abs(w.std - e) / e for w, e in zip(kernels, expected))

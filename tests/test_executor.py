@@ -1,0 +1,61 @@
+"""pipeline.executor pieces that need no kernel: parameter injection and the notebook export."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from pipeline import executor
+from pipeline.errors import PipelineError
+
+RECIPE = '''# %% [markdown]
+# A recipe.
+
+# %% tags=["parameters"]
+profile = "quick"
+
+# %%
+print(profile)
+'''
+
+
+def _png() -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (2, 2), "red").save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def test_parameters_are_injected_after_the_parameters_cell(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.recipe.py"
+    recipe.write_text(RECIPE)
+    nb = executor.build_notebook(recipe, {"profile": "full", "seed": 3})
+    tags = [c.get("metadata", {}).get("tags", []) for c in nb.cells]
+    index = next(i for i, t in enumerate(tags) if executor.PARAMETERS_TAG in t)
+    injected = nb.cells[index + 1]
+    assert executor.INJECTED_TAG in injected.metadata["tags"]
+    assert "profile = 'full'" in injected.source and "seed = 3" in injected.source
+    (tmp_path / "bad.recipe.py").write_text("# %%\nx = 1\n")
+    with pytest.raises(PipelineError, match="no cell tagged 'parameters'"):
+        executor.build_notebook(tmp_path / "bad.recipe.py", {})
+
+
+def test_export_markdown_writes_page_images_and_notebook(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("show()")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": _png(),
+                                                                  "text/plain": "<Figure>"}),
+                    nbformat.v4.new_output("stream", name="stdout", text="\x1b[31mred\x1b[0m\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), cell]
+    out = tmp_path / "notebook"
+    path = executor.export_markdown(nb, out, "demo")
+    assert path == out / "demo.md"
+    text = path.read_text()
+    assert "# Title" in text and "demo_files/" in text and "\x1b[" not in text and "red" in text
+    assert list((out / "demo_files").glob("*.png"))
+    assert nbformat.read(out / "demo.ipynb", as_version=4).cells[1].source == "show()"
