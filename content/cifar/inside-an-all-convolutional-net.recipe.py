@@ -213,10 +213,6 @@ std_after = np.array([after[n].std() for n in CONV_LAYERS])
 if not ex.is_diverged:
     fig = weight_histograms(after, layers=list(CONV_LAYERS), group=3, before=before, bins=60,
                             row_titles=(f"before training (epoch {first})", f"after epoch {last}"))
-    # The library titles panels by position (0-based); name the layers as the legends do.
-    for ax, (row, g) in zip(fig.axes, [(r, g) for r in range(2) for g in range(3)], strict=True):
-        when = f"before training (epoch {first})" if row == 0 else f"after epoch {last}"
-        ax.set_title(f"{when}: conv{3 * g + 1}-conv{3 * g + 3}", fontsize=9)
     ex.save_figure(fig, "weight-histograms.png",
                    alt="Histograms of the convolution kernels of layers 1-3, 4-6 and 7-9, before "
                        "training (top row) and after training (bottom row), each legend giving "
