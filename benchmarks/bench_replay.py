@@ -1,10 +1,13 @@
 """Benchmarks for the replay pipeline on the seed-000 moons model.
 
 Run ``python -m benchmarks.bench_replay`` from the repository root (``--epochs 20`` for a quick
-run). Each ``bench_*`` function returns a dict, so tests or notebooks can call them too:
+run); ``python -m benchmarks`` runs these together with the build benchmarks. Each ``bench_*``
+function returns a dict, so tests or notebooks can call them too:
 
 - :func:`bench_training`: plain ``model.fit`` on numpy arrays vs :func:`pipeline.training.fit_fast`,
-  same model and initial weights, in one process; time ratio and final losses of both.
+  same model and initial weights, in one process; time ratio and final losses of both. One of
+  :data:`TRAINING_CASES`: the seed-000 4-2-1 model (default) or the seed-002 part 3 boundary
+  model.
 - :func:`bench_rendering`: a DeepReplay-style full redraw per frame (clear every axes, draw every
   panel again) vs in-place updates with a full canvas draw vs our blitted composer.
 - :func:`bench_recording`: ``fit_fast`` with and without :class:`ReplayRecorder`.
@@ -23,6 +26,8 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +74,58 @@ def seed000_model(seed: int = 0) -> Any:
     return model
 
 
+SEED002_PART3 = {"n_samples": 500, "noise": 0.1, "random_state": 0}
+
+
+def boundary_data() -> tuple[np.ndarray, np.ndarray]:
+    """The seed-002 part 3 data: ``make_moons(500, noise=0.1, random_state=0)``."""
+    from sklearn.datasets import make_moons
+
+    x, y = make_moons(**SEED002_PART3)
+    return x.astype("float32"), y.astype("float32")
+
+
+def boundary_model(seed: int = 0) -> Any:
+    """The seed-002 part 3 model: Dense(20, relu) -> Dense(1, sigmoid), SGD(0.5), cross-entropy."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(20, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.5),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+@dataclass(frozen=True)
+class TrainingCase:
+    """A model of one of the explainers with the data, epochs and batch size it trains with."""
+
+    description: str
+    data: Callable[[], tuple[np.ndarray, np.ndarray]]
+    model: Callable[[int], Any]
+    epochs: int
+    batch_size: int
+
+
+TRAINING_CASES: dict[str, TrainingCase] = {
+    "seed000": TrainingCase(
+        "seed 000 (replaying-training): moons 2000, 4-2-1 tanh, SGD 0.01",
+        moons_data, seed000_model, epochs=200, batch_size=16),
+    "seed002-boundary": TrainingCase(
+        "seed 002 part 3 (watching-the-boundary-move): moons 500, 20 relu -> 1, SGD 0.5",
+        boundary_data, boundary_model, epochs=100, batch_size=32),
+}
+
+
 def _import_keras() -> float:
     """Import Keras (TensorFlow) and return how long it took (0 when already imported)."""
     start = time.perf_counter()
@@ -78,12 +135,20 @@ def _import_keras() -> float:
     return 0.0 if already else time.perf_counter() - start
 
 
-def bench_training(epochs: int = 200, batch_size: int = 16, seed: int = 0) -> dict[str, Any]:
-    """Plain ``model.fit`` on numpy vs ``fit_fast`` from the same initial weights."""
+def bench_training(epochs: int | None = None, batch_size: int | None = None, seed: int = 0,
+                   case: str = "seed000") -> dict[str, Any]:
+    """Plain ``model.fit`` on numpy vs ``fit_fast`` from the same initial weights.
+
+    ``case`` names one of :data:`TRAINING_CASES`; ``epochs`` and ``batch_size`` default to
+    the case's own (the sizes its explainer trains with).
+    """
     from pipeline.training import fit_fast
 
-    x, y = moons_data()
-    model = seed000_model(seed)
+    spec = TRAINING_CASES[case]
+    epochs = spec.epochs if epochs is None else epochs
+    batch_size = spec.batch_size if batch_size is None else batch_size
+    x, y = spec.data()
+    model = spec.model(seed)
     initial = model.get_weights()
 
     start = time.perf_counter()
@@ -98,7 +163,11 @@ def bench_training(epochs: int = 200, batch_size: int = 16, seed: int = 0) -> di
     fast_s = time.perf_counter() - start
     fast_eval = model.evaluate(x, y, verbose=0)
     return {
+        "case": case,
+        "model": spec.description,
+        "samples": len(x),
         "epochs": epochs,
+        "batch_size": batch_size,
         "plain_fit_s": round(plain_s, 2),
         "fit_fast_s": round(fast_s, 2),
         "speedup": round(plain_s / fast_s, 2),

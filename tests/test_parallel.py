@@ -54,3 +54,77 @@ def test_unknown_executor(mini, capsys) -> None:
     mini.add("alpha", tiny_recipe("Alpha"))
     assert mini.cli("build", "--executor", "ray://x") == 2
     assert "unknown executor" in capsys.readouterr().err
+
+
+# -- threads per kernel and the pool's job order ------------------------------------------------
+
+def test_kernel_threads_setting(monkeypatch) -> None:
+    from pipeline.errors import ConfigError
+    from pipeline.parallel import kernel_thread_env, kernel_threads
+
+    monkeypatch.delenv("NNX_KERNEL_THREADS", raising=False)
+    assert kernel_threads(2) is None and kernel_thread_env(2) == {}
+    assert kernel_threads(2, "auto", cpus=2) == 1
+    assert kernel_threads(3, "auto", cpus=2) == 1
+    assert kernel_threads(1, "auto", cpus=8) == 8
+    assert kernel_threads(4, " 2 ") == 2
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(ConfigError, match="NNX_KERNEL_THREADS"):
+            kernel_threads(1, bad)
+    monkeypatch.setenv("TF_NUM_INTEROP_THREADS", "4")  # set explicitly: it wins
+    env = kernel_thread_env(2, "1")
+    assert env["TF_NUM_INTRAOP_THREADS"] == "1" and env["OMP_NUM_THREADS"] == "1"
+    assert "TF_NUM_INTEROP_THREADS" not in env
+
+
+THREADS_BODY = """
+# %%
+import os
+ex.metric("intra", os.environ.get("TF_NUM_INTRAOP_THREADS", "unset"))
+"""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_kernel_threads_reach_the_kernels(mini, monkeypatch, jobs) -> None:
+    from tests.test_faults import add_micro
+
+    add_micro(mini, "alpha", body=THREADS_BODY)
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    monkeypatch.setenv("NNX_KERNEL_THREADS", "1")
+    assert mini.cli("build", "--jobs", jobs) == 0
+    assert mini.current("alpha")[1]["metrics"]["intra"] == "1"
+    import os
+
+    assert "TF_NUM_INTRAOP_THREADS" not in os.environ  # the build process is left as it was
+
+
+def test_bad_kernel_threads_is_a_clear_error(mini, monkeypatch, capsys) -> None:
+    mini.add("alpha", tiny_recipe("Alpha"))
+    monkeypatch.setenv("NNX_KERNEL_THREADS", "lots")
+    assert mini.cli("build") == 2
+    assert "NNX_KERNEL_THREADS" in capsys.readouterr().err
+
+
+def test_pool_submits_longest_first(tmp_path) -> None:
+    from pipeline.build import BuildOptions, Job
+    from pipeline.parallel import longest_first
+    from pipeline.store import BuildDir
+
+    options = BuildOptions(repo_root=tmp_path, content_root=tmp_path, build_root=tmp_path / "b",
+                           data_dir=None, jobs=2)
+    bdir = BuildDir(tmp_path / "b")
+    bdir.write_state("short", {"last_attempt": {"status": "ran", "seconds": 3.0}})
+    bdir.write_state("long", {"last_attempt": {"status": "failed", "seconds": 90.0}})
+    bdir.write_state("cached", {"current": "f" * 64,
+                                "last_attempt": {"status": "cached", "seconds": 0.0}})
+    entry = bdir.entry_dir("cached", "f" * 64)
+    entry.mkdir(parents=True)
+    (entry / "manifest.json").write_text('{"timings": {"execute": 20.0}}')
+
+    def job(slug: str) -> Job:
+        return Job(slug, tmp_path / f"{slug}.recipe.py", f"{slug}.recipe.py", None, {}, "0" * 64,
+                   {}, {}, 60, False)
+
+    order = [j.slug for j in longest_first([job(s) for s in ("short", "new", "cached", "long")],
+                                           options)]
+    assert order == ["new", "long", "cached", "short"]  # never measured counts as longest

@@ -1,0 +1,396 @@
+"""``python -m benchmarks`` (``nox -s bench``): every benchmark side by side in one run.
+
+Sections (``--skip`` takes their names or the letters):
+
+* ``build`` (a): cold build vs warm no-change rebuild vs prose-only rebuild of the recipe
+  subset, in a temporary copy of the project; warm/cold target < 3 %, and a prose edit must
+  re-execute 0 recipes. The cold build is the ``--jobs 1`` cold build of section ``jobs``.
+* ``jobs`` (d): cold ``--jobs 2`` vs cold ``--jobs 1`` of the same subset (target >= 1.6x),
+  and whether both published the same assets (metrics equal, images within the tolerance).
+* ``threads``: the same pair with ``NNX_KERNEL_THREADS=1`` (one thread per kernel, no
+  oversubscription; see :mod:`pipeline.parallel`). Not in ``--quick``.
+* ``site``: ``mkdocs build --strict`` of the copy (always renders every page; not cached).
+* ``training`` (b): ``fit_fast`` vs plain ``model.fit`` for each replay recipe's model.
+* ``rendering`` (c): in-place / blitted panel rendering vs a full redraw, frames per second.
+
+The results, with the commit, date, machine and package versions, go to ``build/bench.json``
+(``--out``) and a copy to ``build/bench-history/`` so runs can be compared across commits.
+Timings on a shared machine vary by 10-20 %: compare numbers from one quiet run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bench_build import (
+    REPO_ROOT,
+    BenchError,
+    TempProject,
+    available_recipes,
+    bench_jobs,
+    bench_rebuilds,
+    compare_builds,
+    select_recipes,
+)
+
+log = logging.getLogger("benchmarks")
+
+SCHEMA = 1
+SECTIONS = ("build", "jobs", "threads", "site", "training", "rendering")
+LETTERS = {"a": "build", "b": "training", "c": "rendering", "d": "jobs"}
+BUILD_SECTIONS = ("build", "jobs", "threads", "site")
+
+WARM_TARGET = 0.03
+JOBS_TARGET = 1.6
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each benchmark is: the real sizes, or the smallest that still exercise it."""
+
+    training_epochs: int | None  # None: each model's own epochs
+    rendering: dict[str, int] = field(default_factory=dict)
+    repeats: int = 3
+
+
+FULL = Sizes(None, {"frames": 200, "slow_frames": 30, "epochs": 200}, repeats=3)
+QUICK = Sizes(2, {"frames": 4, "slow_frames": 2, "epochs": 4}, repeats=1)
+
+
+def parse_sections(text: str) -> list[str]:
+    names = []
+    for raw in filter(None, (t.strip().lower() for t in text.split(","))):
+        name = LETTERS.get(raw, raw)
+        if name not in SECTIONS:
+            raise argparse.ArgumentTypeError(
+                f"unknown section {raw!r}; choose from {', '.join(SECTIONS)} (or a, b, c, d)")
+        names.append(name)
+    return names
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smallest sizes (2 epochs, 4 frames, one repeat, no threads pair)")
+    parser.add_argument("--skip", type=parse_sections, default=[],
+                        help=f"comma-separated sections to leave out: {', '.join(SECTIONS)} "
+                             "(or the letters a=build, b=training, c=rendering, d=jobs)")
+    parser.add_argument("--recipes", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                        default=None, help="comma-separated recipe slugs for the build "
+                        "benchmarks (default: the three cheapest real recipes)")
+    parser.add_argument("--content-dir", type=Path, default=REPO_ROOT / "content",
+                        help="where the recipes come from (default: content/)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="passed to the builds (default: the build's own default)")
+    parser.add_argument("--profile", default="quick", help="build profile (default quick)")
+    parser.add_argument("--jobs", type=int, default=2, help="workers of the parallel build")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="warm and prose rebuilds, best counts (default 3; 1 with --quick)")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "bench.json",
+                        help="where the JSON goes (default build/bench.json)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary project and its build folders (path logged)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the selected sections; return the whole report (also what goes to the JSON)."""
+    from benchmarks.machine import git_facts, load_average, now_iso
+
+    sizes = QUICK if args.quick else FULL
+    repeats = args.repeats or sizes.repeats
+    skipped = set(args.skip) | ({"threads"} if args.quick else set())
+    enabled = [s for s in SECTIONS if s not in skipped]
+    started = time.perf_counter()
+    load_before = load_average()
+    cpus = os.cpu_count() or 1
+    if load_before and load_before[0] > 0.5 * cpus:
+        log.warning("the machine is busy (load %.1f on %d CPUs): timings will be noisy",
+                    load_before[0], cpus)
+    report: dict[str, Any] = {
+        "schema": SCHEMA,
+        "command": "python -m benchmarks",
+        "date": now_iso(),
+        "git": git_facts(),
+        "options": {"quick": bool(args.quick), "profile": args.profile, "jobs": args.jobs,
+                    "repeats": repeats, "sections": enabled, "skipped": sorted(skipped),
+                    "content_dir": str(args.content_dir)},
+        "results": {},
+        "errors": {},
+    }
+    results, errors = report["results"], report["errors"]
+
+    if any(s in enabled for s in BUILD_SECTIONS):
+        try:
+            slugs = select_recipes(available_recipes(args.content_dir), args.recipes)
+        except BenchError as exc:
+            for s in BUILD_SECTIONS:
+                if s in enabled:
+                    errors[s] = str(exc)
+        else:
+            report["options"]["recipes"] = slugs
+            _build_sections(args, slugs, enabled, repeats, results, errors)
+
+    if "training" in enabled:
+        _section("training", results, errors, lambda: _training(sizes))
+    if "rendering" in enabled:
+        _section("rendering", results, errors, lambda: _rendering(sizes))
+
+    from benchmarks.machine import machine_facts, package_versions
+
+    report["machine"] = {**machine_facts(), "load_before": load_before,
+                         "load_after": load_average()}
+    report["versions"] = package_versions()
+    report["summary"] = summarize(results)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    return report
+
+
+def _section(name: str, results: dict[str, Any], errors: dict[str, str], fn: Any) -> None:
+    log.info("[%s]", name)
+    try:
+        results[name] = fn()
+    except Exception as exc:  # one broken benchmark must not hide the others
+        log.error("%s failed: %s", name, exc)
+        log.debug("%s failed", name, exc_info=True)
+        errors[name] = f"{type(exc).__name__}: {exc}"
+
+
+def _build_sections(args: argparse.Namespace, slugs: list[str], enabled: list[str],
+                    repeats: int, results: dict[str, Any], errors: dict[str, str]) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="nnx-bench-"))
+    try:
+        project = TempProject(tmp, args.content_dir, slugs, profile=args.profile,
+                              data_dir=args.data_dir)
+        log.info("recipes: %s (temporary project %s)", ", ".join(slugs), tmp)
+        try:
+            cold = project.build("cold-jobs1", tmp / "build-jobs1")
+        except Exception as exc:
+            for s in BUILD_SECTIONS:
+                if s in enabled:
+                    errors[s] = f"the cold --jobs 1 build failed: {exc}"
+            return
+        if "jobs" in enabled:
+            _section("jobs", results, errors,
+                     lambda: bench_jobs(project, tmp, cold, jobs=args.jobs, label="default"))
+        if "build" in enabled:
+            _section("build", results, errors,
+                     lambda: bench_rebuilds(project, Path(cold.build_dir), cold, repeats))
+        if "site" in enabled:
+            _section("site", results, errors,
+                     lambda: project.site(Path(cold.build_dir), tmp / "site"))
+        if "threads" in enabled:
+            _section("threads", results, errors,
+                     lambda: _threads(project, tmp, cold, args.jobs))
+    finally:
+        if args.keep:
+            log.info("kept %s", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _threads(project: TempProject, tmp: Path, cold: Any, jobs: int) -> dict[str, Any]:
+    env = {"NNX_KERNEL_THREADS": "1"}
+    serial = project.build("threads1-jobs1", tmp / "threads1-jobs1", env=env)
+    result = bench_jobs(project, tmp, serial, jobs=jobs, env=env, label="threads1")
+    default = compare_builds(Path(cold.build_dir), Path(serial.build_dir), project.slugs)
+    result["same_assets_as_default_threads"] = default["same"]
+    result["default_threads_comparison"] = default
+    result["speedup_vs_default_jobs1"] = round(cold.wall_s / result["parallel"]["wall_s"], 4)
+    result["serial_over_default_serial"] = round(serial.wall_s / cold.wall_s, 4)
+    return result
+
+
+def _training(sizes: Sizes) -> dict[str, Any]:
+    from benchmarks.bench_replay import TRAINING_CASES, bench_training
+
+    out = {}
+    for case in TRAINING_CASES:
+        log.info("training: %s", case)
+        out[case] = bench_training(epochs=sizes.training_epochs, case=case)
+    return out
+
+
+def _rendering(sizes: Sizes) -> dict[str, Any]:
+    from benchmarks.bench_replay import bench_rendering
+
+    return bench_rendering(**sizes.rendering)
+
+
+# -- the summary ---------------------------------------------------------------------------------
+
+def _row(name: str, value: Any, target: str = "", ok: bool | None = None,
+         note: str = "") -> dict[str, Any]:
+    return {"name": name, "value": value, "target": target, "ok": ok, "note": note}
+
+
+def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The headline ratios, each with its target and whether it was met (None: no target)."""
+    rows = []
+    build = results.get("build")
+    if build:
+        warm = build["warm_over_cold"]
+        rows.append(_row("warm no-change rebuild / cold build", warm, f"< {WARM_TARGET:.0%}",
+                         warm is not None and warm < WARM_TARGET,
+                         f"{build['warm_s']:.2f} s / {build['cold_s']:.1f} s"))
+        rows.append(_row("prose-only rebuild / cold build", build["prose_over_cold"], "", None,
+                         f"{build['prose_s']:.2f} s / {build['cold_s']:.1f} s"))
+        rows.append(_row("recipes re-executed after a prose edit", build["prose_reexecuted"],
+                         "0", build["prose_reexecuted"] == 0))
+        rows.append(_row("recipes re-executed by a warm rebuild", build["warm_reexecuted"],
+                         "0", build["warm_reexecuted"] == 0, _key_note(build)))
+    for key, label in (("jobs", "default threads"), ("threads", "NNX_KERNEL_THREADS=1")):
+        jobs = results.get(key)
+        if not jobs:
+            continue
+        n = jobs["jobs"]
+        rows.append(_row(f"--jobs {n} speedup over --jobs 1 ({label})", jobs["speedup"],
+                         f">= {JOBS_TARGET}", jobs["speedup"] is not None
+                         and jobs["speedup"] >= JOBS_TARGET,
+                         f"{jobs['serial_s']:.1f} s / {jobs['parallel_s']:.1f} s; at most "
+                         f"{jobs['speedup_bound']:.2f}x for these run times"))
+        rows.append(_row(f"--jobs {n} assets same as --jobs 1 ({label})", jobs["same_assets"],
+                         "yes", bool(jobs["same_assets"]), _key_note(jobs)))
+        if key == "threads":
+            differ = [slug for slug, r in jobs["default_threads_comparison"]["recipes"].items()
+                      if not r["same"]]
+            rows.append(_row("NNX_KERNEL_THREADS=1 assets same as default threads",
+                             jobs["same_assets_as_default_threads"], "", None,
+                             f"differ: {', '.join(differ)}" if differ else
+                             "the thread count can change TensorFlow's reductions (it does for "
+                             "the CNN recipes), not for these"))
+    site = results.get("site")
+    if site:
+        rows.append(_row("site: mkdocs build --strict (s)", site["wall_s"], "", None
+                         if site["exit_code"] == 0 else False,
+                         "renders every page on every build; not part of the ratios"))
+    for case, res in (results.get("training") or {}).items():
+        rows.append(_row(f"fit_fast speedup over model.fit ({case})", res["speedup"], "", None,
+                         f"{res['plain_fit_s']:.2f} s / {res['fit_fast_s']:.2f} s, "
+                         f"{res['epochs']} epochs; final loss fit {res['plain_final_loss']}, "
+                         f"fit_fast {res['fast_final_loss']}"))
+    rendering = results.get("rendering")
+    if rendering:
+        rows.append(_row("blitted in-place rendering / full redraw (fps)",
+                         rendering["speedup_vs_full_redraw"], "", None,
+                         f"{rendering['blit_fps']} vs {rendering['full_redraw_fps']} fps "
+                         f"(in place with a full draw: {rendering['inplace_full_draw_fps']})"))
+    return rows
+
+
+def _key_note(result: dict[str, Any]) -> str:
+    changes = result.get("key_changes") or {}
+    if not changes:
+        return ""
+    parts = sorted({p for ps in changes.values() for p in ps})
+    return (f"cache keys changed during the run ({', '.join(parts)}): the sources changed "
+            "under the benchmark; not comparable")
+
+
+# -- output --------------------------------------------------------------------------------------
+
+def write_report(report: dict[str, Any], out: Path) -> list[Path]:
+    """Write the JSON to ``out`` and a copy to ``bench-history/`` next to it."""
+    from pipeline import atomic
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(out, report)
+    stamp = report["date"].replace(":", "")[:15]
+    commit = (report["git"].get("short") or "nogit") + ("-dirty" if report["git"].get("dirty")
+                                                        else "")
+    history = out.parent / "bench-history" / f"{stamp}-{commit}.json"
+    history.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(history, report)
+    return [out, history]
+
+
+def print_report(report: dict[str, Any], console: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    results = report["results"]
+    builds = Table(title="Builds (wall seconds of `python -m pipeline build`)")
+    for col in ("run", "jobs", "env", "wall s", "ran", "cached", "load"):
+        builds.add_column(col, justify="right" if col in ("jobs", "wall s", "ran", "cached",
+                                                          "load") else "left")
+    seen = set()
+    for run in _build_runs(results):
+        if run["label"] in seen:
+            continue
+        seen.add(run["label"])
+        builds.add_row(run["label"], str(run["jobs"]),
+                       " ".join(f"{k}={v}" for k, v in run["env"].items()) or "-",
+                       f"{run['wall_s']:.2f}", str(run["ran"]), str(run["cached"]),
+                       "-" if run.get("load_1m") is None else f"{run['load_1m']:.1f}")
+    if builds.rows:
+        console.print(builds)
+        console.print(f"recipes: {', '.join(report['options'].get('recipes', []))}; the cold "
+                      "build of (a) is the --jobs 1 cold build of (d)")
+
+    summary = Table(title=f"Benchmark summary ({report['git'].get('short') or 'no git'}"
+                          f"{' dirty' if report['git'].get('dirty') else ''}, "
+                          f"{report['machine'].get('cpu_count')} CPUs"
+                          f"{', ' + ', '.join(report['machine']['gpus']) if report['machine'].get('gpus') else ''})")
+    for col in ("measure", "value", "target", "", "details"):
+        summary.add_column(col)
+    for row in report["summary"]:
+        mark = {True: "[green]ok", False: "[red]missed", None: ""}[row["ok"]]
+        value = row["value"]
+        if isinstance(value, float):
+            value = f"{value:.2%}" if "/ cold" in row["name"] else f"{value:.2f}"
+        summary.add_row(row["name"], str(value), row["target"], mark, row["note"])
+    console.print(summary)
+    for name, error in report["errors"].items():
+        console.print(f"[red]{name} failed:[/red] {error}", markup=True, highlight=False)
+    console.print(f"total {report['seconds']:.0f} s; machine load "
+                  f"{report['machine'].get('load_before')} -> {report['machine'].get('load_after')}")
+
+
+def _build_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
+    runs = []
+    jobs = results.get("jobs")
+    if jobs:
+        runs += [jobs["serial"], jobs["parallel"]]
+    build = results.get("build")
+    if build:
+        runs += [build["cold"], *build["warm"], *build["prose"]]
+    threads = results.get("threads")
+    if threads:
+        runs += [threads["serial"], threads["parallel"]]
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    args = make_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    report = run_benchmarks(args)
+    paths = write_report(report, args.out)
+    print_report(report)
+    log.info("wrote %s", paths[0])
+    return 1 if report["errors"] else 0
+
+
+def _configure_logging(verbose: bool) -> None:
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+        handlers=[RichHandler(show_path=False, markup=False, console=Console(stderr=True))],
+        force=True,
+    )
+    for noisy in ("matplotlib", "PIL", "h5py", "absl", "tensorflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,172 @@
+"""The benchmark plumbing (``python -m benchmarks``): ratios, comparisons, the JSON report.
+
+The builds here use micro recipes (no TensorFlow, ~1 s per kernel), so the numbers mean
+nothing; what is checked is that the report is complete and its ratios follow from its times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks import bench_build, suite
+from benchmarks.bench_build import (
+    BenchError,
+    compare_images,
+    select_recipes,
+    speedup_bound,
+)
+from tests.test_faults import add_micro
+
+
+def _png(path, array) -> None:
+    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(path)
+
+
+def test_compare_images_tolerance(tmp_path) -> None:
+    base = np.full((100, 100, 3), 200, dtype=np.uint8)
+    _png(tmp_path / "a.png", base)
+    _png(tmp_path / "same.png", base)
+    assert compare_images(tmp_path / "a.png", tmp_path / "same.png") == {
+        "same": True, "max_abs": 0, "differing_pixels": 0, "fraction": 0.0, "frames": 1}
+
+    tiny = base.copy()
+    tiny[0, :5] += 2  # 5 pixels (0.05 %) off by 2/255: an anti-aliasing step
+    result = compare_images(tmp_path / "a.png", _save(tmp_path / "tiny.png", tiny))
+    assert result["same"] and result["max_abs"] == 2 and result["differing_pixels"] == 5
+
+    many = base.copy()
+    many[:2, :] += 1  # 200 pixels (2 %) off by 1: too many
+    assert not compare_images(tmp_path / "a.png", _save(tmp_path / "many.png", many))["same"]
+
+    far = base.copy()
+    far[0, 0] = 0  # one pixel, but far off: a real change
+    result = compare_images(tmp_path / "a.png", _save(tmp_path / "far.png", far))
+    assert not result["same"] and result["max_abs"] == 200
+
+    assert not compare_images(tmp_path / "a.png",
+                              _save(tmp_path / "small.png", base[:50]))["same"]
+
+
+def _save(path, array):
+    _png(path, array)
+    return path
+
+
+def test_speedup_bound() -> None:
+    assert speedup_bound([10, 10, 10], 2) == pytest.approx(1.5)   # three equal runs on two workers
+    assert speedup_bound([16, 13, 7], 2) == pytest.approx(36 / 20)   # 16 alone; 13 + 7
+    assert speedup_bound([30, 2, 2], 2) == pytest.approx(34 / 30)   # the longest runs alone
+    assert speedup_bound([], 2) == 1.0
+
+
+def test_select_recipes() -> None:
+    available = ["what-an-autoencoder-keeps", "training-at-a-glance", "zeta", "alpha"]
+    assert select_recipes(available) == ["training-at-a-glance", "what-an-autoencoder-keeps",
+                                         "zeta"]
+    assert select_recipes(available, count=1) == ["training-at-a-glance"]
+    assert select_recipes(available, ["alpha", "zeta", "alpha"]) == ["alpha", "zeta"]
+    with pytest.raises(BenchError, match="did you mean 'alpha'"):
+        select_recipes(available, ["alpah"])
+
+
+def test_parse_sections() -> None:
+    assert suite.parse_sections("a, d,training") == ["build", "jobs", "training"]
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown section"):
+        suite.parse_sections("build,nope")
+
+
+def test_summary_ratios_and_targets() -> None:
+    results = {
+        "build": {"warm_over_cold": 0.02, "prose_over_cold": 0.035, "warm_s": 0.8,
+                  "prose_s": 1.4, "cold_s": 40.0, "prose_reexecuted": 0, "warm_reexecuted": 0},
+        "jobs": {"jobs": 2, "speedup": 1.37, "serial_s": 38.4, "parallel_s": 28.0,
+                 "speedup_bound": 1.84, "same_assets": True},
+    }
+    results["threads"] = {**results["jobs"], "speedup": 1.71, "serial_s": 36.6, "parallel_s": 21.4,
+                          "same_assets_as_default_threads": False,
+                          "default_threads_comparison": {"recipes": {"cnn": {"same": False},
+                                                                     "dense": {"same": True}}}}
+    results["site"] = {"wall_s": 0.8, "exit_code": 0, "pages": 7}
+    results["training"] = {"seed000": {"speedup": 13.2, "plain_fit_s": 17.3, "fit_fast_s": 1.3,
+                                       "epochs": 200, "plain_final_loss": 0.0063,
+                                       "fast_final_loss": 0.0063}}
+    results["rendering"] = {"speedup_vs_full_redraw": 12.0, "blit_fps": 81.6,
+                            "full_redraw_fps": 6.8, "inplace_full_draw_fps": 13.0}
+    rows = {r["name"]: r for r in suite.summarize(results)}
+    assert rows["warm no-change rebuild / cold build"]["ok"] is True
+    assert rows["recipes re-executed after a prose edit"]["ok"] is True
+    assert rows["--jobs 2 speedup over --jobs 1 (default threads)"]["ok"] is False
+    assert rows["--jobs 2 assets same as --jobs 1 (default threads)"]["ok"] is True
+    assert rows["prose-only rebuild / cold build"]["ok"] is None  # no target
+    assert rows["--jobs 2 speedup over --jobs 1 (NNX_KERNEL_THREADS=1)"]["ok"] is True
+    assert rows["NNX_KERNEL_THREADS=1 assets same as default threads"]["note"] == "differ: cnn"
+    assert rows["fit_fast speedup over model.fit (seed000)"]["value"] == 13.2
+    assert rows["blitted in-place rendering / full redraw (fps)"]["value"] == 12.0
+
+
+def test_bench_report_on_a_mini_project(mini, tmp_path, monkeypatch) -> None:
+    """The build sections end to end on two micro recipes: schema, statuses, ratios, JSON."""
+    add_micro(mini, "alpha")
+    add_micro(mini, "beta", n=2)
+    out = tmp_path / "out" / "bench.json"
+    monkeypatch.setenv("NNX_KERNEL_THREADS", "3")  # the bench's default runs must not see it
+    code = suite.main(["--quick", "--content-dir", str(mini.content), "--data-dir",
+                       str(mini.data_dir), "--skip", "training,c,site", "--out", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert list((out.parent / "bench-history").glob("*.json"))
+    assert report["schema"] == suite.SCHEMA and report["errors"] == {}
+    assert set(report["git"]) >= {"commit", "dirty"} and report["date"]
+    machine = report["machine"]
+    assert machine["cpu_count"] >= 1 and machine["cpu"] and isinstance(machine["gpus"], list)
+    assert {"tensorflow", "keras", "numpy", "mkdocs"} <= set(report["versions"])
+    assert report["options"]["recipes"] == ["alpha", "beta"]
+    assert report["options"]["sections"] == ["build", "jobs"]  # quick leaves out threads
+
+    build = report["results"]["build"]
+    assert build["cold"]["statuses"] == {"alpha": "ran", "beta": "ran"}
+    assert all(set(r["statuses"].values()) == {"cached"} for r in build["warm"] + build["prose"])
+    assert build["prose_reexecuted"] == 0 and build["warm_reexecuted"] == 0
+    assert build["warm_over_cold"] == pytest.approx(build["warm_s"] / build["cold_s"], abs=1e-3)
+    assert build["prose_over_cold"] == pytest.approx(build["prose_s"] / build["cold_s"], abs=1e-3)
+    assert build["prose_page_edited"] == "demo/alpha.md"
+    assert build["key_changes"] == {}
+
+    jobs = report["results"]["jobs"]
+    assert jobs["serial"]["label"] == build["cold"]["label"] == "cold-jobs1"
+    assert jobs["parallel"]["jobs"] == 2 and jobs["parallel"]["ran"] == 2
+    assert jobs["speedup"] == pytest.approx(jobs["serial_s"] / jobs["parallel_s"], abs=1e-3)
+    assert jobs["same_assets"] is True
+    assert jobs["comparison"]["recipes"]["alpha"]["same_key"] is True
+    names = {r["name"] for r in report["summary"]}
+    assert "warm no-change rebuild / cold build" in names
+    assert "--jobs 2 speedup over --jobs 1 (default threads)" in names
+
+
+def test_compare_builds_reports_a_changed_metric(make_mini) -> None:
+    slugs = ["gamma"]
+    minis = []
+    for name, n in (("one", 1), ("two", 2)):
+        m = make_mini(name)
+        add_micro(m, "gamma", n=n)
+        assert m.cli("build") == 0
+        minis.append(m)
+    result = bench_build.compare_builds(minis[0].build_dir, minis[1].build_dir, slugs)
+    gamma = result["recipes"]["gamma"]
+    assert not result["same"] and gamma["metric_differences"] == {"n": [1, 2]}
+    assert gamma["bytes_differ"] == ["note.txt"] and not gamma["same_key"]
+
+
+def test_unknown_recipe_is_an_error_in_the_report(mini, tmp_path) -> None:
+    add_micro(mini, "alpha")
+    out = tmp_path / "bench.json"
+    code = suite.main(["--quick", "--content-dir", str(mini.content), "--recipes", "alpah",
+                       "--skip", "training,rendering", "--out", str(out)])
+    assert code == 1
+    errors = json.loads(out.read_text())["errors"]
+    assert set(errors) == {"build", "jobs", "site"} and "did you mean 'alpha'" in errors["build"]

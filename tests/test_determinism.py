@@ -1,0 +1,62 @@
+"""Same seed, profile and hardware: a rebuild gives the same numbers and the same pictures.
+
+A real recipe (the cheapest with images: training-at-a-glance, ~10 s) is built twice into two
+separate build folders, the second time with ``--force`` through the process pool
+(``--jobs 2``), so the check also covers "--jobs 2 publishes what --jobs 1 publishes" for a
+TensorFlow recipe. Metrics must be equal; every image must look the same.
+
+Tolerance (``benchmarks.bench_build.IMAGE_TOLERANCE``): same size and frame count, at most
+0.1 % of the pixels may differ and none by more than 2/255 in any channel. In practice the
+images are pixel-identical on one machine; the tolerance only absorbs an anti-aliasing step
+should a library round differently, while a different curve or prediction changes far more.
+Other files are not compared byte for byte: ``*.keras`` archives carry a time stamp and the
+HiPlot page a random element id.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks.bench_build import IMAGE_SUFFIXES, compare_builds
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+RECIPE = ("basics", "training-at-a-glance")
+
+
+def _build(content, build_dir, *extra: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NNX_KERNEL_THREADS"}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0")
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--content-dir", str(content), "--build-dir",
+         str(build_dir), "build", "--profile", "quick", *extra],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-6000:]
+
+
+def test_rebuild_gives_the_same_metrics_and_pictures(tmp_path) -> None:
+    section, slug = RECIPE
+    content = tmp_path / "content" / section
+    content.mkdir(parents=True)
+    for suffix in (".recipe.py", ".md"):
+        shutil.copy2(REPO_ROOT / "content" / section / f"{slug}{suffix}", content)
+
+    _build(tmp_path / "content", tmp_path / "first")
+    _build(tmp_path / "content", tmp_path / "second", "--force", "--jobs", "2")
+
+    result = compare_builds(tmp_path / "first", tmp_path / "second", [slug])["recipes"][slug]
+    assert result["same_key"], "same recipe, profile, data and versions must give the same key"
+    assert result["metrics_equal"], result["metric_differences"]
+    assert result["missing"] == [], "both builds must write the same files"
+    assert result["images"] >= 2, "the recipe should have written its figures"
+    assert result["different_images"] == [], result["worst_image"]
+    assert result["different_arrays"] == []
+    images = [n for n in result.get("bytes_differ", []) if n.lower().endswith(IMAGE_SUFFIXES)]
+    assert images == []
