@@ -33,6 +33,7 @@ _EXTERNAL_LOAD = re.compile(r'<(?:link|script)[^>]+(?:href|src)=["\']https?://',
 _BUNDLE_TAG = re.compile(r'<script\b[^>]*\bsrc=["\'][^"\']*hiplot\.bundle\.js["\'][^>]*>\s*</script>',
                          re.IGNORECASE)
 # The template's favicon (a file inside the hiplot package): an iframe shows no favicon.
+_RANDOM_ID = re.compile(r"hiplot_[0-9a-f]{32}")
 _ICON_LINK = re.compile(r'<link\b[^>]*\brel=["\']icon["\'][^>]*>\s*', re.IGNORECASE)
 _LOCAL_REF = re.compile(r'<(?:link|script|img)\b[^>]*\b(?:href|src)=["\'](?!data:|https?:)([^"\']+)',
                         re.IGNORECASE)
@@ -103,6 +104,13 @@ def standalone_page(exp: Any, script_src: str) -> str:
                            "update pipeline/hiplot_export.py for this HiPlot version")
     page = _ICON_LINK.sub("", page)
     page = page.replace("<html>", '<html lang="en">', 1)
+    # HiPlot names its root element with a random uuid; name it after the content instead, so
+    # the same experiment gives the same bytes (reproducible builds, byte-equal --jobs results).
+    random_ids = set(_RANDOM_ID.findall(page))
+    if random_ids:
+        neutral = _RANDOM_ID.sub("hiplot_root", page)
+        stable = "hiplot_" + hashlib.sha256(neutral.encode("utf-8")).hexdigest()[:32]
+        page = _RANDOM_ID.sub(stable, page)
     others = [ref for ref in _LOCAL_REF.findall(page) if ref != script_src]
     if others:
         raise RuntimeError(f"HiPlot's page refers to files that are not written: {others}; "

@@ -98,6 +98,9 @@ def detect_hardware() -> dict[str, Any]:
                 details = tf.config.experimental.get_device_details(gpu)
                 info["gpus"].append(details.get("device_name", gpu.name))
     info["accelerator"] = info["gpus"][0] if info["gpus"] else "CPU only"
+    # Thread counts change floating-point reduction order, so they are part of "same hardware"
+    # (NNX_KERNEL_THREADS sets them per kernel; unset, the libraries use every core).
+    info["intra_op_threads"] = os.environ.get("TF_NUM_INTRAOP_THREADS") or "default"
     return info
 
 

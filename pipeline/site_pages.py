@@ -340,6 +340,13 @@ def _data_row(d: dict[str, Any]) -> str:
     return text
 
 
+def _threads_note(threads: Any) -> str:
+    """", TensorFlow limited to N threads" when a build set it (NNX_KERNEL_THREADS)."""
+    if threads in (None, "", "default"):
+        return ""
+    return f", TensorFlow limited to {html.escape(str(threads))} thread(s)"
+
+
 def provenance_box(m: dict[str, Any]) -> str:
     """A collapsible admonition with what the build used and measured.
 
@@ -359,7 +366,8 @@ def provenance_box(m: dict[str, Any]) -> str:
     gpus = [str(g) for g in hw.get("gpus") or []]
     accel = f"GPU {', '.join(gpus)}" if gpus else str(hw.get("accelerator", "?"))
     rows.append(("Hardware", f"{html.escape(accel)}; CPU {html.escape(str(hw.get('cpu', '?')))} "
-                             f"({hw.get('cpu_count', '?')} cores)"))
+                             f"({hw.get('cpu_count', '?')} cores"
+                             f"{_threads_note(hw.get('intra_op_threads'))})"))
     time_bits = [f"{TIMING_WORDS.get(k, k)} {_fmt_seconds(v)}" for k, v in timings.items()
                  if k not in ("total",)]
     rows.append(("Time", ", ".join(time_bits) or "?"))

@@ -65,3 +65,15 @@ def test_offline_html_refuses_remote_scripts() -> None:
 def test_empty_rows_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one row"):
         HX.parallel_coordinates([], tmp_path / "x.html")
+
+
+def test_the_same_rows_give_the_same_bytes(tmp_path: Path) -> None:
+    """HiPlot's random root-element id is replaced by one derived from the content."""
+    rows = [{"epoch": e, "loss": 1.0 / (e + 1)} for e in range(5)]
+    a = HX.parallel_coordinates(rows, tmp_path / "a" / "plot.html").read_bytes()
+    b = HX.parallel_coordinates(rows, tmp_path / "b" / "plot.html").read_bytes()
+    assert a == b
+    ids = set(re.findall(rb'id="(hiplot_[0-9a-f]+)"', a))
+    assert len(ids) == 1 and rb'getElementById("' + ids.pop() + b'")' in a
+    other = HX.parallel_coordinates(rows[:4], tmp_path / "c" / "plot.html").read_bytes()
+    assert re.findall(rb'id="(hiplot_[0-9a-f]+)"', other) != re.findall(rb'id="(hiplot_[0-9a-f]+)"', a)
