@@ -128,7 +128,8 @@ def all_conv_net(
             layers.append(keras.layers.AveragePooling2D((2, 2), name=f"pool{n_pool}"))
     layers += [
         keras.layers.GlobalAveragePooling2D(name="gap"),
-        keras.layers.Dense(n_classes, activation="softmax", name="readout"),
+        # float32 even under mixed precision: a float16 softmax loses small probabilities
+        keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="readout"),
     ]
     return keras.Sequential(layers, name=name)
 

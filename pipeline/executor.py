@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import PipelineError
+from pipeline.notebook_export import ANSI_RE, export_markdown
 
 log = logging.getLogger(__name__)
 
-ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 
@@ -491,26 +491,3 @@ def _failure(rel_name: str, nb: Any, index: int | None, recipe_text: str, ename:
         recipe=rel_name, cell_index=index, line=_cell_line(recipe_text, source) if source else None,
         source=source, ename=ename, evalue=evalue, traceback=tb, kind=kind,
     )
-
-
-def export_markdown(nb: Any, notebook_dir: Path, slug: str) -> Path:
-    """Export the executed notebook as ``<slug>.md`` + ``<slug>_files/`` for the "Notebook" page.
-
-    The ``.ipynb`` is written next to it, for the page's download link.
-    """
-    import nbformat
-    from nbconvert import MarkdownExporter
-
-    notebook_dir.mkdir(parents=True, exist_ok=True)
-    exporter = MarkdownExporter()
-    resources = {"output_files_dir": f"{slug}_files", "unique_key": slug}
-    body, resources = exporter.from_notebook_node(nb, resources=resources)
-    for rel, data in (resources.get("outputs") or {}).items():
-        out = notebook_dir / rel
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(data)
-    body = ANSI_RE.sub("", body)
-    path = notebook_dir / f"{slug}.md"
-    path.write_text(body, encoding="utf-8")
-    nbformat.write(nb, notebook_dir / f"{slug}.ipynb")
-    return path

@@ -29,7 +29,7 @@ from pipeline.errors import PipelineError, TrainingDiverged
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DivergenceGuard", "fit_fast"]
+__all__ = ["DivergenceGuard", "fit_fast", "float32_copy"]
 
 
 def _as_model_array(a: Any) -> np.ndarray:
@@ -203,6 +203,45 @@ def fit_fast(
         len(history.epoch), steps, time.perf_counter() - start,
     )
     return history
+
+
+def _float32_policies(config: Any) -> Any:
+    """``config`` with every mixed-precision dtype policy replaced by plain float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and str(
+            config.get("config", {}).get("name", "")
+        ).startswith("mixed_"):
+            return {**config, "config": {**config["config"], "name": "float32"}}
+        return {k: _float32_policies(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_float32_policies(v) for v in config]
+    if isinstance(config, str) and config.startswith("mixed_"):
+        return "float32"
+    return config
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """The same network computing in float32, with the same (float32) weights.
+
+    Why: the full profile trains with mixed precision on a GPU (float16 compute is faster
+    there), but the pictures drawn afterwards must not carry float16 rounding: integrated
+    gradients promise completeness within 1 %, and activation grids are compared with the
+    layer outputs. Mixed precision keeps its variables in float32, so the copy holds exactly
+    the trained weights; only the arithmetic changes. A float32 model is returned as is.
+    """
+    policies = {layer.dtype_policy.name for layer in model.layers}
+    if not any(name.startswith("mixed_") for name in policies):
+        return model
+    config = _float32_policies(model.get_config())
+    try:
+        copy = model.__class__.from_config(config)
+    except Exception as exc:  # custom layers that cannot be rebuilt from their config
+        raise PipelineError(
+            f"float32_copy: cannot rebuild {model.name!r} from its config ({exc}); rebuild the "
+            "model with keras.mixed_precision.set_global_policy('float32') and copy the weights"
+        ) from exc
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _current_learning_rate(model: keras.Model) -> float | None:

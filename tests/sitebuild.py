@@ -28,3 +28,30 @@ def build_site(content: Path, build_dir: Path, site: Path, strict: bool = True,
     if strict:
         cmd.append("--strict")
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=300)
+
+
+def build_real_recipes(build_dir: Path, slugs: tuple[str, ...] | list[str], data_dir: Path,
+                       timeout: int = 1800) -> dict[str, tuple[Path, dict]]:
+    """Build the repository's own recipes ``slugs`` offline (quick profile) into ``build_dir``.
+
+    Returns ``{slug: (assets folder, manifest)}`` of each verified current entry, so the slow
+    recipe tests can recompute every picture from the model it claims to show.
+    """
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0", NNX_OFFLINE="1")
+    cmd = [sys.executable, "-m", "pipeline", "--build-dir", str(build_dir), "build",
+           "--profile", "quick", "--data-dir", str(data_dir)]
+    for slug in slugs:
+        cmd += ["--only", slug]
+    result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stderr[-6000:]
+    from pipeline.store import BuildDir
+
+    bdir = BuildDir(build_dir)
+    entries = {}
+    for slug in slugs:
+        current = bdir.current_entry(slug)
+        assert current is not None, f"{slug} has no verified build entry"
+        entry, manifest = current
+        entries[slug] = (entry / "assets", manifest)
+    return entries

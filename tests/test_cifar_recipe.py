@@ -13,15 +13,13 @@ network (about 2-3 minutes on two cores).
 from __future__ import annotations
 
 import math
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from tests.conftest import REPO_ROOT, SHARED_DATA
+from tests.sitebuild import build_real_recipes
 
 pytestmark = pytest.mark.slow
 
@@ -34,18 +32,7 @@ def cifar_build(tmp_path_factory):
     if not (SHARED_DATA / "cifar10" / "yoongikim_test_jpeg").is_dir():
         pytest.skip(f"the offline CIFAR-10 pool is not at {SHARED_DATA}")
     build_dir = tmp_path_factory.mktemp("cifar") / "build"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0", NNX_OFFLINE="1")
-    cmd = [sys.executable, "-m", "pipeline", "--build-dir", str(build_dir), "build",
-           "--profile", "quick", "--data-dir", str(SHARED_DATA), "--only", SLUG]
-    result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=1800)
-    assert result.returncode == 0, result.stderr[-6000:]
-    from pipeline.store import BuildDir
-
-    current = BuildDir(build_dir).current_entry(SLUG)
-    assert current is not None, f"{SLUG} has no verified build entry"
-    entry, manifest = current
-    return entry / "assets", manifest
+    return build_real_recipes(build_dir, [SLUG], SHARED_DATA)[SLUG]
 
 
 @pytest.fixture(scope="module")

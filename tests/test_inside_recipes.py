@@ -13,15 +13,13 @@ MNIST models and runs the attribution methods (about 3-4 minutes on two cores).
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from tests.conftest import REPO_ROOT, SHARED_DATA
+from tests.sitebuild import build_real_recipes
 
 pytestmark = pytest.mark.slow
 
@@ -36,24 +34,7 @@ def inside_build(tmp_path_factory):
     if not (SHARED_DATA / "mnist").is_dir():
         pytest.skip(f"the offline datasets are not at {SHARED_DATA}")
     build_dir = tmp_path_factory.mktemp("inside") / "build"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0", NNX_OFFLINE="1")
-    cmd = [sys.executable, "-m", "pipeline", "--build-dir", str(build_dir), "build",
-           "--profile", "quick", "--data-dir", str(SHARED_DATA)]
-    for slug in SLUGS:
-        cmd += ["--only", slug]
-    result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=1800)
-    assert result.returncode == 0, result.stderr[-6000:]
-    from pipeline.store import BuildDir
-
-    bdir = BuildDir(build_dir)
-    entries = {}
-    for slug in SLUGS:
-        current = bdir.current_entry(slug)
-        assert current is not None, f"{slug} has no verified build entry"
-        entry, manifest = current
-        entries[slug] = (entry / "assets", manifest)
-    return entries
+    return build_real_recipes(build_dir, SLUGS, SHARED_DATA)
 
 
 def _npz(path):

@@ -23,18 +23,17 @@ recipes (about 30 s on two cores) and builds a small mkdocs site.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.conftest import REPO_ROOT, SHARED_DATA
+from tests.sitebuild import build_real_recipes
 
 pytestmark = pytest.mark.slow
 
@@ -47,23 +46,8 @@ SECTION = REPO_ROOT / "content" / "replay"
 @pytest.fixture(scope="module")
 def replay_build(tmp_path_factory):
     build_dir = tmp_path_factory.mktemp("replay") / "build"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0", NNX_OFFLINE="1")
-    cmd = [sys.executable, "-m", "pipeline", "--build-dir", str(build_dir), "build",
-           "--profile", "quick", "--data-dir", str(SHARED_DATA)]
-    for slug in SLUGS:
-        cmd += ["--only", slug]
-    result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=900)
-    assert result.returncode == 0, result.stderr[-6000:]
-    from pipeline.store import BuildDir
-
-    bdir = BuildDir(build_dir)
-    entries = {}
-    for slug in SLUGS:
-        current = bdir.current_entry(slug)
-        assert current is not None, f"{slug} has no verified build entry"
-        entry, manifest = current
-        entries[slug] = (entry / "assets", manifest)
+    entries = build_real_recipes(build_dir, SLUGS, SHARED_DATA, timeout=900)
+    for slug, (_, manifest) in entries.items():
         print(slug, "timings", manifest["timings"])  # shown with -s: the measured seconds
     return build_dir, entries
 

@@ -199,3 +199,44 @@ def test_seed000_speed_and_loss_against_plain_fit(request) -> None:
     result = bench_training(epochs=200)
     assert result["speedup"] >= 5, result
     assert result["fast_eval_loss"] == pytest.approx(result["plain_eval_loss"], abs=0.002)
+
+
+def test_mixed_precision_trains_to_the_same_loss_and_copies_back_to_float32() -> None:
+    """The full profile's mixed precision (GPU) gives the float32 result within tolerance.
+
+    Runs on the CPU too (slowly), so the check does not need a GPU: same initial weights, same
+    batches, float16 compute vs float32; then float32_copy holds exactly the trained weights.
+    """
+    from pipeline.cifar_views import all_conv_net
+    from pipeline.training import float32_copy
+
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 16, 16, 3), dtype=np.float32)
+    y = (x[:, :8].mean(axis=(1, 2, 3)) > x[:, 8:].mean(axis=(1, 2, 3))).astype("int64")
+    losses, models = {}, {}
+    initial = None
+    try:
+        for policy in ("float32", "mixed_float16"):
+            keras.mixed_precision.set_global_policy(policy)
+            keras.utils.set_random_seed(3)
+            model = all_conv_net(8, input_shape=(16, 16, 3), n_classes=2)
+            if initial is None:
+                initial = model.get_weights()
+            model.set_weights(initial)
+            model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                          loss="sparse_categorical_crossentropy")
+            hist = fit_fast(model, x, y, epochs=3, batch_size=16, seed=1)
+            losses[policy], models[policy] = hist.history["loss"], model
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert models["mixed_float16"].layers[1].compute_dtype == "float16"
+    np.testing.assert_allclose(losses["mixed_float16"], losses["float32"], rtol=2e-2)
+    copy = float32_copy(models["mixed_float16"])
+    assert {layer.compute_dtype for layer in copy.layers} == {"float32"}
+    for a, b in zip(copy.get_weights(), models["mixed_float16"].get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    p_mixed = models["mixed_float16"].predict(x, verbose=0)
+    p_copy = copy.predict(x, verbose=0)
+    assert p_copy.dtype == np.float32
+    np.testing.assert_allclose(p_copy, p_mixed, atol=5e-3)
+    assert float32_copy(models["float32"]) is models["float32"]

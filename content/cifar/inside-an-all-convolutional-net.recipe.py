@@ -9,7 +9,7 @@
 #   thumbnail: integrated-gradients.png
 #   profiles:
 #     quick: {width: 32, full_data: false, train_per_class: 400, test_per_class: 100, epochs: 10, batch: 64, learning_rate: 0.001, n_explain: 4, ig_start_steps: 32, ig_tol: 0.01}
-#     full: {width: 128, full_data: true, train_per_class: 900, test_per_class: 100, epochs: 7, batch: 128, learning_rate: 0.001, n_explain: 4, ig_start_steps: 32, ig_tol: 0.01}
+#     full: {width: 128, full_data: true, train_per_class: 900, test_per_class: 100, epochs: 7, batch: 128, learning_rate: 0.001, n_explain: 4, ig_start_steps: 32, ig_tol: 0.01, mixed_precision: true}
 # ---
 
 # %% [markdown]
@@ -51,7 +51,7 @@ from pipeline.errors import TrainingDiverged
 from pipeline.inspection import activation_strip_gif, feature_map_grid, feature_maps, weight_histograms
 from pipeline.replay import Replay, ReplayRecorder, weight_ridgeline
 from pipeline.runtime import Explainer
-from pipeline.training import DivergenceGuard, fit_fast
+from pipeline.training import DivergenceGuard, fit_fast, float32_copy
 
 ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes,
                checkpoint_dir=checkpoint_dir)
@@ -104,6 +104,9 @@ print("train", x_train.shape, "test", x_test.shape,
 # %%
 mean = x_train.mean(axis=(0, 1, 2))
 variance = x_train.var(axis=(0, 1, 2))
+# The full profile trains with float16 arithmetic on a GPU (float32 weights); off on CPUs.
+mixed = bool(sizes.get("mixed_precision")) and ex.enable_mixed_precision_on_gpu()
+ex.metric("mixed_precision", mixed)
 model = all_conv_net(sizes["width"], mean=mean, variance=variance)
 model.compile(optimizer=keras.optimizers.Adam(sizes["learning_rate"]),
               loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -150,6 +153,9 @@ finally:
     batches.detach()
 # A run resumed from a finished checkpoint trained nothing: read the recording from its file.
 replay = recorder.replay() if recorder.model is not None else Replay.load(ckpt)
+if mixed:  # everything drawn from here on computes in float32 (same trained weights)
+    model = float32_copy(model)
+    keras.mixed_precision.set_global_policy("float32")
 print(f"recorded epochs {replay.epochs.tolist()}; {batches.steps} batches of {sizes['batch']}")
 
 # %% [markdown]
