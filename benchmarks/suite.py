@@ -12,6 +12,8 @@ Sections (``--skip`` takes their names or the letters):
 * ``site``: ``mkdocs build --strict`` of the copy (always renders every page; not cached).
 * ``training`` (b): ``fit_fast`` vs plain ``model.fit`` for each replay recipe's model.
 * ``rendering`` (c): in-place / blitted panel rendering vs a full redraw, frames per second.
+* ``recording``: ``fit_fast`` on the seed-000 model with and without the replay recorder
+  (recording every epoch on all 2,000 points); target: at most 20 % slower.
 
 The results, with the commit, date, machine and package versions, go to ``build/bench.json``
 (``--out``) and a copy to ``build/bench-history/`` so runs can be compared across commits.
@@ -44,12 +46,15 @@ from benchmarks.bench_build import (
 log = logging.getLogger("benchmarks")
 
 SCHEMA = 1
-SECTIONS = ("build", "jobs", "threads", "site", "training", "rendering")
+SECTIONS = ("build", "jobs", "threads", "site", "training", "rendering", "recording")
 LETTERS = {"a": "build", "b": "training", "c": "rendering", "d": "jobs"}
 BUILD_SECTIONS = ("build", "jobs", "threads", "site")
 
 WARM_TARGET = 0.03
 JOBS_TARGET = 1.6
+FIT_TARGET = 5.0
+RENDER_TARGET = 3.0
+RECORDING_TARGET = 0.20
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,13 @@ class Sizes:
     training_epochs: int | None  # None: each model's own epochs
     rendering: dict[str, int] = field(default_factory=dict)
     repeats: int = 3
+    recording: dict[str, int] = field(default_factory=dict)
 
 
-FULL = Sizes(None, {"frames": 200, "slow_frames": 30, "epochs": 200}, repeats=3)
-QUICK = Sizes(2, {"frames": 4, "slow_frames": 2, "epochs": 4}, repeats=1)
+FULL = Sizes(None, {"frames": 200, "slow_frames": 30, "epochs": 200}, repeats=3,
+             recording={"epochs": 200, "repeats": 3})
+QUICK = Sizes(2, {"frames": 4, "slow_frames": 2, "epochs": 4}, repeats=1,
+              recording={"epochs": 2, "repeats": 1})
 
 
 def parse_sections(text: str) -> list[str]:
@@ -145,6 +153,8 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
         _section("training", results, errors, lambda: _training(sizes))
     if "rendering" in enabled:
         _section("rendering", results, errors, lambda: _rendering(sizes))
+    if "recording" in enabled:
+        _section("recording", results, errors, lambda: _recording(sizes))
 
     from benchmarks.machine import machine_facts, package_versions
 
@@ -227,6 +237,12 @@ def _rendering(sizes: Sizes) -> dict[str, Any]:
     return bench_rendering(**sizes.rendering)
 
 
+def _recording(sizes: Sizes) -> dict[str, Any]:
+    from benchmarks.bench_replay import bench_recording
+
+    return bench_recording(**sizes.recording)
+
+
 # -- the summary ---------------------------------------------------------------------------------
 
 def _row(name: str, value: Any, target: str = "", ok: bool | None = None,
@@ -275,16 +291,27 @@ def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
                          if site["exit_code"] == 0 else False,
                          "renders every page on every build; not part of the ratios"))
     for case, res in (results.get("training") or {}).items():
-        rows.append(_row(f"fit_fast speedup over model.fit ({case})", res["speedup"], "", None,
+        rows.append(_row(f"fit_fast speedup over model.fit ({case})", res["speedup"],
+                         f">= {FIT_TARGET:g}", res["speedup"] is not None
+                         and res["speedup"] >= FIT_TARGET,
                          f"{res['plain_fit_s']:.2f} s / {res['fit_fast_s']:.2f} s, "
                          f"{res['epochs']} epochs; final loss fit {res['plain_final_loss']}, "
                          f"fit_fast {res['fast_final_loss']}"))
     rendering = results.get("rendering")
     if rendering:
-        rows.append(_row("blitted in-place rendering / full redraw (fps)",
-                         rendering["speedup_vs_full_redraw"], "", None,
+        speedup = rendering["speedup_vs_full_redraw"]
+        rows.append(_row("blitted in-place rendering / full redraw (fps)", speedup,
+                         f">= {RENDER_TARGET:g}", speedup is not None and speedup >= RENDER_TARGET,
                          f"{rendering['blit_fps']} vs {rendering['full_redraw_fps']} fps "
                          f"(in place with a full draw: {rendering['inplace_full_draw_fps']})"))
+    recording = results.get("recording")
+    if recording:
+        overhead = recording["overhead_wall"]
+        rows.append(_row("replay recorder overhead on training (seed 000)", overhead,
+                         f"<= {RECORDING_TARGET:.0%}", overhead <= RECORDING_TARGET,
+                         f"{recording['fit_fast_with_recorder_s']:.2f} s vs "
+                         f"{recording['fit_fast_s']:.2f} s, {recording['epochs']} epochs; replay "
+                         f"file {recording['replay_file_mb']} MB"))
     return rows
 
 

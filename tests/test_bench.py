@@ -97,6 +97,9 @@ def test_summary_ratios_and_targets() -> None:
                                        "fast_final_loss": 0.0063}}
     results["rendering"] = {"speedup_vs_full_redraw": 12.0, "blit_fps": 81.6,
                             "full_redraw_fps": 6.8, "inplace_full_draw_fps": 13.0}
+    results["recording"] = {"overhead_wall": 0.14, "fit_fast_s": 1.3,
+                            "fit_fast_with_recorder_s": 1.48, "epochs": 200,
+                            "replay_file_mb": 5.8}
     rows = {r["name"]: r for r in suite.summarize(results)}
     assert rows["warm no-change rebuild / cold build"]["ok"] is True
     assert rows["recipes re-executed after a prose edit"]["ok"] is True
@@ -106,7 +109,13 @@ def test_summary_ratios_and_targets() -> None:
     assert rows["--jobs 2 speedup over --jobs 1 (NNX_KERNEL_THREADS=1)"]["ok"] is True
     assert rows["NNX_KERNEL_THREADS=1 assets same as default threads"]["note"] == "differ: cnn"
     assert rows["fit_fast speedup over model.fit (seed000)"]["value"] == 13.2
+    assert rows["fit_fast speedup over model.fit (seed000)"]["ok"] is True  # >= 5x
     assert rows["blitted in-place rendering / full redraw (fps)"]["value"] == 12.0
+    assert rows["blitted in-place rendering / full redraw (fps)"]["ok"] is True  # >= 3x
+    assert rows["replay recorder overhead on training (seed 000)"]["ok"] is True  # <= 20 %
+    results["recording"]["overhead_wall"] = 0.31
+    rows = {r["name"]: r for r in suite.summarize(results)}
+    assert rows["replay recorder overhead on training (seed 000)"]["ok"] is False
 
 
 def test_bench_report_on_a_mini_project(mini, tmp_path, monkeypatch) -> None:
@@ -116,7 +125,7 @@ def test_bench_report_on_a_mini_project(mini, tmp_path, monkeypatch) -> None:
     out = tmp_path / "out" / "bench.json"
     monkeypatch.setenv("NNX_KERNEL_THREADS", "3")  # the bench's default runs must not see it
     code = suite.main(["--quick", "--content-dir", str(mini.content), "--data-dir",
-                       str(mini.data_dir), "--skip", "training,c,site", "--out", str(out)])
+                       str(mini.data_dir), "--skip", "training,c,site,recording", "--out", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
     assert list((out.parent / "bench-history").glob("*.json"))
