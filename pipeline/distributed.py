@@ -9,8 +9,10 @@ file system or the same container image.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import os
 import shutil
 import tarfile
 import tempfile
@@ -47,13 +49,31 @@ def _in_own_thread(fn: Callable[..., Outcome], *args: object) -> Outcome:
     return box["value"]  # type: ignore[return-value]
 
 
-def run_job_packed(job: Job, options: BuildOptions) -> tuple[Outcome, bytes | None]:
-    """Worker side: run one job in a private build folder; return the outcome and a tarball."""
-    from pipeline.build import run_job
+def _worker_threads() -> int:
+    """How many tasks this dask worker runs at once (for NNX_KERNEL_THREADS=auto)."""
+    try:
+        from distributed import get_worker
 
+        return max(1, int(get_worker().state.nthreads))
+    except Exception:  # not inside a worker (called directly, e.g. in tests)
+        return 1
+
+
+def run_job_packed(job: Job, options: BuildOptions,
+                   kernel_threads: str | None = None) -> tuple[Outcome, bytes | None]:
+    """Worker side: run one job in a private build folder; return the outcome and a tarball.
+
+    ``kernel_threads`` is the client's ``NNX_KERNEL_THREADS`` (a number or ``auto``, which
+    here means the worker's cores divided by its task slots), applied to the recipe's kernel.
+    """
+    from pipeline.build import run_job
+    from pipeline.parallel import environ_with, kernel_thread_env
+
+    env = kernel_thread_env(_worker_threads(), kernel_threads) if kernel_threads else {}
     private = Path(tempfile.mkdtemp(prefix=f"nnx-{job.slug}-"))
     try:
-        outcome = _in_own_thread(run_job, job, replace(options, build_root=private))
+        with environ_with(env):
+            outcome = _in_own_thread(run_job, job, replace(options, build_root=private))
         blob = None
         if outcome.staged is not None:
             buffer = io.BytesIO()
@@ -88,12 +108,16 @@ def run_dask(jobs: list[Job], options: BuildOptions,
         client = Client(address, timeout=10)
     except OSError as exc:
         raise ConfigError(f"cannot reach the dask scheduler at {address}: {exc}") from None
+    from pipeline.parallel import KERNEL_THREADS_ENV, kernel_threads
+
+    kernel_threads(options.jobs)  # a bad NNX_KERNEL_THREADS is reported before anything runs
+    threads = os.environ.get(KERNEL_THREADS_ENV) or None
     bdir = BuildDir(options.build_root)
+    futures = []
     try:
-        futures = []
         for job in jobs:
-            futures.append(client.submit(run_job_packed, job, options, key=f"nnx-{job.slug}-{job.key[:8]}",
-                                         pure=False))
+            futures.append(client.submit(run_job_packed, job, options, threads,
+                                         key=f"nnx-{job.slug}-{job.key[:8]}", pure=False))
             started(job.slug)
         for future in as_completed(futures):
             outcome, blob = future.result()
@@ -103,4 +127,12 @@ def run_dask(jobs: list[Job], options: BuildOptions,
                 outcome.staged = staged
             yield outcome
     finally:
+        # Interrupted or failed: tasks not started yet are dropped. A recipe already running on
+        # a worker cannot be stopped from here (dask does not kill running tasks); it ends at
+        # its header's timeout at the latest and its result is discarded.
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            log.warning("cancelling %d recipe task(s) on the dask cluster", len(pending))
+            with contextlib.suppress(Exception):
+                client.cancel(pending)
         client.close()

@@ -79,7 +79,7 @@ def kernel_thread_env(jobs: int, value: str | None = None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _environ(extra: dict[str, str]) -> Iterator[None]:
+def environ_with(extra: dict[str, str]) -> Iterator[None]:
     """``os.environ`` with ``extra`` set (kernels copy the environment when they start)."""
     saved = {name: os.environ.get(name) for name in extra}
     os.environ.update(extra)
@@ -102,7 +102,7 @@ def run_inline(jobs: list[Job], options: BuildOptions,
         log.info("kernel threads per recipe: %s", env.get("TF_NUM_INTRAOP_THREADS", env))
     for job in jobs:
         started(job.slug)
-        with _environ(env):
+        with environ_with(env):
             outcome = run_job(job, options)
         yield outcome
 

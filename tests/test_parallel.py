@@ -98,6 +98,19 @@ def test_kernel_threads_reach_the_kernels(mini, monkeypatch, jobs) -> None:
     assert "TF_NUM_INTRAOP_THREADS" not in os.environ  # the build process is left as it was
 
 
+def test_kernel_threads_reach_dask_kernels(mini, monkeypatch) -> None:
+    distributed = pytest.importorskip("distributed")
+    from tests.test_faults import add_micro
+
+    add_micro(mini, "alpha", body=THREADS_BODY)
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    monkeypatch.setenv("NNX_KERNEL_THREADS", "1")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        assert mini.cli("build", "--executor", f"dask://{cluster.scheduler_address}") == 0
+    assert mini.current("alpha")[1]["metrics"]["intra"] == "1"
+
+
 def test_bad_kernel_threads_is_a_clear_error(mini, monkeypatch, capsys) -> None:
     mini.add("alpha", tiny_recipe("Alpha"))
     monkeypatch.setenv("NNX_KERNEL_THREADS", "lots")
