@@ -21,11 +21,13 @@ if str(REPO_ROOT) not in sys.path:  # mkdocs loads hooks by path; make the packa
 
 from mkdocs.structure.files import File, Files  # noqa: E402
 
-from pipeline.recipes import discover_all  # noqa: E402
+from pipeline.errors import HeaderError  # noqa: E402
+from pipeline.recipes import RECIPE_SUFFIX, Recipe, RecipeHeader, discover_all  # noqa: E402
 from pipeline.site_pages import (  # noqa: E402
     PageContext,
     divergence_notice,
     expand_shortcodes,
+    header_error_banner,
     is_diverged,
     notebook_image_alts,
     provenance_box,
@@ -66,20 +68,15 @@ def on_config(config: Any) -> Any:
         log.warning("%s", err)
     results = {}
     for r in recipes:
-        state = bdir.read_state(r.slug)
-        entry = manifest = problem = None
-        key = state.get("current")
-        if key:
-            # Verified on every (re)build: a truncated, edited or incomplete entry is never served.
-            try:
-                manifest = bdir.verify_entry(bdir.entry_dir(r.slug, key), key)
-                entry = bdir.entry_dir(r.slug, key)
-            except CorruptEntry as exc:
-                problem = str(exc)
-                log.warning("not serving the stored result of %r: %s; rebuild it with "
-                            "`python -m pipeline build --only %s`", r.slug, exc, r.slug)
-        results[r.slug] = {"recipe": r, "state": state, "entry": entry, "manifest": manifest,
-                           "problem": problem}
+        results[r.slug] = {"recipe": r, **_current_result(bdir, r.slug)}
+    for err in errors:
+        # A recipe whose header no longer parses keeps its page and last good result online,
+        # marked as such, until the header is fixed (it is the author's typo, not the reader's).
+        stand_in = _recipe_from_last_result(bdir, docs, err)
+        if stand_in is not None and stand_in.slug not in results:
+            res = _current_result(bdir, stand_in.slug)
+            res["header_error"] = err.detail
+            results[stand_in.slug] = {"recipe": stand_in, **res}
     _state.clear()
     _state.update(results=results, docs=docs, bdir=bdir)
     if config.get("watch") is not None and bdir.root.exists():
@@ -88,6 +85,51 @@ def on_config(config: Any) -> Any:
         if bdir.state_dir.exists() and state_dir not in config["watch"]:
             config["watch"].append(state_dir)
     return config
+
+
+def _current_result(bdir: BuildDir, slug: str) -> dict[str, Any]:
+    """The state and verified current entry of ``slug`` (``problem`` says why none is served)."""
+    state = bdir.read_state(slug)
+    entry = manifest = problem = None
+    key = state.get("current")
+    if key:
+        # Verified on every (re)build: a truncated, edited or incomplete entry is never served.
+        try:
+            manifest = bdir.verify_entry(bdir.entry_dir(slug, key), key)
+            entry = bdir.entry_dir(slug, key)
+        except CorruptEntry as exc:
+            problem = str(exc)
+            log.warning("not serving the stored result of %r: %s; rebuild it with "
+                        "`python -m pipeline build --only %s`", slug, exc, slug)
+    return {"state": state, "entry": entry, "manifest": manifest, "problem": problem}
+
+
+def _recipe_from_last_result(bdir: BuildDir, docs: Path, err: HeaderError) -> Recipe | None:
+    """A stand-in for a recipe with a broken header, from its last good manifest (if any)."""
+    path = docs / err.path
+    if not path.name.endswith(RECIPE_SUFFIX):
+        return None
+    slug = path.name[: -len(RECIPE_SUFFIX)]
+    key = bdir.read_state(slug).get("current")
+    if not key:
+        return None
+    try:
+        manifest = bdir.verify_entry(bdir.entry_dir(slug, key), key)
+    except CorruptEntry:
+        return None
+    header = RecipeHeader(
+        title=str(manifest.get("title") or slug),
+        description=str(manifest.get("description") or ""),
+        datasets=tuple(manifest.get("datasets") or ()),
+        profiles={},
+        section=str(manifest.get("section") or path.parent.name),
+        seed_article=str(manifest.get("seed_article") or ""),
+        order=int(manifest.get("order") or 100),
+        thumbnail=manifest.get("thumbnail"),
+    )
+    page = path.with_name(slug + ".md")
+    return Recipe(slug=slug, path=path, page=page if page.is_file() else None, header=header,
+                  content_root=docs)
 
 
 def on_files(files: Files, config: Any) -> Files:
@@ -228,6 +270,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         log.warning("%s: recipe %r has not been built; run `python -m pipeline build --only %s`",
                     page.file.src_uri, slug, slug)
     banners = [stale_banner(ctx.state, ctx.manifest), divergence_notice(ctx.manifest)]
+    if res.get("header_error"):
+        banners.insert(0, header_error_banner(res["recipe"].rel_path, res["header_error"]))
     if res.get("problem"):
         banners.insert(0, unusable_result_banner(slug, res["problem"]))
     banner = "\n".join(b for b in banners if b)

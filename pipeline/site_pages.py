@@ -458,6 +458,13 @@ def _code_block(text: str, indent: str = "    ") -> str:
     return "\n".join([*lines, f"{indent}{fence}"]) + "\n\n"
 
 
+def header_error_banner(recipe_path: str, detail: str) -> str:
+    """A warning when the recipe's header no longer parses (its last good result is shown)."""
+    return ('!!! failure "Stale: the recipe header is invalid"\n\n'
+            f"    `{recipe_path}` has a header the build cannot read, so this page shows the last "
+            "good build's results. Fix the header and rebuild.\n\n" + _code_block(detail))
+
+
 def unusable_result_banner(slug: str, reason: str) -> str:
     """A warning when the stored result exists but failed verification (never served)."""
     return ('!!! failure "The stored result of this explainer is damaged"\n\n'

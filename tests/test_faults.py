@@ -616,6 +616,26 @@ def test_malformed_header_and_outside_recipe_fail_alone(mini, tmp_path) -> None:
     assert sorted(p.name for p in (mini.build_dir / "state").iterdir()) == ["alpha.json"]
 
 
+@pytest.mark.slow
+def test_broken_header_keeps_the_last_good_page_marked_stale(mini) -> None:
+    from tests.sitebuild import build_site
+
+    mini.add("alpha", tiny_recipe("Alpha"), page=MICRO_PAGE.format(title="alpha"))
+    (mini.content / "index.md").write_text("# Home\n\n{{ gallery() }}\n")
+    assert mini.cli("build") == 0
+    recipe = mini.content / "demo" / "alpha.recipe.py"
+    recipe.write_text(recipe.read_text().replace("#   title: Alpha", "#   titel: Alpha"))
+    assert mini.cli("build") == 1  # the header error fails the build, nothing is touched
+    site = mini.root / "site"
+    result = build_site(mini.content, mini.build_dir, site, strict=False)
+    assert result.returncode == 0, result.stderr
+    page = (site / "demo" / "alpha" / "index.html").read_text()
+    assert "Stale: the recipe header is invalid" in page and "titel" in page
+    assert (site / "assets" / "alpha" / "line.png").is_file()  # the last good result is served
+    home = (site / "index.html").read_text()
+    assert "Alpha" in home and "line.png" in home  # still in the gallery, with its thumbnail
+
+
 @pytest.mark.parametrize(
     "statement",
     [
