@@ -35,6 +35,7 @@ from pipeline.site_pages import (  # noqa: E402
     unusable_result_banner,
 )
 from pipeline.store import BuildDir, CorruptEntry  # noqa: E402
+from pipeline.thumbnails import make_thumbnail, thumbnail_path  # noqa: E402
 
 log = logging.getLogger("mkdocs.plugins.nnx")
 
@@ -143,6 +144,14 @@ def on_files(files: Files, config: Any) -> Files:
         entry: Path | None = res["entry"]
         if entry is None:
             continue
+        thumb = res["recipe"].header.thumbnail
+        if thumb and f"assets/{thumb}" in res["manifest"].get("files", {}):
+            try:
+                data = make_thumbnail(entry / "assets" / thumb)
+            except Exception as exc:  # not an image Pillow reads: the card shows the asset
+                log.warning("%s: no gallery thumbnail from %s (%s)", slug, thumb, exc)
+            else:
+                files.append(AssetFile.generated(config, thumbnail_path(slug), content=data))
         for rel in sorted(res["manifest"].get("files", {})):
             path = entry / rel
             if rel.startswith("assets/"):
@@ -244,7 +253,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
             if target:
                 gallery_urls[s] = target.url_relative_to(page.file)
         thumb = r["recipe"].header.thumbnail
-        tf = files.get_file_from_path(f"assets/{s}/{thumb}") if thumb else None
+        tf = files.get_file_from_path(thumbnail_path(s)) or (
+            files.get_file_from_path(f"assets/{s}/{thumb}") if thumb else None)
         thumbs[s] = tf.url_relative_to(page.file) if tf else None
     ctx = PageContext(
         slug=slug,

@@ -452,7 +452,9 @@ def test_gallery_cards_and_links(browser: Any, fixture_site: Site) -> None:
     assert list(by_slug) == ["replay", "alpha"]  # header `order` first
     replay, alpha = by_slug["replay"], by_slug["alpha"]
     assert replay["title"] == "Replay fixture" and alpha["title"] == "Alpha"
-    assert replay["thumb"].endswith("assets/replay/poster-a.png") and replay["thumbOk"]
+    # a small WebP made from the thumbnail asset (poster-a.png) at site-build time
+    assert replay["thumb"].endswith("assets/_gallery/replay.webp") and replay["thumbOk"]
+    assert alpha["thumb"].endswith("assets/_gallery/alpha.webp") and alpha["thumbOk"]
     assert replay["alt"] == "Panel a: the loss curve with the last epoch marked"
     assert alpha["alt"] == "a parabola drawn from the sizes"
     assert "Two scrubbable panels" in replay["text"]

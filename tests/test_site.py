@@ -36,7 +36,15 @@ def test_site_builds_strict_with_assets_and_notebook(mini) -> None:
     assert re.search(r'<img(?=[^>]+alpha_files/)(?=[^>]+loading="lazy")(?=[^>]+width="\d+")',
                      nb_html)  # deferred, with its size reserved
     home = (site / "index.html").read_text()
-    assert 'class="nnx-gallery"' in home and "Alpha" in home and "assets/alpha/line.png" in home
+    assert 'class="nnx-gallery"' in home and "Alpha" in home
+    # The card shows a small WebP made from the thumbnail asset, not the full-size figure.
+    assert 'src="assets/_gallery/alpha.webp"' in home and "assets/alpha/line.png" not in home
+    from PIL import Image
+
+    thumb = site / "assets" / "_gallery" / "alpha.webp"
+    with Image.open(thumb) as img, Image.open(site / "assets" / "alpha" / "line.png") as full:
+        assert img.format == "WEBP" and img.width == min(full.width, 480)
+        assert abs(img.height / img.width - full.height / full.width) < 0.01
 
 
 def test_strict_fails_on_missing_asset(mini) -> None:
