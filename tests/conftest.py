@@ -18,23 +18,23 @@ os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 os.environ.setdefault("NNX_OFFLINE", "1")
 
 
+def recipe_header(title: str, description: str, datasets: str, quick_n: int, full_n: int,
+                  extra_header: str = "", thumbnail: str | None = None) -> str:
+    """The ``# ---`` YAML header of a test recipe (``extra_header``: more ``explainer`` fields)."""
+    header = f"# ---\n# explainer:\n#   title: {title}\n#   description: {description}\n"
+    header += f"#   datasets: {datasets}\n"
+    if thumbnail:
+        header += f"#   thumbnail: {thumbnail}\n"
+    header += f"#   profiles:\n#     quick: {{n: {quick_n}}}\n#     full: {{n: {full_n}}}\n"
+    header += "".join(f"#   {line}\n" for line in extra_header.splitlines())
+    return header + "# ---\n"
+
+
 def tiny_recipe(title: str = "Tiny", datasets: str = "[]", body: str = "", n: int = 3,
                 extra_header: str = "") -> str:
     """A recipe that draws a line with numpy/matplotlib (no TensorFlow: fast to execute)."""
-    header = textwrap.dedent(f"""\
-        # ---
-        # explainer:
-        #   title: {title}
-        #   description: A tiny recipe for tests.
-        #   datasets: {datasets}
-        #   thumbnail: line.png
-        #   profiles:
-        #     quick: {{n: {n}}}
-        #     full: {{n: {n * 2}}}
-        """)
-    if extra_header:
-        header += "".join(f"#   {line}\n" for line in extra_header.splitlines())
-    header += "# ---\n"
+    header = recipe_header(title, "A tiny recipe for tests.", datasets, n, n * 2, extra_header,
+                           thumbnail="line.png")
     return header + textwrap.dedent("""
         # %% [markdown]
         # A tiny explainer.

@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from pipeline.store import MANIFEST, BuildDir, CorruptEntry
-from tests.conftest import REPO_ROOT, MiniProject, tiny_recipe
+from tests.conftest import REPO_ROOT, MiniProject, recipe_header, tiny_recipe
 
 pytestmark = pytest.mark.faults
 
@@ -32,18 +32,8 @@ MICRO_PAGE = '# {title}\n\nProse.\n\nn = {{{{ metric("n") }}}}\n'
 def micro_recipe(title: str = "Micro", body: str = "", n: int = 1, extra_header: str = "",
                  datasets: str = "[]") -> str:
     """A recipe that writes one text asset and one metric (no matplotlib: ~1 s per run)."""
-    header = textwrap.dedent(f"""\
-        # ---
-        # explainer:
-        #   title: {title}
-        #   description: A micro recipe for fault tests.
-        #   datasets: {datasets}
-        #   profiles:
-        #     quick: {{n: {n}}}
-        #     full: {{n: {n + 1}}}
-        """)
-    header += "".join(f"#   {line}\n" for line in extra_header.splitlines())
-    header += "# ---\n"
+    header = recipe_header(title, "A micro recipe for fault tests.", datasets, n, n + 1,
+                           extra_header)
     return header + textwrap.dedent("""
         # %% tags=["parameters"]
         profile = "quick"

@@ -174,6 +174,20 @@ def test_replay_and_save_after_resume_without_further_training(tmp_path: Path) -
     assert ReplayRecorder.resume_from(path, seed000_model(seed=3)).initial_epoch == 4
 
 
+def test_resume_or_start(tmp_path: Path) -> None:
+    x, y = moons(64)
+    path = tmp_path / "run.npz"
+    model = seed000_model(0)
+    fresh = ReplayRecorder.resume_or_start(path, model, x, y, layers=["hidden"], checkpoint_every=1)
+    assert fresh.initial_epoch == 0 and fresh.layers == ["hidden"]
+    fit_fast(model, x, y, epochs=2, batch_size=32, callbacks=[fresh])
+    again = seed000_model(seed=5)
+    resumed = ReplayRecorder.resume_or_start(path, again, x[:3], y[:3], layers=[])
+    assert resumed.initial_epoch == 2 and resumed.layers == ["hidden"]  # the stored settings
+    for a, b in zip(again.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_rejects_bad_arguments() -> None:
     x, y = moons(64)
     with pytest.raises(PipelineError, match="same, non-zero number"):

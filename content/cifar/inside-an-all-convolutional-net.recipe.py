@@ -49,7 +49,7 @@ from pipeline.cnn_views import save_model_without_optimizer
 from pipeline.datasets import CIFAR10_CLASSES
 from pipeline.errors import TrainingDiverged
 from pipeline.inspection import activation_strip_gif, feature_map_grid, feature_maps, weight_histograms
-from pipeline.replay import Replay, ReplayRecorder, weight_ridgeline
+from pipeline.replay import ReplayRecorder, weight_ridgeline
 from pipeline.runtime import Explainer
 from pipeline.training import DivergenceGuard, fit_fast, float32_copy
 
@@ -126,12 +126,10 @@ steps_per_epoch = math.ceil(len(x_train) / sizes["batch"])
 probe_x, probe_y = x_test[:20], y_test[:20]        # official test images 0-19 (exact)
 ckpt = ex.checkpoint_path("replay.npz")
 start_file = ex.checkpoint_path("epoch0.json")
-if ckpt.exists():
-    recorder = ReplayRecorder.resume_from(ckpt, model)
-    print("resuming from epoch", recorder.initial_epoch)
-else:
-    # layers=["readout"]: the probe set's class probabilities (tiny); the weights are what we want.
-    recorder = ReplayRecorder(probe_x, probe_y, path=ckpt, layers=["readout"], checkpoint_every=1)
+# Resumed from the checkpoint when a killed build of this key left one. layers=["readout"]: the
+# probe set's class probabilities (tiny); the weights are what we want.
+recorder = ReplayRecorder.resume_or_start(ckpt, model, probe_x, probe_y, layers=["readout"],
+                                          checkpoint_every=1)
 if start_file.exists():
     start = json.loads(start_file.read_text())
 else:
@@ -151,8 +149,7 @@ except TrainingDiverged as exc:
     ex.diverged(exc)
 finally:
     batches.detach()
-# A run resumed from a finished checkpoint trained nothing: read the recording from its file.
-replay = recorder.replay() if recorder.model is not None else Replay.load(ckpt)
+replay = recorder.replay()  # also after a resume from a finished checkpoint (nothing trained)
 if mixed:  # everything drawn from here on computes in float32 (same trained weights)
     model = float32_copy(model)
     keras.mixed_precision.set_global_policy("float32")

@@ -88,11 +88,8 @@ model.summary()
 
 # %%
 ckpt = ex.checkpoint_path("replay.npz")
-if ckpt.exists():
-    recorder = ReplayRecorder.resume_from(ckpt, model)
-    print("resuming from epoch", recorder.initial_epoch)
-else:
-    recorder = ReplayRecorder(X, y, path=ckpt, layers=[], checkpoint_every=25)
+# resumed from the checkpoint when a killed build of this key left one
+recorder = ReplayRecorder.resume_or_start(ckpt, model, X, y, layers=[], checkpoint_every=25)
 try:
     if recorder.initial_epoch < EPOCHS:  # a finished checkpoint needs no training
         with ex.timer("train"):

@@ -516,6 +516,21 @@ class ReplayRecorder(keras.callbacks.Callback):
         log.info("resumed %s at epoch %d", path, rec.initial_epoch)
         return rec
 
+    @classmethod
+    def resume_or_start(
+        cls, path: str | os.PathLike[str], model: keras.Model, probe_x: Any, probe_y: Any,
+        **kwargs: Any,
+    ) -> ReplayRecorder:
+        """The recorder a recipe wants: resumed from ``path`` when a killed run left a
+        checkpoint there (see :meth:`resume_from`), else a new one recording to ``path``.
+
+        ``kwargs`` go to the constructor of a new recorder (``layers``, ``checkpoint_every``
+        ...); a resumed one keeps the settings stored in its checkpoint.
+        """
+        if Path(path).exists():
+            return cls.resume_from(path, model)
+        return cls(probe_x, probe_y, path=path, **kwargs)
+
     def _load(self, replay: Replay) -> None:
         self._reset_state()
         self._loaded_meta = dict(replay.meta)
