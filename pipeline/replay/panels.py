@@ -132,7 +132,7 @@ def _blend(colors: np.ndarray, strength: np.ndarray, face: Any) -> np.ndarray:
 
     bg = np.asarray(to_rgb(face), dtype=np.float64)
     a = np.clip(strength, 0.0, 1.0)[..., None]
-    return a * colors + (1.0 - a) * bg
+    return np.clip(a * colors + (1.0 - a) * bg, 0.0, 1.0)
 
 
 def _argmax_image(prob: np.ndarray, palette: np.ndarray, alpha: float, face: Any) -> np.ndarray:
@@ -611,9 +611,9 @@ class DecisionBoundaryPanel(_BasePanel):
     def _prepare(self, replay: Replay) -> None:
         x = np.asarray(replay.probe_x)
         if x.ndim != 2 or x.shape[1] != 2:
-            raise PanelError(
-                f"DecisionBoundaryPanel draws models with 2-D inputs; probe_x has shape {x.shape}"
-            )
+            raise _cannot("DecisionBoundaryPanel", "a model with 2 input features (it draws "
+                          "the input plane)", f"probe inputs of shape {x.shape}; use "
+                          "ProjectionPanel or FeatureSpacePanel for a hidden layer instead")
         self.task = _task(replay, "DecisionBoundaryPanel")
         if not self.task.is_classifier:
             raise _cannot("DecisionBoundaryPanel", "a classifier (binary or multiclass)",
