@@ -325,3 +325,23 @@ def test_default_layout_seed000_shape_is_12_by_6(replays) -> None:
     assert _names(p for p, _ in comp.panels) == [
         "FeatureSpacePanel", "ProbabilityHistogramPanel", "ProbabilityHistogramPanel",
         "CurvesPanel", "LossHistogramPanel"]
+
+
+def test_logit_models_get_probabilities_on_grids(replays) -> None:
+    """A model compiled with from_logits=True outputs logits; the recorder stores
+    probabilities, and the grids must match them, not the raw logits."""
+    import json
+
+    base = replays[("binary", 2)]
+    config = base.model_config
+    for spec in config["config"]["layers"]:
+        if spec["config"].get("name") == "output":
+            spec["config"]["activation"] = "linear"
+    meta = {**base.meta, "model_config": json.dumps(config), "from_logits": True}
+    logits = Replay(base.arrays(), meta)
+    panel = _setup(DecisionBoundaryPanel(resolution=30), logits)
+    z = keras_model_at(logits, 2).predict(panel.grid_points, verbose=0)[:, 0]
+    np.testing.assert_allclose(panel.probability_grid(2).ravel(), 1 / (1 + np.exp(-z)), atol=1e-5)
+    fs = _setup(FeatureSpacePanel("h1"), logits)
+    tail = fs._tail_output(2)
+    assert tail.min() >= 0.0 and tail.max() <= 1.0

@@ -126,6 +126,18 @@ def _layer_points(replay: Replay, layer: str, panel: str) -> np.ndarray:
         raise PanelError(f"{panel}(layer={layer!r}): {exc}") from exc
 
 
+def _as_probabilities(replay: Replay, out: np.ndarray) -> np.ndarray:
+    """Model outputs as the recorder stores them: a model compiled with a ``from_logits``
+    loss outputs logits, which the recorder (and so every probability panel) turns into
+    probabilities with a sigmoid (one unit) or a softmax; grids evaluated with the numpy
+    forward pass must do the same to agree with the recorded points."""
+    if not replay.meta.get("from_logits"):
+        return out
+    from pipeline.replay.forward import ACTIVATIONS
+
+    return ACTIVATIONS["sigmoid" if out.shape[-1] == 1 else "softmax"](out)
+
+
 def _blend(colors: np.ndarray, strength: np.ndarray, face: Any) -> np.ndarray:
     """RGB of ``colors`` laid over the axes background with opacity ``strength`` (0..1)."""
     from matplotlib.colors import to_rgb
@@ -388,7 +400,8 @@ class FeatureSpacePanel(_BasePanel):
 
     def _tail_output(self, epoch: int) -> np.ndarray:
         replay = self._require_setup()
-        return replay.numpy_model(replay.weights(epoch), self._fs_grid, start_after=self.layer)
+        out = replay.numpy_model(replay.weights(epoch), self._fs_grid, start_after=self.layer)
+        return _as_probabilities(replay, out)
 
     def _tail_probability(self, epoch: int) -> np.ndarray:
         """P(class 1) over the feature plane (binary), ``(r, r)``."""
@@ -644,7 +657,7 @@ class DecisionBoundaryPanel(_BasePanel):
             raise PanelError("DecisionBoundaryPanel.probability_grid called before setup")
         if self._cache is not None and self._cache[0] == epoch:
             return self._cache[1]
-        out = replay.numpy_model(replay.weights(epoch), self.grid_points)
+        out = _as_probabilities(replay, replay.numpy_model(replay.weights(epoch), self.grid_points))
         if self.multiclass:
             grid = out.reshape(len(self.ys), len(self.xs), -1)
         else:
