@@ -118,7 +118,7 @@ def default_panels(
         kwargs: dict[str, Any] = {"grid_range": grid_range} if two_d else {}
         mains.append(FeatureSpacePanel(two_unit[-1], **kwargs))
     elif task.is_classifier and two_d:
-        mains.append(DecisionBoundaryPanel())
+        mains.append(DecisionBoundaryPanel(resolution=150))
         if wide:
             mains.append(ProjectionPanel(wide[-1]))
     elif wide:
