@@ -189,6 +189,8 @@ def run_job(job: Job, options: BuildOptions) -> Outcome:
             "notebook": f"notebook/{job.slug}.md",
         }
         manifest["files"] = file_table(staged)
+        # Sealed as written: NaN -> null before hashing, so the seal matches the strict file.
+        manifest = atomic.json_safe(manifest)
         atomic.write_json(staged / MANIFEST, seal_manifest(manifest))
         return Outcome(job.slug, "ran", time.perf_counter() - start, job.key, staged=staged,
                        metrics=manifest["metrics"], result_status=dict(manifest["status"] or {}))

@@ -243,6 +243,8 @@ def sc_metric(ctx: PageContext, name: str, fmt: str = "") -> str:
         raise ShortcodeError(f"metric {name!r} is not recorded by recipe {ctx.slug!r}; "
                              f"known: {', '.join(sorted(metrics)) or 'none'}")
     value = metrics[name]
+    if value is None:  # stored as null because it was NaN or infinite (the run diverged)
+        raise ShortcodeError(f"metric {name!r} of recipe {ctx.slug!r} is not a finite number")
     try:
         return format(value, fmt)
     except (TypeError, ValueError):
@@ -385,6 +387,8 @@ def provenance_box(m: dict[str, Any]) -> str:
 
 
 def _fmt_metric(v: Any) -> str:
+    if v is None:
+        return "n/a (not a finite number)"
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
@@ -413,10 +417,18 @@ def divergence_notice(manifest: dict[str, Any] | None) -> str:
     epoch = status.get("epoch")
     lr = _fmt_lr(status.get("learning_rate"))
     loss = status.get("loss")
+    loss_text = "not a finite number" if loss is None else html.escape(str(loss))
     head = f"Training diverged at epoch {epoch if epoch is not None else '?'} (learning rate {lr})"
-    body = (f"The loss became {html.escape(str(loss))}, so training was stopped early and the "
+    body = (f"The loss became {loss_text}, so training was stopped early and the "
             "figures that need a trained model were not drawn. A smaller learning rate or "
             "better-scaled inputs usually fix this.")
+    if status.get("detected") == "non-finite":
+        # Found by the pipeline, not by the recipe: no guard stopped training.
+        where = f"at epoch {epoch}" if epoch is not None else "after training"
+        head = f"Training diverged: a recorded number was not finite {where}"
+        body = ("The recipe kept going without noticing, so none of the pictures drawn from "
+                "this run are published: they would show nothing true. A smaller learning "
+                "rate or better-scaled inputs usually fix this.")
     message = str(status.get("message") or "").replace("`", "")
     return (f'!!! danger "{head}"\n\n    {body}\n\n'
             + (f"    `{message}`\n\n" if message else ""))
