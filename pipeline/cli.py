@@ -148,11 +148,18 @@ def _data_dir(arg: Path | None) -> Path | None:
     return Path(found).resolve() if found else None
 
 
-def _select(recipes, only: list[str]):
+def _select(recipes, only: list[str], header_errors=()):
+    """The recipes named by ``--only``; a named recipe whose header is broken raises that error."""
     if not only:
         return recipes
     slugs = [r.slug for r in recipes]
+    from pipeline.recipes import RECIPE_SUFFIX
+
+    broken = {Path(e.path).name[: -len(RECIPE_SUFFIX)]: e for e in header_errors
+              if Path(e.path).name.endswith(RECIPE_SUFFIX)}
     for slug in only:
+        if slug not in slugs and slug in broken:
+            raise broken[slug]  # the header's own message, not "no such recipe"
         if slug not in slugs:
             close = difflib.get_close_matches(slug, slugs, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -181,7 +188,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown executor {executor!r}: use 'local' or 'dask://HOST:PORT'")
     content, build_root = _validated_dirs(args)
     recipes, header_errors = discover_all(content)
-    recipes = _select(recipes, args.only)
+    recipes = _select(recipes, args.only, header_errors)
+    if args.only:  # other recipes' broken headers do not fail a build that skips them
+        for err in header_errors:
+            log.warning("(not built) %s", err)
+        header_errors = []
     options = BuildOptions(
         repo_root=REPO_ROOT, content_root=content, build_root=build_root,
         data_dir=_data_dir(args.data_dir), profile=args.profile, force=args.force,

@@ -272,6 +272,46 @@ SHORTCODES: dict[str, Callable[..., str]] = {
 }
 
 
+class ShortcodeUsageError(ShortcodeError):
+    """A shortcode called with unknown options or the wrong number of arguments.
+
+    Always reported, even on a diverged page: it is a typo in the page, not a missing picture.
+    """
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def shortcode_options(name: str) -> list[str]:
+    """The argument names a page may pass to shortcode ``name`` (in order; ``ctx`` excluded)."""
+    import inspect
+
+    return list(inspect.signature(SHORTCODES[name]).parameters)[1:]
+
+
+def check_shortcode_arguments(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """Raise :class:`ShortcodeError` in the page's terms (never the Python function's name).
+
+    A misspelt option gets a "did you mean"; a missing or extra argument lists the options.
+    """
+    import inspect
+
+    options = shortcode_options(name)
+    usage = f"{name}({', '.join(options)})"
+    for key in kwargs:
+        if key not in options:
+            raise ShortcodeUsageError(f"unknown option {key!r} for {name}().{_did_you_mean(key, options)}"
+                                 f" Usage: {usage}")
+    try:
+        inspect.signature(SHORTCODES[name]).bind(None, *args, **kwargs)
+    except TypeError as exc:
+        raise ShortcodeUsageError(f"{exc}. Usage: {usage}") from None
+
+
 def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
     """Replace ``{{ name(args) }}`` shortcodes; problems are collected in ``ctx.warnings``."""
 
@@ -279,10 +319,12 @@ def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
         name, args_text = match.group(1), match.group(2)
         func = SHORTCODES.get(name)
         if func is None:
-            ctx.warnings.append(f"unknown shortcode {name!r}; known: {', '.join(SHORTCODES)}")
+            ctx.warnings.append(f"unknown shortcode {name!r}.{_did_you_mean(name, list(SHORTCODES))}"
+                                f" Known: {', '.join(SHORTCODES)}")
             return match.group(0)
         try:
             args, kwargs = parse_call(args_text)
+            check_shortcode_arguments(name, args, kwargs)
             if ctx.manifest is None and name not in ("gallery",):
                 raise ShortcodeError(
                     f"recipe {ctx.slug!r} has no build result yet; run "
@@ -290,7 +332,8 @@ def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
                 )
             return func(ctx, *args, **kwargs)
         except (ShortcodeError, TypeError) as exc:
-            if (isinstance(exc, ShortcodeError) and not isinstance(exc, UnsafeInclude)
+            if (isinstance(exc, ShortcodeError)
+                    and not isinstance(exc, UnsafeInclude | ShortcodeUsageError)
                     and name in DIVERGED_OPTIONAL and is_diverged(ctx.manifest)):
                 # Expected: the recipe stopped before drawing it; the admonition says why.
                 if name == "metric":
