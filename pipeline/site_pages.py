@@ -46,6 +46,8 @@ class PageContext:
     gallery_urls: dict[str, str] = field(default_factory=dict)
     thumb_urls: dict[str, str | None] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: an unbuilt recipe may show placeholders instead of warning (not under NNX_REQUIRE_ALL)
+    unbuilt_ok: bool = False
 
 
 def parse_call(args_text: str) -> tuple[list[Any], dict[str, Any]]:
@@ -325,6 +327,8 @@ def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
         try:
             args, kwargs = parse_call(args_text)
             check_shortcode_arguments(name, args, kwargs)
+            if ctx.manifest is None and name not in ("gallery",) and ctx.unbuilt_ok:
+                return unbuilt_shortcode(name)
             if ctx.manifest is None and name not in ("gallery",):
                 raise ShortcodeError(
                     f"recipe {ctx.slug!r} has no build result yet; run "
@@ -504,6 +508,34 @@ def stale_banner(state: dict[str, Any], manifest: dict[str, Any] | None) -> str:
     detail = f"{failure.get('ename', '')}: {failure.get('evalue', '')}".strip(": ")
     return (f'!!! failure "Stale: the latest build failed"\n\n    {lead}\n\n'
             f"    `{summary.replace('`', '')}`\n\n" + (_code_block(detail) if detail else ""))
+
+
+#: Set to 1 by the full builds (`nox -s build`, CI, deploy): every recipe must have a result,
+#: and an unbuilt one fails `mkdocs build --strict` instead of showing a placeholder.
+REQUIRE_ALL_ENV = "NNX_REQUIRE_ALL"
+
+
+def unbuilt_placeholder(slug: str) -> str:
+    """The notice on the page of a recipe that has no result yet (an author's working copy)."""
+    return ('!!! note "Not built yet"\n\n'
+            f"    This explainer has not been built yet: run "
+            f"`python -m pipeline build --only {slug}` (or `python -m pipeline serve`). Its "
+            "figures and numbers appear here once it has run.\n")
+
+
+def unlink_unbuilt_assets(markdown: str, slug: str) -> str:
+    """Markdown links to ``assets/<slug>/...`` as plain text: the files do not exist yet."""
+    pattern = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]*assets/" + re.escape(slug) + r"/[^)]*)\)")
+    return pattern.sub(lambda m: f"{m.group(2)} (not built yet)", markdown)
+
+
+def unbuilt_shortcode(name: str) -> str:
+    """What a shortcode shows on an unbuilt page: a marked gap, no warning, no broken link."""
+    if name == "metric":
+        return '<span class="nnx-unbuilt">(not built yet)</span>'
+    if name in ("provenance", "notebook_link"):
+        return ""
+    return '<p class="nnx-unbuilt"><em>Not built yet.</em></p>'
 
 
 def _code_block(text: str, indent: str = "    ") -> str:
