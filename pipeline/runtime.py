@@ -139,6 +139,32 @@ def _is_non_finite(value: Any) -> bool:
     return not math.isfinite(number)
 
 
+def _running_source() -> str | None:
+    """The code of the recipe running by hand: the script, the notebook's file, or its cells.
+
+    ``python x.recipe.py`` -> that file. A Jupyter server names the notebook's file in
+    ``JPY_SESSION_NAME``. Otherwise (``jupytext --execute``, a console) the cells executed so
+    far, from IPython's input history.
+    """
+    import sys
+
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    candidates = [main_file, os.environ.get("JPY_SESSION_NAME")]
+    for candidate in candidates:
+        if candidate and candidate.endswith((".py", ".ipynb")) and "ipykernel" not in candidate:
+            path = Path(candidate)
+            if path.is_file():
+                return path.read_text(encoding="utf-8", errors="replace")
+    with contextlib.suppress(ImportError):
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        history = shell.user_ns.get("In") if shell is not None else None
+        if history:
+            return "\n".join(str(cell) for cell in history)
+    return None
+
+
 def report_non_finite_loss(epoch: int, logs: dict[str, Any] | None, model: Any = None,
                            monitor: str = "loss") -> bool:
     """Epoch-end hook: flag the active Explainer when ``logs[monitor]`` is NaN or infinite.
@@ -183,9 +209,9 @@ class Explainer:
         self.asset_dir = Path(asset_dir).resolve()
         self.asset_dir.mkdir(parents=True, exist_ok=True)
         # The build injects build/checkpoints/<slug>/<key16>/: it survives a killed build and
-        # is deleted once the result is published. Run by hand, checkpoints go next to the assets.
-        self.checkpoint_dir = (Path(checkpoint_dir) if checkpoint_dir
-                               else self.asset_dir.parent / "_checkpoints").resolve()
+        # is deleted once the result is published. Run by hand, checkpoints go next to the
+        # assets, in a folder keyed on the recipe's code and parameters (see checkpoint_dir).
+        self._checkpoint_dir = Path(checkpoint_dir).resolve() if checkpoint_dir else None
         self.profile = profile
         self.seed = int(seed)
         self.data_dir = Path(data_dir) if data_dir else None
@@ -201,6 +227,41 @@ class Explainer:
         self._finite_outputs: set[str] | None = None
         global _active
         _active = self
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Where :meth:`checkpoint_path` puts files a re-run may resume from.
+
+        Injected by the build (keyed on the cache key). Run by hand (``python x.recipe.py``,
+        Jupyter, ``jupytext --execute``) it is ``_checkpoints/<fingerprint>/`` beside the asset
+        folder, where the fingerprint hashes the recipe's source and the parameters: a run
+        never resumes a checkpoint made from other code or other sizes. It is computed on first
+        use, so in a notebook it covers every cell run up to the one that checkpoints.
+        """
+        if self._checkpoint_dir is None:
+            self._checkpoint_dir = (self.asset_dir.parent / "_checkpoints"
+                                    / self.by_hand_fingerprint()).resolve()
+        return self._checkpoint_dir
+
+    @checkpoint_dir.setter
+    def checkpoint_dir(self, value: str | os.PathLike[str]) -> None:
+        self._checkpoint_dir = Path(value).resolve()
+
+    def by_hand_fingerprint(self) -> str:
+        """16 hex digits over the running recipe's source and this run's parameters."""
+        import hashlib
+        import json
+
+        source = _running_source()
+        if source is None:  # nothing to compare against: never resume
+            import uuid
+
+            log.warning("cannot tell which code is running; checkpoints start fresh")
+            return "unknown-" + uuid.uuid4().hex[:8]
+        params = json.dumps({"profile": self.profile, "seed": self.seed, "sizes": self.sizes,
+                             "data_dir": str(self.data_dir) if self.data_dir else None},
+                            sort_keys=True, default=str)
+        return hashlib.sha256((source + "\0" + params).encode()).hexdigest()[:16]
 
     # -- reproducibility -------------------------------------------------------------------
     def seed_everything(self) -> None:

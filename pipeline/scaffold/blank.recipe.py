@@ -7,6 +7,8 @@
 #   profiles:
 #     quick: {points: 40}
 #     full: {points: 400}
+# jupyter:
+#   kernelspec: {name: python3, display_name: Python 3, language: python}
 # ---
 
 # %% [markdown]
@@ -32,7 +34,8 @@ from pipeline.runtime import Explainer
 
 ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes,
                checkpoint_dir=checkpoint_dir)
-ex.seed_everything()
+# With a Keras model, call ex.seed_everything() here, before building it (it imports Keras,
+# which this page does not need).
 
 # %% [markdown]
 # ## Data
