@@ -74,9 +74,13 @@ def build(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def serve(session: nox.Session) -> None:
-    """Serve the site at http://127.0.0.1:8000/ with live reload (build assets first)."""
+    """Live preview at http://127.0.0.1:8000/: a saved recipe is re-executed, its page reloads.
+
+    Runs `python -m pipeline serve` (mkdocs serve + a recipe watcher); prose edits only reload.
+    Extra arguments go to it, e.g. `nox -s serve -- --profile quick --dev-addr 0.0.0.0:8000`.
+    """
     _install(session, "cpu")
-    session.run("mkdocs", "serve", *session.posargs, env=QUIET_TF)
+    session.run("python", "-m", "pipeline", "serve", *session.posargs, env=QUIET_TF)
 
 
 @nox.session(python=PYTHON)

@@ -65,6 +65,8 @@ def make_parser() -> argparse.ArgumentParser:
     sv.add_argument("--profile", default=os.environ.get("NNX_PROFILE", "quick"))
     sv.add_argument("--dev-addr", default="127.0.0.1:8000", help="address for mkdocs serve")
     sv.add_argument("--data-dir", type=Path, default=None)
+    sv.add_argument("--config-file", type=Path, default=None,
+                    help="mkdocs config (default: mkdocs.yml; its docs_dir must be --content-dir)")
 
     sub.add_parser("list", help="list recipes and the state of their last build")
     c = sub.add_parser("clean", help="delete the build folder")
