@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -84,6 +85,36 @@ def write_text(target: str | os.PathLike[str], text: str) -> None:
     write_bytes(target, text.encode("utf-8"))
 
 
+def json_safe(data: Any) -> Any:
+    """``data`` with every NaN or infinite float replaced by ``None`` (JSON ``null``).
+
+    Why: Python's ``json`` writes bare ``NaN``/``Infinity`` by default, which is not JSON; a
+    browser's ``JSON.parse`` and strict readers reject the whole file. A non-finite number
+    carries no value a reader could use, so it becomes null; the page says *why* (the build is
+    marked diverged, see :meth:`pipeline.runtime.Explainer.metric`). NumPy scalars are turned
+    into plain numbers first; tuples become lists (as ``json`` would write them anyway).
+    """
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [json_safe(v) for v in data]
+    if hasattr(data, "item") and hasattr(data, "dtype") and getattr(data, "ndim", 1) == 0:
+        return json_safe(data.item())  # numpy scalar
+    return data
+
+
+def dumps_strict(data: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that always produces valid, strict JSON (see :func:`json_safe`)."""
+    kwargs.setdefault("default", str)
+    return json.dumps(json_safe(data), allow_nan=False, **kwargs)
+
+
 def write_json(target: str | os.PathLike[str], data: Any) -> None:
-    """Write JSON atomically (sorted keys, so identical data gives identical bytes)."""
-    write_text(target, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    """Write strict JSON atomically (sorted keys, so identical data gives identical bytes).
+
+    Non-finite numbers are written as ``null`` (:func:`json_safe`): every JSON file the
+    pipeline writes parses with a strict reader.
+    """
+    write_text(target, dumps_strict(data, indent=2, sort_keys=True) + "\n")

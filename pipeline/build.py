@@ -164,6 +164,7 @@ def run_job(job: Job, options: BuildOptions) -> Outcome:
                                            "the recipe never called Explainer.finish()", "",
                                            kind="setup"))
         outputs = json.loads(outputs_path.read_text())
+        _check_thumbnail(header.get("thumbnail"), assets, outputs, job.rel_path)
         shutil.rmtree(workdir, ignore_errors=True)
         _refuse_links(staged, job.rel_path)
         manifest = {
@@ -189,6 +190,8 @@ def run_job(job: Job, options: BuildOptions) -> Outcome:
             "notebook": f"notebook/{job.slug}.md",
         }
         manifest["files"] = file_table(staged)
+        # Sealed as written: NaN -> null before hashing, so the seal matches the strict file.
+        manifest = atomic.json_safe(manifest)
         atomic.write_json(staged / MANIFEST, seal_manifest(manifest))
         return Outcome(job.slug, "ran", time.perf_counter() - start, job.key, staged=staged,
                        metrics=manifest["metrics"], result_status=dict(manifest["status"] or {}))
@@ -212,6 +215,22 @@ def run_job(job: Job, options: BuildOptions) -> Outcome:
     except BaseException:  # KeyboardInterrupt / SystemExit: nothing half-written stays behind
         shutil.rmtree(staged, ignore_errors=True)
         raise
+
+
+def _check_thumbnail(thumbnail: str | None, assets: Path, outputs: dict[str, Any],
+                     rel_path: str) -> None:
+    """A ``thumbnail:`` must name a file the recipe wrote (a diverged run may lack it)."""
+    if not thumbnail or (assets / thumbnail).is_file():
+        return
+    if (outputs.get("status") or {}).get("state") == "diverged":
+        return  # its pictures were not drawn or were withheld; the card says it diverged
+    written = sorted(o.get("name", "") for o in outputs.get("outputs", [])
+                     if o.get("kind") == "image")
+    raise AssetPathError(
+        f"{rel_path}: header field 'explainer.thumbnail' names {thumbnail!r}, a file the recipe "
+        f"never wrote. Its pictures: {', '.join(written) or 'none'}. Name one of them, or save "
+        f"{thumbnail!r} with ex.save_figure(fig, {thumbnail!r}, alt=...)"
+    )
 
 
 def _refuse_links(staged: Path, rel_path: str) -> None:

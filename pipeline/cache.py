@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 #: it computes, so changing them must not invalidate every cached result.
 BUILD_TOOL_MODULES = frozenset(
     {"cli.py", "build.py", "progress.py", "mkdocs_hook.py", "site_pages.py", "executor.py",
-     "store.py", "cache.py", "parallel.py", "__main__.py", "locking.py", "bench.py"}
+     "store.py", "cache.py", "parallel.py", "__main__.py", "locking.py", "bench.py",
+     "scaffolding.py", "serve.py"}
 )
 
 VERSIONED_PACKAGES = (
@@ -109,7 +110,9 @@ def library_sources(package_dir: Path) -> list[Path]:
     """The pipeline modules whose code can change a recipe's results."""
     return sorted(
         p for p in package_dir.rglob("*.py")
-        if p.name not in BUILD_TOOL_MODULES or p.parent != package_dir
+        if (p.name not in BUILD_TOOL_MODULES or p.parent != package_dir)
+        # scaffold/ holds templates for `pipeline new`, never imported by a recipe
+        and p.relative_to(package_dir).parts[0] != "scaffold"
     )
 
 

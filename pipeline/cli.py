@@ -52,6 +52,22 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--lock-timeout", type=float, default=600.0,
                    help="seconds to wait for another build on the same folder (default 600)")
 
+    n = sub.add_parser("new", help="start an explainer: content/SECTION/SLUG.recipe.py + .md")
+    n.add_argument("slug", help="lowercase-words-with-hyphens; names the page and its results")
+    n.add_argument("--section", required=True, help="content folder (navigation section)")
+    n.add_argument("--template", default="blank",
+                   help="blank (no data, no training: the smallest page) or replay (a trained "
+                        "network with replay panels); files in pipeline/scaffold/")
+    n.add_argument("--title", default=None, help="page title (default: from the slug)")
+    n.add_argument("--description", default=None, help="one line for the gallery card")
+
+    sv = sub.add_parser("serve", help="live preview: rebuild a saved recipe, reload its page")
+    sv.add_argument("--profile", default=os.environ.get("NNX_PROFILE", "quick"))
+    sv.add_argument("--dev-addr", default="127.0.0.1:8000", help="address for mkdocs serve")
+    sv.add_argument("--data-dir", type=Path, default=None)
+    sv.add_argument("--config-file", type=Path, default=None,
+                    help="mkdocs config (default: mkdocs.yml; its docs_dir must be --content-dir)")
+
     sub.add_parser("list", help="list recipes and the state of their last build")
     c = sub.add_parser("clean", help="delete the build folder")
     c.add_argument("--lock-timeout", type=float, default=0.0)
@@ -66,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             with _terminate_as_interrupt():
                 return cmd_build(args)
+        if args.command == "new":
+            return cmd_new(args)
+        if args.command == "serve":
+            from pipeline.serve import cmd_serve
+
+            return cmd_serve(args)
         if args.command == "list":
             return cmd_list(args)
         if args.command == "clean":
@@ -148,11 +170,18 @@ def _data_dir(arg: Path | None) -> Path | None:
     return Path(found).resolve() if found else None
 
 
-def _select(recipes, only: list[str]):
+def _select(recipes, only: list[str], header_errors=()):
+    """The recipes named by ``--only``; a named recipe whose header is broken raises that error."""
     if not only:
         return recipes
     slugs = [r.slug for r in recipes]
+    from pipeline.recipes import RECIPE_SUFFIX
+
+    broken = {Path(e.path).name[: -len(RECIPE_SUFFIX)]: e for e in header_errors
+              if Path(e.path).name.endswith(RECIPE_SUFFIX)}
     for slug in only:
+        if slug not in slugs and slug in broken:
+            raise broken[slug]  # the header's own message, not "no such recipe"
         if slug not in slugs:
             close = difflib.get_close_matches(slug, slugs, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -181,7 +210,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown executor {executor!r}: use 'local' or 'dask://HOST:PORT'")
     content, build_root = _validated_dirs(args)
     recipes, header_errors = discover_all(content)
-    recipes = _select(recipes, args.only)
+    recipes = _select(recipes, args.only, header_errors)
+    if args.only:  # other recipes' broken headers do not fail a build that skips them
+        for err in header_errors:
+            log.warning("(not built) %s", err)
+        header_errors = []
     options = BuildOptions(
         repo_root=REPO_ROOT, content_root=content, build_root=build_root,
         data_dir=_data_dir(args.data_dir), profile=args.profile, force=args.force,
@@ -218,6 +251,20 @@ def cmd_build(args: argparse.Namespace) -> int:
         return 1
     ran = sum(o.status == "ran" for o in outcomes)
     log.info("built %d recipe(s), %d from cache, in %.1f s", ran, len(outcomes) - ran, total)
+    return 0
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    """Write a recipe and its page from a template (``pipeline/scaffold/``); never overwrites."""
+    from pipeline.scaffolding import create
+
+    content = args.content_dir.resolve()
+    if not content.is_dir():
+        raise ConfigError(f"content folder {content} does not exist (--content-dir)")
+    made = create(content, args.slug, args.section, template=args.template, title=args.title,
+                  description=args.description)
+    log.info("next: python -m pipeline build --only %s   (or: python -m pipeline serve)", args.slug)
+    log.info("recipe %s, page %s", made.recipe.relative_to(content), made.page.relative_to(content))
     return 0
 
 

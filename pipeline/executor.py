@@ -123,7 +123,11 @@ def build_notebook(recipe_path: Path, parameters: dict[str, Any]) -> Any:
 
 
 def _cell_line(recipe_text: str, cell_source: str) -> int | None:
-    """Line in the recipe file where a cell's first non-empty line appears (for error reports)."""
+    """Line in the recipe file where a cell's first non-empty line appears (for error reports).
+
+    A fallback only (it takes the first match, so a line repeated earlier in the file misleads
+    it): :func:`failing_line` uses the cell's real position and the traceback.
+    """
     first = next((ln for ln in cell_source.splitlines() if ln.strip()), None)
     if not first:
         return None
@@ -131,6 +135,56 @@ def _cell_line(recipe_text: str, cell_source: str) -> int | None:
         if line.rstrip() == first.rstrip():
             return number
     return None
+
+
+_CELL_MARKER_RE = re.compile(r"^# %%(?!%)")
+_TRACEBACK_CELL_RE = re.compile(r"(?:Cell In|Input In) ?\[(\d+)\],? line (\d+)")
+
+
+def cell_start_lines(recipe_text: str, sources: list[str]) -> list[int | None]:
+    """The file line (1-based) where each cell's source starts, by the ``# %%`` markers.
+
+    ``sources`` are the notebook's cells in file order (header and injected cells removed):
+    cell ``j`` is the text after the ``j``-th ``# %%`` marker. Its start is the first line
+    after the marker that equals the source's first line (jupytext drops leading blank
+    lines); None when the file and the cells do not line up (the caller falls back).
+    """
+    lines = recipe_text.splitlines()
+    markers = [i for i, ln in enumerate(lines) if _CELL_MARKER_RE.match(ln)]
+    starts: list[int | None] = []
+    for j, source in enumerate(sources):
+        if j >= len(markers):
+            starts.append(None)
+            continue
+        end = markers[j + 1] if j + 1 < len(markers) else len(lines)
+        src_lines = source.splitlines()
+        first = src_lines[0].rstrip() if src_lines else ""
+        start = next((i for i in range(markers[j] + 1, end) if lines[i].rstrip() == first), None)
+        # Not found verbatim: a Markdown cell (its lines carry a "# " prefix in the file).
+        starts.append((start if start is not None else markers[j] + 1) + 1)
+    return starts
+
+
+def failing_line(nb: Any, index: int, recipe_text: str, traceback_text: str) -> int | None:
+    """The recipe file's line that failed: the cell's real start plus the traceback's line.
+
+    IPython names the failing cell's frame ``Cell In[<execution count>], line <n>``; the first
+    such frame of the failing cell is the statement of that cell that raised. Without one (a
+    timeout, a dead kernel) the cell's first line is given.
+    """
+    cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
+    cell = nb.cells[index]
+    if cell not in cells:
+        return None
+    position = next(i for i, c in enumerate(cells) if c is cell)
+    start = cell_start_lines(recipe_text, [c.source for c in cells])[position]
+    if start is None:
+        return _cell_line(recipe_text, cell.source)
+    count = cell.get("execution_count")
+    for number, line in _TRACEBACK_CELL_RE.findall(traceback_text or ""):
+        if count is not None and int(number) == int(count):
+            return start + int(line) - 1
+    return start
 
 
 def kernel_env(repo_root: Path, data_dir: Path | None) -> dict[str, str]:
@@ -487,7 +541,8 @@ _USER_ERRORS: dict[str, frozenset[str]] = {}
 def _failure(rel_name: str, nb: Any, index: int | None, recipe_text: str, ename: str,
              evalue: str, tb: str, kind: str = "error") -> CellFailure:
     source = nb.cells[index].source if index is not None else ""
+    line = failing_line(nb, index, recipe_text, tb) if index is not None and source else None
     return CellFailure(
-        recipe=rel_name, cell_index=index, line=_cell_line(recipe_text, source) if source else None,
+        recipe=rel_name, cell_index=index, line=line,
         source=source, ename=ename, evalue=evalue, traceback=tb, kind=kind,
     )

@@ -24,6 +24,7 @@ from mkdocs.structure.files import File, Files  # noqa: E402
 from pipeline.errors import HeaderError  # noqa: E402
 from pipeline.recipes import RECIPE_SUFFIX, Recipe, RecipeHeader, discover_all  # noqa: E402
 from pipeline.site_pages import (  # noqa: E402
+    REQUIRE_ALL_ENV,
     PageContext,
     divergence_notice,
     expand_shortcodes,
@@ -32,6 +33,8 @@ from pipeline.site_pages import (  # noqa: E402
     notebook_image_alts,
     provenance_box,
     stale_banner,
+    unbuilt_placeholder,
+    unlink_unbuilt_assets,
     unusable_result_banner,
 )
 from pipeline.store import BuildDir, CorruptEntry  # noqa: E402
@@ -267,19 +270,23 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         gallery=_gallery_entries(),
         gallery_urls=gallery_urls,
         thumb_urls=thumbs,
+        unbuilt_ok=res is not None and _unbuilt(res) and not _require_all(config),
     )
     if res is None and "{{" not in markdown:
         return markdown
     out = expand_shortcodes(markdown, ctx)
+    if ctx.unbuilt_ok:
+        out = unlink_unbuilt_assets(out, slug)
     for warning in ctx.warnings:
         log.warning("%s: %s", page.file.src_uri, warning)
     if res is None:
         return out
-    if (res["manifest"] is None and not res.get("problem")
-            and not (res["state"].get("last_attempt") or {}).get("status") == "failed"):
+    if _unbuilt(res) and not ctx.unbuilt_ok:
         log.warning("%s: recipe %r has not been built; run `python -m pipeline build --only %s`",
                     page.file.src_uri, slug, slug)
     banners = [stale_banner(ctx.state, ctx.manifest), divergence_notice(ctx.manifest)]
+    if ctx.unbuilt_ok:
+        banners.append(unbuilt_placeholder(slug))
     if res.get("header_error"):
         banners.insert(0, header_error_banner(res["recipe"].rel_path, res["header_error"]))
     if res.get("problem"):
@@ -290,6 +297,20 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     if ctx.manifest and "provenance(" not in markdown:
         out = out.rstrip() + "\n\n" + provenance_box(ctx.manifest)
     return out
+
+
+def _unbuilt(res: dict[str, Any]) -> bool:
+    """True for a recipe that was never built (not failed, not damaged: simply no result)."""
+    return (res["manifest"] is None and not res.get("problem")
+            and (res["state"].get("last_attempt") or {}).get("status") != "failed")
+
+
+def _require_all(config: Any) -> bool:
+    """Full builds demand every recipe: ``NNX_REQUIRE_ALL=1`` or ``extra.nnx_require_all``."""
+    from pipeline.cache import env_flag
+
+    extra = config.get("extra") or {}
+    return env_flag(REQUIRE_ALL_ENV) or bool(extra.get("nnx_require_all"))
 
 
 def _after_title(markdown: str, block: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import platform
 import random
@@ -112,6 +113,87 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+#: Output kinds that are pictures: withheld from the page when an unguarded run went non-finite.
+VISUAL_KINDS = frozenset({"image", "video", "gif", "iframe", "frames", "html"})
+
+_active: Explainer | None = None
+
+
+def active_explainer() -> Explainer | None:
+    """The Explainer most recently created in this process (the running recipe's), if any.
+
+    Lets library code that has no handle on it (the replay recorder's epoch hook) report a
+    non-finite loss, so an unguarded diverged run is never published as a success.
+    """
+    return _active
+
+
+def _is_non_finite(value: Any) -> bool:
+    """True for a number that is NaN or infinite (text, None and non-numbers are False)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return False
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return not math.isfinite(number)
+
+
+def _running_source() -> str | None:
+    """The code of the recipe running by hand: the script, the notebook's file, or its cells.
+
+    ``python x.recipe.py`` -> that file. A Jupyter server names the notebook's file in
+    ``JPY_SESSION_NAME``. Otherwise (``jupytext --execute``, a console) the cells executed so
+    far, from IPython's input history.
+    """
+    import sys
+
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    candidates = [main_file, os.environ.get("JPY_SESSION_NAME")]
+    for candidate in candidates:
+        if candidate and candidate.endswith((".py", ".ipynb")) and "ipykernel" not in candidate:
+            path = Path(candidate)
+            if path.is_file():
+                return path.read_text(encoding="utf-8", errors="replace")
+    with contextlib.suppress(ImportError):
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        history = shell.user_ns.get("In") if shell is not None else None
+        if history:
+            return "\n".join(str(cell) for cell in history)
+    return None
+
+
+def report_non_finite_loss(epoch: int, logs: dict[str, Any] | None, model: Any = None,
+                           monitor: str = "loss") -> bool:
+    """Epoch-end hook: flag the active Explainer when ``logs[monitor]`` is NaN or infinite.
+
+    Called by the replay recorder after each epoch (and usable from any Keras callback), so a
+    run without a ``DivergenceGuard`` is marked diverged at the epoch it happened. Returns True
+    when the value was non-finite. Does not import Keras: the learning rate is read duck-typed.
+    """
+    value = (logs or {}).get(monitor)
+    if value is None or not _is_non_finite(value if not hasattr(value, "numpy") else value.numpy()):
+        return False
+    ex = active_explainer()
+    if ex is not None:
+        ex.report_non_finite(f"the training {monitor}", float(value), epoch=epoch,
+                             learning_rate=_learning_rate_of(model))
+    return True
+
+
+def _learning_rate_of(model: Any) -> float | None:
+    """The optimizer's current learning rate as a float, or None when it cannot be read."""
+    lr = getattr(getattr(model, "optimizer", None), "learning_rate", None)
+    if lr is None:
+        return None
+    try:
+        return float(lr.numpy() if hasattr(lr, "numpy") else lr)
+    except Exception:  # noqa: BLE001 - schedules or wrappers that cannot report a number
+        return None
+
+
 class Explainer:
     """Collects a recipe's outputs, metrics and provenance; writes ``outputs.json`` at the end."""
 
@@ -127,9 +209,9 @@ class Explainer:
         self.asset_dir = Path(asset_dir).resolve()
         self.asset_dir.mkdir(parents=True, exist_ok=True)
         # The build injects build/checkpoints/<slug>/<key16>/: it survives a killed build and
-        # is deleted once the result is published. Run by hand, checkpoints go next to the assets.
-        self.checkpoint_dir = (Path(checkpoint_dir) if checkpoint_dir
-                               else self.asset_dir.parent / "_checkpoints").resolve()
+        # is deleted once the result is published. Run by hand, checkpoints go next to the
+        # assets, in a folder keyed on the recipe's code and parameters (see checkpoint_dir).
+        self._checkpoint_dir = Path(checkpoint_dir).resolve() if checkpoint_dir else None
         self.profile = profile
         self.seed = int(seed)
         self.data_dir = Path(data_dir) if data_dir else None
@@ -141,6 +223,45 @@ class Explainer:
         self.notes: list[str] = []
         self.status: dict[str, Any] = {}
         self._started = time.perf_counter()
+        #: outputs registered before a non-finite value was detected (None: nothing detected)
+        self._finite_outputs: set[str] | None = None
+        global _active
+        _active = self
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Where :meth:`checkpoint_path` puts files a re-run may resume from.
+
+        Injected by the build (keyed on the cache key). Run by hand (``python x.recipe.py``,
+        Jupyter, ``jupytext --execute``) it is ``_checkpoints/<fingerprint>/`` beside the asset
+        folder, where the fingerprint hashes the recipe's source and the parameters: a run
+        never resumes a checkpoint made from other code or other sizes. It is computed on first
+        use, so in a notebook it covers every cell run up to the one that checkpoints.
+        """
+        if self._checkpoint_dir is None:
+            self._checkpoint_dir = (self.asset_dir.parent / "_checkpoints"
+                                    / self.by_hand_fingerprint()).resolve()
+        return self._checkpoint_dir
+
+    @checkpoint_dir.setter
+    def checkpoint_dir(self, value: str | os.PathLike[str]) -> None:
+        self._checkpoint_dir = Path(value).resolve()
+
+    def by_hand_fingerprint(self) -> str:
+        """16 hex digits over the running recipe's source and this run's parameters."""
+        import hashlib
+        import json
+
+        source = _running_source()
+        if source is None:  # nothing to compare against: never resume
+            import uuid
+
+            log.warning("cannot tell which code is running; checkpoints start fresh")
+            return "unknown-" + uuid.uuid4().hex[:8]
+        params = json.dumps({"profile": self.profile, "seed": self.seed, "sizes": self.sizes,
+                             "data_dir": str(self.data_dir) if self.data_dir else None},
+                            sort_keys=True, default=str)
+        return hashlib.sha256((source + "\0" + params).encode()).hexdigest()[:16]
 
     # -- reproducibility -------------------------------------------------------------------
     def seed_everything(self) -> None:
@@ -236,11 +357,49 @@ class Explainer:
 
     # -- facts for the page --------------------------------------------------------------------
     def metric(self, name: str, value: Any) -> Any:
-        """Record a final number (shown in the provenance box and usable in prose)."""
+        """Record a final number (shown in the provenance box and usable in prose).
+
+        A NaN or infinite value is stored as ``None`` and marks the build as diverged (see
+        :meth:`report_non_finite`): the page then says so instead of printing "nan".
+        """
         if hasattr(value, "item"):
             value = value.item()
+        if _is_non_finite(value):
+            self.report_non_finite(f"metric {name!r}", value)
+            self.metrics[name] = None
+            return value
         self.metrics[name] = value
         return value
+
+    def report_non_finite(self, what: str, value: Any, epoch: int | None = None,
+                          learning_rate: float | None = None) -> None:
+        """Mark the build diverged because ``what`` became ``value`` (NaN or infinite).
+
+        Called by :meth:`metric`, :meth:`finish` and the replay recorder's epoch hook, so a run
+        without :class:`pipeline.training.DivergenceGuard` is still never published as a
+        success. The recipe goes on (nothing raises), but every picture it registers from now
+        on is withheld from the page; when the value is found only after training (a metric,
+        no epoch), *every* picture is withheld, since none can be trusted. An explicit
+        :meth:`diverged` call (the guard's path) replaces this and keeps the recipe's choice.
+        The first report wins; later ones only log.
+        """
+        if self.is_diverged:
+            log.debug("%s is %s (already marked diverged)", what, value)
+            return
+        at = f" at epoch {epoch}" if epoch is not None else ""
+        message = (f"{what} became {value}{at}: training diverged (no DivergenceGuard stopped "
+                   "it), so the figures drawn from this run are not published. Lower the "
+                   "learning rate or check the input scaling.")
+        self.status = {
+            "state": "diverged",
+            "epoch": int(epoch) if epoch is not None else None,
+            "learning_rate": float(learning_rate) if learning_rate is not None else None,
+            "loss": _json_number(value),
+            "message": message,
+            "detected": "non-finite",
+        }
+        self._finite_outputs = set(self.outputs) if epoch is not None else set()
+        log.warning("%s", message)
 
     def use_data(self, source: Any) -> None:
         """Record a data source (``pipeline.datasets.DataSource`` or a dict) used by the build."""
@@ -272,6 +431,7 @@ class Explainer:
             "loss": _json_number(loss),
             "message": str(error),
         }
+        self._finite_outputs = None  # the recipe handles it: it decides which figures it draws
         log.warning("%s", error)
 
     @property
@@ -294,6 +454,10 @@ class Explainer:
         if missing:
             raise AssetPathError(f"outputs registered but never written: {', '.join(missing)}")
         self.timings["total"] = round(time.perf_counter() - self._started, 3)
+        for key, value in list(self.timings.items()):
+            if _is_non_finite(value):
+                self.timings[key] = None
+        withheld = self._withhold_untrusted_pictures()
         payload = {
             "profile": self.profile,
             "seed": self.seed,
@@ -306,7 +470,35 @@ class Explainer:
             "status": self.status,
             "hardware": detect_hardware(),
         }
+        if withheld:
+            payload["withheld"] = withheld
         path = self.asset_dir / OUTPUTS_FILE
         atomic.write_json(path, payload)
         log.info("wrote %s with %d outputs", path, len(self.outputs))
         return path
+
+    def _withhold_untrusted_pictures(self) -> list[str]:
+        """Drop pictures registered after a non-finite value was detected; return their names.
+
+        Their files are deleted too, so no plot of NaN reaches the store or the site. The page's
+        shortcodes for them then say "not drawn: training diverged".
+        """
+        if self._finite_outputs is None:
+            return []
+        withheld = [name for name, out in self.outputs.items()
+                    if out.kind in VISUAL_KINDS and name not in self._finite_outputs]
+        for name in withheld:
+            out = self.outputs.pop(name)
+            for file_name in (name, out.poster):
+                if file_name and file_name not in self.outputs:
+                    target = self.asset_dir / file_name
+                    if target.is_dir():
+                        import shutil
+
+                        shutil.rmtree(target, ignore_errors=True)
+                    else:
+                        target.unlink(missing_ok=True)
+        if withheld:
+            log.warning("not publishing %d picture(s) drawn after training diverged: %s",
+                        len(withheld), ", ".join(withheld))
+        return withheld

@@ -46,6 +46,8 @@ class PageContext:
     gallery_urls: dict[str, str] = field(default_factory=dict)
     thumb_urls: dict[str, str | None] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: an unbuilt recipe may show placeholders instead of warning (not under NNX_REQUIRE_ALL)
+    unbuilt_ok: bool = False
 
 
 def parse_call(args_text: str) -> tuple[list[Any], dict[str, Any]]:
@@ -243,6 +245,8 @@ def sc_metric(ctx: PageContext, name: str, fmt: str = "") -> str:
         raise ShortcodeError(f"metric {name!r} is not recorded by recipe {ctx.slug!r}; "
                              f"known: {', '.join(sorted(metrics)) or 'none'}")
     value = metrics[name]
+    if value is None:  # stored as null because it was NaN or infinite (the run diverged)
+        raise ShortcodeError(f"metric {name!r} of recipe {ctx.slug!r} is not a finite number")
     try:
         return format(value, fmt)
     except (TypeError, ValueError):
@@ -270,6 +274,46 @@ SHORTCODES: dict[str, Callable[..., str]] = {
 }
 
 
+class ShortcodeUsageError(ShortcodeError):
+    """A shortcode called with unknown options or the wrong number of arguments.
+
+    Always reported, even on a diverged page: it is a typo in the page, not a missing picture.
+    """
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def shortcode_options(name: str) -> list[str]:
+    """The argument names a page may pass to shortcode ``name`` (in order; ``ctx`` excluded)."""
+    import inspect
+
+    return list(inspect.signature(SHORTCODES[name]).parameters)[1:]
+
+
+def check_shortcode_arguments(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """Raise :class:`ShortcodeError` in the page's terms (never the Python function's name).
+
+    A misspelt option gets a "did you mean"; a missing or extra argument lists the options.
+    """
+    import inspect
+
+    options = shortcode_options(name)
+    usage = f"{name}({', '.join(options)})"
+    for key in kwargs:
+        if key not in options:
+            raise ShortcodeUsageError(f"unknown option {key!r} for {name}().{_did_you_mean(key, options)}"
+                                 f" Usage: {usage}")
+    try:
+        inspect.signature(SHORTCODES[name]).bind(None, *args, **kwargs)
+    except TypeError as exc:
+        raise ShortcodeUsageError(f"{exc}. Usage: {usage}") from None
+
+
 def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
     """Replace ``{{ name(args) }}`` shortcodes; problems are collected in ``ctx.warnings``."""
 
@@ -277,10 +321,14 @@ def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
         name, args_text = match.group(1), match.group(2)
         func = SHORTCODES.get(name)
         if func is None:
-            ctx.warnings.append(f"unknown shortcode {name!r}; known: {', '.join(SHORTCODES)}")
+            ctx.warnings.append(f"unknown shortcode {name!r}.{_did_you_mean(name, list(SHORTCODES))}"
+                                f" Known: {', '.join(SHORTCODES)}")
             return match.group(0)
         try:
             args, kwargs = parse_call(args_text)
+            check_shortcode_arguments(name, args, kwargs)
+            if ctx.manifest is None and name not in ("gallery",) and ctx.unbuilt_ok:
+                return unbuilt_shortcode(name)
             if ctx.manifest is None and name not in ("gallery",):
                 raise ShortcodeError(
                     f"recipe {ctx.slug!r} has no build result yet; run "
@@ -288,7 +336,8 @@ def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
                 )
             return func(ctx, *args, **kwargs)
         except (ShortcodeError, TypeError) as exc:
-            if (isinstance(exc, ShortcodeError) and not isinstance(exc, UnsafeInclude)
+            if (isinstance(exc, ShortcodeError)
+                    and not isinstance(exc, UnsafeInclude | ShortcodeUsageError)
                     and name in DIVERGED_OPTIONAL and is_diverged(ctx.manifest)):
                 # Expected: the recipe stopped before drawing it; the admonition says why.
                 if name == "metric":
@@ -385,6 +434,8 @@ def provenance_box(m: dict[str, Any]) -> str:
 
 
 def _fmt_metric(v: Any) -> str:
+    if v is None:
+        return "n/a (not a finite number)"
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
@@ -413,10 +464,18 @@ def divergence_notice(manifest: dict[str, Any] | None) -> str:
     epoch = status.get("epoch")
     lr = _fmt_lr(status.get("learning_rate"))
     loss = status.get("loss")
+    loss_text = "not a finite number" if loss is None else html.escape(str(loss))
     head = f"Training diverged at epoch {epoch if epoch is not None else '?'} (learning rate {lr})"
-    body = (f"The loss became {html.escape(str(loss))}, so training was stopped early and the "
+    body = (f"The loss became {loss_text}, so training was stopped early and the "
             "figures that need a trained model were not drawn. A smaller learning rate or "
             "better-scaled inputs usually fix this.")
+    if status.get("detected") == "non-finite":
+        # Found by the pipeline, not by the recipe: no guard stopped training.
+        where = f"at epoch {epoch}" if epoch is not None else "after training"
+        head = f"Training diverged: a recorded number was not finite {where}"
+        body = ("The recipe kept going without noticing, so none of the pictures drawn from "
+                "this run are published: they would show nothing true. A smaller learning "
+                "rate or better-scaled inputs usually fix this.")
     message = str(status.get("message") or "").replace("`", "")
     return (f'!!! danger "{head}"\n\n    {body}\n\n'
             + (f"    `{message}`\n\n" if message else ""))
@@ -449,6 +508,34 @@ def stale_banner(state: dict[str, Any], manifest: dict[str, Any] | None) -> str:
     detail = f"{failure.get('ename', '')}: {failure.get('evalue', '')}".strip(": ")
     return (f'!!! failure "Stale: the latest build failed"\n\n    {lead}\n\n'
             f"    `{summary.replace('`', '')}`\n\n" + (_code_block(detail) if detail else ""))
+
+
+#: Set to 1 by the full builds (`nox -s build`, CI, deploy): every recipe must have a result,
+#: and an unbuilt one fails `mkdocs build --strict` instead of showing a placeholder.
+REQUIRE_ALL_ENV = "NNX_REQUIRE_ALL"
+
+
+def unbuilt_placeholder(slug: str) -> str:
+    """The notice on the page of a recipe that has no result yet (an author's working copy)."""
+    return ('!!! note "Not built yet"\n\n'
+            f"    This explainer has not been built yet: run "
+            f"`python -m pipeline build --only {slug}` (or `python -m pipeline serve`). Its "
+            "figures and numbers appear here once it has run.\n")
+
+
+def unlink_unbuilt_assets(markdown: str, slug: str) -> str:
+    """Markdown links to ``assets/<slug>/...`` as plain text: the files do not exist yet."""
+    pattern = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]*assets/" + re.escape(slug) + r"/[^)]*)\)")
+    return pattern.sub(lambda m: f"{m.group(2)} (not built yet)", markdown)
+
+
+def unbuilt_shortcode(name: str) -> str:
+    """What a shortcode shows on an unbuilt page: a marked gap, no warning, no broken link."""
+    if name == "metric":
+        return '<span class="nnx-unbuilt">(not built yet)</span>'
+    if name in ("provenance", "notebook_link"):
+        return ""
+    return '<p class="nnx-unbuilt"><em>Not built yet.</em></p>'
 
 
 def _code_block(text: str, indent: str = "    ") -> str:

@@ -189,7 +189,7 @@ def test_failing_cell_is_reported_others_build_last_good_kept(mini, capsys) -> N
     failure = mini.state("beta")["last_attempt"]["failure"]
     lines = beta.read_text().splitlines()
     assert failure["source"] == 'total = sum(values)\nraise ValueError(f"bad total {total}")'
-    assert failure["line"] == lines.index("total = sum(values)") + 1
+    assert failure["line"] == lines.index('raise ValueError(f"bad total {total}")') + 1  # the raising line
     assert failure["kind"] == "error" and failure["ename"] == "ValueError"
     report = " ".join(capsys.readouterr().err.split())
     assert (f"demo/beta.recipe.py, cell {failure['cell_index']} (line {failure['line']}): "

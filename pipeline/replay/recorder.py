@@ -29,6 +29,7 @@ import numpy as np
 
 from pipeline.errors import PipelineError
 from pipeline.replay.store import FORMAT, VERSION, Replay, write_replay_file
+from pipeline.runtime import report_non_finite_loss
 
 log = logging.getLogger(__name__)
 
@@ -387,6 +388,7 @@ class ReplayRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Snapshot the state after epoch ``epoch + 1`` and checkpoint every N epochs."""
         self._record(epoch + 1, logs)
+        report_non_finite_loss(epoch + 1, logs, self.model)  # unguarded NaN -> page says diverged
         if self.checkpoint_every and (epoch + 1) % self.checkpoint_every == 0:
             self.save(checkpoint=True)
 
