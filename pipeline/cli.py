@@ -226,7 +226,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         total = time.perf_counter() - start
         display.summary(outcomes, total)
         bdir.write_report({
-            "profile": options.profile, "seconds": round(total, 3),
+            "profile": options.profile, "seconds": round(total, 3), "jobs": options.jobs,
             "outcomes": [{"slug": o.slug, "status": o.status, "seconds": round(o.seconds, 3),
                           "failure": o.failure} for o in outcomes],
             "header_errors": [str(e) for e in header_errors],
