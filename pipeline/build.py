@@ -282,12 +282,8 @@ def execute_jobs(jobs: list[Job], options: BuildOptions, bdir: BuildDir,
             todo.append(job)
     if not todo:
         return outcomes
-    from dataclasses import replace
-
     from pipeline.parallel import make_runner
 
-    if options.jobs > len(todo) and not options.executor:
-        options = replace(options, jobs=len(todo))  # no idle workers to spawn
     runner = make_runner(options)
     for job in todo:
         if options.force:  # --force means from scratch: no resuming from old checkpoints

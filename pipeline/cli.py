@@ -248,7 +248,7 @@ def _auto_jobs(recipes: int) -> int:
 
     machine = this_machine()
     jobs = auto_jobs(recipes, machine)
-    log.debug("--jobs %d (auto: %s)", jobs, machine.to_dict())
+    log.info("--jobs %d (automatic, from %s)", jobs, machine.to_dict())
     return jobs
 
 
