@@ -107,6 +107,8 @@ class BuildRun:
     seconds: dict[str, float]
     env: dict[str, str] = field(default_factory=dict)
     load_1m: float | None = None
+    #: peak resident memory of the build's process tree (with ``memory=True``)
+    peak_rss_mb: float | None = None
 
     @property
     def ran(self) -> int:
@@ -156,12 +158,19 @@ class TempProject:
         self.logs = root / "logs"
         self.logs.mkdir(exist_ok=True)
 
-    def build(self, label: str, build_dir: Path, *, jobs: int = 1, force: bool = False,
-              env: dict[str, str] | None = None, timeout: float = 3600) -> BuildRun:
-        """Run the CLI once; raise :class:`BenchError` (with the log's tail) if it fails."""
+    def build(self, label: str, build_dir: Path, *, jobs: int | None = 1, force: bool = False,
+              env: dict[str, str] | None = None, timeout: float = 3600, warm: bool = True,
+              memory: bool = False) -> BuildRun:
+        """Run the CLI once; raise :class:`BenchError` (with the log's tail) if it fails.
+
+        ``jobs=None``: the automatic choice; ``warm=False``: ``--no-warm-kernels``;
+        ``memory``: sample the peak resident memory of the build and all its processes.
+        """
         cmd = [sys.executable, "-m", "pipeline", "--content-dir", str(self.content),
                "--build-dir", str(build_dir), "build", "--profile", self.profile,
-               "--jobs", str(jobs)]
+               "--jobs", "auto" if jobs is None else str(jobs)]
+        if not warm:
+            cmd.append("--no-warm-kernels")
         if self.data_dir is not None:
             cmd += ["--data-dir", str(self.data_dir)]
         if force:
@@ -171,23 +180,37 @@ class TempProject:
         full_env.update(env or {})
         log_path = self.logs / f"{label}.log"
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        log.info("build %-14s jobs=%d %s", label, jobs,
+        log.info("build %-14s jobs=%s %s", label, "auto" if jobs is None else jobs,
                  " ".join(f"{k}={v}" for k, v in (env or {}).items()))
+        peak = None
         with open(log_path, "w") as out:
             start = time.perf_counter()
-            proc = subprocess.run(cmd, cwd=REPO_ROOT, env=full_env, stdout=out,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  timeout=timeout, check=False)
+            proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            if memory:
+                from benchmarks.bench_firstbuild import PeakMemory
+
+                peak = PeakMemory()
+                peak.watch(proc.pid)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            finally:
+                peak_bytes = peak.stop() if peak is not None else 0
             wall = time.perf_counter() - start
         report_path = build_dir / "reports" / "last-build.json"
         report = json.loads(report_path.read_text()) if report_path.exists() else {}
         outcomes = report.get("outcomes", [])
         run = BuildRun(
-            label=label, jobs=jobs, build_dir=str(build_dir), wall_s=wall,
+            label=label, jobs=report.get("jobs", jobs or 0), build_dir=str(build_dir),
+            wall_s=wall,
             build_s=report.get("seconds"), exit_code=proc.returncode,
             statuses={o["slug"]: o["status"] for o in outcomes},
             seconds={o["slug"]: o["seconds"] for o in outcomes},
             env=dict(env or {}), load_1m=None if load is None else round(load, 2),
+            peak_rss_mb=round(peak_bytes / 1024**2, 1) if peak_bytes else None,
         )
         if proc.returncode != 0:
             tail = log_path.read_text()[-4000:]

@@ -14,6 +14,12 @@ Sections (``--skip`` takes their names or the letters):
 * ``rendering`` (c): in-place / blitted panel rendering vs a full redraw, frames per second.
 * ``recording``: ``fit_fast`` on the seed-000 model with and without the replay recorder
   (recording every epoch on all 2,000 points); target: at most 20 % slower.
+* ``firstbuild``, ``explainer``, ``render`` (:mod:`benchmarks.bench_firstbuild`): a cold quick
+  build of every recipe before (serial, cold kernels) and after (automatic ``--jobs``, warm
+  kernels), with per-recipe seconds, the warm-kernel saving and the peak memory; the seed-000
+  explainer's full profile against DeepReplay's 142 s (target >= 10x) and our time for
+  DeepReplay's own work; serial against parallel replay rendering (same files?).
+  ``firstbuild`` and ``explainer`` are left out of ``--quick``.
 
 The results, with the commit, date, machine and package versions, go to ``build/bench.json``
 (``--out``) and a copy to ``build/bench-history/`` so runs can be compared across commits.
@@ -46,7 +52,8 @@ from benchmarks.bench_build import (
 log = logging.getLogger("benchmarks")
 
 SCHEMA = 1
-SECTIONS = ("build", "jobs", "threads", "site", "training", "rendering", "recording")
+SECTIONS = ("build", "jobs", "threads", "site", "training", "rendering", "recording",
+            "firstbuild", "explainer", "render")
 LETTERS = {"a": "build", "b": "training", "c": "rendering", "d": "jobs"}
 BUILD_SECTIONS = ("build", "jobs", "threads", "site")
 
@@ -117,7 +124,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
 
     sizes = QUICK if args.quick else FULL
     repeats = args.repeats or sizes.repeats
-    skipped = set(args.skip) | ({"threads"} if args.quick else set())
+    skipped = set(args.skip) | ({"threads", "firstbuild", "explainer"} if args.quick else set())
     enabled = [s for s in SECTIONS if s not in skipped]
     started = time.perf_counter()
     load_before = load_average()
@@ -155,6 +162,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
         _section("rendering", results, errors, lambda: _rendering(sizes))
     if "recording" in enabled:
         _section("recording", results, errors, lambda: _recording(sizes))
+    _first_build_sections(args, sizes, enabled, results, errors)
 
     from benchmarks.machine import machine_facts, package_versions
 
@@ -207,6 +215,32 @@ def _build_sections(args: argparse.Namespace, slugs: list[str], enabled: list[st
             log.info("kept %s", tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _first_build_sections(args: argparse.Namespace, sizes: Sizes, enabled: list[str],
+                          results: dict[str, Any], errors: dict[str, str]) -> None:
+    """``firstbuild``, ``explainer`` and ``render`` (see :mod:`benchmarks.bench_firstbuild`)."""
+    from benchmarks import bench_firstbuild as fb
+
+    for name in ("firstbuild", "explainer"):
+        if name not in enabled:
+            continue
+        tmp = Path(tempfile.mkdtemp(prefix=f"nnx-bench-{name}-"))
+        try:
+            if name == "firstbuild":
+                _section(name, results, errors, lambda: fb.bench_first_build(
+                    args.content_dir, tmp, data_dir=args.data_dir, profile=args.profile))
+            else:
+                _section(name, results, errors, lambda: fb.bench_seed000_explainer(
+                    args.content_dir, tmp, data_dir=args.data_dir))
+        finally:
+            if args.keep:
+                log.info("kept %s", tmp)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+    if "render" in enabled:
+        epochs = sizes.rendering.get("epochs", 200)
+        _section("render", results, errors, lambda: fb.bench_parallel_render(epochs=epochs))
 
 
 def _threads(project: TempProject, tmp: Path, cold: Any, jobs: int) -> dict[str, Any]:
@@ -304,6 +338,9 @@ def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
                          f">= {RENDER_TARGET:g}", speedup is not None and speedup >= RENDER_TARGET,
                          f"{rendering['blit_fps']} vs {rendering['full_redraw_fps']} fps "
                          f"(in place with a full draw: {rendering['inplace_full_draw_fps']})"))
+    from benchmarks.bench_firstbuild import summary_rows
+
+    rows.extend(summary_rows(results, _row))
     recording = results.get("recording")
     if recording:
         overhead = recording["overhead_wall"]
@@ -395,6 +432,12 @@ def _build_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
     threads = results.get("threads")
     if threads:
         runs += [threads["serial"], threads["parallel"]]
+    first = results.get("firstbuild")
+    if first:
+        runs += list(first["runs"].values())
+    explainer = results.get("explainer")
+    if explainer:
+        runs.append(explainer["build"])
     return runs
 
 

@@ -17,15 +17,18 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline import atomic
 from pipeline.cache import CacheKey, FileHasher, compute_key, package_versions
 from pipeline.errors import AssetPathError, PipelineError
-from pipeline.executor import CellFailure, RecipeFailed, execute_recipe
+from pipeline.executor import CellFailure, RecipeFailed, execute_recipe, kernel_env
 from pipeline.recipes import PROFILES, Recipe
 from pipeline.runtime import OUTPUTS_FILE
 from pipeline.store import MANIFEST, BuildDir, CorruptEntry, file_table, seal_manifest
+
+if TYPE_CHECKING:
+    from pipeline.warm_kernels import KernelSupply
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,8 @@ class BuildOptions:
     jobs: int = 1
     only: tuple[str, ...] = ()
     executor: str | None = None
+    #: start each recipe's kernel while the previous recipe runs (see pipeline.warm_kernels)
+    warm_kernels: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,8 @@ def _header_dict(recipe: Recipe) -> dict[str, Any]:
             "order": h.order, "thumbnail": h.thumbnail, "timeout": h.timeout}
 
 
-def run_job(job: Job, options: BuildOptions) -> Outcome:
+def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None,
+            prewarm: bool = False) -> Outcome:
     """Execute one recipe into a fresh staging directory and seal its manifest.
 
     Runs in a worker process: it only writes inside its own staging directory and the recipe's
@@ -134,6 +140,9 @@ def run_job(job: Job, options: BuildOptions) -> Outcome:
     Any failure becomes a failed :class:`Outcome` (never an exception), so one broken recipe
     cannot stop the others; only an interrupt (``KeyboardInterrupt``) propagates, after the
     staging directory was removed.
+
+    ``kernels``: where a kernel started ahead of time comes from (None: a cold start); with
+    ``prewarm`` the next recipe's kernel is started as this one begins.
     """
     bdir = BuildDir(options.build_root)
     start = time.perf_counter()
@@ -154,9 +163,15 @@ def run_job(job: Job, options: BuildOptions) -> Outcome:
     }
     try:
         checkpoints.mkdir(parents=True, exist_ok=True)
+        kernel = None
+        if kernels is not None:
+            env = kernel_env(options.repo_root, options.data_dir)
+            kernel = kernels.take(env)
+            if prewarm:
+                kernels.prepare(env)
         result = execute_recipe(
             job.recipe_path, job.rel_path, parameters, workdir, staged / "notebook", job.slug,
-            job.timeout, options.repo_root, options.data_dir,
+            job.timeout, options.repo_root, options.data_dir, kernel=kernel,
         )
         outputs_path = assets / OUTPUTS_FILE
         if not outputs_path.exists():

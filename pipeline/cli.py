@@ -44,7 +44,12 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--only", action="append", default=[], metavar="SLUG",
                    help="build only this recipe (repeatable)")
     b.add_argument("--force", action="store_true", help="ignore the cache and re-execute")
-    b.add_argument("--jobs", "-j", type=int, default=1, help="recipes run at once (default 1)")
+    b.add_argument("--jobs", "-j", type=_jobs_arg, default=None,
+                   help="recipes run at once (default: from the machine's cores, memory, GPUs)")
+    b.add_argument("--no-warm-kernels", dest="warm_kernels", action="store_false",
+                   default=_warm_default(),
+                   help="start each recipe's kernel only when it runs (default: the next one "
+                        "starts, imports done, while the previous recipe runs; $NNX_WARM_KERNELS)")
     b.add_argument("--executor", default=None,
                    help="'local' (default) or 'dask://HOST:PORT' for a dask.distributed cluster")
     b.add_argument("--data-dir", type=Path, default=None,
@@ -72,6 +77,22 @@ def make_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("clean", help="delete the build folder")
     c.add_argument("--lock-timeout", type=float, default=0.0)
     return parser
+
+
+def _jobs_arg(text: str) -> int | None:
+    """``--jobs N`` or ``--jobs auto`` (None: chosen from the machine, pipeline.resources)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a number of recipes or 'auto'") from None
+
+
+def _warm_default() -> bool:
+    from pipeline.warm_kernels import warm_kernels_enabled
+
+    return warm_kernels_enabled()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,7 +222,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"--profile {args.profile!r} is not a profile.{hint} Choose one of: "
                           f"{', '.join(PROFILES)}")
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
     if args.lock_timeout < 0:
         raise ConfigError(f"--lock-timeout must be 0 or more seconds, got {args.lock_timeout}")
@@ -218,7 +239,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     options = BuildOptions(
         repo_root=REPO_ROOT, content_root=content, build_root=build_root,
         data_dir=_data_dir(args.data_dir), profile=args.profile, force=args.force,
-        jobs=args.jobs, only=tuple(args.only), executor=executor,
+        jobs=args.jobs or _auto_jobs(len(recipes)), only=tuple(args.only), executor=executor,
+        warm_kernels=args.warm_kernels,
     )
     bdir = BuildDir(build_root)
     start = time.perf_counter()
@@ -237,7 +259,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         total = time.perf_counter() - start
         display.summary(outcomes, total)
         bdir.write_report({
-            "profile": options.profile, "seconds": round(total, 3),
+            "profile": options.profile, "seconds": round(total, 3), "jobs": options.jobs,
             "outcomes": [{"slug": o.slug, "status": o.status, "seconds": round(o.seconds, 3),
                           "failure": o.failure} for o in outcomes],
             "header_errors": [str(e) for e in header_errors],
@@ -266,6 +288,15 @@ def cmd_new(args: argparse.Namespace) -> int:
     log.info("next: python -m pipeline build --only %s   (or: python -m pipeline serve)", args.slug)
     log.info("recipe %s, page %s", made.recipe.relative_to(content), made.page.relative_to(content))
     return 0
+
+
+def _auto_jobs(recipes: int) -> int:
+    from pipeline.resources import auto_jobs, this_machine
+
+    machine = this_machine()
+    jobs = auto_jobs(recipes, machine)
+    log.info("--jobs %d (automatic, from %s)", jobs, machine.to_dict())
+    return jobs
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -20,10 +20,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import PipelineError
 from pipeline.notebook_export import ANSI_RE, export_markdown
+
+if TYPE_CHECKING:
+    from pipeline.warm_kernels import WarmKernel
 
 log = logging.getLogger(__name__)
 
@@ -210,9 +213,12 @@ def execute_recipe(
     timeout: int,
     repo_root: Path,
     data_dir: Path | None,
+    kernel: WarmKernel | None = None,
 ) -> ExecutionResult:
     """Execute a recipe in a fresh kernel; export the executed notebook as Markdown.
 
+    ``kernel``: a fresh kernel started ahead of time (:mod:`pipeline.warm_kernels`), used for
+    this recipe only and shut down afterwards; None starts one now.
     Raises :class:`RecipeFailed` with the failing cell's index, source and kernel traceback.
     """
     start = time.perf_counter()
@@ -224,6 +230,12 @@ def execute_recipe(
         raise RecipeFailed(CellFailure(rel_name, None, None, "", type(exc).__name__, str(exc), "",
                                        kind="setup")) from None
     recipe_text = recipe_path.read_text(encoding="utf-8")
+    if kernel is not None:
+        try:
+            return _execute_notebook(nb, rel_name, recipe_text, workdir, notebook_dir, slug,
+                                     timeout, repo_root, data_dir, "", start, kernel=kernel)
+        finally:
+            kernel.close()
     with _socket_base(workdir) as socket_base:
         return _execute_notebook(nb, rel_name, recipe_text, workdir, notebook_dir, slug,
                                  timeout, repo_root, data_dir, socket_base, start)
@@ -231,7 +243,8 @@ def execute_recipe(
 
 def _execute_notebook(nb: Any, rel_name: str, recipe_text: str, workdir: Path,
                       notebook_dir: Path, slug: str, timeout: int, repo_root: Path,
-                      data_dir: Path | None, socket_base: str, start: float) -> ExecutionResult:
+                      data_dir: Path | None, socket_base: str, start: float,
+                      kernel: WarmKernel | None = None) -> ExecutionResult:
     from nbclient import NotebookClient
 
     deadline = time.monotonic() + timeout
@@ -243,8 +256,15 @@ def _execute_notebook(nb: Any, rel_name: str, recipe_text: str, workdir: Path,
     def remaining(cell: Any) -> int:
         return max(1, int(deadline - time.monotonic()))
 
+    warm: dict[str, Any] = {}
+    if kernel is not None:
+        # A warm kernel: nbclient uses it as given (and, not owning it, would leave it
+        # running: ``cleanup_kc`` below shuts it down). It started in its own folder, so it
+        # moves to the work folder a cold kernel starts in before the first cell runs.
+        warm = {"km": kernel.km, "on_notebook_start": _MoveKernel(workdir)}
     client = NotebookClient(
         nb,
+        **warm,
         kernel_name="python3",
         kernel_manager_class=_ipc_kernel_manager(socket_base, workdir),
         timeout=timeout,
@@ -256,7 +276,8 @@ def _execute_notebook(nb: Any, rel_name: str, recipe_text: str, workdir: Path,
         resources={"metadata": {"path": str(workdir)}},
     )
     env = kernel_env(repo_root, data_dir)
-    error, overran = _execute_interruptibly(client, env, deadline, slug)
+    error, overran = _execute_interruptibly(client, env, deadline, slug,
+                                            cleanup_kc=kernel is not None)
     if error is not None:
         raise _as_failure(error, overran, nb, failed.get("index"), rel_name, recipe_text,
                           timeout) from None
@@ -305,8 +326,28 @@ TIMEOUT_GRACE_S = 30.0
 STOP_WAIT_S = 10.0
 
 
+class _MoveKernel:
+    """``on_notebook_start`` hook: move a warm kernel into ``workdir`` with a silent request.
+
+    nbclient calls it after the kernel answered ``kernel_info`` and before the first cell; the
+    reply is awaited, so the recipe's first cell already runs in ``workdir``.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.client: Any = None
+
+    async def __call__(self, **_: Any) -> None:
+        msg_id = self.client.kc.execute(f"__import__('os').chdir({str(self.workdir)!r})",
+                                        silent=True, store_history=False)
+        reply = await self.client.async_wait_for_reply(msg_id)
+        if (reply or {}).get("content", {}).get("status") != "ok":
+            raise PipelineError(f"could not move the warm kernel into {self.workdir}")
+
+
 def _execute_interruptibly(client: Any, env: dict[str, str], deadline: float,
-                           slug: str) -> tuple[BaseException | None, bool]:
+                           slug: str, cleanup_kc: bool = False
+                           ) -> tuple[BaseException | None, bool]:
     """Run ``client.execute`` in a helper thread; return (its exception or None, overran).
 
     Why a thread: the main thread then stays free to receive Ctrl-C / SIGTERM as
@@ -317,9 +358,14 @@ def _execute_interruptibly(client: Any, env: dict[str, str], deadline: float,
     """
     box: dict[str, BaseException] = {}
 
+    hook = getattr(client, "on_notebook_start", None)
+    if isinstance(hook, _MoveKernel):
+        hook.client = client  # the hook talks to the kernel through the client that runs it
+    extra = {"cleanup_kc": True} if cleanup_kc else {}
+
     def target() -> None:
         try:
-            client.execute(env=env)
+            client.execute(env=env, **extra)
         except BaseException as exc:  # handed to the calling thread
             box["error"] = exc
         finally:

@@ -4,17 +4,17 @@ Every runner takes the same jobs and yields :class:`~pipeline.build.Outcome` obj
 finish, so the build does not care which one it got. The pool uses the ``spawn`` start method
 because recipes start Jupyter kernels and TensorFlow does not survive ``fork``.
 
-Threads per kernel. By default each kernel's TensorFlow uses every core for its intra-op
-threads, whatever ``--jobs`` is: the number of intra-op threads changes how TensorFlow splits
-its reductions, so it changes the last bits of trained weights and, through them, metrics and
+Threads per kernel. The number of intra-op threads changes how TensorFlow splits its
+reductions, so it changes the last bits of trained weights and, through them, metrics and
 pixels (measured on the quick profile: the small CNN's test accuracy 0.9545 with two threads,
-0.9535 with one). Letting ``--jobs`` pick it would make ``--jobs 2`` publish other assets than
-``--jobs 1``. ``NNX_KERNEL_THREADS`` sets it explicitly for every kernel of a build:
+0.9535 with one). It must therefore not follow ``--jobs``. ``NNX_KERNEL_THREADS`` sets it for
+every kernel of a build:
 
-* unset (the default): the libraries decide (all cores);
-* ``N``: every kernel gets N threads with any ``--jobs``, so ``--jobs 1`` and ``--jobs 2``
-  give the same assets (``NNX_KERNEL_THREADS=1 ... --jobs 2`` is the fast, reproducible
-  choice on a small CPU machine: no oversubscription);
+* unset (the default): pinned from the machine alone, ``cores // machine_jobs`` (see
+  :mod:`pipeline.resources`): one thread per kernel on a 2-core machine, with any ``--jobs``
+  and any ``--only``, so the automatic ``--jobs`` publishes what ``--jobs 1`` publishes;
+* ``N``: every kernel gets N threads;
+* ``default``: the libraries decide (all cores; oversubscribes with ``--jobs`` > 1);
 * ``auto``: cores // jobs, the fastest, but results then depend on ``--jobs``.
 
 Pool jobs are submitted longest first (by their last recorded run time), so a long recipe
@@ -40,6 +40,7 @@ from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
     from pipeline.build import BuildOptions, Job, Outcome
+    from pipeline.warm_kernels import KernelSupply
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,16 @@ THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM
 
 
 def kernel_threads(jobs: int, value: str | None = None, cpus: int | None = None) -> int | None:
-    """Threads per kernel from ``NNX_KERNEL_THREADS`` (or ``value``); None: leave them alone."""
+    """Threads per kernel from ``NNX_KERNEL_THREADS`` (or ``value``); None: leave them alone.
+
+    Unset or empty: :func:`pipeline.resources.pinned_kernel_threads` (from the machine only).
+    """
     raw = (os.environ.get(KERNEL_THREADS_ENV, "") if value is None else value).strip().lower()
-    if raw in ("", "default"):
+    if raw == "":
+        from pipeline.resources import pinned_kernel_threads
+
+        return pinned_kernel_threads()
+    if raw == "default":
         return None
     if raw == "auto":
         return max(1, (cpus or os.cpu_count() or 1) // max(1, jobs))
@@ -66,7 +74,8 @@ def kernel_threads(jobs: int, value: str | None = None, cpus: int | None = None)
         threads = 0
     if threads < 1:
         raise ConfigError(f"{KERNEL_THREADS_ENV}={raw!r}: use a positive number of threads, "
-                          "'auto' (cores // --jobs) or leave it unset (the libraries decide)")
+                          "'auto' (cores // --jobs), 'default' (the libraries decide) or leave "
+                          "it unset (pinned from the machine's cores)")
     return threads
 
 
@@ -96,15 +105,18 @@ def environ_with(extra: dict[str, str]) -> Iterator[None]:
 def run_inline(jobs: list[Job], options: BuildOptions,
                started: Callable[[str], None]) -> Iterator[Outcome]:
     from pipeline.build import run_job
+    from pipeline.store import BuildDir
+    from pipeline.warm_kernels import KernelSupply
 
     env = kernel_thread_env(options.jobs)
     if env:
         log.info("kernel threads per recipe: %s", env.get("TF_NUM_INTRAOP_THREADS", env))
-    for job in jobs:
-        started(job.slug)
-        with environ_with(env):
-            outcome = run_job(job, options)
-        yield outcome
+    with KernelSupply(BuildDir(options.build_root).staging, options.warm_kernels) as kernels:
+        for i, job in enumerate(jobs):
+            started(job.slug)
+            with environ_with(env):
+                outcome = run_job(job, options, kernels, prewarm=i + 1 < len(jobs))
+            yield outcome
 
 
 def expected_seconds(job: Job, options: BuildOptions) -> float:
@@ -139,9 +151,11 @@ def longest_first(jobs: list[Job], options: BuildOptions) -> list[Job]:
 WORKER_STOP_S = 15.0
 
 _job_running = False  # in a worker: is a job running right now?
+_kernels: KernelSupply | None = None  # in a worker: its spare kernel for the next job
 
 
-def _worker_init(parent_pid: int, env: dict[str, str] | None = None) -> None:
+def _worker_init(parent_pid: int, env: dict[str, str] | None = None,
+                 staging: str | None = None, warm: bool = False) -> None:
     """Set up a pool worker: the build's main process decides when to stop, not the terminal.
 
     * SIGINT is ignored: Ctrl-C in a terminal goes to the whole process group, and the main
@@ -152,8 +166,15 @@ def _worker_init(parent_pid: int, env: dict[str, str] | None = None) -> None:
       worker and no kernel outlives a killed build for more than a second or two.
     * ``env`` (thread limits, see :func:`kernel_thread_env`) goes into the environment that
       the worker's kernels copy.
+    * ``warm``: the worker keeps a spare kernel (in ``staging``) for its next job.
     """
+    global _kernels
+    from pathlib import Path
+
+    from pipeline.warm_kernels import KernelSupply
+
     os.environ.update(env or {})
+    _kernels = KernelSupply(Path(staging), warm) if staging else None
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
 
@@ -165,21 +186,31 @@ def _worker_init(parent_pid: int, env: dict[str, str] | None = None) -> None:
     threading.Thread(target=watch, name="nnx-parent-watch", daemon=True).start()
 
 
+def _close_kernels() -> None:
+    if _kernels is not None:
+        _kernels.close()
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     if _job_running:
         raise KeyboardInterrupt
+    _close_kernels()
     os._exit(0)
 
 
-def _run_in_worker(job: Job, options: BuildOptions) -> Outcome:
-    """``run_job`` in a pool worker; after an interrupt the worker exits (cleanup is done)."""
+def _run_in_worker(job: Job, options: BuildOptions, prewarm: bool = False) -> Outcome:
+    """``run_job`` in a pool worker; after an interrupt the worker exits (cleanup is done).
+
+    ``prewarm``: jobs are still queued behind this one, so the worker starts its next kernel.
+    """
     global _job_running
     from pipeline.build import run_job
 
     _job_running = True
     try:
-        return run_job(job, options)
+        return run_job(job, options, _kernels, prewarm=prewarm)
     except KeyboardInterrupt:
+        _close_kernels()
         os._exit(130)
     finally:
         _job_running = False
@@ -195,14 +226,21 @@ def run_pool(jobs: list[Job], options: BuildOptions,
     env = kernel_thread_env(options.jobs)
     if env:
         log.info("kernel threads per recipe: %s", env.get("TF_NUM_INTRAOP_THREADS", env))
+    from pipeline.store import BuildDir
+
+    staging = str(BuildDir(options.build_root).staging)
     pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=get_context("spawn"),
-                               initializer=_worker_init, initargs=(os.getpid(), env))
+                               initializer=_worker_init,
+                               initargs=(os.getpid(), env, staging, options.warm_kernels))
     futures: dict[object, Job] = {}
     yielded: set[object] = set()
     state = "running"
     try:
-        for job in longest_first(jobs, options):
-            futures[pool.submit(_run_in_worker, job, options)] = job
+        ordered = longest_first(jobs, options)
+        for i, job in enumerate(ordered):
+            # a worker that takes job i is likely to take another if jobs are still queued
+            prewarm = i + options.jobs < len(ordered)
+            futures[pool.submit(_run_in_worker, job, options, prewarm)] = job
             started(job.slug)
         for future in as_completed(futures):
             yielded.add(future)

@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 os.environ.setdefault("NNX_OFFLINE", "1")
+os.environ.setdefault("NNX_WARM_IMPORTS", "numpy,matplotlib.pyplot")  # the recipes here skip TF
 
 
 def recipe_header(title: str, description: str, datasets: str, quick_n: int, full_n: int,

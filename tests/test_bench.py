@@ -125,7 +125,7 @@ def test_bench_report_on_a_mini_project(mini, tmp_path, monkeypatch) -> None:
     out = tmp_path / "out" / "bench.json"
     monkeypatch.setenv("NNX_KERNEL_THREADS", "3")  # the bench's default runs must not see it
     code = suite.main(["--quick", "--content-dir", str(mini.content), "--data-dir",
-                       str(mini.data_dir), "--skip", "training,c,site,recording", "--out", str(out)])
+                       str(mini.data_dir), "--skip", "training,c,site,recording,render", "--out", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
     assert list((out.parent / "bench-history").glob("*.json"))
@@ -179,3 +179,25 @@ def test_unknown_recipe_is_an_error_in_the_report(mini, tmp_path) -> None:
     assert code == 1
     errors = json.loads(out.read_text())["errors"]
     assert set(errors) == {"build", "jobs", "site"} and "did you mean 'alpha'" in errors["build"]
+
+
+def test_first_build_section_on_a_mini_project(mini, tmp_path) -> None:
+    """``firstbuild``: before (serial, cold) / warm / after (auto --jobs) builds, side by side."""
+    add_micro(mini, "alpha")
+    add_micro(mini, "beta", n=2)
+    add_micro(mini, "gamma", n=4)
+    out = tmp_path / "out" / "bench.json"
+    skip = ",".join(s for s in suite.SECTIONS if s != "firstbuild")
+    code = suite.main(["--content-dir", str(mini.content), "--data-dir", str(mini.data_dir),
+                       "--skip", skip, "--out", str(out)])
+    assert code == 0
+    first = json.loads(out.read_text())["results"]["firstbuild"]
+    assert set(first["runs"]) == {"before", "cold_pinned", "warm", "after"}
+    assert all(r["ran"] == 3 for r in first["runs"].values())
+    assert first["runs"]["before"]["env"] == {"NNX_KERNEL_THREADS": "default"}
+    assert first["speedup"] == pytest.approx(first["before_s"] / first["after_s"], abs=1e-2)
+    assert first["peak_rss_mb"] and first["peak_rss_mb"] > 10  # python + kernels
+    assert set(first["per_recipe_s"]) == {"alpha", "beta", "gamma"}
+    assert first["after_same_assets_as_jobs1"] is True
+    saving = first["runs"]["cold_pinned"]["wall_s"] - first["runs"]["warm"]["wall_s"]
+    assert first["warm_kernel_saving_s"] == pytest.approx(saving, abs=0.02)

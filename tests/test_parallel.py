@@ -63,7 +63,11 @@ def test_kernel_threads_setting(monkeypatch) -> None:
     from pipeline.parallel import kernel_thread_env, kernel_threads
 
     monkeypatch.delenv("NNX_KERNEL_THREADS", raising=False)
-    assert kernel_threads(2) is None and kernel_thread_env(2) == {}
+    from pipeline.resources import pinned_kernel_threads
+
+    # unset: pinned from the machine, the same whatever --jobs is
+    assert kernel_threads(1) == kernel_threads(2) == kernel_threads(8) == pinned_kernel_threads()
+    assert kernel_threads(2, "default") is None and kernel_thread_env(2, "default") == {}
     assert kernel_threads(2, "auto", cpus=2) == 1
     assert kernel_threads(3, "auto", cpus=2) == 1
     assert kernel_threads(1, "auto", cpus=8) == 8

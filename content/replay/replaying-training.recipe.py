@@ -45,6 +45,7 @@ from IPython.display import Image, display
 from pipeline.datasets import load_moons
 from pipeline.errors import TrainingDiverged
 from pipeline.replay import ReplayRecorder, seed000_layout
+from pipeline.replay.parallel_render import render_outputs
 from pipeline.runtime import Explainer
 from pipeline.training import DivergenceGuard, fit_fast
 
@@ -166,13 +167,16 @@ if not ex.is_diverged:
         comp = seed000_layout(replay)
         comp.still(still_epoch, ex.asset_path(f"epoch-{still_epoch}.png"))
         comp.poster(ex.asset_path("poster.png"))
-        anim = comp.animate(ex.asset_path("replay.mp4"), ex.asset_path("replay.gif"),
-                            fps=sizes["fps"])
         frame_epochs = [int(e) for e in replay.epochs if int(e) % sizes["frame_step"] == 0]
         if frame_epochs[-1] != last:
             frame_epochs.append(last)
-        comp.frames(ex.asset_path("frames"), epochs=frame_epochs, format="webp", quality=80,
-                    max_frames=None)
+        # video, GIF and scrubber frames in one pass over the epochs, on every core; the
+        # files equal comp.animate(...) and comp.frames(...) with the same arguments
+        anim = render_outputs(seed000_layout, replay, composition=comp,
+                              mp4_path=ex.asset_path("replay.mp4"),
+                              gif_path=ex.asset_path("replay.gif"), fps=sizes["fps"],
+                              frames_dir=ex.asset_path("frames"), frame_epochs=frame_epochs,
+                              frame_format="webp", quality=80, max_frames=None)
     ex.add_output(f"epoch-{still_epoch}.png", kind="image",
                   alt=f"The replay at epoch {still_epoch}: the hidden layer has bent the grid so "
                       f"the two moons lie on either side of the output's boundary; accuracy "

@@ -1,0 +1,262 @@
+"""A newcomer's first build, the seed-000 explainer against DeepReplay, parallel rendering.
+
+Sections of ``python -m benchmarks`` (see :mod:`benchmarks.suite`):
+
+* ``firstbuild``: a cold quick build of *all* recipes, three ways, side by side in one run:
+  ``before`` = the serial path as it was (``--jobs 1 --no-warm-kernels``, the libraries'
+  own thread count: ``NNX_KERNEL_THREADS=default``); ``warm`` = ``--jobs 1`` with warm
+  kernels (the warm-kernel saving is ``before - warm`` minus the thread effect, so a
+  ``--jobs 1 --no-warm-kernels`` run with the pinned threads is the pair it is measured
+  against); ``after`` = the default (automatic ``--jobs``, warm kernels, pinned threads),
+  with the peak resident memory of the build's whole process tree. Per-recipe seconds come
+  from each build's report. Target: ``after`` <= 60 s, or >= 2.2x faster than ``before``.
+* ``explainer``: the seed-000 recipe, full profile, built alone: the kernel's time from its
+  start to the last asset (the manifest's ``execute``), against DeepReplay's 142 s measured
+  on a 2-core machine like the developers' (DeepReplay does not run on Keras 3, so it cannot
+  be re-run here; the reference is a constant). Target: >= 10x. Also our time for exactly
+  DeepReplay's work: 200 epochs recorded, then an MP4 and a still
+  (:func:`benchmarks.bench_replay.bench_explainer`).
+* ``render``: the seed-000 video, GIF and scrubber frames of a 200-epoch replay, serial
+  (``Composition.animate`` + ``Composition.frames``, as the recipe did) against
+  :func:`pipeline.replay.parallel_render.render_outputs`, and whether the files are equal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bench_build import TempProject, available_recipes, compare_builds
+
+log = logging.getLogger(__name__)
+
+#: DeepReplay's seed-000 run (200 epochs, MP4 + still), on a 2-core machine (issue 16).
+DEEPREPLAY_S = 142.0
+FIRST_BUILD_TARGET_S = 60.0
+FIRST_BUILD_SPEEDUP_TARGET = 2.2
+EXPLAINER_SPEEDUP_TARGET = 10.0
+SEED000 = "replaying-training"
+
+
+class PeakMemory:
+    """Peak summed resident memory of a process and all its descendants (Linux ``/proc``)."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.root_pid: int | None = None
+
+    @staticmethod
+    def _tree_rss(root: int) -> int:
+        children: dict[int, list[int]] = {}
+        rss: dict[int, int] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{pid}/statm") as fh:
+                    rss[pid] = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(pid)
+        total, todo = 0, [root]
+        while todo:
+            pid = todo.pop()
+            total += rss.get(pid, 0)
+            todo.extend(children.get(pid, []))
+        return total
+
+    def watch(self, pid: int) -> None:
+        self.root_pid = pid
+        if not os.path.isdir("/proc"):
+            return
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                self.peak = max(self.peak, self._tree_rss(pid))
+                self._stop.wait(self.interval)
+
+        self._thread = threading.Thread(target=loop, name="peak-memory", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> int:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        return self.peak
+
+
+def _run(project: TempProject, label: str, build_dir: Path, *, jobs: int | None,
+         warm: bool, env: dict[str, str] | None = None, memory: bool = False) -> dict[str, Any]:
+    return project.build(label, build_dir, jobs=jobs, warm=warm, env=env,
+                         memory=memory).to_dict()
+
+
+def bench_first_build(content: Path, root: Path, *, data_dir: Path | None = None,
+                      profile: str = "quick", with_warm_pair: bool = True) -> dict[str, Any]:
+    """``firstbuild``: cold builds of every recipe, before / warm / after (see module doc)."""
+    slugs = available_recipes(content)
+    project = TempProject(root, content, slugs, profile=profile, data_dir=data_dir)
+    before = _run(project, "before-jobs1-cold", root / "before", jobs=1, warm=False,
+                  env={"NNX_KERNEL_THREADS": "default"})
+    runs = {"before": before}
+    if with_warm_pair:
+        runs["cold_pinned"] = _run(project, "jobs1-cold", root / "jobs1-cold", jobs=1,
+                                   warm=False)
+        runs["warm"] = _run(project, "jobs1-warm", root / "jobs1-warm", jobs=1, warm=True)
+    after = _run(project, "after-default", root / "after", jobs=None, warm=True, memory=True)
+    runs["after"] = after
+    result: dict[str, Any] = {
+        "recipes": slugs,
+        "runs": runs,
+        "before_s": before["wall_s"],
+        "after_s": after["wall_s"],
+        "speedup": round(before["wall_s"] / after["wall_s"], 3),
+        "after_jobs": after["jobs"],
+        "peak_rss_mb": after.get("peak_rss_mb"),
+        "per_recipe_s": {slug: {name: run["seconds"].get(slug) for name, run in runs.items()}
+                         for slug in slugs},
+    }
+    if with_warm_pair:
+        cold, warm = runs["cold_pinned"]["wall_s"], runs["warm"]["wall_s"]
+        result["warm_kernel_saving_s"] = round(cold - warm, 2)
+        result["warm_kernel_saving"] = round(1 - warm / cold, 4)
+        same = compare_builds(root / "jobs1-warm", root / "after", slugs)
+        result["after_same_assets_as_jobs1"] = same["same"]
+        result["after_vs_jobs1_comparison"] = same
+    return result
+
+
+def bench_seed000_explainer(content: Path, root: Path, *, data_dir: Path | None = None,
+                            deepreplay_work: bool = True) -> dict[str, Any]:
+    """``explainer``: the seed-000 recipe's full profile, kernel start to last asset."""
+    project = TempProject(root, content, [SEED000], profile="full", data_dir=data_dir)
+    run = project.build("seed000-full", root / "seed000", jobs=1, warm=True)
+    manifest = _current_manifest(root / "seed000", SEED000)
+    timings = manifest.get("timings", {})
+    execute = float(timings["execute"])
+    result: dict[str, Any] = {
+        "build": run.to_dict(),
+        "kernel_to_last_asset_s": round(execute, 2),
+        "recipe_timings": timings,
+        "deepreplay_s": DEEPREPLAY_S,
+        "speedup_vs_deepreplay": round(DEEPREPLAY_S / execute, 2),
+        "note": "DeepReplay's 142 s is the reference measured on a 2-core machine (issue 16); "
+                "it does not run on Keras 3, so it is not re-run here",
+    }
+    if deepreplay_work:
+        from benchmarks.bench_replay import bench_explainer
+
+        work = bench_explainer(200)
+        result["deepreplay_work"] = work
+        result["deepreplay_work_speedup"] = round(DEEPREPLAY_S / work["total_with_import_s"], 2)
+    return result
+
+
+def _current_manifest(build_dir: Path, slug: str) -> dict[str, Any]:
+    from pipeline.store import BuildDir
+
+    current = BuildDir(build_dir).current_entry(slug)
+    if current is None:
+        raise RuntimeError(f"{slug}: no published entry in {build_dir}")
+    return current[1]
+
+
+def bench_parallel_render(epochs: int = 200, frame_step: int = 1,
+                          workers: int | None = None) -> dict[str, Any]:
+    """``render``: serial animate + frames against the one-pass parallel render; same files?"""
+    from benchmarks.bench_replay import _record_replay
+    from pipeline.replay.composer import seed000_layout
+    from pipeline.replay.parallel_render import render_outputs
+    from pipeline.replay.store import Replay
+
+    with tempfile.TemporaryDirectory(prefix="nnx-render-") as tmp:
+        root = Path(tmp)
+        replay = Replay.load(_record_replay(root / "moons.npz", epochs))
+        frame_epochs = [int(e) for e in replay.epochs if int(e) % frame_step == 0]
+        comp = seed000_layout(replay)
+        start = time.perf_counter()
+        comp.animate(root / "s" / "r.mp4", root / "s" / "r.gif", fps=20)
+        comp.frames(root / "s" / "frames", epochs=frame_epochs, format="webp", quality=80,
+                    max_frames=None)
+        serial_s = time.perf_counter() - start
+        start = time.perf_counter()
+        out = render_outputs(seed000_layout, replay, composition=comp, workers=workers,
+                             mp4_path=root / "p" / "r.mp4", gif_path=root / "p" / "r.gif",
+                             fps=20, frames_dir=root / "p" / "frames", frame_epochs=frame_epochs,
+                             frame_format="webp", quality=80, max_frames=None)
+        parallel_s = time.perf_counter() - start
+        same = {name: (root / "s" / name).read_bytes() == (root / "p" / name).read_bytes()
+                for name in ("r.mp4", "r.gif")}
+        same["frames"] = all(
+            (root / "s" / "frames" / p.name).read_bytes() == p.read_bytes()
+            for p in (root / "p" / "frames").iterdir()
+        ) and len(list((root / "s" / "frames").iterdir())) == len(
+            list((root / "p" / "frames").iterdir()))
+        return {
+            "epochs": epochs,
+            "video_frames": len(out["epochs"]),
+            "scrubber_frames": len(out["frame_epochs"]),
+            "workers": out["workers"],
+            "serial_s": round(serial_s, 2),
+            "parallel_s": round(parallel_s, 2),
+            "speedup": round(serial_s / parallel_s, 3),
+            "same_files": same,
+        }
+
+
+def summary_rows(results: dict[str, Any], row: Any) -> list[dict[str, Any]]:
+    """Rows for :func:`benchmarks.suite.summarize` (``row`` is its row factory)."""
+    rows = []
+    first = results.get("firstbuild")
+    if first:
+        ok = (first["after_s"] <= FIRST_BUILD_TARGET_S
+              or first["speedup"] >= FIRST_BUILD_SPEEDUP_TARGET)
+        rows.append(row("cold quick build of all recipes: before / after (x)", first["speedup"],
+                        f"<= {FIRST_BUILD_TARGET_S:g} s or >= {FIRST_BUILD_SPEEDUP_TARGET}x",
+                        ok, f"{first['before_s']:.1f} s -> {first['after_s']:.1f} s "
+                            f"(--jobs {first['after_jobs']}, peak {first['peak_rss_mb']} MB)"))
+        if "warm_kernel_saving_s" in first:
+            rows.append(row("warm kernels: --jobs 1 saving (s)", first["warm_kernel_saving_s"],
+                            "", None, f"{first['warm_kernel_saving']:.1%} of the cold "
+                                      "--jobs 1 build with the same threads"))
+            rows.append(row("automatic --jobs assets same as --jobs 1",
+                            first["after_same_assets_as_jobs1"], "yes",
+                            bool(first["after_same_assets_as_jobs1"])))
+    explainer = results.get("explainer")
+    if explainer:
+        speedup = explainer["speedup_vs_deepreplay"]
+        rows.append(row("seed-000 full: DeepReplay / ours (x)", speedup,
+                        f">= {EXPLAINER_SPEEDUP_TARGET:g}", speedup >= EXPLAINER_SPEEDUP_TARGET,
+                        f"{explainer['kernel_to_last_asset_s']:.1f} s vs {DEEPREPLAY_S:g} s "
+                        "(kernel start to last asset)"))
+        work = explainer.get("deepreplay_work")
+        if work:
+            rows.append(row("DeepReplay's own work (200 epochs, MP4 + still), ours (s)",
+                            work["total_with_import_s"], "", None,
+                            f"train {work['train_and_record_s']} s, render {work['render_s']} "
+                            f"s, TF import {work['import_tensorflow_s']} s; "
+                            f"{explainer['deepreplay_work_speedup']}x"))
+    render = results.get("render")
+    if render:
+        same = all(render["same_files"].values())
+        rows.append(row("replay render: serial / parallel one pass (x)", render["speedup"],
+                        "", None, f"{render['serial_s']} s -> {render['parallel_s']} s, "
+                                  f"{render['workers']} workers"))
+        rows.append(row("parallel render files equal serial", same, "yes", same))
+    return rows
+
+
+def dumps(result: dict[str, Any]) -> str:
+    return json.dumps(result, indent=1)

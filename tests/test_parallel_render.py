@@ -1,0 +1,100 @@
+"""Parallel rendering (pipeline.replay.parallel_render): the same files as the serial render."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+keras = pytest.importorskip("keras")
+
+from pipeline.errors import PipelineError  # noqa: E402
+from pipeline.replay.composer import seed000_layout  # noqa: E402
+from pipeline.replay.parallel_render import _chunks, render_outputs, render_workers  # noqa: E402
+from pipeline.replay.store import Replay  # noqa: E402
+
+SMALL = {"figsize": (6, 3), "dpi": 50}
+EPOCHS = 30
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory) -> Replay:
+    from sklearn.datasets import make_moons
+
+    from pipeline.replay.recorder import ReplayRecorder
+    from pipeline.training import fit_fast
+    from tests.test_replay_panels import seed000_model
+
+    x, y = make_moons(n_samples=300, random_state=27, noise=0.03)
+    path = tmp_path_factory.mktemp("moons") / "moons.npz"
+    fit_fast(seed000_model(), x, y, epochs=EPOCHS, batch_size=16,
+             callbacks=[ReplayRecorder(x, y, path=path)])
+    return Replay.load(path)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("fmt", ["webp", "png"])
+def test_parallel_files_equal_the_serial_render(replay: Replay, tmp_path: Path, fmt) -> None:
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    comp = seed000_layout(replay, **SMALL)
+    frame_epochs = [e for e in range(0, EPOCHS + 1, 2)]
+    comp.animate(serial / "r.mp4", serial / "r.gif", fps=10, gif_max_frames=12)
+    comp.frames(serial / "frames", epochs=frame_epochs, format=fmt, quality=80,
+                max_frames=None)
+
+    out = render_outputs(seed000_layout, replay, layout_kwargs=SMALL, workers=2,
+                         mp4_path=parallel / "r.mp4", gif_path=parallel / "r.gif",
+                         frames_dir=parallel / "frames", frame_epochs=frame_epochs, fps=10,
+                         gif_max_frames=12, frame_format=fmt, quality=80, max_frames=None)
+    assert out["workers"] == 2
+    assert (parallel / "r.mp4").read_bytes() == (serial / "r.mp4").read_bytes()
+    assert (parallel / "r.gif").read_bytes() == (serial / "r.gif").read_bytes()
+    assert _files(parallel / "frames") == _files(serial / "frames")
+    index = json.loads((parallel / "frames" / "index.json").read_text())
+    assert index["epochs"] == frame_epochs
+
+
+def test_parallel_frames_have_the_pixels_of_full_redraws(replay: Replay, tmp_path: Path) -> None:
+    from PIL import Image
+
+    epochs = [0, 7, 8, 19, EPOCHS]
+    render_outputs(seed000_layout, replay, layout_kwargs=SMALL, workers=2,
+                   frames_dir=tmp_path / "f", frame_epochs=epochs, frame_format="png",
+                   max_frames=None)
+    fresh = seed000_layout(replay, **SMALL)
+    for epoch in epochs:
+        drawn = np.asarray(Image.open(tmp_path / "f" / f"epoch_{epoch:04d}.png").convert("RGB"))
+        np.testing.assert_array_equal(drawn, fresh.render(epoch))  # full redraw
+
+
+def test_one_worker_renders_in_process(replay: Replay, tmp_path: Path) -> None:
+    comp = seed000_layout(replay, **SMALL)
+    out = render_outputs(seed000_layout, replay, layout_kwargs=SMALL, workers=1,
+                         composition=comp, gif_path=tmp_path / "a.gif", gif_max_frames=5)
+    assert out["workers"] == 1 and (tmp_path / "a.gif").stat().st_size > 0
+
+
+def test_chunks_and_workers(monkeypatch) -> None:
+    assert _chunks(list(range(10)), 3) == [(0, 1, 2), (3, 4, 5, 6), (7, 8, 9)]
+    assert _chunks([1, 2], 5) == [(1,), (2,)]
+    monkeypatch.setenv("NNX_RENDER_WORKERS", "3")
+    assert render_workers(1000) == 3
+    monkeypatch.setenv("NNX_RENDER_WORKERS", "x")
+    with pytest.raises(PipelineError, match="NNX_RENDER_WORKERS"):
+        render_workers(10)
+    monkeypatch.delenv("NNX_RENDER_WORKERS")
+    assert render_workers(5) == 1  # too few frames to pay for a process
+
+
+def test_nothing_to_render_is_an_error(replay: Replay) -> None:
+    with pytest.raises(PipelineError, match="mp4_path"):
+        render_outputs(seed000_layout, replay)
