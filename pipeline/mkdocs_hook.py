@@ -35,6 +35,7 @@ from pipeline.site_pages import (  # noqa: E402
     unusable_result_banner,
 )
 from pipeline.store import BuildDir, CorruptEntry  # noqa: E402
+from pipeline import site_extras  # noqa: E402
 from pipeline.thumbnails import make_thumbnail, thumbnail_path  # noqa: E402
 
 log = logging.getLogger("mkdocs.plugins.nnx")
@@ -85,6 +86,7 @@ def on_config(config: Any) -> Any:
         state_dir = str(bdir.state_dir)
         if bdir.state_dir.exists() and state_dir not in config["watch"]:
             config["watch"].append(state_dir)
+    site_extras.configure_nav(config, results, docs)
     return config
 
 
@@ -176,6 +178,7 @@ def on_files(files: Files, config: Any) -> Files:
             else:
                 files.append(AssetFile.generated(config, f"notebooks/{name}",
                                                  abs_src_path=str(path)))
+    site_extras.add_build_report(files, config)
     return files
 
 
@@ -232,6 +235,9 @@ def _gallery_entries() -> list[dict[str, Any]]:
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
     """Expand shortcodes; add the stale banner and the provenance box to explainer pages."""
+    if site_extras.is_build_report(page):
+        return site_extras.build_report_markdown(_state.get("results", {}), _state["docs"], page,
+                                                 files)
     slug = _page_slug(page)
     res = _state.get("results", {}).get(slug) if slug else None
 
@@ -287,6 +293,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     banner = "\n".join(b for b in banners if b)
     if banner:
         out = _after_title(out, banner)
+    if ctx.notebook_url and "notebook_link(" not in markdown:
+        out = out.rstrip() + "\n\n" + expand_shortcodes("{{ notebook_link() }}", ctx) + "\n"
     if ctx.manifest and "provenance(" not in markdown:
         out = out.rstrip() + "\n\n" + provenance_box(ctx.manifest)
     return out
@@ -299,3 +307,8 @@ def _after_title(markdown: str, block: str) -> str:
         if line.startswith("# "):
             return "".join(lines[: i + 1]) + "\n" + block + "\n" + "".join(lines[i + 1 :])
     return block + "\n" + markdown
+
+
+def on_post_build(config: Any) -> None:
+    """Fail when the site breaks GitHub Pages' limits; warn about pages over the budget."""
+    site_extras.check_hosting_limits(config, log)

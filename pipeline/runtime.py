@@ -104,6 +104,30 @@ def detect_hardware() -> dict[str, Any]:
     return info
 
 
+def peak_memory() -> dict[str, float]:
+    """Peak resident memory of this kernel (and of the first GPU, when TensorFlow used one), MB.
+
+    Read once at :meth:`Explainer.finish` for the site's build report: what a reader needs to
+    know before rebuilding an explainer on a smaller machine.
+    """
+    out: dict[str, float] = {}
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        import resource
+
+        # ru_maxrss is in kilobytes on Linux (bytes on macOS)
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out["peak_rss_mb"] = round(kb / (1024 * 1024 if platform.system() == "Darwin" else 1024), 1)
+    import sys
+
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        with contextlib.suppress(Exception):
+            if tf.config.list_physical_devices("GPU"):
+                info = tf.config.experimental.get_memory_info("GPU:0")
+                out["gpu_peak_mb"] = round(info["peak"] / 2**20, 1)
+    return out
+
+
 def _cpu_name() -> str:
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -305,6 +329,7 @@ class Explainer:
             "notes": self.notes,
             "status": self.status,
             "hardware": detect_hardware(),
+            "resources": peak_memory(),
         }
         path = self.asset_dir / OUTPUTS_FILE
         atomic.write_json(path, payload)
