@@ -44,6 +44,7 @@ from IPython.display import Image, display
 
 from pipeline.datasets import load_moons
 from pipeline.errors import TrainingDiverged
+from pipeline.palette import render_palettes, variant_name
 from pipeline.replay import ReplayRecorder, seed000_layout
 from pipeline.runtime import Explainer
 from pipeline.training import DivergenceGuard, fit_fast
@@ -162,32 +163,43 @@ print(f"epoch {last}: accuracy {accuracy[-1]:.4f}, loss {probe_loss[-1]:.4f} "
 
 # %%
 if not ex.is_diverged:
+    frame_epochs = [int(e) for e in replay.epochs if int(e) % sizes["frame_step"] == 0]
+    if frame_epochs[-1] != last:
+        frame_epochs.append(last)
+
+    def render(comp, palette):
+        """One palette's still, poster, MP4, GIF and scrubber frames (the site shows the one
+        matching the reader's light or dark palette)."""
+        def v(name):
+            return ex.asset_path(variant_name(name, palette))
+
+        comp.still(still_epoch, v(f"epoch-{still_epoch}.png"))
+        comp.poster(v("poster.png"))
+        comp.animate(v("replay.mp4"), v("replay.gif"), fps=sizes["fps"])
+        comp.frames(v("frames/index.json").parent, epochs=frame_epochs, format="webp",
+                    quality=80, max_frames=None)
+
     with ex.timer("render"):
         comp = seed000_layout(replay)
-        comp.still(still_epoch, ex.asset_path(f"epoch-{still_epoch}.png"))
-        comp.poster(ex.asset_path("poster.png"))
-        anim = comp.animate(ex.asset_path("replay.mp4"), ex.asset_path("replay.gif"),
-                            fps=sizes["fps"])
-        frame_epochs = [int(e) for e in replay.epochs if int(e) % sizes["frame_step"] == 0]
-        if frame_epochs[-1] != last:
-            frame_epochs.append(last)
-        comp.frames(ex.asset_path("frames"), epochs=frame_epochs, format="webp", quality=80,
-                    max_frames=None)
-    ex.add_output(f"epoch-{still_epoch}.png", kind="image",
+        render_palettes(comp, render)  # the dark palette in a forked process, at the same time
+    anim = {"epochs": list(replay.epochs)}
+    dark = {n: variant_name(n, "dark") for n in (f"epoch-{still_epoch}.png", "poster.png",
+                                                 "replay.mp4", "replay.gif", "frames/index.json")}
+    ex.add_output(f"epoch-{still_epoch}.png", kind="image", dark=dark[f"epoch-{still_epoch}.png"],
                   alt=f"The replay at epoch {still_epoch}: the hidden layer has bent the grid so "
                       f"the two moons lie on either side of the output's boundary; accuracy "
                       f"{ex.metrics['still_accuracy']:.1%}, and both probability histograms are "
                       f"piled at the correct end")
-    ex.add_output("poster.png", kind="image",
+    ex.add_output("poster.png", kind="image", dark=dark["poster.png"],
                   alt=f"The replay after the last epoch ({last}): the two classes separated in "
                       f"the hidden layer's plane, loss near zero")
-    ex.add_output("replay.mp4", kind="video", poster="poster.png",
+    ex.add_output("replay.mp4", kind="video", poster="poster.png", dark=dark["replay.mp4"],
                   alt=f"Video of all {len(anim['epochs'])} recorded epochs: the grid of the "
                       f"input plane folds in the hidden layer's feature space until the two moons "
                       f"come apart, while the histograms move to 0 and 1 and the loss falls")
-    ex.add_output("replay.gif", kind="gif",
+    ex.add_output("replay.gif", kind="gif", poster="poster.png", dark=dark["replay.gif"],
                   alt="The same replay as an animated GIF, at half size")
-    ex.add_output("frames/index.json", kind="frames",
+    ex.add_output("frames/index.json", kind="frames", dark=dark["frames/index.json"],
                   alt=f"One frame of the replay for each of {len(frame_epochs)} epochs, for the "
                       f"page's epoch scrubber")
     display(Image(filename=str(ex.asset_path(f"epoch-{still_epoch}.png"))))
