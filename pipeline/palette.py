@@ -206,8 +206,12 @@ def render_palettes(target: Any, render: Any, *, parallel: bool | None = None) -
     nothing but matplotlib, Pillow and ffmpeg, and leaves with ``os._exit``. Without ``fork``
     (or with ``parallel=False``, or one core) the two are drawn one after the other.
 
+    ``target`` may also be a list of compositions (runs side by side): each is switched.
+
     Returns the seconds each palette took (wall time of the whole call under ``"total"``).
     """
+    if isinstance(target, (list, tuple)):
+        target = _Group(list(target))
     import multiprocessing as mp
     import time
 
@@ -257,3 +261,11 @@ def render_palettes(target: Any, render: Any, *, parallel: bool | None = None) -
     seconds["dark"] = float(message)
     seconds["total"] = time.perf_counter() - start
     return seconds
+
+
+class _Group(list):  # type: ignore[type-arg]
+    """Several compositions switched to a palette together (see :func:`render_palettes`)."""
+
+    def set_palette(self, palette: str) -> None:
+        for item in self:
+            item.set_palette(palette)

@@ -540,7 +540,7 @@ def test_gallery_cards_and_links(browser: Any, fixture_site: Site) -> None:
     base = fixture_site.base
     with open_page(browser, base, base) as (page, _visit):
         cards = page.locator(".nnx-gallery .nnx-card")
-        assert cards.count() == 2
+        assert cards.count() == 3  # alpha, replay and the palette fixture
         cards_info = page.eval_on_selector_all(".nnx-card", """els => els.map(c => ({
             slug: c.dataset.slug, title: c.querySelector('h3').innerText,
             href: c.querySelector('a.nnx-card-link').href,

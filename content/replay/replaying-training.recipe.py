@@ -9,8 +9,8 @@
 #   timeout: 600
 #   thumbnail: poster.png
 #   profiles:
-#     quick: {n_samples: 2000, epochs: 200, batch: 16, still_epoch: 160, frame_step: 2, fps: 20, compare_seed: 42}
-#     full: {n_samples: 2000, epochs: 200, batch: 16, still_epoch: 160, frame_step: 1, fps: 20, compare_seed: 42}
+#     quick: {n_samples: 2000, epochs: 200, batch: 16, still_epoch: 160, frame_step: 2, fps: 20, compare_seed: 42, compare_frames: 41}
+#     full: {n_samples: 2000, epochs: 200, batch: 16, still_epoch: 160, frame_step: 1, fps: 20, compare_seed: 42, compare_frames: 101}
 # ---
 
 # %% [markdown]
@@ -34,7 +34,7 @@ seed = 0
 asset_dir = "_assets"
 data_dir = None
 sizes = {"n_samples": 2000, "epochs": 200, "batch": 16, "still_epoch": 160, "frame_step": 2,
-         "fps": 20, "compare_seed": 42}
+         "fps": 20, "compare_seed": 42, "compare_frames": 41}
 checkpoint_dir = None
 
 # %%
@@ -44,8 +44,10 @@ from IPython.display import Image, display
 
 from pipeline.datasets import load_moons
 from pipeline.errors import TrainingDiverged
-from pipeline.palette import render_palettes, variant_name
+from pipeline.palette import PALETTES, render_palettes, variant_name
 from pipeline.replay import ReplayRecorder, seed000_layout
+from pipeline.replay.compare import compare_layouts
+from pipeline.replay.composer import select_epochs
 from pipeline.runtime import Explainer
 from pipeline.training import DivergenceGuard, fit_fast
 
@@ -162,11 +164,10 @@ print(f"epoch {last}: accuracy {accuracy[-1]:.4f}, loss {probe_loss[-1]:.4f} "
 # and the histogram of the per-sample loss.
 
 # %%
+frame_epochs = [int(e) for e in replay.epochs if int(e) % sizes["frame_step"] == 0]
+if frame_epochs[-1] != last:
+    frame_epochs.append(last)
 if not ex.is_diverged:
-    frame_epochs = [int(e) for e in replay.epochs if int(e) % sizes["frame_step"] == 0]
-    if frame_epochs[-1] != last:
-        frame_epochs.append(last)
-
     def render(comp, palette):
         """One palette's still, poster, MP4, GIF and scrubber frames (the site shows the one
         matching the reader's light or dark palette)."""
@@ -246,8 +247,12 @@ with ex.timer("compare_seed"):
     other_loss, other_acc = other.evaluate(X, y, batch_size=len(X), verbose=0)
     other_replay = other_recorder.replay()
     other_last = int(other_replay.epochs[-1])
-    seed000_layout(other_replay).still(other_last, ex.asset_path(f"seed-{compare_seed}.png"))
+    other_comp = seed000_layout(other_replay)
+    for palette in PALETTES:
+        other_comp.set_palette(palette)
+        other_comp.still(other_last, ex.asset_path(variant_name(f"seed-{compare_seed}.png", palette)))
 ex.add_output(f"seed-{compare_seed}.png", kind="image",
+              dark=variant_name(f"seed-{compare_seed}.png", "dark"),
               alt=f"The replay of the seed-{compare_seed} run at epoch {other_last}: every point "
                   f"of the input plane lands on one thin curve of the hidden layer's plane, the "
                   f"two moons overlap along it, and accuracy stays at {other_acc:.1%}")
@@ -259,6 +264,31 @@ ex.note(f"Initialisation seed {seed} instead of the article's {compare_seed}: un
         f"Keras {keras.__version__} seed {compare_seed} stops at {other_acc:.1%} "
         f"accuracy after {EPOCHS} epochs, seed {seed} reaches {accuracy[-1]:.1%}.")
 print(f"seed {compare_seed}: accuracy {other_acc:.4f}, loss {other_loss:.4f}")
+
+# %% [markdown]
+# ## The two runs side by side
+# Both replays drawn on the same axes limits (`pipeline.replay.compare.share_limits`), at half
+# size and at most `compare_frames` epochs, for the page's `compare(...)` view: one epoch
+# scrubber moves both.
+
+# %%
+runs = {f"compare/seed-{seed}": replay, f"compare/seed-{compare_seed}": other_replay}
+common = [e for e in frame_epochs if e in set(int(x) for x in other_replay.epochs)]
+compare_epochs = select_epochs(common, None, int(sizes.get("compare_frames", 41)))
+with ex.timer("render_compare"):
+    def render_compare(comps, palette):
+        for name, comp in zip(runs, comps):
+            comp.frames(ex.asset_path(variant_name(f"{name}/index.json", palette)).parent,
+                        epochs=compare_epochs, format="webp", quality=80, max_frames=None,
+                        scale=0.5)
+
+    render_palettes(compare_layouts(list(runs.values()), seed000_layout), render_compare)
+for (name, _), s in zip(runs.items(), (seed, compare_seed)):
+    ex.add_output(f"{name}/index.json", kind="frames",
+                  dark=variant_name(f"{name}/index.json", "dark"),
+                  alt=f"The replay of the seed-{s} run on the axes limits shared with the other "
+                      f"seed")
+print(f"{len(compare_epochs)} side-by-side frames per run, {ex.timings['render_compare']:.1f} s")
 
 # %%
 ex.finish()
