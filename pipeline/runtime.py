@@ -114,8 +114,10 @@ def peak_memory() -> dict[str, float]:
     with contextlib.suppress(ImportError, OSError, ValueError):
         import resource
 
-        # ru_maxrss is in kilobytes on Linux (bytes on macOS)
-        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # ru_maxrss is in kilobytes on Linux (bytes on macOS); a child process (ffmpeg, a
+        # forked renderer) counts when it peaked higher than the kernel itself
+        kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                 resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
         out["peak_rss_mb"] = round(kb / (1024 * 1024 if platform.system() == "Darwin" else 1024), 1)
     import sys
 

@@ -203,32 +203,45 @@ def sc_compare(ctx: PageContext, runs: list[str], labels: list[str] | None = Non
     if len(labels) != len(runs):
         raise ShortcodeError(f"compare(): {len(runs)} runs but {len(labels)} labels; give one "
                              "label per run")
-    cells = []
-    for run, label in zip(runs, labels, strict=True):
-        index_name = f"{run}/index.json"
-        index_url = _require_url(ctx, index_name)
-        index = _frames_index(ctx, run)
-        last = posixpath.join(run, index["files"][-1])
-        dark_index = (_output(ctx, index_name).get("extra") or {}).get("dark")
-        dark_last = (posixpath.join(posixpath.dirname(dark_index), index["files"][-1])
-                     if isinstance(dark_index, str) else None)
-        dark_url = ctx.url_for(dark_last) if dark_last else None
-        what = _output(ctx, index_name).get("alt") or "Training frames"
-        alt = html.escape(f"{label}: {what} (epoch {index['epochs'][-1]})", quote=True)
-        frames_attr = f' data-nnx-frames="{index_url}"'
-        if dark_url:
-            frames_attr += f' data-nnx-frames-dark="{_require_url(ctx, dark_index)}"'
-        size = (f' width="{int(index["width"])}" height="{int(index["height"])}"'
-                if index.get("width") and index.get("height") else "")
-        img = palette_img(_require_url(ctx, last), dark_url, alt, size)
-        cells.append(f'<figure class="nnx-video nnx-compare-run"{frames_attr} '
-                     f'data-nnx-label="{html.escape(str(label), quote=True)}">'
-                     f'<div class="nnx-compare-still">{img}</div>'
-                     f"<figcaption>{html.escape(str(label))}</figcaption></figure>")
+    cells = [_frames_cell(ctx, run, str(label), f"{label}: ", "nnx-compare-run")
+             for run, label in zip(runs, labels, strict=True)]
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
     name = html.escape(caption or "Runs side by side: " + ", ".join(map(str, labels)), quote=True)
     return (f'<figure class="nnx-compare" role="group" aria-label="{name}">'
             f'<div class="nnx-compare-runs">{"".join(cells)}</div>{cap}</figure>')
+
+
+def sc_frames(ctx: PageContext, name: str, caption: str | None = None) -> str:
+    """One frames folder as a scrubbable figure (its last frame until the scrubber moves it).
+
+    For pictures that exist only at a few epochs (no video), e.g. attributions recomputed from
+    the recorded weights of several epochs; the page's epoch scrubber moves it with the rest.
+    """
+    return _frames_cell(ctx, name, caption or "", "", "nnx-frames-figure")
+
+
+def _frames_cell(ctx: PageContext, run: str, label: str, alt_prefix: str, css: str) -> str:
+    """A figure the scrubber drives: the last frame (palette-aware) and the frames' index."""
+    index_name = f"{run}/index.json"
+    index_url = _require_url(ctx, index_name)
+    index = _frames_index(ctx, run)
+    last = posixpath.join(run, index["files"][-1])
+    dark_index = (_output(ctx, index_name).get("extra") or {}).get("dark")
+    dark_last = (posixpath.join(posixpath.dirname(dark_index), index["files"][-1])
+                 if isinstance(dark_index, str) else None)
+    dark_url = ctx.url_for(dark_last) if dark_last else None
+    what = _output(ctx, index_name).get("alt") or "Training frames"
+    alt = html.escape(f"{alt_prefix}{what} (epoch {index['epochs'][-1]})", quote=True)
+    frames_attr = f' data-nnx-frames="{index_url}"'
+    if dark_url:
+        frames_attr += f' data-nnx-frames-dark="{_require_url(ctx, dark_index)}"'
+    size = (f' width="{int(index["width"])}" height="{int(index["height"])}"'
+            if index.get("width") and index.get("height") else "")
+    img = palette_img(_require_url(ctx, last), dark_url, alt, size)
+    cap = f"<figcaption>{html.escape(label)}</figcaption>" if label else ""
+    return (f'<figure class="nnx-video {css}"{frames_attr} '
+            f'data-nnx-label="{html.escape(alt_prefix or "frames", quote=True)}">'
+            f'<div class="nnx-compare-still">{img}</div>{cap}</figure>')
 
 
 _SCRIPT_SRC_RE = re.compile(r"""<script\b[^>]*\bsrc\s*=\s*["']([^"'#?]+)""", re.IGNORECASE)
@@ -375,7 +388,7 @@ def sc_gallery(ctx: PageContext) -> str:
 SHORTCODES: dict[str, Callable[..., str]] = {
     "figure": sc_figure, "video": sc_video, "iframe": sc_iframe, "metric": sc_metric,
     "notebook_link": sc_notebook_link, "provenance": sc_provenance, "gallery": sc_gallery,
-    "include": sc_include, "compare": sc_compare,
+    "include": sc_include, "compare": sc_compare, "frames": sc_frames,
 }
 
 
@@ -498,7 +511,8 @@ def _fmt_metric(v: Any) -> str:
 
 
 #: Shortcodes that may refer to outputs a diverged run never produced.
-DIVERGED_OPTIONAL = frozenset({"figure", "video", "iframe", "metric", "include", "compare"})
+DIVERGED_OPTIONAL = frozenset({"figure", "video", "iframe", "metric", "include", "compare",
+                               "frames"})
 
 
 def is_diverged(manifest: dict[str, Any] | None) -> bool:

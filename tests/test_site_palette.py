@@ -98,3 +98,13 @@ def test_compare_errors_say_what_to_do(tmp_path: Path, call: str, message: str) 
     out = expand_shortcodes("{{ " + call + " }}", ctx)
     assert "nnx-missing" in out
     assert any(message in w for w in ctx.warnings), ctx.warnings
+
+
+def test_frames_shortcode_is_one_scrubbable_figure(tmp_path: Path) -> None:
+    outputs = [{"name": "ig/index.json", "kind": "frames", "alt": "Attributions",
+                "extra": {"dark": "ig.dark/index.json"}}]
+    ctx = _ctx(tmp_path, outputs, ["ig/index.json", "ig/e5.png", "ig.dark/index.json", "ig.dark/e5.png"])
+    out = expand_shortcodes('{{ frames("ig", caption="Over training") }}', ctx)
+    assert not ctx.warnings, ctx.warnings
+    assert out.startswith('<figure class="nnx-video nnx-frames-figure" data-nnx-frames="../assets/demo/ig/index.json"')
+    assert 'alt="Attributions (epoch 5)"' in out and "<figcaption>Over training</figcaption>" in out
