@@ -154,6 +154,8 @@ def on_files(files: Files, config: Any) -> Files:
                 log.warning("%s: no gallery thumbnail from %s (%s)", slug, thumb, exc)
             else:
                 files.append(AssetFile.generated(config, thumbnail_path(slug), content=data))
+                site_extras.add_dark_thumbnail(files, config, res, entry, thumb, slug,
+                                               AssetFile)
         for rel in sorted(res["manifest"].get("files", {})):
             path = entry / rel
             if rel.startswith("assets/"):
@@ -252,6 +254,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     notebook_file = files.get_file_from_path(f"notebooks/{slug}.md") if slug else None
     gallery_urls: dict[str, str] = {}
     thumbs: dict[str, str | None] = {}
+    thumbs_dark: dict[str, str] = {}
     for s, r in _state.get("results", {}).items():
         if r["recipe"].page is not None:
             rel = r["recipe"].page.relative_to(_state["docs"]).as_posix()
@@ -262,6 +265,9 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         tf = files.get_file_from_path(thumbnail_path(s)) or (
             files.get_file_from_path(f"assets/{s}/{thumb}") if thumb else None)
         thumbs[s] = tf.url_relative_to(page.file) if tf else None
+        dark_tf = files.get_file_from_path(site_extras.dark_thumbnail_path(s))
+        if dark_tf and tf:
+            thumbs_dark[s] = dark_tf.url_relative_to(page.file)
     ctx = PageContext(
         slug=slug,
         manifest=res["manifest"] if res else None,
@@ -273,6 +279,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         gallery=_gallery_entries(),
         gallery_urls=gallery_urls,
         thumb_urls=thumbs,
+        thumb_dark_urls=thumbs_dark,
     )
     if res is None and "{{" not in markdown:
         return markdown

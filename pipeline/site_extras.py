@@ -25,6 +25,9 @@ from pipeline.hosting_limits import (
     pages_over_budget,
 )
 from pipeline.site_nav import BUILD_REPORT_PAGE, NavPage, learning_path_nav, parse_learning_path
+from pipeline.thumbnails import THUMBNAIL_DIR, make_thumbnail
+
+log = logging.getLogger("mkdocs.plugins.nnx")
 
 
 def configure_nav(config: Any, results: dict[str, Any], docs: Path) -> None:
@@ -107,3 +110,26 @@ def check_hosting_limits(config: Any, log: logging.Logger) -> None:
                     "loading=lazy or make them smaller", rel, n / MB, budget)
     log.info("site size %.1f MB (GitHub Pages allows %.0f MB)", size.total / MB,
              MAX_SITE_BYTES / MB)
+
+
+def dark_thumbnail_path(slug: str) -> str:
+    """Where the dark-palette gallery thumbnail of ``slug`` is served."""
+    return f"{THUMBNAIL_DIR}/{slug}.dark.webp"
+
+
+def add_dark_thumbnail(files: Any, config: Any, res: dict[str, Any], entry: Path, thumb: str,
+                       slug: str, file_cls: Any) -> None:
+    """The gallery card's thumbnail in the dark palette, when the recipe drew its asset twice.
+
+    ``file_cls`` is the hook's ``AssetFile`` (copied as it is, never rendered as a page).
+    """
+    outputs = (res.get("manifest") or {}).get("outputs", [])
+    dark = next(((o.get("extra") or {}).get("dark") for o in outputs if o.get("name") == thumb), None)
+    if not isinstance(dark, str) or f"assets/{dark}" not in res["manifest"].get("files", {}):
+        return
+    try:
+        data = make_thumbnail(entry / "assets" / dark)
+    except Exception as exc:  # noqa: BLE001 - not an image Pillow reads: the light one stays
+        log.warning("%s: no dark gallery thumbnail from %s (%s)", slug, dark, exc)
+        return
+    files.append(file_cls.generated(config, dark_thumbnail_path(slug), content=data))

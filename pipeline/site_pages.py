@@ -45,6 +45,7 @@ class PageContext:
     gallery: list[dict[str, Any]] = field(default_factory=list)
     gallery_urls: dict[str, str] = field(default_factory=dict)
     thumb_urls: dict[str, str | None] = field(default_factory=dict)
+    thumb_dark_urls: dict[str, str] = field(default_factory=dict)  # dark-palette thumbnails
     warnings: list[str] = field(default_factory=list)
 
 
@@ -382,7 +383,7 @@ def sc_provenance(ctx: PageContext) -> str:
 
 
 def sc_gallery(ctx: PageContext) -> str:
-    return gallery_html(ctx.gallery, ctx.gallery_urls, ctx.thumb_urls)
+    return gallery_html(ctx.gallery, ctx.gallery_urls, ctx.thumb_urls, ctx.thumb_dark_urls)
 
 
 SHORTCODES: dict[str, Callable[..., str]] = {
@@ -596,7 +597,7 @@ def unusable_result_banner(slug: str, reason: str) -> str:
 
 
 def gallery_html(entries: list[dict[str, Any]], urls: dict[str, str],
-                 thumbs: dict[str, str | None]) -> str:
+                 thumbs: dict[str, str | None], dark_thumbs: dict[str, str] | None = None) -> str:
     """Cards: thumbnail, title, description, seed article, build facts.
 
     The title is the card's link (stretched over the whole card by CSS), so a screen reader hears
@@ -611,8 +612,9 @@ def gallery_html(entries: list[dict[str, Any]], urls: dict[str, str],
         title = html.escape(e.get("title", slug))
         thumb = thumbs.get(slug)
         alt = html.escape(e.get("thumb_alt") or f"Preview of {e.get('title', slug)}", quote=True)
-        img = (f'<img class="nnx-card-thumb" src="{thumb}" alt="{alt}" loading="lazy">' if thumb
-               else '<div class="nnx-card-nothumb" aria-hidden="true"></div>')
+        dark = (dark_thumbs or {}).get(slug)
+        img = (palette_img(thumb, dark, alt).replace("<img ", '<img class="nnx-card-thumb" ')
+               if thumb else '<div class="nnx-card-nothumb" aria-hidden="true"></div>')
         facts = []
         if e.get("profile"):
             facts.append(f"profile {html.escape(str(e['profile']))}")

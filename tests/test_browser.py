@@ -170,6 +170,7 @@ PALETTE_RECIPE = textwrap.dedent('''\
     #   seed_article: "000 (test fixture)"
     #   datasets: []
     #   order: 2
+    #   thumbnail: anim-poster.png
     #   profiles:
     #     quick: {epochs: 5}
     #     full: {epochs: 5}
@@ -718,6 +719,20 @@ def test_reduced_motion_stops_autoplay_and_gifs_show_their_poster(browser: Any,
         reveal_deferred(page)
         page.wait_for_function("() => document.querySelector('img[data-nnx-still-light]').complete")
         assert page.locator("img[data-nnx-still-light]").evaluate("i => i.src").endswith("anim.gif")
+
+
+def test_gallery_thumbnails_follow_the_palette(browser: Any, fixture_site: Site) -> None:
+    base = fixture_site.base
+    for scheme, ending in (("light", "_gallery/palette.webp"), ("dark", "_gallery/palette.dark.webp")):
+        with open_page(browser, base, base, color_scheme=scheme) as (page, visit):
+            card = page.locator(".nnx-card[data-slug=palette] img")
+            page.wait_for_function("() => document.querySelector('.nnx-card[data-slug=palette] img').complete")
+            assert card.evaluate("i => i.src").endswith(ending)
+            assert card.evaluate("i => i.naturalWidth") > 0
+            other = "palette.dark.webp" if scheme == "light" else "palette.webp"
+            assert not [u for u in visit.requests if u.endswith("/_gallery/" + other)]
+            # a recipe without a dark thumbnail keeps its one image
+            assert page.locator(".nnx-card[data-slug=replay] img").evaluate("i => i.src").endswith("replay.webp")
 
 
 def test_build_report_table_sorts_from_the_keyboard(browser: Any, fixture_site: Site) -> None:
