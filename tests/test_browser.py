@@ -550,7 +550,7 @@ def test_gallery_cards_and_links(browser: Any, fixture_site: Site) -> None:
             alt: c.querySelector('img') && c.querySelector('img').alt,
             text: c.innerText}))""")
     by_slug = {c["slug"]: c for c in cards_info}
-    assert list(by_slug) == ["replay", "alpha"]  # header `order` first
+    assert list(by_slug) == ["replay", "palette", "alpha"]  # header `order` first
     replay, alpha = by_slug["replay"], by_slug["alpha"]
     assert replay["title"] == "Replay fixture" and alpha["title"] == "Alpha"
     # a small WebP made from the thumbnail asset (poster-a.png) at site-build time
