@@ -20,6 +20,8 @@ Sections (``--skip`` takes their names or the letters):
   explainer's full profile against DeepReplay's 142 s (target >= 10x) and our time for
   DeepReplay's own work; serial against parallel replay rendering (same files?).
   ``firstbuild`` and ``explainer`` are left out of ``--quick``.
+* ``palettes``: the seed-000 explainer (training + full-profile render) drawing one palette vs
+  light and dark (:mod:`benchmarks.bench_palette`); target: at most 1.2x.
 
 The results, with the commit, date, machine and package versions, go to ``build/bench.json``
 (``--out``) and a copy to ``build/bench-history/`` so runs can be compared across commits.
@@ -53,7 +55,7 @@ log = logging.getLogger("benchmarks")
 
 SCHEMA = 1
 SECTIONS = ("build", "jobs", "threads", "site", "training", "rendering", "recording",
-            "firstbuild", "explainer", "render")
+            "firstbuild", "explainer", "render", "palettes")
 LETTERS = {"a": "build", "b": "training", "c": "rendering", "d": "jobs"}
 BUILD_SECTIONS = ("build", "jobs", "threads", "site")
 
@@ -62,6 +64,7 @@ JOBS_TARGET = 1.6
 FIT_TARGET = 5.0
 RENDER_TARGET = 3.0
 RECORDING_TARGET = 0.20
+PALETTES_TARGET = 1.2
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ FULL = Sizes(None, {"frames": 200, "slow_frames": 30, "epochs": 200}, repeats=3,
              recording={"epochs": 200, "repeats": 3})
 QUICK = Sizes(2, {"frames": 4, "slow_frames": 2, "epochs": 4}, repeats=1,
               recording={"epochs": 2, "repeats": 1})
+PALETTE_EPOCHS = {"full": 200, "quick": 4}
 
 
 def parse_sections(text: str) -> list[str]:
@@ -163,6 +167,8 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     if "recording" in enabled:
         _section("recording", results, errors, lambda: _recording(sizes))
     _first_build_sections(args, sizes, enabled, results, errors)
+    if "palettes" in enabled:
+        _section("palettes", results, errors, lambda: _palettes(sizes))
 
     from benchmarks.machine import machine_facts, package_versions
 
@@ -277,6 +283,12 @@ def _recording(sizes: Sizes) -> dict[str, Any]:
     return bench_recording(**sizes.recording)
 
 
+def _palettes(sizes: Sizes) -> dict[str, Any]:
+    from benchmarks.bench_palette import bench_palettes
+
+    return bench_palettes(epochs=PALETTE_EPOCHS["quick" if sizes is QUICK else "full"])
+
+
 # -- the summary ---------------------------------------------------------------------------------
 
 def _row(name: str, value: Any, target: str = "", ok: bool | None = None,
@@ -349,6 +361,14 @@ def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
                          f"{recording['fit_fast_with_recorder_s']:.2f} s vs "
                          f"{recording['fit_fast_s']:.2f} s, {recording['epochs']} epochs; replay "
                          f"file {recording['replay_file_mb']} MB"))
+    palettes = results.get("palettes")
+    if palettes:
+        ratio = palettes["explainer_ratio"]
+        rows.append(_row("seed-000 explainer, light + dark / one palette", ratio,
+                         f"<= {PALETTES_TARGET:g}", ratio <= PALETTES_TARGET,
+                         f"train {palettes['train_s']:.1f} s; render {palettes['render_single_s']:.1f}"
+                         f" s -> {palettes['render_both_s']:.1f} s (dark pass in a forked "
+                         f"process); {palettes['epochs']} epochs"))
     return rows
 
 

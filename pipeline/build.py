@@ -200,6 +200,7 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
             "notes": outputs.get("notes", []),
             "status": outputs.get("status", {}),
             "hardware": outputs.get("hardware", {}),
+            "resources": outputs.get("resources", {}),
             "versions": {**job.key_parts["versions"], "python": _python_version()},
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "notebook": f"notebook/{job.slug}.md",

@@ -38,6 +38,7 @@ from pipeline.site_pages import (  # noqa: E402
     unusable_result_banner,
 )
 from pipeline.store import BuildDir, CorruptEntry  # noqa: E402
+from pipeline import site_extras  # noqa: E402
 from pipeline.thumbnails import make_thumbnail, thumbnail_path  # noqa: E402
 
 log = logging.getLogger("mkdocs.plugins.nnx")
@@ -88,6 +89,7 @@ def on_config(config: Any) -> Any:
         state_dir = str(bdir.state_dir)
         if bdir.state_dir.exists() and state_dir not in config["watch"]:
             config["watch"].append(state_dir)
+    site_extras.configure_nav(config, results, docs)
     return config
 
 
@@ -155,6 +157,8 @@ def on_files(files: Files, config: Any) -> Files:
                 log.warning("%s: no gallery thumbnail from %s (%s)", slug, thumb, exc)
             else:
                 files.append(AssetFile.generated(config, thumbnail_path(slug), content=data))
+                site_extras.add_dark_thumbnail(files, config, res, entry, thumb, slug,
+                                               AssetFile)
         for rel in sorted(res["manifest"].get("files", {})):
             path = entry / rel
             if rel.startswith("assets/"):
@@ -179,6 +183,7 @@ def on_files(files: Files, config: Any) -> Files:
             else:
                 files.append(AssetFile.generated(config, f"notebooks/{name}",
                                                  abs_src_path=str(path)))
+    site_extras.add_build_report(files, config)
     return files
 
 
@@ -235,6 +240,9 @@ def _gallery_entries() -> list[dict[str, Any]]:
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
     """Expand shortcodes; add the stale banner and the provenance box to explainer pages."""
+    if site_extras.is_build_report(page):
+        return site_extras.build_report_markdown(_state.get("results", {}), _state["docs"], page,
+                                                 files)
     slug = _page_slug(page)
     res = _state.get("results", {}).get(slug) if slug else None
 
@@ -249,6 +257,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     notebook_file = files.get_file_from_path(f"notebooks/{slug}.md") if slug else None
     gallery_urls: dict[str, str] = {}
     thumbs: dict[str, str | None] = {}
+    thumbs_dark: dict[str, str] = {}
     for s, r in _state.get("results", {}).items():
         if r["recipe"].page is not None:
             rel = r["recipe"].page.relative_to(_state["docs"]).as_posix()
@@ -259,6 +268,9 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         tf = files.get_file_from_path(thumbnail_path(s)) or (
             files.get_file_from_path(f"assets/{s}/{thumb}") if thumb else None)
         thumbs[s] = tf.url_relative_to(page.file) if tf else None
+        dark_tf = files.get_file_from_path(site_extras.dark_thumbnail_path(s))
+        if dark_tf and tf:
+            thumbs_dark[s] = dark_tf.url_relative_to(page.file)
     ctx = PageContext(
         slug=slug,
         manifest=res["manifest"] if res else None,
@@ -271,6 +283,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         gallery_urls=gallery_urls,
         thumb_urls=thumbs,
         unbuilt_ok=res is not None and _unbuilt(res) and not _require_all(config),
+        thumb_dark_urls=thumbs_dark,
     )
     if res is None and "{{" not in markdown:
         return markdown
@@ -294,6 +307,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     banner = "\n".join(b for b in banners if b)
     if banner:
         out = _after_title(out, banner)
+    if ctx.notebook_url and "notebook_link(" not in markdown:
+        out = out.rstrip() + "\n\n" + expand_shortcodes("{{ notebook_link() }}", ctx) + "\n"
     if ctx.manifest and "provenance(" not in markdown:
         out = out.rstrip() + "\n\n" + provenance_box(ctx.manifest)
     return out
@@ -320,3 +335,8 @@ def _after_title(markdown: str, block: str) -> str:
         if line.startswith("# "):
             return "".join(lines[: i + 1]) + "\n" + block + "\n" + "".join(lines[i + 1 :])
     return block + "\n" + markdown
+
+
+def on_post_build(config: Any) -> None:
+    """Fail when the site breaks GitHub Pages' limits; warn about pages over the budget."""
+    site_extras.check_hosting_limits(config, log)

@@ -105,6 +105,32 @@ def detect_hardware() -> dict[str, Any]:
     return info
 
 
+def peak_memory() -> dict[str, float]:
+    """Peak resident memory of this kernel (and of the first GPU, when TensorFlow used one), MB.
+
+    Read once at :meth:`Explainer.finish` for the site's build report: what a reader needs to
+    know before rebuilding an explainer on a smaller machine.
+    """
+    out: dict[str, float] = {}
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        import resource
+
+        # ru_maxrss is in kilobytes on Linux (bytes on macOS); a child process (ffmpeg, a
+        # forked renderer) counts when it peaked higher than the kernel itself
+        kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                 resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        out["peak_rss_mb"] = round(kb / (1024 * 1024 if platform.system() == "Darwin" else 1024), 1)
+    import sys
+
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        with contextlib.suppress(Exception):
+            if tf.config.list_physical_devices("GPU"):
+                info = tf.config.experimental.get_memory_info("GPU:0")
+                out["gpu_peak_mb"] = round(info["peak"] / 2**20, 1)
+    return out
+
+
 def _cpu_name() -> str:
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -331,18 +357,33 @@ class Explainer:
         return out
 
     def save_figure(self, fig: Any, name: str, alt: str, dpi: int = 100, show: bool = True,
-                    **savefig_kwargs: Any) -> Path:
-        """Save a matplotlib figure atomically as an asset; keep it inline in the notebook."""
+                    dark: bool = True, **savefig_kwargs: Any) -> Path:
+        """Save a matplotlib figure atomically as an asset; keep it inline in the notebook.
+
+        With ``dark`` (the default) a dark-palette version is saved too, from the same figure
+        restyled by :func:`pipeline.palette.restyle_figure` (data colours unchanged), as
+        ``variant_name(name, "dark")``; the page shows the one matching the reader's palette.
+        """
+        from pipeline import palette
+
         path = self.asset_path(name)
+        bbox = savefig_kwargs.pop("bbox_inches", "tight")
         with atomic.atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches=savefig_kwargs.pop("bbox_inches", "tight"),
-                        **savefig_kwargs)
-        self.add_output(name, "image", alt=alt)
-        if show:
+            fig.savefig(tmp, dpi=dpi, bbox_inches=bbox, **savefig_kwargs)
+        extra: dict[str, Any] = {}
+        if show:  # the notebook shows the light version
             with contextlib.suppress(ImportError):
                 from IPython.display import display
 
                 display(fig)
+        if dark:
+            dark_name = palette.variant_name(name, "dark")
+            palette.restyle_figure(fig, "dark")
+            with atomic.atomic_path(self.asset_path(dark_name)) as tmp:
+                fig.savefig(tmp, dpi=dpi, bbox_inches=bbox,
+                            **palette.savefig_kwargs("dark", savefig_kwargs))
+            extra["dark"] = dark_name
+        self.add_output(name, "image", alt=alt, **extra)
         import matplotlib.pyplot as plt
 
         plt.close(fig)
@@ -450,7 +491,8 @@ class Explainer:
 
     def finish(self) -> Path:
         """Write ``outputs.json``; checks every registered output exists. Call it last."""
-        missing = [n for n in self.outputs if not (self.asset_dir / n).exists()]
+        missing = [n for o in self.outputs.values() for n in (o.name, o.extra.get("dark"))
+                   if n and not (self.asset_dir / n).exists()]
         if missing:
             raise AssetPathError(f"outputs registered but never written: {', '.join(missing)}")
         self.timings["total"] = round(time.perf_counter() - self._started, 3)
@@ -469,6 +511,7 @@ class Explainer:
             "notes": self.notes,
             "status": self.status,
             "hardware": detect_hardware(),
+            "resources": peak_memory(),
         }
         if withheld:
             payload["withheld"] = withheld

@@ -45,6 +45,7 @@ class PageContext:
     gallery: list[dict[str, Any]] = field(default_factory=list)
     gallery_urls: dict[str, str] = field(default_factory=dict)
     thumb_urls: dict[str, str | None] = field(default_factory=dict)
+    thumb_dark_urls: dict[str, str] = field(default_factory=dict)  # dark-palette thumbnails
     warnings: list[str] = field(default_factory=list)
     #: an unbuilt recipe may show placeholders instead of warning (not under NNX_REQUIRE_ALL)
     unbuilt_ok: bool = False
@@ -96,14 +97,44 @@ def _size_attrs(ctx: PageContext, name: str | None) -> str:
     return f' width="{w}" height="{h}"'
 
 
+def _dark_url(ctx: PageContext, name: str | None) -> str | None:
+    """URL of the dark-palette version of output ``name`` (None: it has only one version)."""
+    if not name:
+        return None
+    dark = (_output(ctx, name).get("extra") or {}).get("dark")
+    return ctx.url_for(dark) if isinstance(dark, str) else None
+
+
+def palette_img(light: str, dark: str | None, alt: str, attrs: str = "",
+                still: tuple[str, str | None] | None = None) -> str:
+    """An ``<img>`` that loads only the version matching the reader's palette.
+
+    With a dark version the image has no ``src`` in the markup: assets/nnx-palette.js sets it
+    from ``data-nnx-light``/``data-nnx-dark`` for the palette shown (and again when the reader
+    toggles it), so the other version is never requested. ``still`` (light, dark) is what a
+    reader who prefers reduced motion sees instead of an animated GIF. Without JavaScript the
+    ``<noscript>`` copy shows the light version.
+    """
+    if dark is None and still is None:
+        return f'<img src="{light}" alt="{alt}" loading="lazy"{attrs}>'
+    data = f' data-nnx-light="{light}" data-nnx-dark="{dark or light}"'
+    if still is not None:
+        data += f' data-nnx-still-light="{still[0]}" data-nnx-still-dark="{still[1] or still[0]}"'
+    return (f'<img{data} alt="{alt}" loading="lazy"{attrs}>'
+            f'<noscript><img src="{light}" alt="{alt}" loading="lazy"{attrs}></noscript>')
+
+
 def sc_figure(ctx: PageContext, name: str, caption: str | None = None, width: str | None = None) -> str:
     out = _output(ctx, name)
     url = _require_url(ctx, name)
     alt = html.escape(out.get("alt") or caption or name, quote=True)
     style = f' style="max-width:{html.escape(width)}"' if width else ""
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return (f'<figure class="nnx-figure"><img src="{url}" alt="{alt}" loading="lazy"'
-            f"{_size_attrs(ctx, name)}{style}>{cap}</figure>")
+    poster = out.get("poster")
+    still = ((_require_url(ctx, poster), _dark_url(ctx, poster))
+             if out.get("kind") == "gif" and poster else None)
+    img = palette_img(url, _dark_url(ctx, name), alt, f"{_size_attrs(ctx, name)}{style}", still)
+    return f'<figure class="nnx-figure">{img}{cap}</figure>'
 
 
 def sc_video(ctx: PageContext, name: str, caption: str | None = None, scrub: str | None = None) -> str:
@@ -118,10 +149,102 @@ def sc_video(ctx: PageContext, name: str, caption: str | None = None, scrub: str
     if scrub:
         index_url = _require_url(ctx, f"{scrub}/index.json")
         scrub_attr = f' data-nnx-frames="{index_url}"'
-    return (f'<figure class="nnx-video"{scrub_attr}><video controls preload="metadata" playsinline '
-            f'muted loop{poster_attr}{_size_attrs(ctx, poster)} aria-label="{alt}" title="{alt}">'
-            f'<source src="{url}" type="video/mp4">'
-            f'<a href="{url}">Download the video</a></video>{cap}</figure>')
+        dark_frames = _dark_url(ctx, f"{scrub}/index.json")
+        if dark_frames:
+            scrub_attr += f' data-nnx-frames-dark="{dark_frames}"'
+    dark = _dark_url(ctx, name)
+    plain = (f'<video controls preload="metadata" playsinline muted loop{poster_attr}'
+             f'{_size_attrs(ctx, poster)} aria-label="{alt}" title="{alt}">'
+             f'<source src="{url}" type="video/mp4">'
+             f'<a href="{url}">Download the video</a></video>')
+    if dark is None:
+        return f'<figure class="nnx-video"{scrub_attr}>{plain}{cap}</figure>'
+    # Both palettes: sources and poster are set by assets/nnx-palette.js for the palette shown.
+    dark_poster = _dark_url(ctx, poster)
+    poster_data = (f' data-nnx-poster-light="{_require_url(ctx, poster)}" '
+                   f'data-nnx-poster-dark="{dark_poster or _require_url(ctx, poster)}"'
+                   if poster else "")
+    return (f'<figure class="nnx-video"{scrub_attr}><video class="nnx-palette-video" controls '
+            f'preload="metadata" playsinline muted loop{poster_data}{_size_attrs(ctx, poster)} '
+            f'aria-label="{alt}" title="{alt}">'
+            f'<source data-nnx-light="{url}" data-nnx-dark="{dark}" type="video/mp4">'
+            f'<a href="{url}">Download the video</a></video>'
+            f"<noscript>{plain}</noscript>{cap}</figure>")
+
+
+def _frames_index(ctx: PageContext, name: str) -> dict[str, Any]:
+    """A frames folder's ``index.json`` as written by ``Composition.frames``."""
+    path = ctx.path_for(f"{name}/index.json") if ctx.path_for else None
+    if not path:
+        raise ShortcodeError(f"frames {name!r} have no index.json in recipe {ctx.slug!r}")
+    try:
+        import json
+
+        index = json.loads(Path(path).read_text(encoding="utf-8"))
+        files = index["files"]
+        if not files or len(files) != len(index["epochs"]):
+            raise ValueError("'epochs' and 'files' must be equal-length, non-empty lists")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ShortcodeError(f"{name}/index.json of recipe {ctx.slug!r} is unusable: {exc}") from None
+    return index
+
+
+def sc_compare(ctx: PageContext, runs: list[str], labels: list[str] | None = None,
+               caption: str | None = None) -> str:
+    """Two or more runs' scrubber frames side by side, moved by the page's one epoch scrubber.
+
+    ``runs`` are frames folders of this recipe (``Composition.frames``, drawn on shared axes
+    limits by ``pipeline.replay.compare.share_limits``), ``labels`` name the runs (default: the
+    folder names). Each run shows its last frame until the reader moves the scrubber; each has
+    its own dark version when the recipe wrote one. The runs sit next to each other on wide
+    screens and stack on narrow ones.
+    """
+    if not isinstance(runs, (list, tuple)) or len(runs) < 2:
+        raise ShortcodeError("compare() needs a list of two or more frames folders, e.g. "
+                             'compare(["frames", "frames-seed42"], labels=["seed 0", "seed 42"])')
+    labels = list(labels) if labels is not None else list(runs)
+    if len(labels) != len(runs):
+        raise ShortcodeError(f"compare(): {len(runs)} runs but {len(labels)} labels; give one "
+                             "label per run")
+    cells = [_frames_cell(ctx, run, str(label), f"{label}: ", "nnx-compare-run")
+             for run, label in zip(runs, labels, strict=True)]
+    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    name = html.escape(caption or "Runs side by side: " + ", ".join(map(str, labels)), quote=True)
+    return (f'<figure class="nnx-compare" role="group" aria-label="{name}">'
+            f'<div class="nnx-compare-runs">{"".join(cells)}</div>{cap}</figure>')
+
+
+def sc_frames(ctx: PageContext, name: str, caption: str | None = None) -> str:
+    """One frames folder as a scrubbable figure (its last frame until the scrubber moves it).
+
+    For pictures that exist only at a few epochs (no video), e.g. attributions recomputed from
+    the recorded weights of several epochs; the page's epoch scrubber moves it with the rest.
+    """
+    return _frames_cell(ctx, name, caption or "", "", "nnx-frames-figure")
+
+
+def _frames_cell(ctx: PageContext, run: str, label: str, alt_prefix: str, css: str) -> str:
+    """A figure the scrubber drives: the last frame (palette-aware) and the frames' index."""
+    index_name = f"{run}/index.json"
+    index_url = _require_url(ctx, index_name)
+    index = _frames_index(ctx, run)
+    last = posixpath.join(run, index["files"][-1])
+    dark_index = (_output(ctx, index_name).get("extra") or {}).get("dark")
+    dark_last = (posixpath.join(posixpath.dirname(dark_index), index["files"][-1])
+                 if isinstance(dark_index, str) else None)
+    dark_url = ctx.url_for(dark_last) if dark_last else None
+    what = _output(ctx, index_name).get("alt") or "Training frames"
+    alt = html.escape(f"{alt_prefix}{what} (epoch {index['epochs'][-1]})", quote=True)
+    frames_attr = f' data-nnx-frames="{index_url}"'
+    if dark_url:
+        frames_attr += f' data-nnx-frames-dark="{_require_url(ctx, dark_index)}"'
+    size = (f' width="{int(index["width"])}" height="{int(index["height"])}"'
+            if index.get("width") and index.get("height") else "")
+    img = palette_img(_require_url(ctx, last), dark_url, alt, size)
+    cap = f"<figcaption>{html.escape(label)}</figcaption>" if label else ""
+    return (f'<figure class="nnx-video {css}"{frames_attr} '
+            f'data-nnx-label="{html.escape(alt_prefix or "frames", quote=True)}">'
+            f'<div class="nnx-compare-still">{img}</div>{cap}</figure>')
 
 
 _SCRIPT_SRC_RE = re.compile(r"""<script\b[^>]*\bsrc\s*=\s*["']([^"'#?]+)""", re.IGNORECASE)
@@ -264,13 +387,13 @@ def sc_provenance(ctx: PageContext) -> str:
 
 
 def sc_gallery(ctx: PageContext) -> str:
-    return gallery_html(ctx.gallery, ctx.gallery_urls, ctx.thumb_urls)
+    return gallery_html(ctx.gallery, ctx.gallery_urls, ctx.thumb_urls, ctx.thumb_dark_urls)
 
 
 SHORTCODES: dict[str, Callable[..., str]] = {
     "figure": sc_figure, "video": sc_video, "iframe": sc_iframe, "metric": sc_metric,
     "notebook_link": sc_notebook_link, "provenance": sc_provenance, "gallery": sc_gallery,
-    "include": sc_include,
+    "include": sc_include, "compare": sc_compare, "frames": sc_frames,
 }
 
 
@@ -440,7 +563,8 @@ def _fmt_metric(v: Any) -> str:
 
 
 #: Shortcodes that may refer to outputs a diverged run never produced.
-DIVERGED_OPTIONAL = frozenset({"figure", "video", "iframe", "metric", "include"})
+DIVERGED_OPTIONAL = frozenset({"figure", "video", "iframe", "metric", "include", "compare",
+                               "frames"})
 
 
 def is_diverged(manifest: dict[str, Any] | None) -> bool:
@@ -560,7 +684,7 @@ def unusable_result_banner(slug: str, reason: str) -> str:
 
 
 def gallery_html(entries: list[dict[str, Any]], urls: dict[str, str],
-                 thumbs: dict[str, str | None]) -> str:
+                 thumbs: dict[str, str | None], dark_thumbs: dict[str, str] | None = None) -> str:
     """Cards: thumbnail, title, description, seed article, build facts.
 
     The title is the card's link (stretched over the whole card by CSS), so a screen reader hears
@@ -575,8 +699,9 @@ def gallery_html(entries: list[dict[str, Any]], urls: dict[str, str],
         title = html.escape(e.get("title", slug))
         thumb = thumbs.get(slug)
         alt = html.escape(e.get("thumb_alt") or f"Preview of {e.get('title', slug)}", quote=True)
-        img = (f'<img class="nnx-card-thumb" src="{thumb}" alt="{alt}" loading="lazy">' if thumb
-               else '<div class="nnx-card-nothumb" aria-hidden="true"></div>')
+        dark = (dark_thumbs or {}).get(slug)
+        img = (palette_img(thumb, dark, alt).replace("<img ", '<img class="nnx-card-thumb" ')
+               if thumb else '<div class="nnx-card-nothumb" aria-hidden="true"></div>')
         facts = []
         if e.get("profile"):
             facts.append(f"profile {html.escape(str(e['profile']))}")

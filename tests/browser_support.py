@@ -150,14 +150,19 @@ class PageVisit:
 
 @contextlib.contextmanager
 def open_page(browser: Any, url: str, base: str, *, javascript: bool = True,
-              viewport: dict[str, int] | None = None) -> Iterator[tuple[Any, PageVisit]]:
+              viewport: dict[str, int] | None = None,
+              **context_options: Any) -> Iterator[tuple[Any, PageVisit]]:
     """Load ``url`` in a fresh context (cold cache); record everything; block other origins.
+
+    ``context_options`` go to playwright's ``new_context`` (e.g. ``color_scheme="dark"``,
+    ``reduced_motion="reduce"``).
 
     ``visit.first_load_bytes`` is the sum of the bytes received (response bodies, from Chrome's
     own network events) between navigation and network idle, before any interaction or scroll.
     """
     context = browser.new_context(java_script_enabled=javascript,
-                                  viewport=viewport or {"width": 1280, "height": 900})
+                                  viewport=viewport or {"width": 1280, "height": 900},
+                                  **context_options)
     visit = PageVisit(url)
 
     def route(r: Any) -> None:
@@ -440,7 +445,8 @@ _PANELS_JS = """() => Array.from(document.querySelectorAll('figure.nnx-video[dat
   return {index: new URL(f.getAttribute('data-nnx-frames'), document.baseURI).href,
           epoch: f.dataset.nnxEpoch || null, src: img ? img.src : null,
           ready: !!(img && img.complete && img.naturalWidth > 0), alt: img ? img.alt : null,
-          videoHidden: video ? video.hidden : null};
+          videoHidden: video ? video.hidden
+            : (f.querySelector('.nnx-compare-still') ? f.querySelector('.nnx-compare-still').hidden : true)};
 })"""
 
 

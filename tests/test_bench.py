@@ -114,8 +114,14 @@ def test_summary_ratios_and_targets() -> None:
     assert rows["blitted in-place rendering / full redraw (fps)"]["ok"] is True  # >= 3x
     assert rows["replay recorder overhead on training (seed 000)"]["ok"] is True  # <= 20 %
     results["recording"]["overhead_wall"] = 0.31
+    results["palettes"] = {"explainer_ratio": 1.08, "train_s": 3.0, "render_single_s": 20.0,
+                           "render_both_s": 23.0, "epochs": 200}
     rows = {r["name"]: r for r in suite.summarize(results)}
     assert rows["replay recorder overhead on training (seed 000)"]["ok"] is False
+    assert rows["seed-000 explainer, light + dark / one palette"]["ok"] is True  # <= 1.2x
+    results["palettes"]["explainer_ratio"] = 1.72
+    rows = {r["name"]: r for r in suite.summarize(results)}
+    assert rows["seed-000 explainer, light + dark / one palette"]["ok"] is False
 
 
 def test_bench_report_on_a_mini_project(mini, tmp_path, monkeypatch) -> None:
@@ -125,7 +131,8 @@ def test_bench_report_on_a_mini_project(mini, tmp_path, monkeypatch) -> None:
     out = tmp_path / "out" / "bench.json"
     monkeypatch.setenv("NNX_KERNEL_THREADS", "3")  # the bench's default runs must not see it
     code = suite.main(["--quick", "--content-dir", str(mini.content), "--data-dir",
-                       str(mini.data_dir), "--skip", "training,c,site,recording,render", "--out", str(out)])
+                       str(mini.data_dir), "--skip", "training,c,site,recording,render,palettes",
+                       "--out", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
     assert list((out.parent / "bench-history").glob("*.json"))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.browser_support import (
@@ -161,6 +162,104 @@ Some prose between the panels.
 The final loss was {{ metric("final_loss", ".3f") }}.
 """
 
+PALETTE_RECIPE = textwrap.dedent('''\
+    # ---
+    # explainer:
+    #   title: Palette fixture
+    #   description: Light and dark versions of a figure, a video, a GIF and two runs side by side.
+    #   seed_article: "000 (test fixture)"
+    #   datasets: []
+    #   order: 2
+    #   thumbnail: anim-poster.png
+    #   profiles:
+    #     quick: {epochs: 5}
+    #     full: {epochs: 5}
+    # ---
+
+    # %% tags=["parameters"]
+    profile = "quick"
+    seed = 0
+    asset_dir = "_assets"
+    data_dir = None
+    sizes = {"epochs": 5}
+
+    # %%
+    import json
+
+    import imageio.v2 as imageio
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from pipeline.palette import restyle_figure, variant_name
+    from pipeline.runtime import Explainer
+
+    ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
+    ex.use_data({"dataset": "ramp", "origin": "generated", "description": "a ramp"})
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.imshow(np.linspace(0, 1, 64).reshape(8, 8), cmap="viridis")
+    ax.set_title("a colormapped ramp")
+    ex.save_figure(fig, "heat.png", alt="A ramp of colours from dark purple to yellow")
+
+    epochs = [3 * k for k in range(sizes["epochs"])]  # 0, 3, 6, 9, 12
+    losses = {"a": 1.0 / (1.0 + np.arange(len(epochs))), "b": 1.0 - 0.1 * np.arange(len(epochs))}
+
+    def frame(run, k, palette):
+        fig, ax = plt.subplots(figsize=(3.2, 1.6), dpi=100)
+        ax.plot(epochs, losses[run], color="tab:blue" if run == "a" else "tab:orange")
+        ax.plot([epochs[k]], [losses[run][k]], "o", color="black")
+        ax.set_ylim(0, 1.05)  # the same limits for both runs
+        ax.set_title(f"run {run}: epoch {epochs[k]}", fontsize=8)
+        restyle_figure(fig, palette)
+        fig.canvas.draw()
+        pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+        plt.close(fig)
+        return pixels
+
+    for run in "ab":
+        for palette in ("light", "dark"):
+            folder = variant_name(f"run-{run}/index.json", palette).rsplit("/", 1)[0]
+            frames = [frame(run, k, palette) for k in range(len(epochs))]
+            files = []
+            for epoch, pixels in zip(epochs, frames):
+                files.append(f"epoch_{epoch:04d}.png")
+                imageio.imwrite(ex.asset_path(f"{folder}/{files[-1]}"), pixels)
+            index = {"epochs": epochs, "files": files, "width": 320, "height": 160,
+                     "metrics": {"loss": [float(v) for v in losses[run]]}}
+            ex.asset_path(f"{folder}/index.json").write_text(json.dumps(index))
+            if run == "a":
+                with imageio.get_writer(ex.asset_path(variant_name("anim.mp4", palette)), fps=4,
+                                        codec="libx264", macro_block_size=8,
+                                        ffmpeg_log_level="error") as writer:
+                    for pixels in frames:
+                        writer.append_data(pixels)
+                imageio.imwrite(ex.asset_path(variant_name("anim-poster.png", palette)), frames[-1])
+                imageio.mimsave(ex.asset_path(variant_name("anim.gif", palette)), frames,
+                                duration=250, loop=0)
+        ex.add_output(f"run-{run}/index.json", kind="frames", dark=f"run-{run}.dark/index.json",
+                      alt=f"The loss curve of run {run} with the epoch marked")
+    ex.add_output("anim-poster.png", kind="image", dark="anim-poster.dark.png",
+                  alt="Run a's loss curve with its last epoch marked")
+    ex.add_output("anim.mp4", kind="video", poster="anim-poster.png", dark="anim.dark.mp4",
+                  alt="Run a: a marker moves along the falling loss curve")
+    ex.add_output("anim.gif", kind="gif", poster="anim-poster.png", dark="anim.dark.gif",
+                  alt="Run a's replay as an animated GIF")
+    ex.metric("final_loss_a", float(losses["a"][-1]))
+
+    # %%
+    ex.finish()
+    ''')
+
+PALETTE_PAGE = """# Palette fixture
+
+{{ figure("heat.png") }}
+
+{{ video("anim.mp4", caption="Run a", scrub="run-a") }}
+
+{{ compare(["run-a", "run-b"], labels=["run a", "run b"], caption="Two runs, one scrubber") }}
+
+{{ figure("anim.gif") }}
+"""
+
 
 @dataclass
 class Site:
@@ -208,6 +307,7 @@ def fixture_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     (mini.content / "index.md").write_text(INDEX)
     mini.add("alpha", tiny_recipe("Alpha"))
     mini.add("replay", REPLAY_RECIPE, page=REPLAY_PAGE)
+    mini.add("palette", PALETTE_RECIPE, page=PALETTE_PAGE)
     assert mini.cli("build") == 0, mini.report()
     site = root / "site"
     site.mkdir()
@@ -264,7 +364,8 @@ def assert_none(problems: list[str]) -> None:
 
 # ------------------------------------------------------------------------ the fixture site is fine
 def test_fixture_site_has_the_expected_pages(reports: dict[str, PageReport]) -> None:
-    assert {"", "demo/alpha/", "demo/replay/", "notebooks/alpha/", "notebooks/replay/"} <= set(reports)
+    assert {"", "demo/alpha/", "demo/replay/", "demo/palette/", "notebooks/alpha/",
+            "notebooks/replay/", "build-report/"} <= set(reports)
 
 
 def test_pages_load_without_console_errors(reports: dict[str, PageReport]) -> None:
@@ -440,7 +541,7 @@ def test_gallery_cards_and_links(browser: Any, fixture_site: Site) -> None:
     base = fixture_site.base
     with open_page(browser, base, base) as (page, _visit):
         cards = page.locator(".nnx-gallery .nnx-card")
-        assert cards.count() == 2
+        assert cards.count() == 3  # alpha, replay and the palette fixture
         cards_info = page.eval_on_selector_all(".nnx-card", """els => els.map(c => ({
             slug: c.dataset.slug, title: c.querySelector('h3').innerText,
             href: c.querySelector('a.nnx-card-link').href,
@@ -449,7 +550,7 @@ def test_gallery_cards_and_links(browser: Any, fixture_site: Site) -> None:
             alt: c.querySelector('img') && c.querySelector('img').alt,
             text: c.innerText}))""")
     by_slug = {c["slug"]: c for c in cards_info}
-    assert list(by_slug) == ["replay", "alpha"]  # header `order` first
+    assert list(by_slug) == ["replay", "palette", "alpha"]  # header `order` first
     replay, alpha = by_slug["replay"], by_slug["alpha"]
     assert replay["title"] == "Replay fixture" and alpha["title"] == "Alpha"
     # a small WebP made from the thumbnail asset (poster-a.png) at site-build time
@@ -490,6 +591,173 @@ def test_provenance_box_on_every_explainer_page(browser: Any, fixture_site: Site
                 assert "stand-in" in text and "generated by code" in text
                 assert "training" in text and "rendering" in text
                 assert "final_loss = 0.1667" in text
+
+
+# ------------------------------------------------------------- palettes, runs side by side, motion
+PALETTE_PAGE_PATH = "demo/palette/"
+_PALETTE_URLS_JS = """() => {
+  const abs = u => new URL(u, document.baseURI).href;
+  const out = {light: [], dark: [], shown: []};
+  document.querySelectorAll('article [data-nnx-light]').forEach(e => {
+    out.light.push(abs(e.getAttribute('data-nnx-light'))); out.dark.push(abs(e.getAttribute('data-nnx-dark')));
+    if (e.getAttribute('src')) out.shown.push(abs(e.getAttribute('src')));
+  });
+  document.querySelectorAll('article video[data-nnx-poster-light]').forEach(v => {
+    out.light.push(abs(v.getAttribute('data-nnx-poster-light'))); out.dark.push(abs(v.getAttribute('data-nnx-poster-dark')));
+    if (v.getAttribute('poster')) out.shown.push(abs(v.getAttribute('poster')));
+  });
+  return out;
+}"""
+
+
+def _toggle_palette(page: Any) -> None:
+    page.locator("form[data-md-component=palette] label:not([hidden])").first.click()
+
+
+def test_palette_toggle_swaps_every_figure_and_never_fetches_the_other(
+        browser: Any, fixture_site: Site) -> None:
+    base = fixture_site.base
+    for scheme, other in (("light", "dark"), ("dark", "light")):
+        with open_page(browser, base + PALETTE_PAGE_PATH, base, color_scheme=scheme) as (page, visit):
+            reveal_deferred(page)  # scroll through: every lazy image loads
+            page.wait_for_function("() => Array.from(document.querySelectorAll('article img[data-nnx-light]'))"
+                                   ".every(i => i.complete && i.naturalWidth > 0)")
+            urls = page.evaluate(_PALETTE_URLS_JS)
+            assert len(urls["light"]) >= 6  # figure, poster, 2 compare stills, GIF, video source
+            assert page.evaluate("window.nnxPalette.current()") == scheme
+            expected = set(urls[scheme])
+            # every picture shows this palette's version, and not one byte of the other is fetched
+            assert set(urls["shown"]) <= expected and urls["shown"], urls
+            assert not set(visit.requests) & set(urls[other]), sorted(set(visit.requests) & set(urls[other]))
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"fixture-palette-{scheme}.png"), full_page=True)
+            # the toggle swaps every figure without a reload, now fetching the other versions
+            page.evaluate("window.nnxNoReload = true")
+            _toggle_palette(page)
+            page.wait_for_function("s => window.nnxPalette.current() === s", arg=other)
+            reveal_deferred(page)
+            after = page.evaluate(_PALETTE_URLS_JS)
+            assert set(after["shown"]) <= set(urls[other]) and len(after["shown"]) == len(urls["shown"])
+            assert page.evaluate("window.nnxNoReload") is True
+            source = page.eval_on_selector("video source", "s => s.src")
+            assert source.endswith("anim.mp4" if other == "light" else "anim.dark.mp4")
+            # the scrubber shows the frames of the palette shown
+            slider = page.locator(".nnx-scrubber input[type=range]")
+            slider.focus()
+            page.keyboard.press("Home")
+            page.wait_for_function("() => document.querySelectorAll('figure[data-nnx-epoch=\"0\"]').length == 3")
+            dark_folder = other == "dark"
+            srcs = page.eval_on_selector_all(".nnx-frame-stage img", "els => els.map(e => e.src)")
+            assert all((".dark/" in s) == dark_folder for s in srcs), srcs
+            assert_none(console_problems(visit))
+
+
+def test_dark_and_light_frames_differ_outside_the_data(fixture_site: Site) -> None:
+    """The two versions are drawn from the same data: the run's line is where it was."""
+    from PIL import Image
+
+    folder = fixture_site.path / "assets" / "palette"
+    light = np.asarray(Image.open(folder / "run-a" / "epoch_0006.png").convert("RGB")).astype(int)
+    dark = np.asarray(Image.open(folder / "run-a.dark" / "epoch_0006.png").convert("RGB")).astype(int)
+    assert light.shape == dark.shape
+    blue = np.array([31, 119, 180])  # tab:blue, the data colour: same pixels in both
+    on_line_light = np.abs(light - blue).max(axis=2) <= 3
+    on_line_dark = np.abs(dark - blue).max(axis=2) <= 3
+    assert on_line_light.sum() > 50
+    assert (on_line_light & on_line_dark).sum() >= 0.8 * on_line_light.sum()
+    background = ~(on_line_light | on_line_dark)
+    assert np.abs(light - dark)[background].mean() > 100  # the theme did change
+
+
+def test_shared_scrubber_moves_every_run_to_the_same_epoch(browser: Any, fixture_site: Site,
+                                                           axe_js: Path | str) -> None:
+    base = fixture_site.base
+    with open_page(browser, base + PALETTE_PAGE_PATH, base) as (page, visit):
+        page.wait_for_selector(".nnx-scrubber input[type=range]")
+        assert page.locator(".nnx-scrubber").count() == 1
+        runs = page.locator("figure.nnx-compare figure.nnx-compare-run")
+        assert runs.count() == 2
+        assert [c.strip() for c in runs.locator("figcaption").all_inner_texts()] == ["run a", "run b"]
+        # keyboard only: Tab from the play button reaches the slider; arrows move every panel
+        page.locator(".nnx-scrubber button").focus()
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.type") == "range"
+        page.keyboard.press("Home")
+        for _ in range(2):
+            page.keyboard.press("ArrowRight")
+        page.wait_for_function("() => Array.from(document.querySelectorAll('figure[data-nnx-frames]'))"
+                               ".every(f => f.dataset.nnxEpoch === '6')")
+        srcs = page.eval_on_selector_all(".nnx-frame-stage img", "els => els.map(e => e.src)")
+        assert [s.rsplit("/", 2)[-2:] for s in srcs] == [["run-a", "epoch_0006.png"],
+                                                          ["run-a", "epoch_0006.png"],
+                                                          ["run-b", "epoch_0006.png"]]
+        assert page.locator(".nnx-compare-still:not([hidden])").count() == 0
+        out = page.locator(".nnx-scrubber output")
+        assert out.inner_text() == "epoch 6" and out.get_attribute("aria-live") == "polite"
+        alts = page.eval_on_selector_all(".nnx-compare .nnx-frame-stage img", "els => els.map(e => e.alt)")
+        assert alts[0].startswith("run a: ") and "epoch 6: loss 0.333" in alts[0], alts
+        assert alts[1].startswith("run b: ") and "epoch 6: loss 0.800" in alts[1], alts
+        if isinstance(axe_js, Path):
+            assert_none(axe_problems(page, axe_js))
+        assert_none(console_problems(visit))
+
+
+def test_reduced_motion_stops_autoplay_and_gifs_show_their_poster(browser: Any,
+                                                                  fixture_site: Site) -> None:
+    base = fixture_site.base
+    with open_page(browser, base + PALETTE_PAGE_PATH, base, reduced_motion="reduce") as (page, visit):
+        reveal_deferred(page)
+        gif = page.locator("img[data-nnx-still-light]")
+        assert gif.count() == 1
+        page.wait_for_function("() => document.querySelector('img[data-nnx-still-light]').complete")
+        assert gif.evaluate("i => i.src").endswith("anim-poster.png")
+        assert not [u for u in visit.requests if u.endswith(".gif")]
+        assert page.evaluate("Array.from(document.querySelectorAll('video')).every(v => v.paused && !v.autoplay)")
+        page.wait_for_timeout(500)
+        assert page.evaluate("window.nnxScrubber.current.playing") is False
+    with open_page(browser, base + PALETTE_PAGE_PATH, base) as (page, visit):
+        reveal_deferred(page)
+        page.wait_for_function("() => document.querySelector('img[data-nnx-still-light]').complete")
+        assert page.locator("img[data-nnx-still-light]").evaluate("i => i.src").endswith("anim.gif")
+
+
+def test_gallery_thumbnails_follow_the_palette(browser: Any, fixture_site: Site) -> None:
+    base = fixture_site.base
+    for scheme, ending in (("light", "_gallery/palette.webp"), ("dark", "_gallery/palette.dark.webp")):
+        with open_page(browser, base, base, color_scheme=scheme) as (page, visit):
+            card = page.locator(".nnx-card[data-slug=palette] img")
+            page.wait_for_function("() => document.querySelector('.nnx-card[data-slug=palette] img').complete")
+            assert card.evaluate("i => i.src").endswith(ending)
+            assert card.evaluate("i => i.naturalWidth") > 0
+            other = "palette.dark.webp" if scheme == "light" else "palette.webp"
+            assert not [u for u in visit.requests if u.endswith("/_gallery/" + other)]
+            # a recipe without a dark thumbnail keeps its one image
+            assert page.locator(".nnx-card[data-slug=replay] img").evaluate("i => i.src").endswith("replay.webp")
+
+
+def test_build_report_table_sorts_from_the_keyboard(browser: Any, fixture_site: Site) -> None:
+    base = fixture_site.base
+    with open_page(browser, base + "build-report/", base) as (page, visit):
+        rows = page.locator("table.nnx-sortable tbody tr")
+        assert rows.count() == 3
+
+        def slugs() -> list[str]:
+            return rows.evaluate_all("rs => rs.map(r => r.dataset.slug)")
+
+        page.locator("table.nnx-sortable th button", has_text="Explainer").focus()
+        page.keyboard.press("Enter")  # by title: Alpha, Palette fixture, Replay fixture
+        assert slugs() == ["alpha", "palette", "replay"]
+        head = page.locator("table.nnx-sortable thead th", has_text="Explainer")
+        assert head.get_attribute("aria-sort") == "ascending"
+        page.keyboard.press("Enter")
+        assert head.get_attribute("aria-sort") == "descending"
+        assert slugs() == ["replay", "palette", "alpha"]
+        # numbers sort as numbers (slowest first), whatever their text
+        page.locator("table.nnx-sortable th button", has_text="Whole run").click()
+        keys = rows.evaluate_all("rs => rs.map(r => Number(r.children[5].dataset.nnxKey))")
+        assert keys == sorted(keys, reverse=True) and all(k > 0 for k in keys)
+        assert "Total (" in page.locator("table.nnx-sortable tfoot").inner_text()
+        assert_none(console_problems(visit))
 
 
 # ------------------------------------------------------------- each check fails when it should

@@ -201,3 +201,53 @@ def test_notebook_page_mentions_the_step_count_and_gap():
     assert '{{ metric("ig_steps") }}' in text
     assert 'metric("ig_completeness_gap_max"' in text
     assert "9,000" in text and "1,000" in text and "not comparable" in text.replace("**", "")
+
+
+def test_integrated_gradients_over_training_are_complete_at_every_epoch(saved):
+    """Each epoch's maps are recomputed from the recorded weights of that epoch (published with
+    the page) by the independent implementation above, and add up to f(x) - f(black) within 1%."""
+    import keras
+
+    from pipeline.replay.store import Replay
+
+    model, a, assets, manifest = saved
+    epochs = [int(e) for e in a["ig_over_epochs"]]
+    assert len(epochs) == manifest["sizes"]["ig_epochs"] and epochs == sorted(epochs) and epochs[0] > 0
+    assert manifest["metrics"]["ig_over_training_epochs"] == ", ".join(map(str, epochs))
+    replay = Replay.load(assets / "replay-ig-epochs.npz")
+    assert [int(e) for e in replay.epochs] == epochs
+    images, targets = a["explain_x"], [int(t) for t in a["targets"]]
+    worst = 0.0
+    previous = None
+    for k, epoch in enumerate(epochs):
+        at = keras.models.clone_model(model)
+        values = replay.weights(epoch)
+        variables = [v for layer in at.layers for v in layer.weights]
+        for key, var in zip(replay.weight_keys, variables, strict=True):
+            var.assign(values[key])
+        probs = at.predict(images, verbose=0)
+        black = at.predict(np.zeros_like(images[:1]), verbose=0)[0]
+        steps = int(a["ig_over_steps"][k])
+        for i, t in enumerate(targets):
+            ig = _independent_ig(at, images[i], t, steps)
+            np.testing.assert_allclose(a["ig_over_attributions"][k, i], ig, rtol=1e-3,
+                                       atol=1e-4 * float(np.abs(ig).max()))
+            delta = float(probs[i, t]) - float(black[t])
+            gap = abs(float(ig.sum()) - delta) / abs(delta)
+            assert gap < 0.01, f"epoch {epoch}, image {i}: completeness gap {gap:.3%}"
+            worst = max(worst, gap)
+            assert math.isclose(float(a["ig_over_f_x"][k, i]), float(probs[i, t]), rel_tol=1e-4)
+        if previous is not None:  # the weights really differ between the epochs shown
+            assert not np.allclose(previous, a["ig_over_attributions"][k])
+        previous = a["ig_over_attributions"][k]
+    # the last epoch shown is the trained model: its maps are the page's main ones
+    assert epochs[-1] == manifest["sizes"]["epochs"]
+    np.testing.assert_allclose(a["ig_over_f_x"][-1], a["ig_f_x"], rtol=1e-4)
+    assert manifest["metrics"]["ig_over_training_gap_max"] < 0.01
+    assert math.isclose(manifest["metrics"]["ig_over_training_gap_max"], worst, rel_tol=0.2, abs_tol=2e-4)
+    # one frame per epoch, light and dark, for the scrubber
+    import json
+
+    for folder in ("ig-over-training", "ig-over-training.dark"):
+        index = json.loads((assets / folder / "index.json").read_text())
+        assert index["epochs"] == epochs and all((assets / folder / f).is_file() for f in index["files"])

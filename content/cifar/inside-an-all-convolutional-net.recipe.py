@@ -8,8 +8,8 @@
 #   timeout: 10800
 #   thumbnail: integrated-gradients.png
 #   profiles:
-#     quick: {width: 32, full_data: false, train_per_class: 400, test_per_class: 100, epochs: 10, batch: 64, learning_rate: 0.001, n_explain: 4, ig_start_steps: 32, ig_tol: 0.01}
-#     full: {width: 128, full_data: true, train_per_class: 900, test_per_class: 100, epochs: 7, batch: 128, learning_rate: 0.001, n_explain: 4, ig_start_steps: 32, ig_tol: 0.01, mixed_precision: true}
+#     quick: {width: 32, full_data: false, train_per_class: 400, test_per_class: 100, epochs: 10, batch: 64, learning_rate: 0.001, n_explain: 4, ig_start_steps: 32, ig_tol: 0.01, ig_epochs: 4}
+#     full: {width: 128, full_data: true, train_per_class: 900, test_per_class: 100, epochs: 7, batch: 128, learning_rate: 0.001, n_explain: 4, ig_start_steps: 32, ig_tol: 0.01, ig_epochs: 4, mixed_precision: true}
 # ---
 
 # %% [markdown]
@@ -49,7 +49,9 @@ from pipeline.cnn_views import save_model_without_optimizer
 from pipeline.datasets import CIFAR10_CLASSES
 from pipeline.errors import TrainingDiverged
 from pipeline.inspection import activation_strip_gif, feature_map_grid, feature_maps, weight_histograms
+from pipeline.palette import PALETTES, restyle_figure, variant_name
 from pipeline.replay import ReplayRecorder, weight_ridgeline
+from pipeline.replay.composer import select_epochs
 from pipeline.runtime import Explainer
 from pipeline.training import DivergenceGuard, fit_fast, float32_copy
 
@@ -415,6 +417,92 @@ if not ex.is_diverged:
                        f"attribution; {steps} steps, largest completeness gap {gaps.max():.2%}")
 
 # %% [markdown]
+# ## Integrated gradients over training
+# The same test images and the same classes, explained by the network as it was after several
+# epochs: each epoch's weights are taken from the replay (never retrained) and put into a copy of
+# the network, and the integrated gradients are computed again, each epoch with its own step
+# count until every image's completeness gap is below the tolerance. One frame per epoch, in the
+# light and the dark palette, for the page's epoch scrubber; the signed maps of an image share
+# one colour scale over all epochs, so a growing attribution looks stronger.
+
+# %%
+if not ex.is_diverged:
+    ig_epochs = select_epochs([int(e) for e in replay.epochs if int(e) > 0], None,
+                              int(sizes.get("ig_epochs", 4)))
+
+    def model_at(epoch):
+        """A copy of the network with the replay's weights of ``epoch``."""
+        copy = keras.models.clone_model(model)
+        values = replay.weights(epoch)
+        variables = [v for layer in copy.layers for v in layer.weights]
+        for key, var in zip(replay.weight_keys, variables, strict=True):
+            var.assign(values[key])
+        return copy
+
+    ig_over = {}
+    with ex.timer("integrated_gradients_over_training"):
+        for epoch in ig_epochs:
+            ig_over[epoch] = integrated_gradients_same_steps(
+                model_at(epoch), explain_x, targets, tol=sizes["ig_tol"],
+                start_steps=sizes["ig_start_steps"], max_steps=4096)
+    over_gaps = {e: max(r.completeness_gap for r in rs) for e, rs in ig_over.items()}
+    ex.metric("ig_over_training_epochs", ", ".join(map(str, ig_epochs)))
+    ex.metric("ig_over_training_gap_max", float(max(over_gaps.values())))
+    test_acc = {int(e): float(a) for e, a in zip(replay.epochs, per_epoch["val_accuracy"])
+                if np.isfinite(a)}
+    scale = [float(np.percentile(np.abs(np.stack([ig_over[e][i].attributions.sum(-1)
+                                                  for e in ig_epochs])), 99)) or 1.0
+             for i in range(len(targets))]
+
+    def ig_frame(epoch):
+        rs = ig_over[epoch]
+        fig, axes = plt.subplots(2, len(rs), figsize=(2.3 * len(rs), 5.0), squeeze=False)
+        for i, (x, r) in enumerate(zip(explain_x, rs, strict=True)):
+            axes[0, i].imshow(attr.overlay(x, attr.attribution_to_heatmap(r.attributions), alpha=0.6),
+                              interpolation="nearest")
+            axes[0, i].set_title(f"{CIFAR10_CLASSES[targets[i]]}: p = {r.f_x:.2f}", fontsize=9)
+            axes[1, i].imshow(r.attributions.sum(-1), cmap="RdBu_r", vmin=-scale[i],
+                              vmax=scale[i], interpolation="nearest")
+            axes[1, i].set_title(f"sum {r.total:.3f} of {r.delta:.3f}", fontsize=8)
+            for ax in axes[:, i]:
+                ax.set_axis_off()
+        fig.suptitle(f"Epoch {epoch}: test accuracy {test_acc.get(epoch, float('nan')):.1%}; "
+                     f"{rs[0].steps} steps, largest completeness gap {over_gaps[epoch]:.2%}",
+                     fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    files = [f"epoch_{e:04d}.png" for e in ig_epochs]
+    for palette in PALETTES:
+        folder = ex.asset_path(variant_name("ig-over-training/index.json", palette)).parent
+        for epoch, name in zip(ig_epochs, files, strict=True):
+            fig = ig_frame(epoch)
+            restyle_figure(fig, palette)
+            with atomic.atomic_path(folder / name) as tmp:
+                fig.savefig(tmp, format="png", dpi=80)
+            if palette == "light" and epoch == ig_epochs[-1]:
+                plt.show()
+            plt.close(fig)
+        from PIL import Image as _PIL
+
+        with _PIL.open(folder / files[-1]) as im:
+            width, height = im.size
+        index = {"epochs": ig_epochs, "files": files, "width": width, "height": height,
+                 "format": "png", "palette": palette,
+                 "metrics": {"test_accuracy": [test_acc.get(e) for e in ig_epochs],
+                             "completeness_gap_max": [over_gaps[e] for e in ig_epochs]}}
+        atomic.write_json(folder / "index.json", index)
+    ex.add_output("ig-over-training/index.json", kind="frames",
+                  dark=variant_name("ig-over-training/index.json", "dark"),
+                  alt=f"Integrated gradients of the same {len(targets)} test images for their "
+                      f"predicted classes, with the weights of one epoch of training")
+    # the weights the frames were drawn from, so a test can recompute every map
+    replay.subset(ig_epochs).save(ex.asset_path("replay-ig-epochs.npz"), compress=True)
+    ex.add_output("replay-ig-epochs.npz", kind="replay",
+                  alt="The recorded weights at the epochs of the integrated gradients over training")
+    print({e: f"{ig_over[e][0].steps} steps, gap {g:.2e}" for e, g in over_gaps.items()})
+
+# %% [markdown]
 # ## What the pictures were drawn from
 # The trained model (weights only, no optimizer state) and the arrays drawn above, so a test
 # can recompute the activation grids and the integrated gradients and check completeness.
@@ -434,6 +522,11 @@ if not ex.is_diverged:
         ig_gaps=gaps, interior_alphas=np.array(SHOW_ALPHAS),
         interior_gradients=np.stack([g.gradients[show_pos] for g in interior]).astype(np.float32),
         interior_curve_alphas=all_alphas, interior_scores=np.stack([g.scores for g in interior]),
+        ig_over_epochs=np.array(ig_epochs),
+        ig_over_attributions=np.stack([[r.attributions for r in ig_over[e]] for e in ig_epochs]).astype(np.float32),
+        ig_over_f_x=np.array([[r.f_x for r in ig_over[e]] for e in ig_epochs]),
+        ig_over_f_baseline=np.array([[r.f_baseline for r in ig_over[e]] for e in ig_epochs]),
+        ig_over_steps=np.array([ig_over[e][0].steps for e in ig_epochs]),
         epochs=replay.epochs, std_before=std_before, std_after=std_after,
         test_accuracy=per_epoch["val_accuracy"], test_loss=per_epoch["val_loss"],
         batch_loss=curves["loss"].astype(np.float32), batch_accuracy=curves["accuracy"].astype(np.float32),

@@ -9,8 +9,8 @@
 #   timeout: 600
 #   thumbnail: poster.png
 #   profiles:
-#     quick: {n_samples: 2000, epochs: 200, batch: 16, still_epoch: 160, frame_step: 2, fps: 20, compare_seed: 42}
-#     full: {n_samples: 2000, epochs: 200, batch: 16, still_epoch: 160, frame_step: 1, fps: 20, compare_seed: 42}
+#     quick: {n_samples: 2000, epochs: 200, batch: 16, still_epoch: 160, frame_step: 2, fps: 20, compare_seed: 42, compare_frames: 41}
+#     full: {n_samples: 2000, epochs: 200, batch: 16, still_epoch: 160, frame_step: 1, fps: 20, compare_seed: 42, compare_frames: 101}
 # ---
 
 # %% [markdown]
@@ -34,7 +34,7 @@ seed = 0
 asset_dir = "_assets"
 data_dir = None
 sizes = {"n_samples": 2000, "epochs": 200, "batch": 16, "still_epoch": 160, "frame_step": 2,
-         "fps": 20, "compare_seed": 42}
+         "fps": 20, "compare_seed": 42, "compare_frames": 41}
 checkpoint_dir = None
 
 # %%
@@ -44,7 +44,10 @@ from IPython.display import Image, display
 
 from pipeline.datasets import load_moons
 from pipeline.errors import TrainingDiverged
+from pipeline.palette import PALETTES, render_palettes, variant_name
 from pipeline.replay import ReplayRecorder, seed000_layout
+from pipeline.replay.compare import compare_layouts
+from pipeline.replay.composer import select_epochs
 from pipeline.replay.parallel_render import render_outputs
 from pipeline.runtime import Explainer
 from pipeline.training import DivergenceGuard, fit_fast
@@ -162,36 +165,47 @@ print(f"epoch {last}: accuracy {accuracy[-1]:.4f}, loss {probe_loss[-1]:.4f} "
 # and the histogram of the per-sample loss.
 
 # %%
+frame_epochs = [int(e) for e in replay.epochs if int(e) % sizes["frame_step"] == 0]
+if frame_epochs[-1] != last:
+    frame_epochs.append(last)
 if not ex.is_diverged:
+    def render(comp, palette):
+        """One palette's still, poster, MP4, GIF and scrubber frames (the site shows the one
+        matching the reader's light or dark palette)."""
+        def v(name):
+            return ex.asset_path(variant_name(name, palette))
+
+        comp.still(still_epoch, v(f"epoch-{still_epoch}.png"))
+        comp.poster(v("poster.png"))
+        # video, GIF and scrubber frames in one pass over the epochs; the files equal
+        # comp.animate(...) and comp.frames(...) with the same arguments. One process per
+        # palette (render_palettes forks the dark one), so this pass needs no more workers.
+        render_outputs(seed000_layout, replay, composition=comp, workers=1,
+                       mp4_path=v("replay.mp4"), gif_path=v("replay.gif"), fps=sizes["fps"],
+                       frames_dir=v("frames/index.json").parent, frame_epochs=frame_epochs,
+                       frame_format="webp", quality=80, max_frames=None)
+
     with ex.timer("render"):
         comp = seed000_layout(replay)
-        comp.still(still_epoch, ex.asset_path(f"epoch-{still_epoch}.png"))
-        comp.poster(ex.asset_path("poster.png"))
-        frame_epochs = [int(e) for e in replay.epochs if int(e) % sizes["frame_step"] == 0]
-        if frame_epochs[-1] != last:
-            frame_epochs.append(last)
-        # video, GIF and scrubber frames in one pass over the epochs, on every core; the
-        # files equal comp.animate(...) and comp.frames(...) with the same arguments
-        anim = render_outputs(seed000_layout, replay, composition=comp,
-                              mp4_path=ex.asset_path("replay.mp4"),
-                              gif_path=ex.asset_path("replay.gif"), fps=sizes["fps"],
-                              frames_dir=ex.asset_path("frames"), frame_epochs=frame_epochs,
-                              frame_format="webp", quality=80, max_frames=None)
-    ex.add_output(f"epoch-{still_epoch}.png", kind="image",
+        render_palettes(comp, render)  # the dark palette in a forked process, at the same time
+    anim = {"epochs": list(replay.epochs)}
+    dark = {n: variant_name(n, "dark") for n in (f"epoch-{still_epoch}.png", "poster.png",
+                                                 "replay.mp4", "replay.gif", "frames/index.json")}
+    ex.add_output(f"epoch-{still_epoch}.png", kind="image", dark=dark[f"epoch-{still_epoch}.png"],
                   alt=f"The replay at epoch {still_epoch}: the hidden layer has bent the grid so "
                       f"the two moons lie on either side of the output's boundary; accuracy "
                       f"{ex.metrics['still_accuracy']:.1%}, and both probability histograms are "
                       f"piled at the correct end")
-    ex.add_output("poster.png", kind="image",
+    ex.add_output("poster.png", kind="image", dark=dark["poster.png"],
                   alt=f"The replay after the last epoch ({last}): the two classes separated in "
                       f"the hidden layer's plane, loss near zero")
-    ex.add_output("replay.mp4", kind="video", poster="poster.png",
+    ex.add_output("replay.mp4", kind="video", poster="poster.png", dark=dark["replay.mp4"],
                   alt=f"Video of all {len(anim['epochs'])} recorded epochs: the grid of the "
                       f"input plane folds in the hidden layer's feature space until the two moons "
                       f"come apart, while the histograms move to 0 and 1 and the loss falls")
-    ex.add_output("replay.gif", kind="gif",
+    ex.add_output("replay.gif", kind="gif", poster="poster.png", dark=dark["replay.gif"],
                   alt="The same replay as an animated GIF, at half size")
-    ex.add_output("frames/index.json", kind="frames",
+    ex.add_output("frames/index.json", kind="frames", dark=dark["frames/index.json"],
                   alt=f"One frame of the replay for each of {len(frame_epochs)} epochs, for the "
                       f"page's epoch scrubber")
     display(Image(filename=str(ex.asset_path(f"epoch-{still_epoch}.png"))))
@@ -238,8 +252,12 @@ with ex.timer("compare_seed"):
     other_loss, other_acc = other.evaluate(X, y, batch_size=len(X), verbose=0)
     other_replay = other_recorder.replay()
     other_last = int(other_replay.epochs[-1])
-    seed000_layout(other_replay).still(other_last, ex.asset_path(f"seed-{compare_seed}.png"))
+    other_comp = seed000_layout(other_replay)
+    for palette in PALETTES:
+        other_comp.set_palette(palette)
+        other_comp.still(other_last, ex.asset_path(variant_name(f"seed-{compare_seed}.png", palette)))
 ex.add_output(f"seed-{compare_seed}.png", kind="image",
+              dark=variant_name(f"seed-{compare_seed}.png", "dark"),
               alt=f"The replay of the seed-{compare_seed} run at epoch {other_last}: every point "
                   f"of the input plane lands on one thin curve of the hidden layer's plane, the "
                   f"two moons overlap along it, and accuracy stays at {other_acc:.1%}")
@@ -251,6 +269,31 @@ ex.note(f"Initialisation seed {seed} instead of the article's {compare_seed}: un
         f"Keras {keras.__version__} seed {compare_seed} stops at {other_acc:.1%} "
         f"accuracy after {EPOCHS} epochs, seed {seed} reaches {accuracy[-1]:.1%}.")
 print(f"seed {compare_seed}: accuracy {other_acc:.4f}, loss {other_loss:.4f}")
+
+# %% [markdown]
+# ## The two runs side by side
+# Both replays drawn on the same axes limits (`pipeline.replay.compare.share_limits`), at half
+# size and at most `compare_frames` epochs, for the page's `compare(...)` view: one epoch
+# scrubber moves both.
+
+# %%
+runs = {f"compare/seed-{seed}": replay, f"compare/seed-{compare_seed}": other_replay}
+common = [e for e in frame_epochs if e in set(int(x) for x in other_replay.epochs)]
+compare_epochs = select_epochs(common, None, int(sizes.get("compare_frames", 41)))
+with ex.timer("render_compare"):
+    def render_compare(comps, palette):
+        for name, comp in zip(runs, comps):
+            comp.frames(ex.asset_path(variant_name(f"{name}/index.json", palette)).parent,
+                        epochs=compare_epochs, format="webp", quality=80, max_frames=None,
+                        scale=0.5)
+
+    render_palettes(compare_layouts(list(runs.values()), seed000_layout), render_compare)
+for (name, _), s in zip(runs.items(), (seed, compare_seed)):
+    ex.add_output(f"{name}/index.json", kind="frames",
+                  dark=variant_name(f"{name}/index.json", "dark"),
+                  alt=f"The replay of the seed-{s} run on the axes limits shared with the other "
+                      f"seed")
+print(f"{len(compare_epochs)} side-by-side frames per run, {ex.timings['render_compare']:.1f} s")
 
 # %%
 ex.finish()

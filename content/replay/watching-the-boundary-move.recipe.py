@@ -9,8 +9,8 @@
 #   timeout: 600
 #   thumbnail: poster.png
 #   profiles:
-#     quick: {n_samples: 500, epochs: 100, batch: 32, learning_rate: 0.5, fps: 10, compare_seeds: 8}
-#     full: {n_samples: 500, epochs: 100, batch: 32, learning_rate: 0.5, fps: 10, compare_seeds: 8}
+#     quick: {n_samples: 500, epochs: 100, batch: 32, learning_rate: 0.5, fps: 10, compare_seeds: 8, compare_frames: 51}
+#     full: {n_samples: 500, epochs: 100, batch: 32, learning_rate: 0.5, fps: 10, compare_seeds: 8, compare_frames: 101}
 # ---
 
 # %% [markdown]
@@ -28,7 +28,7 @@ seed = 1
 asset_dir = "_assets"
 data_dir = None
 sizes = {"n_samples": 500, "epochs": 100, "batch": 32, "learning_rate": 0.5, "fps": 10,
-         "compare_seeds": 8}
+         "compare_seeds": 8, "compare_frames": 51}
 checkpoint_dir = None
 
 # %%
@@ -39,7 +39,10 @@ from matplotlib.figure import Figure
 
 from pipeline.datasets import load_moons
 from pipeline.errors import TrainingDiverged
+from pipeline.palette import render_palettes, variant_name
 from pipeline.replay import Composition, CurvesPanel, DecisionBoundaryPanel, ReplayRecorder
+from pipeline.replay.compare import compare_layouts
+from pipeline.replay.composer import select_epochs
 from pipeline.runtime import Explainer
 from pipeline.training import DivergenceGuard, fit_fast
 
@@ -134,25 +137,33 @@ def boundary_composition(rep):
 
 
 if not ex.is_diverged:
+    def render(comp, palette):
+        """One palette's still, poster, MP4, GIF and frames (light and dark: see the site)."""
+        def v(name):
+            return ex.asset_path(variant_name(name, palette))
+
+        comp.still(last, v(f"boundary-epoch-{last}.png"))
+        comp.poster(v("poster.png"))
+        comp.animate(v("boundary.mp4"), v("boundary.gif"), fps=sizes["fps"])
+        comp.frames(v("frames/index.json").parent, format="webp", quality=80, max_frames=None)
+
     with ex.timer("render"):
-        comp = boundary_composition(replay)
-        comp.still(last, ex.asset_path(f"boundary-epoch-{last}.png"))
-        comp.poster(ex.asset_path("poster.png"))
-        anim = comp.animate(ex.asset_path("boundary.mp4"), ex.asset_path("boundary.gif"),
-                            fps=sizes["fps"])
-        comp.frames(ex.asset_path("frames"), format="webp", quality=80, max_frames=None)
-    ex.add_output(f"boundary-epoch-{last}.png", kind="image",
+        render_palettes(boundary_composition(replay), render)
+    anim = {"epochs": [int(e) for e in replay.epochs]}
+    dark = {n: variant_name(n, "dark") for n in (f"boundary-epoch-{last}.png", "poster.png",
+                                                 "boundary.mp4", "boundary.gif", "frames/index.json")}
+    ex.add_output(f"boundary-epoch-{last}.png", kind="image", dark=dark[f"boundary-epoch-{last}.png"],
                   alt=f"After {last} epochs: the decision boundary curves around the tips of "
                       f"both moons; accuracy {accuracy[-1]:.1%}, loss {loss[-1]:.3f}")
-    ex.add_output("poster.png", kind="image",
+    ex.add_output("poster.png", kind="image", dark=dark["poster.png"],
                   alt=f"The decision boundary and the loss and accuracy curves after epoch {last}")
-    ex.add_output("boundary.mp4", kind="video", poster="poster.png",
+    ex.add_output("boundary.mp4", kind="video", poster="poster.png", dark=dark["boundary.mp4"],
                   alt=f"Video of {len(anim['epochs'])} epochs: the boundary jumps to a straight "
                       f"cut in the first epoch, then slowly bends around the tips of the moons "
                       f"while the loss falls and the accuracy rises")
-    ex.add_output("boundary.gif", kind="gif",
+    ex.add_output("boundary.gif", kind="gif", poster="poster.png", dark=dark["boundary.gif"],
                   alt="The same video as an animated GIF, at half size")
-    ex.add_output("frames/index.json", kind="frames",
+    ex.add_output("frames/index.json", kind="frames", dark=dark["frames/index.json"],
                   alt=f"One frame per epoch, {len(anim['epochs'])} in all, for the page's epoch "
                       "scrubber")
     display(Image(filename=str(ex.asset_path(f"boundary-epoch-{last}.png"))))
@@ -226,6 +237,32 @@ ex.save_figure(fig, "other-seeds.png",
                    f"or more); the others stay almost straight at about "
                    f"{min(final_accs.values()):.0%}")
 print({s: round(a, 3) for s, a in final_accs.items()})
+
+# %% [markdown]
+# ## A good start and a stuck one, side by side
+# This page's seed against the seed that ends lowest, drawn on shared axes limits for the
+# page's `compare(...)` view (one epoch scrubber moves both), at most `compare_frames` epochs.
+
+# %%
+stuck = min(final_accs, key=final_accs.get)
+ex.metric("stuck_seed", int(stuck))
+ex.metric("stuck_seed_accuracy", round(final_accs[stuck], 4))
+pair = {f"compare/seed-{seed}": replay, f"compare/stuck": dict(compare)[stuck]}
+compare_epochs = select_epochs(replay.epochs, None, int(sizes.get("compare_frames", 51)))
+with ex.timer("render_compare"):
+    def render_compare(comps, palette):
+        for name, comp in zip(pair, comps):
+            comp.frames(ex.asset_path(variant_name(f"{name}/index.json", palette)).parent,
+                        epochs=compare_epochs, format="webp", quality=80, max_frames=None,
+                        scale=0.6)
+
+    render_palettes(compare_layouts(list(pair.values()), boundary_composition), render_compare)
+for name, s, what in ((f"compare/seed-{seed}", seed, "this page's run"),
+                      ("compare/stuck", stuck, "the run that ends lowest")):
+    ex.add_output(f"{name}/index.json", kind="frames",
+                  dark=variant_name(f"{name}/index.json", "dark"),
+                  alt=f"The decision boundary of seed {s} ({what}), on axes shared with the other run")
+print(f"seed {seed} vs stuck seed {stuck} ({final_accs[stuck]:.1%}): {len(compare_epochs)} frames each")
 
 # %% [markdown]
 # ## The replay file, and a check

@@ -108,6 +108,7 @@ class Composition:
         dpi: float = 100,
         grid: tuple[int, int] | None = None,
         epoch_label: str | None = "Epoch {epoch}",
+        palette: str = "light",
     ) -> None:
         if not panels:
             raise PipelineError("Composition needs at least one (panel, slot)")
@@ -136,6 +137,26 @@ class Composition:
         self.canvas.draw()  # run the layout once ...
         self.figure.set_layout_engine("none")  # ... and freeze it for every later frame
         self.width, self.height = (int(v) for v in self.canvas.get_width_height())
+        self.palette = "light"
+        self.set_palette(palette)
+
+    def set_palette(self, palette: str) -> None:
+        """Recolour the figure for the site's ``"light"`` or ``"dark"`` palette.
+
+        Only theme colours change (:func:`pipeline.palette.restyle_figure`); the panels' data,
+        colormaps and the frozen layout stay, so the dark pass reuses everything the panels
+        computed. The light version must be rendered first: going back to light is refused.
+        """
+        from pipeline import palette as palettes
+
+        palettes.check_palette(palette)
+        if palette == self.palette:
+            return
+        if self.palette != "light":
+            raise PipelineError("Composition.set_palette: render the light version first; a "
+                                "dark composition cannot be turned back to light")
+        palettes.restyle_figure(self.figure, palette)
+        self.palette = palette
 
     @staticmethod
     def _grid_shape(panels: Sequence[tuple[Panel, Slot]]) -> tuple[int, int]:
@@ -416,10 +437,27 @@ class Composition:
                 img.save(tmp / name, format=_FRAME_FORMATS[fmt], **kwargs)
                 files.append(name)
             index = {"epochs": chosen, "files": files, "width": size[0], "height": size[1],
-                     "format": fmt}
+                     "format": fmt, "palette": self.palette,
+                     "metrics": self._frame_metrics(chosen)}
             (tmp / "index.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
         log.info("frames: %d %s files -> %s", len(files), fmt, final)
         return final / "index.json"
+
+    def _frame_metrics(self, epochs: Sequence[int]) -> dict[str, list[float | None]]:
+        return frame_metrics(self.replay, epochs)
+
+
+def frame_metrics(replay: Replay, epochs: Sequence[int]) -> dict[str, list[float | None]]:
+    """The replay's metrics at ``epochs`` (None where not finite), for the frames' alt text."""
+    metrics = getattr(replay, "metrics", None) or {}
+    rows = [replay.index(int(e)) for e in epochs]
+    out: dict[str, list[float | None]] = {}
+    for name, values in metrics.items():
+        arr = np.asarray(values, dtype=float)
+        if arr.ndim != 1 or len(arr) != len(replay.epochs):
+            continue
+        out[name] = [round(float(arr[i]), 6) if np.isfinite(arr[i]) else None for i in rows]
+    return out
 
 
 def _gif_frame(frame: np.ndarray, scale: float) -> Any:

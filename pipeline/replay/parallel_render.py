@@ -40,6 +40,7 @@ import numpy as np
 from pipeline.atomic import atomic_directory, atomic_path
 from pipeline.errors import PipelineError
 from pipeline.replay.composer import (
+    frame_metrics,
     _FRAME_FORMATS,
     Composition,
     _even,
@@ -233,8 +234,10 @@ def render_outputs(
             files.update(result.files)
         if frames_tmp is not None:
             size = frame_size or (width, height)
+            palette = comp.palette if comp is not None else layout_kwargs.get("palette", "light")
             index = {"epochs": framed, "files": [files[e] for e in framed], "width": size[0],
-                     "height": size[1], "format": fmt}
+                     "height": size[1], "format": fmt, "palette": palette,
+                     "metrics": frame_metrics(replay, framed)}
             (frames_tmp / "index.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
     out: dict[str, Any] = {"epochs": chosen, "fps": fps, "frame_epochs": framed,
                            "workers": count}

@@ -54,9 +54,19 @@
     this.video = figure.querySelector("video");
     this.epochs = index.epochs.map(Number);
     this.urls = index.files.map(function (f) { return new URL(f, indexUrl).href; });
+    // The dark palette's frames have the same names in a sibling folder (pipeline/palette.py):
+    // their URLs are known without fetching the dark index.json.
+    var darkIndex = figure.getAttribute("data-nnx-frames-dark");
+    this.darkUrls = darkIndex ? index.files.map(function (f) {
+      return new URL(f, new URL(darkIndex, document.baseURI)).href;
+    }) : null;
+    this.metrics = index.metrics || null; // {name: [value per frame]} for the frames' alt text
     this.width = index.width;
     this.height = index.height;
+    var still = figure.querySelector(".nnx-compare-still img");
     this.label = (this.video && (this.video.getAttribute("aria-label") || this.video.title)) ||
+      (figure.getAttribute("data-nnx-label") && still
+        ? still.getAttribute("alt").replace(/ \(epoch [^)]*\)$/, "") : null) ||
       "Training animation";
     this.images = new Map(); // frame position -> Promise<HTMLImageElement>
     this.stage = null;
@@ -73,25 +83,43 @@
     return best;
   };
 
+  /** The palette whose frames are shown ("light" or "dark"; see assets/nnx-palette.js). */
+  function palette() {
+    return window.nnxPalette ? window.nnxPalette.current() : "light";
+  }
+
+  /** Alt text of frame `i`: what the panel shows, its epoch and its metrics at that epoch. */
+  Panel.prototype.altFor = function (i) {
+    var parts = [];
+    var metrics = this.metrics || {};
+    Object.keys(metrics).forEach(function (name) {
+      var v = metrics[name][i];
+      if (typeof v === "number" && isFinite(v)) parts.push(name.replace(/_/g, " ") + " " + v.toFixed(3));
+    });
+    return this.label + " (epoch " + this.epochs[i] + (parts.length ? ": " + parts.join(", ") : "") + ")";
+  };
+
   /** A promise of a decoded Image of frame `i` (cached; a failed load is retried next time). */
   Panel.prototype.load = function (i) {
-    var cached = this.images.get(i);
+    var dark = this.darkUrls && palette() === "dark";
+    var key = (dark ? "dark:" : "light:") + i;
+    var cached = this.images.get(key);
     if (cached) return cached;
     var img = new Image();
     img.decoding = "async";
     img.className = "nnx-frame";
-    img.alt = this.label + " (epoch " + this.epochs[i] + ")";
+    img.alt = this.altFor(i);
     if (this.width && this.height) {
       img.width = this.width;
       img.height = this.height;
     }
-    img.src = this.urls[i];
+    img.src = dark ? this.darkUrls[i] : this.urls[i];
     var self = this;
     var promise = img.decode().then(function () { return img; }, function (err) {
-      self.images.delete(i);
+      self.images.delete(key);
       throw err;
     });
-    this.images.set(i, promise);
+    this.images.set(key, promise);
     return promise;
   };
 
@@ -106,6 +134,9 @@
       this.video.hidden = true;
       this.video.parentNode.insertBefore(this.stage, this.video);
     } else {
+      // a run of compare(...): its still (the last frame) gives way to the scrubbed frames
+      var still = this.figure.querySelector(".nnx-compare-still");
+      if (still) still.hidden = true;
       this.figure.insertBefore(this.stage, this.figure.firstChild);
     }
     this.figure.classList.add("nnx-scrubbing");
@@ -163,11 +194,12 @@
     var out = document.createElement("output");
     out.htmlFor = id;
     out.className = "nnx-scrubber-epoch";
+    out.setAttribute("aria-live", "polite"); // screen readers hear the epoch after each move
 
     var hint = document.createElement("span");
     hint.className = "nnx-scrubber-hint";
     hint.textContent = this.panels.length > 1
-      ? "moves all " + this.panels.length + " animations below"
+      ? "moves all " + this.panels.length + " animations on this page"
       : "moves the animation below";
 
     bar.append(play, label, input, out, hint);
@@ -192,6 +224,11 @@
     var warm = function () { self.preload(self.position, PRELOAD_RADIUS); };
     bar.addEventListener("pointerenter", warm, { once: true });
     bar.addEventListener("focusin", warm, { once: true });
+    // A palette toggle redraws the frames shown in the new palette's version.
+    this.onPalette = function () {
+      if (self.panels.some(function (p) { return p.stage; })) self.go(self.position);
+    };
+    document.addEventListener("nnx-palette", this.onPalette);
   };
 
   Scrubber.prototype.setLabel = function (pos) {
@@ -279,6 +316,7 @@
   Scrubber.prototype.destroy = function () {
     this.stop();
     this.destroyed = true;
+    document.removeEventListener("nnx-palette", this.onPalette);
   };
 
   /** Read every panel's index.json; panels whose index fails stay plain videos. */

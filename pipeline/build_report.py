@@ -1,0 +1,169 @@
+"""The "How this site was built" page: what every explainer cost, in one sortable table.
+
+sphinx-gallery's execution-times page is the model: one row per example, the slowest first,
+totals on the same page. Here each row is a recipe's current build (its manifest and state):
+profile, device, training / rendering / whole-run seconds, peak memory, whether the last build
+executed or came from the cache, the data it used and the build date. The table is plain HTML
+sorted in the browser by ``site_overrides/assets/nnx-sort.js`` (no library from a CDN); without
+JavaScript it reads as a table sorted by total time. Pure functions over manifests and states.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+CACHE_WORDS = {
+    "ran": "executed",
+    "cached": "from cache",
+    "failed": "latest build failed; last good result shown",
+}
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One recipe's build facts (None where the manifest does not say)."""
+
+    slug: str
+    title: str
+    url: str | None
+    profile: str | None
+    device: str
+    train_s: float | None
+    render_s: float | None
+    total_s: float | None
+    peak_mb: float | None
+    cache: str
+    data: str
+    built_at: str | None
+
+
+def _seconds(timings: Mapping[str, Any], *names: str) -> float | None:
+    for name in names:
+        value = timings.get(name)
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
+
+
+def _device(hardware: Mapping[str, Any]) -> str:
+    gpus = [str(g) for g in hardware.get("gpus") or []]
+    if gpus:
+        return "GPU " + ", ".join(gpus)
+    cpu = hardware.get("cpu")
+    cores = hardware.get("cpu_count")
+    return f"CPU {cpu} ({cores} cores)" if cpu else "CPU"
+
+
+def _peak_mb(manifest: Mapping[str, Any]) -> float | None:
+    res = manifest.get("resources") or {}
+    values = [res.get(k) for k in ("peak_rss_mb", "gpu_peak_mb")]
+    numbers = [float(v) for v in values if isinstance(v, (int, float))]
+    return max(numbers) if numbers else None
+
+
+def row_for(slug: str, title: str, url: str | None, manifest: Mapping[str, Any] | None,
+            state: Mapping[str, Any]) -> ReportRow:
+    """The row of one recipe from its manifest (None: never built) and its state file."""
+    m = manifest or {}
+    timings = m.get("timings") or {}
+    attempt = state.get("last_attempt") or {}
+    status = attempt.get("status") if isinstance(attempt, Mapping) else None
+    cache = CACHE_WORDS.get(str(status), "not built") if manifest or status else "not built"
+    data = "; ".join(
+        str(d.get("dataset") or d.get("description") or "?")
+        + (" (subset)" if d.get("subset") else "") + (" (stand-in)" if d.get("stand_in") else "")
+        for d in m.get("data") or []) or "none"
+    return ReportRow(
+        slug=slug, title=title, url=url, profile=m.get("profile"),
+        device=_device(m.get("hardware") or {}) if manifest else "",
+        train_s=_seconds(timings, "train"), render_s=_seconds(timings, "render"),
+        total_s=_seconds(timings, "execute", "total"), peak_mb=_peak_mb(m),
+        cache=cache, data=data if manifest else "", built_at=m.get("built_at"),
+    )
+
+
+def _num(value: float | None, digits: int = 1) -> tuple[str, str]:
+    """(sort key, shown text) for a number; an unknown value sorts first and shows a dash."""
+    if value is None:
+        return "-1", "–"
+    return f"{value:.3f}", f"{value:,.{digits}f}"
+
+
+def totals(rows: list[ReportRow]) -> dict[str, Any]:
+    """Summed seconds, the largest peak memory, and how many rows ran or came from the cache."""
+    def total(attr: str) -> float:
+        return sum(getattr(r, attr) or 0.0 for r in rows)
+
+    peaks = [r.peak_mb for r in rows if r.peak_mb is not None]
+    return {
+        "recipes": len(rows),
+        "train_s": total("train_s"), "render_s": total("render_s"), "total_s": total("total_s"),
+        "peak_mb": max(peaks) if peaks else None,
+        "executed": sum(r.cache == CACHE_WORDS["ran"] for r in rows),
+        "cached": sum(r.cache == CACHE_WORDS["cached"] for r in rows),
+    }
+
+
+COLUMNS = ("Explainer", "Profile", "Device", "Train (s)", "Render (s)", "Whole run (s)",
+           "Peak memory (MB)", "Cache", "Data used", "Built")
+NUMERIC = {3, 4, 5, 6}
+
+
+def report_html(rows: list[ReportRow]) -> str:
+    """The sortable table (slowest first) with a totals row in ``<tfoot>``."""
+    rows = sorted(rows, key=lambda r: -(r.total_s or 0.0))
+    head = "".join(
+        f'<th scope="col"{" data-nnx-type=num" if i in NUMERIC else ""}'
+        f'{" aria-sort=descending" if i == 5 else ""}>'
+        f'<button type="button" class="nnx-sort">{html.escape(c)}</button></th>'
+        for i, c in enumerate(COLUMNS))
+    body = []
+    for r in rows:
+        title = html.escape(r.title)
+        link = f'<a href="{html.escape(r.url, quote=True)}">{title}</a>' if r.url else title
+        cells = [(html.escape(r.title.lower()), link)]
+        cells.append((html.escape(r.profile or ""), html.escape(r.profile or "–")))
+        cells.append((html.escape(r.device), html.escape(r.device or "–")))
+        for value in (r.train_s, r.render_s, r.total_s):
+            cells.append(_num(value))
+        cells.append(_num(r.peak_mb, 0))
+        cells.append((html.escape(r.cache), html.escape(r.cache)))
+        cells.append((html.escape(r.data), html.escape(r.data or "–")))
+        cells.append((html.escape(r.built_at or ""), html.escape(r.built_at or "–")))
+        first, *rest = cells
+        body.append(f'<tr data-slug="{html.escape(r.slug, quote=True)}">'
+                    f'<th scope="row" data-nnx-key="{first[0]}">{first[1]}</th>'
+                    + "".join(f'<td data-nnx-key="{k}">{v}</td>' for k, v in rest) + "</tr>")
+    t = totals(rows)
+    peak = "–" if t["peak_mb"] is None else f"{t['peak_mb']:,.0f} (largest)"
+    foot = (f'<tr><th scope="row">Total ({t["recipes"]} explainers)</th><td></td><td></td>'
+            f'<td>{t["train_s"]:,.1f}</td><td>{t["render_s"]:,.1f}</td>'
+            f'<td>{t["total_s"]:,.1f}</td><td>{peak}</td>'
+            f'<td>{t["executed"]} executed, {t["cached"]} from cache</td><td></td><td></td></tr>')
+    return ('<div class="nnx-include nnx-build-report"><table class="nnx-sortable">'
+            "<caption>Build cost per explainer (select a column heading to sort)</caption>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+            f"<tfoot>{foot}</tfoot></table></div>")
+
+
+def report_page(rows: list[ReportRow], site_built_at: str) -> str:
+    """The Markdown page: a sentence of totals, then the table."""
+    t = totals(rows)
+    minutes = t["total_s"] / 60
+    lines = [
+        "---", "title: How this site was built", "---", "",
+        "# How this site was built", "",
+        f"Every explainer on this site was built by running its notebook recipe. "
+        f"The {t['recipes']} recipes took **{t['total_s']:,.1f} s** ({minutes:.1f} min) of "
+        f"notebook time in all: **{t['train_s']:,.1f} s** training and "
+        f"**{t['render_s']:,.1f} s** rendering. In the latest build {t['executed']} executed "
+        f"and {t['cached']} came from the cache (unchanged recipes never re-run). "
+        f"This page was generated on {html.escape(site_built_at)}.", "",
+        "Peak memory is the largest resident memory of the recipe's kernel (or of the GPU, "
+        "where one was used). Each explainer's own provenance box has the details.", "",
+        report_html(rows), "",
+    ]
+    return "\n".join(lines)

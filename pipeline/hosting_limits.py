@@ -1,0 +1,117 @@
+"""GitHub Pages' limits, checked on the built site before anyone tries to publish it.
+
+GitHub Pages refuses files over 100 MB and sites over 1 GB; a deploy that breaks them fails on
+GitHub's side, minutes later and with a vaguer message. So ``mkdocs build`` (the hook's
+``on_post_build``) measures ``site/`` and fails with the file or the total named and what to do.
+A page whose first load (its HTML plus the local CSS, scripts and images it references without
+``loading="lazy"``) passes a budget (2 MB by default, ``extra.page_budget_mb`` in
+``mkdocs.yml``) gets a warning: readers on slow connections pay for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+MB = 1_000_000
+#: https://docs.github.com/en/pages/getting-started-with-github-pages/github-pages-limits
+MAX_FILE_BYTES = 100 * MB
+MAX_SITE_BYTES = 1_000 * MB
+DEFAULT_PAGE_BUDGET_MB = 2.0
+
+
+class HostingLimitError(RuntimeError):
+    """The built site breaks a hard limit of GitHub Pages (a file or the whole site too big)."""
+
+
+@dataclass(frozen=True)
+class SiteSize:
+    total: int
+    largest: list[tuple[str, int]]  # (path relative to site/, bytes), largest first
+
+
+def measure(site: Path, top: int = 5) -> SiteSize:
+    """Total bytes of ``site`` and its ``top`` largest files."""
+    sizes = [(p.relative_to(site).as_posix(), p.stat().st_size)
+             for p in site.rglob("*") if p.is_file() and not p.is_symlink()]
+    sizes.sort(key=lambda kv: -kv[1])
+    return SiteSize(sum(n for _, n in sizes), sizes[:top])
+
+
+def check_hard_limits(site: Path, max_file: int = MAX_FILE_BYTES,
+                      max_site: int = MAX_SITE_BYTES) -> SiteSize:
+    """Raise :class:`HostingLimitError` naming every offending file, or the site total."""
+    size = measure(site, top=10)
+    too_big = [(p, n) for p in site.rglob("*") if p.is_file() and not p.is_symlink()
+               for n in [p.stat().st_size] if n > max_file]
+    problems = []
+    for path, n in sorted(too_big, key=lambda kv: -kv[1]):
+        problems.append(f"{path.relative_to(site).as_posix()} is {n / MB:,.1f} MB; GitHub Pages "
+                        f"refuses files over {max_file / MB:,.0f} MB. Make the recipe write it "
+                        "smaller (fewer frames, lower resolution, a thinned replay file).")
+    if size.total > max_site:
+        biggest = ", ".join(f"{p} ({n / MB:,.1f} MB)" for p, n in size.largest[:5])
+        problems.append(f"the site is {size.total / MB:,.1f} MB; GitHub Pages publishes at most "
+                        f"{max_site / MB:,.0f} MB. Largest files: {biggest}.")
+    if problems:
+        raise HostingLimitError(f"{site} does not fit GitHub Pages:\n  - " + "\n  - ".join(problems))
+    return size
+
+
+_REF_RE = re.compile(
+    r"<(link|script|img|video|source|iframe)\b([^>]*)>", re.IGNORECASE | re.DOTALL)
+_ATTR_RE = re.compile(r"""\b(href|src|poster|rel|loading|preload)\s*=\s*["']([^"']*)["']""",
+                      re.IGNORECASE)
+
+
+def first_load_refs(html_text: str) -> list[str]:
+    """Local URLs a browser fetches when it opens the page (without scrolling or playing).
+
+    Stylesheets, scripts, eager images and video posters count; lazy images, deferred embeds
+    (``data-nnx-src``), images whose ``src`` the palette script sets (``data-nnx-light``) and
+    video sources with ``preload="none"``/``"metadata"`` (the metadata is small) do not.
+    """
+    refs = []
+    for tag, attrs_text in _REF_RE.findall(html_text):
+        attrs = {k.lower(): v for k, v in _ATTR_RE.findall(attrs_text)}
+        tag = tag.lower()
+        if tag == "link" and "stylesheet" in attrs.get("rel", "") and attrs.get("href"):
+            refs.append(attrs["href"])
+        elif tag == "script" and attrs.get("src"):
+            refs.append(attrs["src"])
+        elif tag == "img" and attrs.get("src") and attrs.get("loading", "").lower() != "lazy":
+            refs.append(attrs["src"])
+        elif tag == "video" and attrs.get("poster"):
+            refs.append(attrs["poster"])
+    return [r for r in refs if r and not urlsplit(r).scheme and not r.startswith(("//", "data:"))]
+
+
+def page_first_load_bytes(site: Path, page: Path) -> int:
+    """The page's HTML plus the local files :func:`first_load_refs` finds (each once)."""
+    text = page.read_text(encoding="utf-8", errors="replace")
+    total = page.stat().st_size
+    seen: set[Path] = set()
+    for ref in first_load_refs(text):
+        path = unquote(urlsplit(ref).path)
+        target = (site / path.lstrip("/")) if path.startswith("/") else (page.parent / path)
+        target = target.resolve()
+        if target in seen or not target.is_file() or not target.is_relative_to(site.resolve()):
+            continue
+        seen.add(target)
+        total += target.stat().st_size
+    return total
+
+
+def pages_over_budget(site: Path, budget_mb: float = DEFAULT_PAGE_BUDGET_MB,
+                      pages: Iterable[Path] | None = None) -> list[tuple[str, int]]:
+    """``(page, first-load bytes)`` for every HTML page over ``budget_mb``, heaviest first."""
+    limit = budget_mb * MB
+    found = []
+    for page in pages if pages is not None else site.rglob("*.html"):
+        n = page_first_load_bytes(site, page)
+        if n > limit:
+            found.append((page.relative_to(site).as_posix(), n))
+    return sorted(found, key=lambda kv: -kv[1])
