@@ -57,7 +57,7 @@ ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_di
                checkpoint_dir=checkpoint_dir)
 ex.seed_everything()
 import keras  # noqa: E402  (after seeding)
-import tensorflow as tf  # noqa: E402
+from pipeline import backends  # noqa: E402
 
 # %% [markdown]
 # ## The data
@@ -256,9 +256,9 @@ for g, layers in enumerate(groups if not ex.is_diverged else [], start=1):
 
 # %%
 if not ex.is_diverged:
-    # Exact float32 arithmetic for the pictures: on recent NVIDIA GPUs TensorFlow otherwise
-    # uses TF32 for convolutions, whose rounding would show in the completeness check.
-    tf.config.experimental.enable_tensor_float_32_execution(False)
+    # Exact float32 arithmetic for the pictures: on recent NVIDIA GPUs the backends otherwise
+    # use TF32 for convolutions, whose rounding would show in the completeness check.
+    backends.current().exact_float32()
     probs = model.predict(probe_x, verbose=0)
     black_probs = model.predict(np.zeros_like(probe_x[:1]), verbose=0)[0]
     pred = probs.argmax(axis=1)
