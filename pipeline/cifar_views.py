@@ -160,8 +160,9 @@ def load_cifar10_for_build(
     """The largest real CIFAR-10 data available, with an exact sentence about it.
 
     ``prefer_full``: all 50,000 training and 10,000 test images through the Keras loader (its
-    cache, else its download; the verified copy holds only subsets, so it is not asked). When
-    that is not possible (offline, ``NNX_OFFLINE=1``), and always when ``prefer_full`` is False,
+    cache, else its download); offline, the same images from the verified JPEG copy
+    (:func:`pipeline.datasets.load_cifar10_jpeg_full`). When neither is there, and always when
+    ``prefer_full`` is False,
     the offline pool (:func:`pipeline.datasets.load_cifar10_offline_pool`): ``train_per_class``
     and ``test_per_class`` images per class, all taken from the JPEG copy of the official test
     set (test images 0-19 replaced by their exact lossless originals). The summary says which,
@@ -180,6 +181,18 @@ def load_cifar10_for_build(
             summary = (
                 f"the real CIFAR-10 training set ({n_tr:,} images) and test set ({n_te:,} "
                 f"images), loaded from {how}"
+            )
+            return CifarData(train, test, src, summary, n_tr >= 50_000 and n_te >= 10_000)
+        try:
+            train, test, src = datasets.load_cifar10_jpeg_full(data_dir)
+        except DatasetUnavailable as exc:
+            log.info("the offline JPEG copy of CIFAR-10 is not there either (%s)", exc)
+        else:
+            n_tr, n_te = len(train[0]), len(test[0])
+            summary = (
+                f"the CIFAR-10 training set ({n_tr:,} images) and test set ({n_te:,} images) from "
+                "the offline JPEG copy (lossy: about 6/255 per pixel; test images 0-19 are the "
+                "exact lossless originals), because the Keras loader was not available"
             )
             return CifarData(train, test, src, summary, n_tr >= 50_000 and n_te >= 10_000)
     train, test, src = datasets.load_cifar10_offline_pool(
