@@ -116,17 +116,17 @@ class ScoreDrop(NamedTuple):
 # --------------------------------------------------------------------------------------------
 
 
-def _tf() -> Any:
-    """Import TensorFlow lazily, and check that Keras runs on it (we use ``GradientTape``)."""
+def _tensor(batch: np.ndarray) -> Any:
+    """A float32 tensor of the Keras backend in use."""
     import keras
-    import tensorflow as tf
 
-    if keras.backend.backend() != "tensorflow":
-        raise PipelineError(
-            f"pipeline.attribution needs the TensorFlow Keras backend, but KERAS_BACKEND is "
-            f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow before importing keras."
-        )
-    return tf
+    return keras.ops.convert_to_tensor(np.asarray(batch, dtype=np.float32), dtype="float32")
+
+
+def _numpy(tensor: Any, dtype: Any) -> np.ndarray:
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(tensor), dtype=dtype)
 
 
 def _check_score(score: str) -> None:
@@ -306,8 +306,7 @@ def _n_classes(model: keras.Model, image: np.ndarray) -> int:
     """Number of class scores; a subclassed model (no graph) is asked with one forward pass."""
     if _has_graph(model):
         return int(_single_output(model).shape[-1])
-    tf = _tf()
-    out = _first(model(tf.convert_to_tensor(image[None], dtype=tf.float32), training=False))
+    out = _first(model(_tensor(image[None]), training=False))
     if len(out.shape) != 2:
         raise PipelineError(
             f"model {model.name!r} outputs shape {tuple(out.shape)}; attribution needs "
@@ -324,12 +323,11 @@ def _scores(
     score_model: keras.Model, batch: np.ndarray, target: int, batch_size: int
 ) -> np.ndarray:
     """Forward passes only (occlusion, masking), in chunks to bound memory."""
-    tf = _tf()
     out = []
     for start in range(0, len(batch), batch_size):
-        chunk = tf.convert_to_tensor(batch[start : start + batch_size], dtype=tf.float32)
+        chunk = _tensor(batch[start : start + batch_size])
         pred = _first(score_model(chunk, training=False))
-        out.append(np.asarray(pred[:, target], dtype=np.float64))
+        out.append(_numpy(pred[:, target], np.float64))
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -341,14 +339,16 @@ def _grads(
     The gradient of the batch's summed score is each sample's own gradient because samples do
     not interact at inference time (``training=False`` freezes batch-norm statistics).
     """
-    tf = _tf()
+    from pipeline import backends
+
+    backend = backends.current()
     scores, grads = [], []
+
+    def target_score(x: Any) -> Any:
+        return _first(score_model(x, training=False))[:, target]
+
     for start in range(0, len(batch), batch_size):
-        x = tf.convert_to_tensor(batch[start : start + batch_size], dtype=tf.float32)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            s = _first(score_model(x, training=False))[:, target]
-        g = tape.gradient(s, x)
+        s, g = backend.input_gradients(target_score, batch[start : start + batch_size])
         if g is None:
             raise PipelineError(
                 f"the score of model {score_model.name!r} does not depend on its input (no "
@@ -709,6 +709,47 @@ def last_conv_layer(model: keras.Model) -> str:
     return (convs or spatial)[-1].name
 
 
+def _feature_map_gradient(
+    model: keras.Model, cam_model: keras.Model, chosen: Any, score: str, x: np.ndarray,
+    target: int,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The layer's output for one image and the target score's gradient with respect to it.
+
+    TensorFlow watches the inner tensor with a ``GradientTape`` (the reference numbers). The
+    other backends differentiate the network's head, rebuilt as a model from the layer's output
+    to the score: this needs every path to the score to pass through that layer (true for the
+    plain stacks Grad-CAM is used on).
+    """
+    import keras
+
+    from pipeline import backends
+
+    if backends.name() == "tensorflow":
+        import tensorflow as tf
+
+        xt = tf.convert_to_tensor(x[None], dtype=tf.float32)
+        with tf.GradientTape() as tape:
+            # Watching the input records every op even when the model's weights are frozen.
+            tape.watch(xt)
+            scores, fmap = cam_model(xt, training=False)
+            s = scores[:, target]
+        grads = tape.gradient(s, fmap)
+        return np.asarray(fmap), (None if grads is None else np.asarray(grads))
+    _, fmap = cam_model(_tensor(x[None]), training=False)
+    try:
+        head = keras.Model(chosen.output, _score_tensor(model, score))
+    except ValueError as exc:
+        raise PipelineError(
+            f"grad_cam: on the {backends.name()} backend the score must depend on the input only "
+            f"through layer {chosen.name!r} ({exc}); pick a later layer or use TensorFlow."
+        ) from exc
+    fmap_np = _numpy(fmap, np.float32)
+    _, g = backends.current().input_gradients(
+        lambda f: _first(head(f, training=False))[:, target], fmap_np
+    )
+    return fmap_np, g
+
+
 def grad_cam(
     model: keras.Model,
     image: np.ndarray,
@@ -724,7 +765,8 @@ def grad_cam(
     maximum (all zeros when nothing supports the class). The default score is the logit, as in
     the paper: a saturated probability has near-zero gradients.
     """
-    tf = _tf()
+    import keras
+
     x = _as_image(model, image)
     _model_inputs(model)  # Grad-CAM reads an inner layer: the model needs a graph
     name = last_conv_layer(model) if layer is None else layer
@@ -747,13 +789,7 @@ def grad_cam(
                     "spread over the image; pick a layer before global pooling", name)
     cam_model = _score_model(model, score, extra=[chosen.output])
     target = _check_target(target, _n_classes(model, x), model)
-    xt = tf.convert_to_tensor(x[None], dtype=tf.float32)
-    with tf.GradientTape() as tape:
-        # Watching the input records every op even when the model's weights are frozen.
-        tape.watch(xt)
-        scores, fmap = cam_model(xt, training=False)
-        s = scores[:, target]
-    grads = tape.gradient(s, fmap)
+    fmap, grads = _feature_map_gradient(model, cam_model, chosen, score, x, target)
     if grads is None:
         raise PipelineError(
             f"grad_cam: the score does not depend on layer {name!r}; pick a layer on the path to "
@@ -762,8 +798,10 @@ def grad_cam(
     fm = np.asarray(fmap[0], dtype=np.float64)
     weights = np.asarray(grads[0], dtype=np.float64).mean(axis=(0, 1))
     cam = np.maximum(fm @ weights, 0.0)
-    resized = tf.image.resize(cam[None, ..., None].astype(np.float32), x.shape[:2], "bilinear")
-    cam_full = np.maximum(np.asarray(resized[0, ..., 0], dtype=np.float64), 0.0)
+    resized = keras.ops.image.resize(
+        cam[None, ..., None].astype(np.float32), x.shape[:2], interpolation="bilinear"
+    )
+    cam_full = np.maximum(_numpy(resized[0, ..., 0], np.float64), 0.0)
     peak = cam_full.max()
     if peak <= 0:
         log.warning("grad_cam: no positive evidence for class %d at layer %r", target, name)

@@ -53,6 +53,15 @@ def package_versions() -> dict[str, str]:
                 continue
         else:
             versions[label] = "absent"
+    # Another Keras backend computes with other kernels: its results get their own keys. (The
+    # default, TensorFlow, adds nothing, so existing keys stay valid.)
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow").strip() or "tensorflow"
+    if backend != "tensorflow":
+        versions["keras_backend"] = backend
+        try:
+            versions[backend] = metadata.version(backend)
+        except metadata.PackageNotFoundError:
+            versions[backend] = "absent"
     return versions
 
 

@@ -160,8 +160,9 @@ def load_cifar10_for_build(
     """The largest real CIFAR-10 data available, with an exact sentence about it.
 
     ``prefer_full``: all 50,000 training and 10,000 test images through the Keras loader (its
-    cache, else its download; the verified copy holds only subsets, so it is not asked). When
-    that is not possible (offline, ``NNX_OFFLINE=1``), and always when ``prefer_full`` is False,
+    cache, else its download); offline, the same images from the verified JPEG copy
+    (:func:`pipeline.datasets.load_cifar10_jpeg_full`). When neither is there, and always when
+    ``prefer_full`` is False,
     the offline pool (:func:`pipeline.datasets.load_cifar10_offline_pool`): ``train_per_class``
     and ``test_per_class`` images per class, all taken from the JPEG copy of the official test
     set (test images 0-19 replaced by their exact lossless originals). The summary says which,
@@ -180,6 +181,18 @@ def load_cifar10_for_build(
             summary = (
                 f"the real CIFAR-10 training set ({n_tr:,} images) and test set ({n_te:,} "
                 f"images), loaded from {how}"
+            )
+            return CifarData(train, test, src, summary, n_tr >= 50_000 and n_te >= 10_000)
+        try:
+            train, test, src = datasets.load_cifar10_jpeg_full(data_dir)
+        except DatasetUnavailable as exc:
+            log.info("the offline JPEG copy of CIFAR-10 is not there either (%s)", exc)
+        else:
+            n_tr, n_te = len(train[0]), len(test[0])
+            summary = (
+                f"the CIFAR-10 training set ({n_tr:,} images) and test set ({n_te:,} images) from "
+                "the offline JPEG copy (lossy: about 6/255 per pixel; test images 0-19 are the "
+                "exact lossless originals), because the Keras loader was not available"
             )
             return CifarData(train, test, src, summary, n_tr >= 50_000 and n_te >= 10_000)
     train, test, src = datasets.load_cifar10_offline_pool(
@@ -259,6 +272,11 @@ def batch_recorder(
     are counted but not stored).
     """
     import keras
+
+    from pipeline import backends
+
+    if backends.name() != "tensorflow":
+        return _step_logs_recorder(model, metrics, max_steps)
     import tensorflow as tf
 
     if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
@@ -354,6 +372,78 @@ def batch_recorder(
             return out
 
     return BatchRecorder()
+
+
+def _step_logs_recorder(model: keras.Model, metrics: Sequence[str], max_steps: int) -> Any:
+    """:func:`batch_recorder` on the JAX and PyTorch backends, from ``fit_fast``'s step logs.
+
+    Why: those backends' epoch runners already return every step's logs (the running metrics
+    and the batch size), so nothing needs to be written inside the compiled epoch; the callback
+    receives them through ``on_epoch_steps`` and keeps the same curves as the TensorFlow path.
+    """
+    import keras
+
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise PipelineError(f"batch_recorder: max_steps must be a positive integer, got {max_steps!r}.")
+    names = list(metrics)
+    capacity = int(max_steps)
+
+    class StepLogsRecorder(keras.callbacks.Callback):
+        """Per-batch training metrics under ``fit_fast`` (see :func:`batch_recorder`)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.names, self.capacity = names, capacity
+            self.epoch_starts: list[int] = []
+            self.epochs: list[int] = []
+            self._sizes: list[float] = []
+            self._values: dict[str, list[float]] = {n: [] for n in names}
+            self.steps = 0
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.epoch_starts.append(self.steps)
+            self.epochs.append(int(epoch))
+
+        def on_epoch_steps(self, epoch: int, step_logs: dict[str, np.ndarray]) -> None:
+            missing = [n for n in self.names if n not in step_logs]
+            if missing:
+                raise PipelineError(
+                    f"batch_recorder: train_step returned {sorted(step_logs)}, not {missing}; "
+                    "pass metrics=... with names the model logs."
+                )
+            sizes = np.asarray(step_logs["batch_size"], dtype=np.float64)
+            room = max(self.capacity - len(self._sizes), 0)
+            self._sizes.extend(sizes[:room].tolist())
+            for n in self.names:
+                self._values[n].extend(np.asarray(step_logs[n], np.float64)[:room].tolist())
+            self.steps += len(sizes)
+
+        def detach(self) -> None:
+            """Nothing to give back on this backend (no wrapped ``train_step``)."""
+
+        def curves(self) -> dict[str, np.ndarray]:
+            """The same curves as the TensorFlow recorder's ``curves``."""
+            n = min(self.steps, self.capacity)
+            if self.steps > self.capacity:
+                log.warning("batch_recorder: %d batches trained, only the first %d kept",
+                            self.steps, self.capacity)
+            sizes = np.asarray(self._sizes[:n], dtype=np.float64)
+            starts = [s for s in self.epoch_starts if s < n] or [0]
+            out: dict[str, np.ndarray] = {"batch_size": sizes}
+            for name in self.names:
+                running = np.asarray(self._values[name][:n], dtype=np.float64)
+                out[f"running_{name}"] = running
+                out[name] = per_batch_values(running, sizes, starts)
+            pos = np.empty(n)
+            bounds = [*starts[1:], n]
+            epochs = self.epochs[: len(starts)] or [0]
+            for lo, hi, e in zip(starts, bounds, epochs, strict=False):
+                k = np.arange(hi - lo)
+                pos[lo:hi] = e + (k + 1) / max(hi - lo, 1)
+            out["epoch"] = pos
+            return out
+
+    return StepLogsRecorder()
 
 
 # --------------------------------------------------------------------------------------------

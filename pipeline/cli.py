@@ -76,6 +76,9 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list recipes and the state of their last build")
     c = sub.add_parser("clean", help="delete the build folder")
     c.add_argument("--lock-timeout", type=float, default=0.0)
+    d = sub.add_parser("doctor", help="what a build will use (backend, GPU, data) and what to fix")
+    d.add_argument("--data-dir", type=Path, default=None, help="offline datasets folder to check")
+    d.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -113,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list(args)
         if args.command == "clean":
             return cmd_clean(args)
+        if args.command == "doctor":
+            from pipeline import doctor
+
+            return doctor.run(args.data_dir, as_json=args.json)
     except BuildLocked as exc:
         log.error("%s", exc)
         return 3

@@ -1465,6 +1465,126 @@ def load_cifar10_offline_pool(
     return (x_train, y_train), (x_test, y_test), src
 
 
+_CIFAR_TRAIN_JPEG_DIR = "cifar10/yoongikim_train_jpeg"
+
+
+def _read_class_tar(path: Path, cls: str, ranks: int) -> list[np.ndarray]:
+    """The first ``ranks`` images ``<cls>/0000.jpg ...`` of one class archive (tar + xz)."""
+    import lzma
+    import tarfile
+
+    wanted = {f"{cls}/{r:04d}.jpg": r for r in range(ranks)}
+    found: dict[int, np.ndarray] = {}
+    try:
+        with tarfile.open(path, "r:xz") as tf:
+            for member in tf:
+                r = wanted.get(member.name)
+                if r is None or not member.isfile():
+                    continue
+                blob = tf.extractfile(member).read()  # type: ignore[union-attr]
+                img = _decode_rgb(blob, f"{path}:{member.name}")
+                if img.shape != (32, 32, 3):
+                    raise DatasetCorrupt(f"{path}:{member.name}", f"has shape {img.shape}")
+                found[r] = img
+                if len(found) == ranks:
+                    break
+    except (tarfile.TarError, lzma.LZMAError, OSError, EOFError) as exc:
+        raise DatasetCorrupt(str(path), f"is not a readable tar.xz archive ({_one_line(exc)})") from None
+    if len(found) < ranks:
+        missing = min(set(range(ranks)) - set(found))
+        raise DatasetCorrupt(str(path), f"has no member {cls}/{missing:04d}.jpg ({len(found)} of "
+                             f"the {ranks} images asked for)")
+    return [found[r] for r in range(ranks)]
+
+
+def load_cifar10_jpeg_full(
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    train_per_class: int = 5000,
+    test_per_class: int = 1000,
+) -> tuple[ArrayPair, ArrayPair, DataSource]:
+    """All of CIFAR-10 offline: the 50,000 training and 10,000 test images as JPEG.
+
+    Why: the article trains on the official training set; offline, the verified copy holds it as
+    lossy JPEG (``cifar10/yoongikim_train_jpeg/<class>.tar.xz``, members ``<class>/NNNN.jpg``,
+    NNNN = rank within the class in the official order) next to the JPEG test set
+    (``yoongikim_test_jpeg/<class>.zip``). Train and test are the official split, so accuracy is
+    comparable with published numbers up to the JPEG loss (about 6/255 per pixel).
+
+    Order: rank-major, cycling through the classes (as :func:`load_cifar10_offline_pool`). The
+    official test images 0-19 are replaced by their exact lossless originals and come first, so
+    ``x_test[:20]`` are test images 0-19 as everywhere else in the project. ``*_per_class``
+    keep the first ranks of each class (a small slice for tests); the defaults are everything.
+    Labels are uint8 ``(N, 1)``.
+    """
+    for name, value, top in (("train_per_class", train_per_class, 5000),
+                             ("test_per_class", test_per_class, 1000)):
+        if not isinstance(value, int | np.integer) or not 0 < value <= top:
+            raise ConfigError(f"{name} must be an integer from 1 to {top}, got {value!r}")
+    data = _resolve_data_dir(data_dir)
+    trail = _Trail()
+    tars = [f"{_CIFAR_TRAIN_JPEG_DIR}/{c}.tar.xz" for c in CIFAR10_CLASSES]
+    zips = [f"{_CIFAR_JPEG_DIR}/{c}.zip" for c in CIFAR10_CLASSES]
+    if _verified_files(trail, data, [_CIFAR_EXACT, *tars, *zips]) is None:
+        raise DatasetUnavailable(
+            "cifar10",
+            trail.places,
+            f"put {_CIFAR_TRAIN_JPEG_DIR}/<class>.tar.xz, {_CIFAR_JPEG_DIR}/<class>.zip and "
+            f"{_CIFAR_EXACT} in the data directory ({_FIX_DATA_DIR}), or use "
+            "load_cifar10(source='keras') with internet.",
+        )
+    assert data is not None  # _verified_files checked it
+    from concurrent.futures import ThreadPoolExecutor
+
+    # One thread per class archive: xz decompression and JPEG decoding release the GIL.
+    with ThreadPoolExecutor(max_workers=min(10, os.cpu_count() or 1)) as pool:
+        train_by_class = list(pool.map(
+            lambda cls: _read_class_tar(
+                data / _CIFAR_TRAIN_JPEG_DIR / f"{cls}.tar.xz", cls, int(train_per_class)
+            ),
+            CIFAR10_CLASSES,
+        ))
+    x_train = np.stack([train_by_class[c][r] for r in range(train_per_class) for c in range(10)])
+    y_train = np.tile(np.arange(10, dtype=np.uint8), train_per_class).reshape(-1, 1)
+
+    _, (exact_x, exact_y) = _read_cifar_exact(data / _CIFAR_EXACT)
+    exact_y = exact_y.reshape(-1).astype(np.uint8)
+    n_exact = np.bincount(exact_y, minlength=10)
+    pairs = sorted((r, c) for c in range(10) for r in range(int(n_exact[c]), test_per_class))
+    images: dict[tuple[int, int], np.ndarray] = {}
+    for c, cls in enumerate(CIFAR10_CLASSES):
+        zpath = data / _CIFAR_JPEG_DIR / f"{cls}.zip"
+        try:
+            with zipfile.ZipFile(zpath) as zf:
+                for r in range(int(n_exact[c]), test_per_class):
+                    member = f"{cls}/{r:04d}.jpg"
+                    try:
+                        blob = zf.read(member)
+                    except KeyError:
+                        raise DatasetCorrupt(str(zpath), f"has no member {member}") from None
+                    images[(r, c)] = _decode_rgb(blob, f"{zpath}:{member}")
+        except (zipfile.BadZipFile, OSError, zlib.error) as exc:
+            raise DatasetCorrupt(str(zpath), f"is not a readable zip ({_one_line(exc)})") from None
+    jpeg_x = [images[p] for p in pairs]
+    x_test = np.concatenate([exact_x.astype(np.uint8), np.stack(jpeg_x)]) if jpeg_x else exact_x
+    y_test = np.concatenate([exact_y, np.array([c for _, c in pairs], np.uint8)]).reshape(-1, 1)
+
+    loc = _display(data / _CIFAR_TRAIN_JPEG_DIR)
+    complete = train_per_class == 5000 and test_per_class == 1000
+    desc = (
+        f"CIFAR-10 as JPEG, verified copy ({loc} and {_display(data / _CIFAR_JPEG_DIR)}): "
+        f"train = {len(x_train):,} official training images ({train_per_class} per class), "
+        f"test = {len(x_test):,} official test images, of which test images 0-19 are exact "
+        f"lossless PNGs and {len(jpeg_x):,} are JPEG"
+    )
+    note = ("Lossy JPEG: pixels differ from the original CIFAR-10 images by about 6/255 on "
+            "average; the train/test split is the official one.")
+    log.info("%s", desc)
+    src = DataSource("cifar10", "verified-copy", loc, desc, len(x_train), len(x_test),
+                     not complete, note)
+    return (x_train, y_train), (x_test, y_test), src
+
+
 # --------------------------------------------------------------------------------------------
 # Images
 # --------------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def _json_number(value: Any) -> float | str | None:
 
 
 def detect_hardware() -> dict[str, Any]:
-    """CPU and (when TensorFlow is already imported) GPU facts for the provenance box."""
+    """CPU, Keras backend and GPU facts (once Keras is imported) for the provenance box."""
     info: dict[str, Any] = {
         "machine": platform.machine(),
         "cpu": _cpu_name(),
@@ -92,12 +92,12 @@ def detect_hardware() -> dict[str, Any]:
     }
     import sys
 
-    tf = sys.modules.get("tensorflow")
-    if tf is not None:
+    if "keras" in sys.modules:  # the backend and its devices, once a recipe has imported Keras
+        from pipeline import backends
+
         with contextlib.suppress(Exception):
-            for gpu in tf.config.list_physical_devices("GPU"):
-                details = tf.config.experimental.get_device_details(gpu)
-                info["gpus"].append(details.get("device_name", gpu.name))
+            info["keras_backend"] = backends.name()
+            info["gpus"] = list(backends.current().visible_gpus())
     info["accelerator"] = info["gpus"][0] if info["gpus"] else "CPU only"
     # Thread counts change floating-point reduction order, so they are part of "same hardware"
     # (NNX_KERNEL_THREADS sets them per kernel; unset, the libraries use every core).
@@ -307,9 +307,9 @@ class Explainer:
         On CPUs mixed precision is slower, so it stays off there; the choice is recorded in the
         provenance notes so a reader knows which arithmetic produced the numbers.
         """
-        import tensorflow as tf
+        from pipeline import backends
 
-        if not tf.config.list_physical_devices("GPU"):
+        if not backends.current().visible_gpus():
             return False
         import keras
 

@@ -540,6 +540,8 @@ def provenance_box(m: dict[str, Any]) -> str:
     rows.append(("Hardware", f"{html.escape(accel)}; CPU {html.escape(str(hw.get('cpu', '?')))} "
                              f"({hw.get('cpu_count', '?')} cores"
                              f"{_threads_note(hw.get('intra_op_threads'))})"))
+    if hw.get("keras_backend"):  # which framework trained the model (pipeline.backends)
+        rows.append(("Keras backend", f"`{html.escape(str(hw['keras_backend']))}`"))
     time_bits = [f"{TIMING_WORDS.get(k, k)} {_fmt_seconds(v)}" for k, v in timings.items()
                  if k not in ("total",)]
     rows.append(("Time", ", ".join(time_bits) or "?"))

@@ -4,7 +4,8 @@ Why: ``model.fit`` on numpy arrays spends most of its time outside the model for
 networks the explainers train. It converts each batch in Python and returns to Python after
 every step; the seed-000 moons model (200 epochs, batch 16) takes 31-46 s that way on two CPU
 cores. Holding the arrays as tensors and running a whole epoch of the model's own
-``train_step`` inside one compiled ``tf.while_loop`` brings that to a few seconds with the same
+``train_step`` inside one compiled call (``tf.while_loop`` on TensorFlow, ``lax.scan`` on JAX:
+:mod:`pipeline.backends`) brings that to a few seconds with the same
 arithmetic, so the same loss from the same initial weights, and Keras' epoch-level callbacks
 (History, EarlyStopping, the replay recorder, :class:`DivergenceGuard`) work unchanged.
 
@@ -41,71 +42,44 @@ def _as_model_array(a: Any) -> np.ndarray:
 
 
 def _num_rows(structure: Any) -> int:
-    import tensorflow as tf
-
-    sizes = {len(a) for a in tf.nest.flatten(structure)}
+    sizes = {len(a) for a in keras.tree.flatten(structure)}
     if len(sizes) != 1:
         raise PipelineError(f"inputs and targets have different numbers of rows: {sorted(sizes)}")
     return sizes.pop()
 
 
 def _epoch_function(
-    step: Callable[[Any], Any], x: Any, y: Any, *, batch_size: int, shuffle: bool, seed: int
-) -> tuple[Callable[[Any], Any], int]:
-    """One compiled function that runs ``step`` over every batch of one epoch.
+    model: keras.Model, x: Any, y: Any, *, batch_size: int, shuffle: bool, seed: int,
+    training: bool,
+) -> tuple[Callable[[int], Any], int]:
+    """One compiled call per epoch over in-memory data, from the backend's module.
 
-    The arrays are converted to tensors once and stay in memory (on the device); each call
-    gathers the epoch's permutation once and slices batches inside a ``tf.while_loop``. This is
-    what a ``tf.data`` pipeline would feed, without the iterator machinery that costs more
-    than the model for small networks (measured: ``fit`` on a cached, shuffled ``tf.data``
-    dataset with ``steps_per_execution`` = one epoch is 1.6-2.5x slower on the seed-000 model;
-    a ``tf.data`` loop inside the function, 4x slower). ``parallel_iterations=1`` keeps the
-    steps strictly in order, as in ``fit``.
+    The data is checked and converted here (the same on every backend); how an epoch is
+    compiled is backend-specific (:mod:`pipeline.backends`: ``tf.while_loop``, ``lax.scan``,
+    a loop over device tensors for PyTorch).
     """
-    import tensorflow as tf
+    from pipeline import backends
 
-    x = tf.nest.map_structure(_as_model_array, x)
-    y = tf.nest.map_structure(_as_model_array, y)
+    x = keras.tree.map_structure(_as_model_array, x)
+    y = keras.tree.map_structure(_as_model_array, y)
     n = _num_rows((x, y))
     if n == 0:
         raise PipelineError("no training data: x has 0 rows")
     if batch_size < 1:
         raise PipelineError(f"batch_size must be positive, got {batch_size}")
-    steps = math.ceil(n / batch_size)
-    # tf.identity copies the data once to the default device (the GPU when there is one), so
-    # the compiled epoch does not copy it from host memory on every call.
-    xt = tf.nest.map_structure(lambda a: tf.identity(tf.constant(a)), x)
-    yt = tf.nest.map_structure(lambda a: tf.identity(tf.constant(a)), y)
-    seed_t = tf.constant(int(seed), dtype=tf.int64)
-
-    @tf.function(autograph=False, reduce_retracing=True)
-    def run_epoch(epoch: Any) -> Any:
-        if shuffle:
-            order = tf.random.experimental.stateless_shuffle(
-                tf.range(n), seed=tf.stack([seed_t, epoch])
-            )
-            xe = tf.nest.map_structure(lambda t: tf.gather(t, order), xt)
-            ye = tf.nest.map_structure(lambda t: tf.gather(t, order), yt)
-        else:
-            xe, ye = xt, yt
-
-        def body(i: Any) -> tuple[Any]:
-            lo = i * batch_size
-            xb = tf.nest.map_structure(lambda t: t[lo : lo + batch_size], xe)
-            yb = tf.nest.map_structure(lambda t: t[lo : lo + batch_size], ye)
-            step((xb, yb))
-            return (i + 1,)
-
-        tf.while_loop(lambda i: i < steps, body, (tf.constant(0),), parallel_iterations=1)
-        return tf.constant(0)
-
-    return run_epoch, steps
+    return backends.current().epoch_runner(
+        model, x, y, batch_size=batch_size, shuffle=shuffle, seed=seed, training=training
+    )
 
 
-def _epoch_seed(epoch: int) -> Any:
-    import tensorflow as tf
-
-    return tf.constant(epoch, dtype=tf.int64)
+def _step_logs(callbacks: Iterable[Any], epoch: int, step_logs: Any) -> None:
+    """Give backends' per-step logs to callbacks that want them (``on_epoch_steps``)."""
+    if not isinstance(step_logs, dict):
+        return
+    for cb in callbacks:
+        hook = getattr(cb, "on_epoch_steps", None)
+        if hook is not None:
+            hook(epoch, step_logs)
 
 
 def fit_fast(
@@ -145,25 +119,20 @@ def fit_fast(
         raise PipelineError(
             f"fit_fast: epochs ({epochs}) must not be less than initial_epoch ({initial_epoch})"
         )
-    import tensorflow as tf
-
-    train_step, test_step = model.train_step, model.test_step
-    if getattr(model, "jit_compile", False):  # as fit does: XLA per step where Keras chose it
-        train_step = tf.function(train_step, jit_compile=True, reduce_retracing=True)
-        test_step = tf.function(test_step, jit_compile=True, reduce_retracing=True)
+    if not model.built:
+        raise PipelineError("fit_fast: build the model first (start it with keras.Input(shape))")
     run_epoch, steps = _epoch_function(
-        train_step, x, y, batch_size=batch_size, shuffle=shuffle, seed=seed
+        model, x, y, batch_size=batch_size, shuffle=shuffle, seed=seed, training=True
     )
     run_validation = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise PipelineError("fit_fast: validation_data must be (x_val, y_val)")
         run_validation, _ = _epoch_function(
-            test_step, validation_data[0], validation_data[1],
+            model, validation_data[0], validation_data[1],
             batch_size=validation_batch_size or max(batch_size, 1024), shuffle=False, seed=0,
+            training=False,
         )
-    if not model.built:
-        raise PipelineError("fit_fast: build the model first (start it with keras.Input(shape))")
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
 
@@ -183,13 +152,13 @@ def fit_fast(
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
         callback_list.on_train_batch_begin(0)
-        run_epoch(_epoch_seed(epoch))
+        _step_logs(cbs, epoch, run_epoch(epoch))
         logs = dict(model.get_metrics_result())
         callback_list.on_train_batch_end(steps - 1, logs)
         epoch_logs = dict(logs)
         if run_validation is not None:
             model.reset_metrics()
-            run_validation(_epoch_seed(0))
+            run_validation(0)
             epoch_logs.update({f"val_{k}": v for k, v in model.get_metrics_result().items()})
         callback_list.on_epoch_end(epoch, epoch_logs)
         logs = epoch_logs

@@ -266,6 +266,7 @@ def test_load_for_build_falls_back_to_the_offline_pool(monkeypatch):
         raise DatasetUnavailable("cifar10", ["Keras cache: missing"], "connect")
 
     monkeypatch.setattr(datasets, "load_cifar10", unavailable)
+    monkeypatch.setattr(datasets, "load_cifar10_jpeg_full", unavailable)  # no JPEG training set
     for prefer_full in (True, False):
         data = V.load_cifar10_for_build(SHARED_DATA, prefer_full=prefer_full, train_per_class=1,
                                         test_per_class=2)

@@ -59,15 +59,16 @@ ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_di
                checkpoint_dir=checkpoint_dir)
 ex.seed_everything()
 import keras  # noqa: E402  (after seeding)
-import tensorflow as tf  # noqa: E402
+from pipeline import backends  # noqa: E402
 
 # %% [markdown]
 # ## The data
 # The full profile asks for the real thing: all 50,000 CIFAR-10 training images and the
 # 10,000 test images through the Keras loader. Without internet (and without Keras's cache)
-# that is impossible, so it falls back to the largest real CIFAR-10 data there is offline: a
-# split of the JPEG copy of the official *test* set. The quick profile always uses that pool,
-# with fewer images. Which one this run used is printed below and stated on the page.
+# it reads the same 60,000 images from the offline JPEG copy of the official split (lossy,
+# about 6/255 per pixel; test images 0-19 exact). Only if that copy is missing too does it fall
+# back to a split of the JPEG copy of the official *test* set. The quick profile always uses
+# that small pool. Which one this run used is printed below and stated on the page.
 # Pixels are scaled to [0, 1]; the network standardises them itself (its first layer), so a
 # black image is exactly 0, the baseline of the integrated gradients below.
 
@@ -84,6 +85,8 @@ y_test = y_test.reshape(-1, 1).astype("int64")
 if sizes["full_data"] and not data.full_dataset:
     ex.note("The full profile asked for all of CIFAR-10 through the Keras loader, which was not "
             "available (offline); it trained on the largest offline data instead: " + data.summary + ".")
+elif sizes["full_data"] and data.source.origin == "verified-copy":
+    ex.note("Trained on " + data.summary + ".")
 ex.metric("n_train", len(x_train))
 ex.metric("n_test", len(x_test))
 ex.metric("full_dataset", bool(data.full_dataset))
@@ -258,9 +261,9 @@ for g, layers in enumerate(groups if not ex.is_diverged else [], start=1):
 
 # %%
 if not ex.is_diverged:
-    # Exact float32 arithmetic for the pictures: on recent NVIDIA GPUs TensorFlow otherwise
-    # uses TF32 for convolutions, whose rounding would show in the completeness check.
-    tf.config.experimental.enable_tensor_float_32_execution(False)
+    # Exact float32 arithmetic for the pictures: on recent NVIDIA GPUs the backends otherwise
+    # use TF32 for convolutions, whose rounding would show in the completeness check.
+    backends.current().exact_float32()
     probs = model.predict(probe_x, verbose=0)
     black_probs = model.predict(np.zeros_like(probe_x[:1]), verbose=0)[0]
     pred = probs.argmax(axis=1)

@@ -126,6 +126,11 @@ def _accuracy(prob: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(pred == true.astype(int)))
 
 
+def _np(tensor: Any) -> np.ndarray:
+    """A backend tensor (TensorFlow, JAX or PyTorch) as a numpy array."""
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
+
+
 def _as_list(outputs: Any) -> list[Any]:
     """A model's outputs as a list: a functional model built with a one-element output list
     (``layers=[]`` records no layer, so only the prediction is left) returns a bare tensor."""
@@ -234,7 +239,6 @@ class ReplayRecorder(keras.callbacks.Callback):
     # --------------------------------------------------------------------- the probe function
     def _prepare(self) -> None:
         """Build the one compiled function that evaluates everything on the probe set."""
-        import tensorflow as tf
 
         model = self.model
         if self._fn is not None and self._fn_model is model:
@@ -281,24 +285,17 @@ class ReplayRecorder(keras.callbacks.Callback):
         want_grads = self.record_gradients
         read_vars = self._vars if self.record_weights else []
 
-        @tf.function(reduce_retracing=True)
-        def probe_step(x: Any, y: Any) -> tuple[Any, Any, Any, Any]:
-            if want_grads:
-                with tf.GradientTape() as tape:
-                    outs = _as_list(probe_model(x, training=False))
-                    per_sample = loss_fn(y, outs[-1])
-                    mean = tf.reduce_mean(per_sample)
-                grads = tape.gradient(mean, grad_vars)
-            else:
-                outs = _as_list(probe_model(x, training=False))
-                per_sample = loss_fn(y, outs[-1])
-                grads = []
-            values = [tf.identity(v.value) for v in read_vars]
-            return outs, per_sample, grads, values
+        from pipeline import backends
+
+        # One compiled call per epoch on the probe set; gradients the backend's way.
+        probe_step = backends.current().probe_function(
+            probe_model, loss_fn, grad_vars, read_vars, want_grads
+        )
 
         self._fn = probe_step
         self._fn_model = model
-        self._probe_tensors = (tf.constant(self.probe_x), tf.constant(self.probe_y))
+        self._probe_tensors = (keras.ops.convert_to_tensor(self.probe_x),
+                               keras.ops.convert_to_tensor(self.probe_y))
 
     def _check_resumed_names(self) -> None:
         """A resumed recording must continue the same series: same layer and variable names."""
@@ -321,10 +318,10 @@ class ReplayRecorder(keras.callbacks.Callback):
         if bs >= n:
             outs, per, grads, values = self._fn(x, y)
             return (
-                [o.numpy() for o in outs],
-                per.numpy(),
-                [g.numpy() for g in grads],
-                [v.numpy() for v in values],
+                [_np(o) for o in outs],
+                _np(per),
+                [_np(g) for g in grads],
+                [_np(v) for v in values],
             )
         chunks_out: list[list[np.ndarray]] = []
         chunks_loss: list[np.ndarray] = []
@@ -333,11 +330,11 @@ class ReplayRecorder(keras.callbacks.Callback):
         for start in range(0, n, bs):
             outs, per, grads, vals = self._fn(x[start : start + bs], y[start : start + bs])
             m = int(per.shape[0])
-            chunks_out.append([o.numpy() for o in outs])
-            chunks_loss.append(per.numpy())
-            g = [gi.numpy() * (m / n) for gi in grads]  # mean over all = weighted chunk means
+            chunks_out.append([_np(o) for o in outs])
+            chunks_loss.append(_np(per))
+            g = [_np(gi) * (m / n) for gi in grads]  # mean over all = weighted chunk means
             grad_sum = g if grad_sum is None else [a + b for a, b in zip(grad_sum, g, strict=True)]
-            values = [v.numpy() for v in vals]
+            values = [_np(v) for v in vals]
         outs_all = [np.concatenate(parts) for parts in zip(*chunks_out, strict=True)]
         return outs_all, np.concatenate(chunks_loss), grad_sum or [], values
 
