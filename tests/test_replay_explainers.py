@@ -71,7 +71,7 @@ def test_fixture_changes_only_the_data_and_model_cells(slug: str) -> None:
 def test_scaffold_placeholders_all_substituted() -> None:
     recipe, page = scaffold("replay", slug="s", section="sec", title="T", description="D")
     assert "${" not in recipe and "${" not in page
-    assert "#   title: T\n" in recipe and "#   section: sec\n" in recipe
+    assert "#   title: \"T\"\n" in recipe and "#   section: sec\n" in recipe
     assert page.startswith("# T\n") and "{{ provenance() }}" in page
     assert "{{ notebook_link() }}" in page
     markers = [m for m, _ in cells(recipe)]

@@ -1,7 +1,7 @@
 # ---
 # explainer:
-#   title: ${title}
-#   description: ${description}
+#   title: "${title}"
+#   description: "${description}"
 #   section: ${section}
 #   datasets: []
 #   seed: 0
@@ -10,6 +10,8 @@
 #   profiles:
 #     quick: {epochs: 60, batch: 32, fps: 15, max_frames: 61}
 #     full: {epochs: 200, batch: 32, fps: 20, max_frames: 201}
+# jupyter:
+#   kernelspec: {name: python3, display_name: Python 3, language: python}
 # ---
 
 # %% [markdown]
