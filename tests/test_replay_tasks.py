@@ -309,8 +309,10 @@ def test_default_layout_picks_panels_from_what_was_recorded(replays) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_default_layout_renders_and_blits_like_a_full_redraw(replays, kind: str) -> None:
-    replay = replays[(kind, 5)]
+@pytest.mark.parametrize("n_inputs", [2, 5])
+def test_default_layout_renders_and_blits_like_a_full_redraw(replays, kind: str,
+                                                            n_inputs: int) -> None:
+    replay = replays[(kind, n_inputs)]
     comp = default_layout(replay, dpi=40)
     assert isinstance(comp, Composition)
     full = comp.render(2)

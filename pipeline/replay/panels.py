@@ -859,9 +859,8 @@ class ProbabilityHistogramPanel(_HistogramPanel):
         ax.set_ylim(0, self.ymax)
         ax.set_xlabel(self.xlabel)
         ax.set_ylabel("count")
-        if len(self.classes) <= 10:
-            legend = ax.legend(loc="upper left", fontsize="x-small", framealpha=0.8)
-            legend.set_zorder(0.9)  # below the bars: static, stays in the blitted background
+        if len(self.classes) <= 6:  # above the bars (redrawn with them when blitting)
+            ax.legend(loc="upper left", fontsize="x-small", framealpha=0.8)
         if self.title:
             ax.set_title(self.title)
 
