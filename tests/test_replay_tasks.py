@@ -309,8 +309,10 @@ def test_default_layout_picks_panels_from_what_was_recorded(replays) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_default_layout_renders_and_blits_like_a_full_redraw(replays, kind: str) -> None:
-    replay = replays[(kind, 5)]
+@pytest.mark.parametrize("n_inputs", [2, 5])
+def test_default_layout_renders_and_blits_like_a_full_redraw(replays, kind: str,
+                                                            n_inputs: int) -> None:
+    replay = replays[(kind, n_inputs)]
     comp = default_layout(replay, dpi=40)
     assert isinstance(comp, Composition)
     full = comp.render(2)
@@ -345,3 +347,17 @@ def test_logit_models_get_probabilities_on_grids(replays) -> None:
     fs = _setup(FeatureSpacePanel("h1"), logits)
     tail = fs._tail_output(2)
     assert tail.min() >= 0.0 and tail.max() <= 1.0
+
+
+def test_projection_of_a_diverged_run_fits_the_last_finite_epoch(replays) -> None:
+    base = replays[("multiclass", 5)]
+    arrays = base.arrays()
+    outputs = arrays["output/h0"].copy()
+    outputs[-1, 3] = np.nan  # the last epoch diverged
+    broken = Replay({**arrays, "output/h0": outputs}, dict(base.meta))
+    panel = _setup(ProjectionPanel("h0"), broken)
+    assert panel.projection.fitted_epoch == int(base.epochs[-2])
+    assert "fitted at epoch 3" in panel.ax.get_xlabel()
+    outputs[:] = np.nan
+    with pytest.raises(PanelError, match="non-finite outputs of 'h0' at every epoch"):
+        _setup(ProjectionPanel("h0"), Replay({**arrays, "output/h0": outputs}, dict(base.meta)))

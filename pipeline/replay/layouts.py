@@ -81,7 +81,8 @@ def _curves(replay: Replay) -> CurvesPanel:
     if "probe_loss" in replay.metrics:
         metrics = ["probe_loss"] + (["probe_accuracy"] if "probe_accuracy" in replay.metrics
                                     else [])
-        return CurvesPanel(metrics, labels=["loss", "accuracy"][: len(metrics)])
+        return CurvesPanel(metrics, labels=["loss", "accuracy"][: len(metrics)],
+                           title="Loss and metric" if len(metrics) > 1 else "Loss")
     return CurvesPanel()
 
 

@@ -501,7 +501,8 @@ class ProjectionPanel(_BasePanel):
     """Any layer's outputs on the probe set in a 2-D projection fixed across epochs.
 
     For a layer wider than two units there is no plane to draw it in, so the panel fits PCA on
-    the layer's outputs at ``fit_epoch`` (default: the last epoch) and passes every epoch's
+    the layer's outputs at ``fit_epoch`` (default: the last epoch whose outputs are finite) and
+    passes every epoch's
     outputs through that same map (:class:`pipeline.replay.projection.FixedProjection`); the
     axis labels say it is a projection, of which layer, and fitted at which epoch. Points are
     coloured by class (classifiers) or by target (regression). Works for any input width and
@@ -526,7 +527,16 @@ class ProjectionPanel(_BasePanel):
         if outputs.shape[-1] < 2:
             raise _cannot(name, "a layer with at least 2 units",
                           f"{outputs.shape[-1]} unit in {self.layer!r}")
-        epoch = int(replay.epochs[-1]) if self.fit_epoch is None else int(self.fit_epoch)
+        if self.fit_epoch is None:
+            # The last epoch whose outputs are all finite: a run that diverged at the end
+            # still gets the plane of its last sound state.
+            finite = np.flatnonzero(np.isfinite(outputs).all(axis=(1, 2)))
+            if not finite.size:
+                raise _cannot(name, "finite layer outputs at some epoch",
+                              f"non-finite outputs of {self.layer!r} at every epoch")
+            epoch = int(replay.epochs[finite[-1]])
+        else:
+            epoch = int(self.fit_epoch)
         try:
             i = replay.index(epoch)
         except KeyError as exc:
@@ -859,9 +869,8 @@ class ProbabilityHistogramPanel(_HistogramPanel):
         ax.set_ylim(0, self.ymax)
         ax.set_xlabel(self.xlabel)
         ax.set_ylabel("count")
-        if len(self.classes) <= 10:
-            legend = ax.legend(loc="upper left", fontsize="x-small", framealpha=0.8)
-            legend.set_zorder(0.9)  # below the bars: static, stays in the blitted background
+        if len(self.classes) <= 6:  # above the bars (redrawn with them when blitting)
+            ax.legend(loc="upper left", fontsize="x-small", framealpha=0.8)
         if self.title:
             ax.set_title(self.title)
 
