@@ -27,7 +27,6 @@ must already be cached, and the error says where to put it.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import logging
 import os
 import re
