@@ -495,6 +495,10 @@ class Explainer:
         for key, value in list(self.timings.items()):
             if _is_non_finite(value):
                 self.timings[key] = None
+        for key, value in list(self.metrics.items()):  # set without ex.metric(...)
+            if _is_non_finite(value):
+                self.report_non_finite(f"metric {key!r}", value)
+                self.metrics[key] = None
         withheld = self._withhold_untrusted_pictures()
         payload = {
             "profile": self.profile,
