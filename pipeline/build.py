@@ -84,14 +84,21 @@ class Outcome:
 def recipe_key(recipe: Recipe, options: BuildOptions, hasher: FileHasher,
                versions: dict[str, str]) -> CacheKey:
     """The cache key of one recipe under the build's options."""
-    from pipeline.datasets import dataset_files
+    from pipeline.datasets import DATASETS, dataset_files
+    from pipeline.open_data import key_parts, package_version
 
     files: list[Path] = []
+    open_data: dict[str, str] = {}
     for name in recipe.header.datasets:
         files.extend(dataset_files(name, options.data_dir))
+        provider = getattr(DATASETS[name], "provider", "")
+        if provider:  # made by a package's code: its version decides the data
+            open_data[f"dataset:{name}"] = f"{provider} {package_version(provider)}"
+    open_data.update(key_parts(recipe.header.data, recipe.path.parent, hash_file=hasher.hash))
     return compute_key(
         recipe.path, options.profile, recipe.header.seed, recipe.header.sizes(options.profile),
         files, options.repo_root / "pipeline", hasher=hasher, versions=versions,
+        open_data=open_data,
     )
 
 
@@ -127,7 +134,8 @@ def _header_dict(recipe: Recipe) -> dict[str, Any]:
     h = recipe.header
     return {"title": h.title, "description": h.description, "section": h.section,
             "seed_article": h.seed_article, "datasets": list(h.datasets), "seed": h.seed,
-            "order": h.order, "thumbnail": h.thumbnail, "timeout": h.timeout}
+            "order": h.order, "thumbnail": h.thumbnail, "timeout": h.timeout,
+            "data": [d.spec() for d in h.data]}
 
 
 def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None,
@@ -160,6 +168,7 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
         "data_dir": str(options.data_dir) if options.data_dir else None,
         "sizes": job.key_parts["sizes"],
         "checkpoint_dir": str(checkpoints),
+        "recipe_dir": str(job.recipe_path.parent),  # where header 'data: - file:' entries live
     }
     try:
         checkpoints.mkdir(parents=True, exist_ok=True)
@@ -180,6 +189,7 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
                                            kind="setup"))
         outputs = json.loads(outputs_path.read_text())
         _check_thumbnail(header.get("thumbnail"), assets, outputs, job.rel_path)
+        _check_declared_data(header.get("data", []), outputs, job.rel_path)
         shutil.rmtree(workdir, ignore_errors=True)
         _refuse_links(staged, job.rel_path)
         manifest = {
@@ -247,6 +257,20 @@ def _check_thumbnail(thumbnail: str | None, assets: Path, outputs: dict[str, Any
         f"never wrote. Its pictures: {', '.join(written) or 'none'}. Name one of them, or save "
         f"{thumbnail!r} with ex.save_figure(fig, {thumbnail!r}, alt=...)"
     )
+
+
+def _check_declared_data(declared: list[dict[str, str]], outputs: dict[str, Any],
+                         rel_path: str) -> None:
+    """Data opened with ``ex.open_data`` must be in the header, or the cache would miss it."""
+    from pipeline.open_data import undeclared
+
+    missing = undeclared(outputs.get("data", []), declared)
+    if missing:
+        raise PipelineError(
+            f"{rel_path}: the recipe opened {', '.join(missing)} but its header does not declare "
+            "it. Add it to 'explainer.data' (e.g. '- sklearn: load_wine'), so that a change to "
+            "the data rebuilds the page"
+        )
 
 
 def _refuse_links(staged: Path, rel_path: str) -> None:

@@ -146,8 +146,14 @@ def compute_key(
     package_dir: Path,
     hasher: FileHasher | None = None,
     versions: dict[str, str] | None = None,
+    open_data: dict[str, str] | None = None,
 ) -> CacheKey:
-    """Hash everything that changes a recipe's results into one hex digest."""
+    """Hash everything that changes a recipe's results into one hex digest.
+
+    ``open_data`` maps each other data source (header ``data:``, or a registered set made by a
+    package) to its file hash or its provider's version; left out of the parts when empty, so
+    recipes without such data keep their keys.
+    """
     hasher = hasher or FileHasher()
     lib = hashlib.sha256()
     for src in library_sources(package_dir):
@@ -173,6 +179,8 @@ def compute_key(
         "data": data_hashes,
         "versions": versions if versions is not None else package_versions(),
     }
+    if open_data:
+        parts["open_data"] = dict(sorted(open_data.items()))
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return CacheKey(hashlib.sha256(blob).hexdigest(), parts)
 

@@ -200,6 +200,8 @@ class DatasetSpec:
     package_call: str = ""
     auto_order: tuple[str, ...] = _DEFAULT_AUTO_ORDER
     generated: bool = False
+    #: distribution whose code makes or ships the data (its version goes into the cache key)
+    provider: str = ""
 
 
 _FIX_DATA_DIR = (
@@ -327,6 +329,7 @@ DATASETS: dict[str, DatasetSpec] = {
             title="Two moons (scikit-learn)",
             loader="load_moons",
             generated=True,
+            provider="scikit-learn",
             auto_order=(),
             how_to_fix="`pip install scikit-learn`.",
         ),

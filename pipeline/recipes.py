@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from pipeline.errors import HeaderError
+from pipeline.open_data import DataDecl, check_files_exist, parse_data_field
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ HEADER_FIELDS: dict[str, tuple[bool, str]] = {
     "title": (True, "page and gallery title (text)"),
     "description": (True, "one line for the gallery card (text)"),
     "datasets": (True, "list of dataset names from pipeline.datasets.DATASETS (may be [])"),
+    "data": (False, "list of other data: '- sklearn: load_wine', '- file: x.csv' (beside the "
+                    "recipe) or '- url: ...' with 'sha256: ...' (see pipeline/open_data.py)"),
     "profiles": (True, "mapping with 'quick' and 'full', each a mapping of sizes"),
     "section": (False, "navigation section (defaults to the recipe's folder name)"),
     "seed_article": (False, "which seed article(s) the explainer comes from (text)"),
@@ -53,6 +56,7 @@ class RecipeHeader:
     timeout: int = DEFAULT_TIMEOUT_S
     order: int = 100
     thumbnail: str | None = None
+    data: tuple[DataDecl, ...] = ()
 
     def sizes(self, profile: str) -> dict[str, Any]:
         """The sizes of ``profile`` (validated to exist at parse time)."""
@@ -176,6 +180,7 @@ def parse_header(source: str, path: str, default_section: str = "explainers") ->
         profiles[name] = sizes
 
     thumbnail = text_field("thumbnail")
+    data = parse_data_field(fields.get("data"), path)
     return RecipeHeader(
         title=text_field("title") or "",
         description=text_field("description") or "",
@@ -187,6 +192,7 @@ def parse_header(source: str, path: str, default_section: str = "explainers") ->
         timeout=int_field("timeout", DEFAULT_TIMEOUT_S, 1),
         order=int_field("order", 100, 0),
         thumbnail=thumbnail,
+        data=data,
     )
 
 
@@ -221,6 +227,7 @@ def load_recipe(path: Path, content_root: Path) -> Recipe:
     except UnicodeDecodeError:
         raise HeaderError(str(rel), "the file is not UTF-8 text") from None
     header = parse_header(source, str(rel), default_section=default_section)
+    check_files_exist(header.data, path.parent, str(rel))
     page = path.with_name(slug + ".md")
     return Recipe(slug=slug, path=path, page=page if page.exists() else None, header=header,
                   content_root=content_root)

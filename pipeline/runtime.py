@@ -191,6 +191,25 @@ def _running_source() -> str | None:
     return None
 
 
+def _recipe_dir() -> Path:
+    """The running recipe's folder: the build's ``recipe_dir`` parameter, else the script's or
+    the notebook's folder when run by hand, else the working directory."""
+    import sys
+
+    with contextlib.suppress(ImportError):
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        injected = shell.user_ns.get("recipe_dir") if shell is not None else None
+        if injected:
+            return Path(injected)
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    for candidate in (main_file, os.environ.get("JPY_SESSION_NAME")):
+        if candidate and "ipykernel" not in candidate and Path(candidate).is_file():
+            return Path(candidate).resolve().parent
+    return Path.cwd()
+
+
 def report_non_finite_loss(epoch: int, logs: dict[str, Any] | None, model: Any = None,
                            monitor: str = "loss") -> bool:
     """Epoch-end hook: flag the active Explainer when ``logs[monitor]`` is NaN or infinite.
@@ -448,6 +467,25 @@ class Explainer:
         if data not in self.data:
             self.data.append(data)
 
+    def open_data(self, spec: dict[str, Any], recipe_dir: str | os.PathLike[str] | None = None
+                  ) -> Any:
+        """Open data the registry does not list, and record it for the page.
+
+        ``spec`` is an entry of the header's ``data:`` list: ``{"sklearn": "load_wine"}``
+        returns scikit-learn's Bunch; ``{"file": "wine.csv"}`` the path of that file beside
+        the recipe; ``{"url": ..., "sha256": ...}`` the path of the checked local copy
+        (downloaded once; offline it must be cached). The build refuses a run that opened data
+        its header does not declare, since the cache key would not cover it. ``recipe_dir``
+        defaults to the folder the build names (or, by hand, the running script's folder).
+        """
+        from pipeline.open_data import open_declared, parse_entry
+
+        decl = parse_entry(dict(spec), "ex.open_data(...)")
+        folder = Path(recipe_dir) if recipe_dir is not None else _recipe_dir()
+        data, record = open_declared(decl, folder, self.data_dir)
+        self.use_data(record)
+        return data
+
     def note(self, text: str) -> None:
         """A sentence for the page's provenance box (e.g. why a seed was chosen)."""
         self.notes.append(str(text))
@@ -499,6 +537,10 @@ class Explainer:
         for key, value in list(self.timings.items()):
             if _is_non_finite(value):
                 self.timings[key] = None
+        for key, value in list(self.metrics.items()):  # set without ex.metric(...)
+            if _is_non_finite(value):
+                self.report_non_finite(f"metric {key!r}", value)
+                self.metrics[key] = None
         withheld = self._withhold_untrusted_pictures()
         payload = {
             "profile": self.profile,

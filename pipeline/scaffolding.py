@@ -10,6 +10,7 @@ of the page or with Python's own braces.
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import re
 import string
@@ -51,9 +52,8 @@ def check_slug(value: str, what: str = "slug") -> str:
 
 
 def _check_text(value: str, field: str) -> str:
-    if not value.strip() or any(ch in value for ch in '"\\\n\r'):
-        raise ConfigError(f"--{field} must be one line of text without double quotes or "
-                          f"backslashes, got {value!r}")
+    if not value.strip() or any(ch in value for ch in "\n\r"):
+        raise ConfigError(f"--{field} must be one line of text, got {value!r}")
     return value.strip()
 
 
@@ -85,7 +85,7 @@ def create(content_root: Path, slug: str, section: str, template: str = "blank",
         "section": section,
         "title": _check_text(title if title is not None else default_title(slug), "title"),
         "description": _check_text(description if description is not None
-                                   else f"{default_title(slug)}: describe it in one line.",
+                                   else f"{default_title(slug)} (describe it in one line)",
                                    "description"),
     }
     folder = content_root / section
@@ -121,11 +121,32 @@ def create(content_root: Path, slug: str, section: str, template: str = "blank",
 
 
 def _fill(path: Path, values: dict[str, str]) -> str:
-    """Substitute the placeholders; a placeholder the template misspelt is an error."""
+    """Substitute the placeholders; a placeholder the template misspelt is an error.
+
+    In a recipe's YAML header every value goes in as a double-quoted YAML string (JSON's
+    quoting), whether or not the template quoted the placeholder, so a title such as
+    ``Wine: 13 features`` or one with quotes never breaks the header.
+    """
+    text = path.read_text(encoding="utf-8")
     try:
-        return string.Template(path.read_text(encoding="utf-8")).substitute(values)
+        if path.name.endswith(RECIPE_SUFFIX):
+            header, body = _split_header(text)
+            quoted = {k: json.dumps(v, ensure_ascii=False) for k, v in values.items()}
+            header = re.sub(r'"(\$\{\w+\})"', r"\1", header)  # the template's own quotes
+            return string.Template(header).substitute(quoted) + string.Template(body).substitute(values)
+        return string.Template(text).substitute(values)
     except KeyError as exc:
         raise ConfigError(f"template {path} uses unknown placeholder ${{{exc.args[0]}}}; known: "
                           f"{', '.join('${' + k + '}' for k in values)}") from None
     except ValueError as exc:
         raise ConfigError(f"template {path}: {exc} (write a literal $ as $$)") from None
+
+
+def _split_header(text: str) -> tuple[str, str]:
+    """(the leading ``# ---`` ... ``# ---`` block, the rest); ("", text) when there is none."""
+    lines = text.splitlines(keepends=True)
+    fences = [i for i, line in enumerate(lines) if line.strip() == "# ---"]
+    if len(fences) < 2 or any(line.strip() for line in lines[: fences[0]]):
+        return "", text
+    end = fences[1] + 1
+    return "".join(lines[:end]), "".join(lines[end:])

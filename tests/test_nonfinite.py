@@ -159,3 +159,11 @@ def test_unguarded_nan_run_publishes_no_plot_of_nan(mini, tmp_path) -> None:
     assert result.returncode == 0, result.stderr[-4000:]
     page = (site / "demo" / "nan-run" / "index.html").read_text()
     assert "Training diverged" in page and "loss.png" not in page
+
+
+def test_non_finite_value_written_straight_into_metrics_is_caught_at_finish(ex) -> None:
+    _picture(ex, "curve.png")
+    ex.metrics["loss"] = float("inf")  # bypassing ex.metric(...)
+    out = _strict_load(ex.finish().read_text())
+    assert out["status"]["state"] == "diverged" and out["metrics"]["loss"] is None
+    assert out["outputs"] == []

@@ -37,9 +37,21 @@ def test_unknown_template_gets_did_you_mean(mini) -> None:
         create(mini.content, "x", "demo", template="blanc")
 
 
-def test_title_breaking_the_header_is_refused(mini) -> None:
-    with pytest.raises(ConfigError, match="double quotes"):
-        create(mini.content, "x", "demo", title='a "quoted" title')
+@pytest.mark.parametrize("template", [t for t in ("blank", "replay") if t in templates()])
+def test_titles_with_colons_and_quotes_keep_the_header_valid(mini, template) -> None:
+    from pipeline.recipes import load_recipe
+
+    title, description = 'Wine: a "quoted" title', "Thirteen features: one network"
+    made = create(mini.content, "x", "demo", template=template, title=title,
+                  description=description)
+    header = load_recipe(made.recipe, mini.content).header
+    assert (header.title, header.description, header.section) == (title, description, "demo")
+    assert made.page.read_text().count(title) >= 1
+
+
+def test_multi_line_title_is_refused(mini) -> None:
+    with pytest.raises(ConfigError, match="one line"):
+        create(mini.content, "x", "demo", title="two\nlines")
     assert not (mini.content / "demo" / "x.recipe.py").exists()
 
 
