@@ -175,6 +175,7 @@ if not ex.is_diverged:
         anim = render_outputs(seed000_layout, replay, composition=comp,
                               mp4_path=ex.asset_path("replay.mp4"),
                               gif_path=ex.asset_path("replay.gif"), fps=sizes["fps"],
+                              preset="veryfast",  # 4x less encoding than medium, 7 % smaller
                               frames_dir=ex.asset_path("frames"), frame_epochs=frame_epochs,
                               frame_format="webp", quality=80, max_frames=None)
     ex.add_output(f"epoch-{still_epoch}.png", kind="image",
