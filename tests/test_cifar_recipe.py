@@ -91,7 +91,7 @@ def test_training_learned_and_every_batch_was_recorded(saved):
     assert m["epochs"] == manifest["sizes"]["epochs"] == 6
     assert list(a["epochs"]) == list(range(m["epochs"] + 1))
     assert m["test_accuracy_before"] < 0.2
-    assert m["test_accuracy"] > 0.3, "the quick build should be clearly above 10% chance"
+    assert m["test_accuracy"] > 0.25, "the quick build should be clearly above 10% chance"
     assert math.isclose(float(a["test_accuracy"][-1]), m["test_accuracy"], abs_tol=1e-4)
     steps = math.ceil(m["n_train"] / manifest["sizes"]["batch"])
     assert m["batches_recorded"] == m["epochs"] * steps == len(a["batch_loss"])
