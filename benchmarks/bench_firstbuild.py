@@ -110,13 +110,12 @@ def bench_first_build(content: Path, root: Path, *, data_dir: Path | None = None
     project = TempProject(root, content, slugs, profile=profile, data_dir=data_dir)
     before = _run(project, "before-jobs1-cold", root / "before", jobs=1, warm=False,
                   env={"NNX_KERNEL_THREADS": "default"})
-    runs = {"before": before}
-    if with_warm_pair:
+    after = _run(project, "after-default", root / "after", jobs=None, warm=True, memory=True)
+    runs = {"before": before, "after": after}
+    if with_warm_pair:  # after the headline pair, so a cut-short run still has it in its logs
         runs["cold_pinned"] = _run(project, "jobs1-cold", root / "jobs1-cold", jobs=1,
                                    warm=False)
         runs["warm"] = _run(project, "jobs1-warm", root / "jobs1-warm", jobs=1, warm=True)
-    after = _run(project, "after-default", root / "after", jobs=None, warm=True, memory=True)
-    runs["after"] = after
     result: dict[str, Any] = {
         "recipes": slugs,
         "runs": runs,
