@@ -109,6 +109,9 @@ class BuildRun:
     load_1m: float | None = None
     #: peak resident memory of the build's process tree (with ``memory=True``)
     peak_rss_mb: float | None = None
+    #: CPU seconds (user + system) of the build and every process it waited for (kernels,
+    #: render workers, ffmpeg): on a shared machine a steadier measure of work than wall time
+    cpu_s: float | None = None
 
     @property
     def ran(self) -> int:
@@ -183,6 +186,9 @@ class TempProject:
         log.info("build %-14s jobs=%s %s", label, "auto" if jobs is None else jobs,
                  " ".join(f"{k}={v}" for k, v in (env or {}).items()))
         peak = None
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         with open(log_path, "w") as out:
             start = time.perf_counter()
             proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, stdout=out,
@@ -200,6 +206,8 @@ class TempProject:
             finally:
                 peak_bytes = peak.stop() if peak is not None else 0
             wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
         report_path = build_dir / "reports" / "last-build.json"
         report = json.loads(report_path.read_text()) if report_path.exists() else {}
         outcomes = report.get("outcomes", [])
@@ -211,6 +219,7 @@ class TempProject:
             seconds={o["slug"]: o["seconds"] for o in outcomes},
             env=dict(env or {}), load_1m=None if load is None else round(load, 2),
             peak_rss_mb=round(peak_bytes / 1024**2, 1) if peak_bytes else None,
+            cpu_s=round(cpu, 2),
         )
         if proc.returncode != 0:
             tail = log_path.read_text()[-4000:]

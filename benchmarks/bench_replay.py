@@ -331,7 +331,7 @@ def bench_explainer(epochs: int = 200, seed: int = 0,
         still_epoch = min(160, int(replay.epochs[-1]))
         comp.still(still_epoch, out / f"epoch{still_epoch}.png")
         comp.poster(out / "poster.png")
-        anim = comp.animate(out / "replay.mp4")
+        anim = comp.animate(out / "replay.mp4", preset="veryfast")  # as the recipe encodes
         total_s = time.perf_counter() - start
         return {
             "epochs": epochs,

@@ -234,10 +234,10 @@ def _first_build_sections(args: argparse.Namespace, sizes: Sizes, enabled: list[
         tmp = Path(tempfile.mkdtemp(prefix=f"nnx-bench-{name}-"))
         try:
             if name == "firstbuild":
-                _section(name, results, errors, lambda: fb.bench_first_build(
+                _section(name, results, errors, lambda tmp=tmp: fb.bench_first_build(
                     args.content_dir, tmp, data_dir=args.data_dir, profile=args.profile))
             else:
-                _section(name, results, errors, lambda: fb.bench_seed000_explainer(
+                _section(name, results, errors, lambda tmp=tmp: fb.bench_seed000_explainer(
                     args.content_dir, tmp, data_dir=args.data_dir))
         finally:
             if args.keep:

@@ -261,7 +261,10 @@ def _execute_notebook(nb: Any, rel_name: str, recipe_text: str, workdir: Path,
         # A warm kernel: nbclient uses it as given (and, not owning it, would leave it
         # running: ``cleanup_kc`` below shuts it down). It started in its own folder, so it
         # moves to the work folder a cold kernel starts in before the first cell runs.
-        warm = {"km": kernel.km, "on_notebook_start": _MoveKernel(workdir)}
+        # It answers only once its imports are done, which on a busy machine can take longer
+        # than nbclient's 60 s start-up allowance for a bare kernel.
+        warm = {"km": kernel.km, "on_notebook_start": _MoveKernel(workdir),
+                "startup_timeout": WARM_STARTUP_TIMEOUT_S}
     client = NotebookClient(
         nb,
         **warm,
@@ -324,6 +327,8 @@ def _as_failure(error: BaseException, overran: bool, nb: Any, index: int | None,
 TIMEOUT_GRACE_S = 30.0
 #: Seconds to wait for the execution thread after the kernel was killed on an interrupt.
 STOP_WAIT_S = 10.0
+#: Seconds a warm kernel may still spend on its imports when its recipe starts.
+WARM_STARTUP_TIMEOUT_S = 300
 
 
 class _MoveKernel:

@@ -143,8 +143,12 @@ def expected_seconds(job: Job, options: BuildOptions) -> float:
 
 
 def longest_first(jobs: list[Job], options: BuildOptions) -> list[Job]:
-    """Jobs ordered by expected run time, longest (or never measured) first; stable."""
-    return sorted(jobs, key=lambda job: -expected_seconds(job, options))
+    """Jobs ordered by expected run time, longest (or never measured) first; stable.
+
+    Jobs never measured (a first build) are ordered by their header's ``timeout``, the
+    author's own bound on the run time, so the slowest recipe does not start last.
+    """
+    return sorted(jobs, key=lambda job: (-expected_seconds(job, options), -job.timeout))
 
 
 #: Seconds the workers get to kill their kernels and remove their staging folders on Ctrl-C.

@@ -77,10 +77,10 @@ def test_the_build_says_which_data_it_used(cifar_build):
     assert len(manifest["data"]) == 1
     data = manifest["data"][0]
     assert data["dataset"] == "cifar10" and data["origin"] == "verified-copy" and data["subset"]
-    assert (data["n_train"], data["n_test"]) == (4000, 1000) == (m["n_train"], m["n_test"])
+    assert (data["n_train"], data["n_test"]) == (2500, 1000) == (m["n_train"], m["n_test"])
     assert "not comparable" in data["note"]
     assert m["full_dataset"] is False
-    assert m["data_summary"].startswith("4,000 training images (400 per class) and 1,000 test "
+    assert m["data_summary"].startswith("2,500 training images (250 per class) and 1,000 test "
                                         "images (100 per class)")
     assert "test set" in m["data_summary"] and "not comparable" in m["data_summary"]
 
@@ -88,10 +88,10 @@ def test_the_build_says_which_data_it_used(cifar_build):
 def test_training_learned_and_every_batch_was_recorded(saved):
     model, a, _, manifest = saved
     m = manifest["metrics"]
-    assert m["epochs"] == manifest["sizes"]["epochs"] == 10
+    assert m["epochs"] == manifest["sizes"]["epochs"] == 6
     assert list(a["epochs"]) == list(range(m["epochs"] + 1))
     assert m["test_accuracy_before"] < 0.2
-    assert m["test_accuracy"] > 0.3, "the quick build should be clearly above 10% chance"
+    assert m["test_accuracy"] > 0.25, "the quick build should be clearly above 10% chance"
     assert math.isclose(float(a["test_accuracy"][-1]), m["test_accuracy"], abs_tol=1e-4)
     steps = math.ceil(m["n_train"] / manifest["sizes"]["batch"])
     assert m["batches_recorded"] == m["epochs"] * steps == len(a["batch_loss"])

@@ -145,3 +145,10 @@ def test_pool_submits_longest_first(tmp_path) -> None:
     order = [j.slug for j in longest_first([job(s) for s in ("short", "new", "cached", "long")],
                                            options)]
     assert order == ["new", "long", "cached", "short"]  # never measured counts as longest
+
+    def timed(slug: str, timeout: int) -> Job:
+        return Job(slug, tmp_path / f"{slug}.recipe.py", f"{slug}.recipe.py", None, {},
+                   "0" * 64, {}, {}, timeout, False)
+
+    fresh = [timed("a", 600), timed("b", 10800), timed("c", 1800)]
+    assert [j.slug for j in longest_first(fresh, options)] == ["b", "c", "a"]

@@ -93,6 +93,15 @@ def test_chunks_and_workers(monkeypatch) -> None:
         render_workers(10)
     monkeypatch.delenv("NNX_RENDER_WORKERS")
     assert render_workers(5) == 1  # too few frames to pay for a process
+    import pipeline.replay.parallel_render as pr
+
+    monkeypatch.setattr(pr.os, "getloadavg", lambda: (0.9, 0.0, 0.0))
+    monkeypatch.setattr("pipeline.resources.usable_cores", lambda: 4)
+    assert pr.idle_cores() == 4 and render_workers(1000) == 4  # only this kernel runs
+    monkeypatch.setattr(pr.os, "getloadavg", lambda: (3.2, 0.0, 0.0))
+    assert pr.idle_cores() == 2  # two other kernels busy
+    monkeypatch.setattr(pr.os, "getloadavg", lambda: (9.0, 0.0, 0.0))
+    assert render_workers(1000) == 1  # saturated: one pass in this process
 
 
 def test_nothing_to_render_is_an_error(replay: Replay) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.resources import (
     KERNEL_MEMORY_BYTES,
     Machine,
@@ -54,3 +56,16 @@ def test_jobs_auto_is_accepted_and_bad_jobs_rejected(mini, capsys) -> None:
     except SystemExit as exc:
         assert exc.code == 2
     assert "'many'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("jobs", ["1", "2", "auto"])
+def test_unset_threads_are_pinned_whatever_the_jobs(mini, monkeypatch, jobs) -> None:
+    from tests.test_faults import add_micro
+    from tests.test_parallel import THREADS_BODY
+
+    add_micro(mini, "alpha", body=THREADS_BODY)
+    monkeypatch.delenv("NNX_KERNEL_THREADS", raising=False)
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    assert mini.cli("build", "--jobs", jobs) == 0
+    intra = mini.current("alpha")[1]["metrics"]["intra"]
+    assert intra == str(pinned_kernel_threads())

@@ -8,7 +8,7 @@
 #   timeout: 10800
 #   thumbnail: integrated-gradients.png
 #   profiles:
-#     quick: {width: 32, full_data: false, train_per_class: 400, test_per_class: 100, epochs: 10, batch: 64, learning_rate: 0.001, n_explain: 4, ig_start_steps: 32, ig_tol: 0.01, ig_epochs: 4}
+#     quick: {width: 32, full_data: false, train_per_class: 250, test_per_class: 100, epochs: 6, batch: 64, learning_rate: 0.001, n_explain: 4, ig_start_steps: 32, ig_tol: 0.01, ig_epochs: 4}
 #     full: {width: 128, full_data: true, train_per_class: 900, test_per_class: 100, epochs: 7, batch: 128, learning_rate: 0.001, n_explain: 4, ig_start_steps: 32, ig_tol: 0.01, ig_epochs: 4, mixed_precision: true}
 # ---
 
@@ -27,8 +27,8 @@ profile = "quick"
 seed = 0
 asset_dir = "_assets"
 data_dir = None
-sizes = {"width": 32, "full_data": False, "train_per_class": 400, "test_per_class": 100,
-         "epochs": 10, "batch": 64, "learning_rate": 0.001, "n_explain": 4,
+sizes = {"width": 32, "full_data": False, "train_per_class": 250, "test_per_class": 100,
+         "epochs": 6, "batch": 64, "learning_rate": 0.001, "n_explain": 4,
          "ig_start_steps": 32, "ig_tol": 0.01}
 checkpoint_dir = "_checkpoints"
 

@@ -182,6 +182,7 @@ if not ex.is_diverged:
         # palette (render_palettes forks the dark one), so this pass needs no more workers.
         render_outputs(seed000_layout, replay, composition=comp, workers=1,
                        mp4_path=v("replay.mp4"), gif_path=v("replay.gif"), fps=sizes["fps"],
+                       preset="veryfast",  # 4x less encoding than medium, 7 % smaller
                        frames_dir=v("frames/index.json").parent, frame_epochs=frame_epochs,
                        frame_format="webp", quality=80, max_frames=None)
 

@@ -18,7 +18,8 @@ The MP4, GIF and frame files are byte for byte those of :meth:`Composition.anima
 :meth:`Composition.frames` with the same arguments (tested). The layout must be importable by
 name (a module-level function such as :func:`~pipeline.replay.composer.seed000_layout`), as
 spawned workers rebuild the figure from it; with one worker everything runs in this process.
-``NNX_RENDER_WORKERS`` overrides the number of workers (``1``: serial).
+By default it uses the cores that are idle (:func:`idle_cores`); ``NNX_RENDER_WORKERS``
+overrides the number of workers (``1``: serial, still one pass).
 """
 
 from __future__ import annotations
@@ -76,9 +77,24 @@ def render_workers(frames: int, requested: int | None = None) -> int:
                                     "(1 renders in the recipe's own process)") from None
     if requested is not None:
         return max(1, requested)
+    return max(1, min(idle_cores(), frames // MIN_FRAMES_PER_WORKER))
+
+
+def idle_cores() -> int:
+    """Cores not busy with other work: usable cores minus the load, plus this process's own.
+
+    Why not simply every core: in a parallel build the other recipes' kernels already keep the
+    cores busy, and extra render processes then only add their start-up and the frames' trip
+    between processes. The files do not depend on the number of workers, only the time does.
+    """
     from pipeline.resources import usable_cores
 
-    return max(1, min(usable_cores(), frames // MIN_FRAMES_PER_WORKER))
+    cores = usable_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return cores
+    return max(1, min(cores, int(cores - load + 1.5)))
 
 
 @dataclass(frozen=True)
