@@ -456,7 +456,8 @@ if not ex.is_diverged:
 
     def ig_frame(epoch):
         rs = ig_over[epoch]
-        fig, axes = plt.subplots(2, len(rs), figsize=(2.3 * len(rs), 5.0), squeeze=False)
+        fig, axes = plt.subplots(2, len(rs), figsize=(2.3 * len(rs), 5.2), squeeze=False,
+                                 layout="constrained")
         for i, (x, r) in enumerate(zip(explain_x, rs, strict=True)):
             axes[0, i].imshow(attr.overlay(x, attr.attribution_to_heatmap(r.attributions), alpha=0.6),
                               interpolation="nearest")
@@ -469,7 +470,6 @@ if not ex.is_diverged:
         fig.suptitle(f"Epoch {epoch}: test accuracy {test_acc.get(epoch, float('nan')):.1%}; "
                      f"{rs[0].steps} steps, largest completeness gap {over_gaps[epoch]:.2%}",
                      fontsize=10)
-        fig.tight_layout()
         return fig
 
     files = [f"epoch_{e:04d}.png" for e in ig_epochs]
