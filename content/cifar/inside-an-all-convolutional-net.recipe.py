@@ -496,10 +496,13 @@ if not ex.is_diverged:
                   dark=variant_name("ig-over-training/index.json", "dark"),
                   alt=f"Integrated gradients of the same {len(targets)} test images for their "
                       f"predicted classes, with the weights of one epoch of training")
-    # the weights the frames were drawn from, so a test can recompute every map
-    replay.subset(ig_epochs).save(ex.asset_path("replay-ig-epochs.npz"), compress=True)
+    # The weights the frames were drawn from, so a test can recompute every map; the last
+    # epoch's are the trained model's (model.keras, below), so they are not stored twice.
+    stored = [e for e in ig_epochs if e != int(replay.epochs[-1])]
+    replay.subset(stored or ig_epochs).save(ex.asset_path("replay-ig-epochs.npz"), compress=True)
     ex.add_output("replay-ig-epochs.npz", kind="replay",
-                  alt="The recorded weights at the epochs of the integrated gradients over training")
+                  alt="The recorded weights at the epochs of the integrated gradients over "
+                      "training, but the last (the trained model)")
     print({e: f"{ig_over[e][0].steps} steps, gap {g:.2e}" for e, g in over_gaps.items()})
 
 # %% [markdown]
