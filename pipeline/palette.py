@@ -204,7 +204,9 @@ def render_palettes(target: Any, render: Any, *, parallel: bool | None = None) -
     the second palette costs wall time only when there is no free core. The child inherits the
     composition with everything its panels computed (nothing is recomputed or pickled), touches
     nothing but matplotlib, Pillow and ffmpeg, and leaves with ``os._exit``. Without ``fork``
-    (or with ``parallel=False``, or one core) the two are drawn one after the other.
+    (or with ``parallel=False``, or one core) the two are drawn one after the other; a dark pass
+    that fails in the child is drawn again in this process (a warning says why), so an error in
+    ``render`` itself is raised from here with its own traceback.
 
     ``target`` may also be a list of compositions (runs side by side): each is switched.
 
@@ -236,6 +238,7 @@ def render_palettes(target: Any, render: Any, *, parallel: bool | None = None) -
         code = 1
         try:
             os.close(read)
+            _fresh_fonts_after_fork()
             t = time.perf_counter()
             target.set_palette("dark")
             render(target, "dark")
@@ -256,11 +259,41 @@ def render_palettes(target: Any, render: Any, *, parallel: bool | None = None) -
         with os.fdopen(read, "rb") as pipe:
             message = pipe.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0 or message.startswith("error"):
-        raise RuntimeError(f"rendering the dark palette failed in its child process: "
-                           f"{message or 'exit status ' + str(os.waitstatus_to_exitcode(status))}")
+        # A forked matplotlib can trip over state it shares with its parent (FreeType fonts):
+        # never lose the dark version for it. Draw it here, after the light one.
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "rendering the dark palette in a forked process failed (%s); drawing it again in "
+            "this process", message or f"exit status {os.waitstatus_to_exitcode(status)}")
+        t = time.perf_counter()
+        target.set_palette("dark")
+        render(target, "dark")
+        seconds["dark"] = time.perf_counter() - t
+        seconds["fallback"] = 1.0
+        seconds["total"] = time.perf_counter() - start
+        return seconds
     seconds["dark"] = float(message)
     seconds["total"] = time.perf_counter() - start
     return seconds
+
+
+def _fresh_fonts_after_fork() -> None:
+    """Drop every cached FreeType font in a forked child, so it opens its own font files.
+
+    A font object read by both processes shares one file offset, and their glyph reads
+    interleave ("FT_Load_Glyph failed: invalid outline"). matplotlib clears its ``get_font``
+    cache at fork itself; mathtext's parser and the text-metrics cache keep fonts too.
+    """
+    import matplotlib.font_manager
+    import matplotlib.mathtext
+    import matplotlib.text
+
+    matplotlib.font_manager._get_font.cache_clear()
+    for cache in (getattr(matplotlib.mathtext.MathTextParser, "_parse_cached", None),
+                  getattr(matplotlib.text, "_get_text_metrics_with_cache_impl", None)):
+        with contextlib.suppress(AttributeError):
+            cache.cache_clear()  # type: ignore[union-attr]
 
 
 class _Group(list):  # type: ignore[type-arg]

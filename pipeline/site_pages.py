@@ -160,12 +160,14 @@ def sc_video(ctx: PageContext, name: str, caption: str | None = None, scrub: str
     if dark is None:
         return f'<figure class="nnx-video"{scrub_attr}>{plain}{cap}</figure>'
     # Both palettes: sources and poster are set by assets/nnx-palette.js for the palette shown.
+    # preload="none": a source set by script is fetched at once by Chrome (hundreds of kB at
+    # first load); the poster shows until the reader presses play.
     dark_poster = _dark_url(ctx, poster)
     poster_data = (f' data-nnx-poster-light="{_require_url(ctx, poster)}" '
                    f'data-nnx-poster-dark="{dark_poster or _require_url(ctx, poster)}"'
                    if poster else "")
     return (f'<figure class="nnx-video"{scrub_attr}><video class="nnx-palette-video" controls '
-            f'preload="metadata" playsinline muted loop{poster_data}{_size_attrs(ctx, poster)} '
+            f'preload="none" playsinline muted loop{poster_data}{_size_attrs(ctx, poster)} '
             f'aria-label="{alt}" title="{alt}">'
             f'<source data-nnx-light="{url}" data-nnx-dark="{dark}" type="video/mp4">'
             f'<a href="{url}">Download the video</a></video>'

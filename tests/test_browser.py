@@ -721,6 +721,25 @@ def test_reduced_motion_stops_autoplay_and_gifs_show_their_poster(browser: Any,
         assert page.locator("img[data-nnx-still-light]").evaluate("i => i.src").endswith("anim.gif")
 
 
+def test_palette_pictures_load_after_instant_navigation(browser: Any, fixture_site: Site) -> None:
+    base = fixture_site.base
+    with open_page(browser, base, base, color_scheme="dark") as (page, visit):
+        page.evaluate("window.nnxSamePage = true")
+        page.locator("a.nnx-card-link", has_text="Palette fixture").click()
+        page.wait_for_url("**/demo/palette/")
+        assert page.evaluate("window.nnxSamePage") is True  # material's instant navigation
+        page.wait_for_function("() => document.querySelector('article img[data-nnx-light]')"
+                               " && document.querySelector('article img[data-nnx-light]').getAttribute('src')")
+        reveal_deferred(page)
+        urls = page.evaluate(_PALETTE_URLS_JS)
+        assert urls["shown"] and set(urls["shown"]) <= set(urls["dark"])
+        _toggle_palette(page)
+        page.wait_for_function("() => window.nnxPalette.current() === 'light'")
+        after = page.evaluate(_PALETTE_URLS_JS)
+        assert set(after["shown"]) <= set(urls["light"]) and len(after["shown"]) == len(urls["shown"])
+        assert_none(console_problems(visit))
+
+
 def test_gallery_thumbnails_follow_the_palette(browser: Any, fixture_site: Site) -> None:
     base = fixture_site.base
     for scheme, ending in (("light", "_gallery/palette.webp"), ("dark", "_gallery/palette.dark.webp")):
@@ -855,3 +874,38 @@ def test_real_site_first_load_within_budget_at_any_viewport(browser: Any, capsys
         print(f"\nreal site at {width}x{height}: heaviest first load /{heaviest} "
               f"{sizes[heaviest]} bytes ({sizes[heaviest] / 2**20:.2f} MiB)")
     assert sizes[heaviest] < FIRST_LOAD_BUDGET, sizes
+
+
+@pytest.mark.slow
+def test_real_site_in_both_palettes(browser: Any, capsys: Any) -> None:
+    """The heaviest first load in the light and in the dark palette, no request for the other
+    palette's pictures on any page, and screenshots of the seed-000 page in both palettes."""
+    site_dir = Path(os.environ.get("NNX_SITE_DIR", REPO_ROOT / "site"))
+    if not (site_dir / "index.html").exists():
+        pytest.skip(f"{site_dir} has not been built; run `nox -s build` first")
+    heaviest: dict[str, tuple[str, int]] = {}
+    problems: list[str] = []
+    with StaticServer(site_dir) as server:
+        for scheme, other in (("light", "dark"), ("dark", "light")):
+            sizes: dict[str, int] = {}
+            for path in site_pages(site_dir):
+                with open_page(browser, server.base + path, server.base,
+                               color_scheme=scheme) as (page, visit):
+                    sizes[path] = visit.first_load_bytes
+                    reveal_deferred(page)
+                    urls = page.evaluate(_PALETTE_URLS_JS)
+                    wrong = sorted(set(visit.requests) & (set(urls[other]) - set(urls[scheme])))
+                    problems += [f"/{path} ({scheme}): fetched {u}" for u in wrong]
+                    problems += external_request_problems(visit, server.base)
+                    if path == "replay/replaying-training/":
+                        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                        page.screenshot(path=str(SCREENSHOTS / f"site-replaying-training-{scheme}.png"),
+                                        full_page=True)
+            top = max(sizes, key=sizes.__getitem__)
+            heaviest[scheme] = (top, sizes[top])
+    with capsys.disabled():
+        for scheme, (path, n) in heaviest.items():
+            print(f"\nreal site, {scheme} palette: heaviest first load /{path} {n} bytes "
+                  f"({n / 2**20:.2f} MiB)")
+    assert_none(problems)
+    assert all(n < FIRST_LOAD_BUDGET for _, n in heaviest.values()), heaviest

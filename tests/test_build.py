@@ -141,8 +141,9 @@ def test_manifest_lists_outputs_versions_and_data(mini) -> None:
     mini.add("alpha", tiny_recipe("Alpha"))
     assert mini.cli("build") == 0
     _, m = mini.current("alpha")
-    assert m["outputs"] == [{"alt": "a parabola drawn from the sizes", "kind": "image",
-                             "name": "line.png", "extra": {"dark": "line.dark.png"}}]
+    assert m["outputs"] == [{"alt": "a parabola drawn from the sizes", "kind": "image", "name": "line.png",
+                             "extra": {"dark": "line.dark.png"}}]  # the dark-palette version
+    assert "assets/line.dark.png" in m["files"]
     assert set(m["versions"]) >= {"tensorflow", "keras", "numpy", "matplotlib", "python"}
     assert m["timings"]["execute"] > 0 and "total" in m["timings"]
     assert json.loads((mini.build_dir / "reports" / "last-build.json").read_text())["profile"] == "quick"

@@ -130,7 +130,8 @@ def test_render_palettes_writes_both_versions(two_runs: list[Replay], tmp_path: 
     assert (tmp_path / "poster.png").is_file() and (tmp_path / "poster.dark.png").is_file()
 
 
-def test_render_palettes_reports_a_failing_dark_pass(two_runs: list[Replay], tmp_path: Path) -> None:
+def test_render_palettes_reports_a_failing_dark_pass(two_runs: list[Replay], tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
     comp = seed000_layout(two_runs[0], figsize=(6, 3), dpi=40)
 
     def render(c, palette):
@@ -138,5 +139,27 @@ def test_render_palettes_reports_a_failing_dark_pass(two_runs: list[Replay], tmp
             raise ValueError("no room for the dark frames")
         c.poster(tmp_path / "poster.png")
 
-    with pytest.raises(RuntimeError, match="dark palette failed.*no room for the dark frames"):
+    # the child's failure is logged, the dark pass is tried again here and its error raised
+    with pytest.raises(ValueError, match="no room for the dark frames"):
         render_palettes(comp, render, parallel=True)
+    assert "forked process failed (error: ValueError: no room for the dark frames)" in caplog.text
+
+
+def test_render_palettes_redraws_in_process_when_only_the_child_fails(
+        two_runs: list[Replay], tmp_path: Path) -> None:
+    comp = seed000_layout(two_runs[0], figsize=(6, 3), dpi=40)
+    parent = os.getpid()
+
+    def render(c, palette):
+        if palette == "dark" and os.getpid() != parent:
+            raise RuntimeError("FT_Load_Glyph failed")  # what a forked FreeType once did
+        c.poster(tmp_path / variant_name("poster.png", palette))
+
+    seconds = render_palettes(comp, render, parallel=True)
+    assert seconds["fallback"] == 1.0
+    assert (tmp_path / "poster.png").is_file() and (tmp_path / "poster.dark.png").is_file()
+    from PIL import Image
+
+    dark = np.asarray(Image.open(tmp_path / "poster.dark.png").convert("RGB")).astype(int)
+    bg = np.array([int(THEME["dark"]["background"][i:i + 2], 16) for i in (1, 3, 5)])
+    assert np.abs(dark[1, 1] - bg).max() <= 1

@@ -339,3 +339,35 @@ def test_replay_pages_build_strict(replay_build, tmp_path):
         assert f'data-nnx-frames="../../assets/{slug}/frames/index.json"' in html
         assert "<p><figure" not in html
         assert (site / "assets" / slug / "frames" / "index.json").is_file()
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_every_picture_has_a_dark_version_and_the_runs_compare(built, slug):
+    """Light and dark versions of every picture (same size); the compare() runs share epochs."""
+    import json
+
+    from PIL import Image
+
+    assets, manifest = built[slug]
+    for out in manifest["outputs"]:
+        if out["kind"] not in ("image", "video", "gif", "frames"):
+            continue
+        dark = (out.get("extra") or {}).get("dark")
+        assert dark and (assets / dark).is_file(), f"{slug}/{out['name']} has no dark version"
+        if out["kind"] == "image":
+            with Image.open(assets / out["name"]) as a, Image.open(assets / dark) as b:
+                assert a.size == b.size
+                # the figure background follows the palette: the corners are far apart
+                assert sum(abs(x - y) for x, y in zip(a.convert("RGB").getpixel((0, 0)),
+                                                      b.convert("RGB").getpixel((0, 0)))) > 300
+    text = (SECTION / f"{slug}.md").read_text()
+    runs = re.search(r'\{\{ compare\(\[([^\]]+)\]', text)
+    assert runs, f"{slug}.md shows no runs side by side"
+    names = [n.strip().strip('"') for n in runs.group(1).split(",")]
+    indexes = [json.loads((assets / n / "index.json").read_text()) for n in names]
+    assert len(indexes) == 2 and indexes[0]["epochs"] == indexes[1]["epochs"]
+    assert indexes[0]["width"] == indexes[1]["width"] and indexes[0]["height"] == indexes[1]["height"]
+    for n, ix in zip(names, indexes):
+        dark = json.loads((assets / f"{n}.dark" / "index.json").read_text())
+        assert dark["files"] == ix["files"] and dark["palette"] == "dark"
+        assert len(ix["metrics"]["probe_loss"]) == len(ix["epochs"])

@@ -126,6 +126,6 @@ def test_save_figure_is_atomic_and_registers(ex) -> None:
     ax.plot([0, 1])
     path = ex.save_figure(fig, "plot.png", alt="a line", show=False)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # the light and the dark version, no temporary left
+    # the dark-palette version is written beside it; no temporary is left
     assert sorted(p.name for p in ex.asset_dir.iterdir()) == ["plot.dark.png", "plot.png"]
     assert ex.outputs["plot.png"].alt == "a line"

@@ -459,7 +459,8 @@ if not ex.is_diverged:
 
     def ig_frame(epoch):
         rs = ig_over[epoch]
-        fig, axes = plt.subplots(2, len(rs), figsize=(2.3 * len(rs), 5.0), squeeze=False)
+        fig, axes = plt.subplots(2, len(rs), figsize=(2.3 * len(rs), 5.2), squeeze=False,
+                                 layout="constrained")
         for i, (x, r) in enumerate(zip(explain_x, rs, strict=True)):
             axes[0, i].imshow(attr.overlay(x, attr.attribution_to_heatmap(r.attributions), alpha=0.6),
                               interpolation="nearest")
@@ -472,7 +473,6 @@ if not ex.is_diverged:
         fig.suptitle(f"Epoch {epoch}: test accuracy {test_acc.get(epoch, float('nan')):.1%}; "
                      f"{rs[0].steps} steps, largest completeness gap {over_gaps[epoch]:.2%}",
                      fontsize=10)
-        fig.tight_layout()
         return fig
 
     files = [f"epoch_{e:04d}.png" for e in ig_epochs]
@@ -499,10 +499,13 @@ if not ex.is_diverged:
                   dark=variant_name("ig-over-training/index.json", "dark"),
                   alt=f"Integrated gradients of the same {len(targets)} test images for their "
                       f"predicted classes, with the weights of one epoch of training")
-    # the weights the frames were drawn from, so a test can recompute every map
-    replay.subset(ig_epochs).save(ex.asset_path("replay-ig-epochs.npz"), compress=True)
+    # The weights the frames were drawn from, so a test can recompute every map; the last
+    # epoch's are the trained model's (model.keras, below), so they are not stored twice.
+    stored = [e for e in ig_epochs if e != int(replay.epochs[-1])]
+    replay.subset(stored or ig_epochs).save(ex.asset_path("replay-ig-epochs.npz"), compress=True)
     ex.add_output("replay-ig-epochs.npz", kind="replay",
-                  alt="The recorded weights at the epochs of the integrated gradients over training")
+                  alt="The recorded weights at the epochs of the integrated gradients over "
+                      "training, but the last (the trained model)")
     print({e: f"{ig_over[e][0].steps} steps, gap {g:.2e}" for e, g in over_gaps.items()})
 
 # %% [markdown]

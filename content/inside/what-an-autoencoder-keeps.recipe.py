@@ -40,6 +40,7 @@ from pipeline.cnn_views import (ProbeRow, codes_to_images, epoch_strip_figure, p
                                 save_model_without_optimizer, write_mp4)
 from pipeline.datasets import load_mnist
 from pipeline.inspection import figure_to_array
+from pipeline.palette import PALETTES, restyle_figure, variant_name
 from pipeline.runtime import Explainer
 from pipeline.training import fit_fast
 
@@ -190,7 +191,7 @@ ex.save_figure(fig, "reconstructions-over-epochs.png",
 val_by_epoch = [float("nan")] + [float(v) for v in hist["val_loss"]]
 
 
-def frame(i: int) -> np.ndarray:
+def frame(i: int, palette: str = "light") -> np.ndarray:
     fig = Figure(figsize=(11.5, 3.9), dpi=80)
     probe_rows_figure(
         [ProbeRow("input", probe_x.reshape(10, 28, 28), vmin=0, vmax=1),
@@ -200,18 +201,21 @@ def frame(i: int) -> np.ndarray:
         col_titles=col_titles, figure=fig,
         title=(f"epoch {epochs[i]}" + ("  (untrained)" if epochs[i] == 0 else
                                        f"   test loss {val_by_epoch[i]:.4f}")))
+    restyle_figure(fig, palette)  # the dark palette's version: theme colours only
     return figure_to_array(fig)
 
 
 with ex.timer("render"):
-    frames = [frame(i) for i in range(len(epochs))]
-    frames += [frames[-1]] * int(sizes["fps"] * 2)  # hold the trained state for two seconds
-    write_mp4(ex.asset_path("training.mp4"), frames, fps=sizes["fps"])
-Image.fromarray(frames[-1]).save(ex.asset_path("training-poster.png"))
-ex.add_output("training-poster.png", kind="image",
+    for palette in PALETTES:  # a light and a dark video, from the same arrays
+        frames = [frame(i, palette) for i in range(len(epochs))]
+        frames += [frames[-1]] * int(sizes["fps"] * 2)  # hold the trained state for two seconds
+        write_mp4(ex.asset_path(variant_name("training.mp4", palette)), frames, fps=sizes["fps"])
+        Image.fromarray(frames[-1]).save(ex.asset_path(variant_name("training-poster.png", palette)))
+ex.add_output("training-poster.png", kind="image", dark=variant_name("training-poster.png", "dark"),
               alt="The last frame of the training video: digits, codes and reconstructions "
                   f"after epoch {epochs[-1]}")
 ex.add_output("training.mp4", kind="video", poster="training-poster.png",
+              dark=variant_name("training.mp4", "dark"),
               alt=f"Animation over {len(epochs)} frames (epoch 0 to {epochs[-1]}): the ten "
                   "probe digits, their 8x4 codes and their reconstructions as the autoencoder "
                   "trains")
