@@ -31,7 +31,7 @@ REQUIREMENTS = [
     "keras>=3.5,<4", "matplotlib>=3.8,<4", "nbclient>=0.10,<0.12", "nbformat>=5.9,<6",
     "jupytext>=1.16,<2", "ipykernel>=6.29,<8", "imageio>=2.34,<3", "imageio-ffmpeg==0.5.1",
     "rich>=13,<16", "h5py>=3.10,<3.15", "filelock>=3.13,<5", "pillow>=10,<13",
-    "scikit-learn>=1.4,<2", "hiplot>=0.1.33,<0.2",
+    "scikit-learn>=1.4,<2", "hiplot>=0.1.33,<0.2", "nbconvert>=7.16,<8",
 ]
 #: Already on the lent machine with JAX / PyTorch, or optional at run time (jedi: IPython's
 #: completion only).
