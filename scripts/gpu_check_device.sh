@@ -9,6 +9,8 @@ if [ ! -f .gpu-site/.installed ]; then
   touch .gpu-site/.installed
 fi
 export PYTHONPATH="$PWD/.gpu-site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# --target puts the packages' data files (nbconvert's templates, the kernel spec) here:
+export JUPYTER_PATH="$PWD/.gpu-site/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
 export KERAS_BACKEND="${KERAS_BACKEND:-jax}" NNX_DATA_DIR="$PWD/.gpu-stage/data/datasets"
 out="${OUT:-build}"
 python3 -m pipeline doctor --data-dir "$NNX_DATA_DIR" || true

@@ -123,6 +123,13 @@ def _reference_gradients(model, x, y) -> list[np.ndarray]:
             return keras.ops.mean(keras.losses.binary_crossentropy(y, pred))
 
         return [np.asarray(g) for g in jax.grad(loss)([v.value for v in model.trainable_variables])]
+    if keras.backend.backend() == "torch":
+        import torch
+
+        pred = model(x, training=False)
+        loss = keras.ops.mean(keras.losses.binary_crossentropy(keras.ops.convert_to_tensor(y), pred))
+        grads = torch.autograd.grad(loss, [v.value for v in model.trainable_variables])
+        return [g.detach().cpu().numpy() for g in grads]
     import tensorflow as tf
 
     with tf.GradientTape() as tape:
