@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import nox
@@ -25,8 +26,20 @@ QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0",
 REQUIRE_ALL = {**QUIET_TF, "NNX_REQUIRE_ALL": "1"}
 
 
+def _backend_extra() -> str:
+    """The pyproject extra for KERAS_BACKEND on this machine: the GPU build when nvidia-smi
+    lists a GPU or NNX_ACCELERATOR=gpu, else the CPU build (pipeline/accelerator.py)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from pipeline.accelerator import choose
+    finally:
+        sys.path.remove(str(ROOT))
+    return choose().extra
+
+
 def _install(session: nox.Session, extras: str) -> None:
     """Install the project with ``extras`` unless this venv already has this exact install."""
+    extras = extras.replace("BACKEND", _backend_extra())
     stamp_text = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
     stamp = Path(session.virtualenv.location) / ".nnx-installed"
     if stamp.exists() and stamp.read_text() == stamp_text:
@@ -42,7 +55,7 @@ def tests(session: nox.Session) -> None:
 
     Extra arguments go to pytest, e.g. `nox -s tests -- -m "not browser" -x`.
     """
-    _install(session, "cpu,test,dist")
+    _install(session, "BACKEND,jax,test,dist")
     if not session.posargs:
         # Build the real site first (quick profile; cached recipes are not re-run) so the
         # end-to-end and browser tests check what `nox -s build` produces. Failures here are
@@ -57,7 +70,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def unit(session: nox.Session) -> None:
     """Only the fast unit tests (what plain `pytest` runs)."""
-    _install(session, "cpu,test,dist")
+    _install(session, "BACKEND,jax,test,dist")
     session.run("python", "-m", "pytest", *session.posargs, env=QUIET_TF)
 
 
@@ -67,7 +80,7 @@ def build(session: nox.Session) -> None:
 
     `nox -s build -- --profile full --jobs 2` passes options to `python -m pipeline build`.
     """
-    _install(session, "cpu")
+    _install(session, "BACKEND")
     session.run("python", "-m", "pipeline", "build", *session.posargs, env=QUIET_TF)
     session.run("mkdocs", "build", "--strict", env=REQUIRE_ALL)
 
@@ -79,7 +92,7 @@ def serve(session: nox.Session) -> None:
     Runs `python -m pipeline serve` (mkdocs serve + a recipe watcher); prose edits only reload.
     Extra arguments go to it, e.g. `nox -s serve -- --profile quick --dev-addr 0.0.0.0:8000`.
     """
-    _install(session, "cpu")
+    _install(session, "BACKEND")
     session.run("python", "-m", "pipeline", "serve", *session.posargs, env=QUIET_TF)
 
 
@@ -93,7 +106,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks measured side by side in one run; prints ratios and writes build/bench.json."""
-    _install(session, "cpu,dist")
+    _install(session, "BACKEND,dist")
     session.run("python", "-m", "benchmarks", *session.posargs, env=QUIET_TF)
 
 
@@ -103,7 +116,47 @@ def deploy(session: nox.Session) -> None:
 
     Set SITE_URL and REPO_URL for your fork; see README.
     """
-    _install(session, "cpu")
+    _install(session, "BACKEND")
     session.run("python", "-m", "pipeline", "build", env=QUIET_TF)
     session.run("mkdocs", "gh-deploy", "--strict", "--force", *session.posargs,
                 env={**REQUIRE_ALL, **{k: v for k, v in os.environ.items() if k in ("SITE_URL", "REPO_URL")}})
+
+
+@nox.session(python=PYTHON)
+def tests_jax(session: nox.Session) -> None:
+    """The backend-neutral library on JAX: replay, attribution, training and backend tests.
+
+    Runs with KERAS_BACKEND=jax (TensorFlow is installed too: the reference numbers of
+    tests/test_backends.py come from a TensorFlow subprocess).
+    """
+    _install(session, "cpu,jax,test")
+    files = session.posargs or ["tests/test_backends.py", "tests/test_replay_recorder.py",
+                                "tests/test_attribution.py", "tests/test_training.py"]
+    session.run("python", "-m", "pytest", *files, env={**QUIET_TF, "KERAS_BACKEND": "jax"})
+
+
+@nox.session(python=PYTHON)
+def tests_torch(session: nox.Session) -> None:
+    """The same on PyTorch (not run by CI: the PyPI torch wheel is a multi-GB CUDA build)."""
+    _install(session, "cpu,torch,test")
+    files = session.posargs or ["tests/test_backends.py", "tests/test_replay_recorder.py",
+                                "tests/test_attribution.py", "tests/test_training.py"]
+    session.run("python", "-m", "pytest", *files, env={**QUIET_TF, "KERAS_BACKEND": "torch"})
+
+
+@nox.session(python=PYTHON)
+def doctor(session: nox.Session) -> None:
+    """What a build on this machine will use (backend, GPU, data, Chromium) and what to fix."""
+    _install(session, "BACKEND")
+    session.run("python", "-m", "pipeline", "doctor", *session.posargs, env=QUIET_TF)
+
+
+@nox.session(python=PYTHON, name="gpu_check")
+def gpu_check(session: nox.Session) -> None:
+    """Full profile of every recipe on the GPU, timed, plus one recipe GPU vs CPU: build/gpu_check.json.
+
+    KERAS_BACKEND picks the framework (jax on the lent machine). Without nox (the lent machine
+    has no nox): `python -m benchmarks.gpu_check`, see README "GPU check".
+    """
+    _install(session, "BACKEND")
+    session.run("python", "-m", "benchmarks.gpu_check", *session.posargs, env=QUIET_TF)

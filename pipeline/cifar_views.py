@@ -385,6 +385,11 @@ def _step_logs_recorder(model: keras.Model, metrics: Sequence[str], max_steps: i
 
     if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
         raise PipelineError(f"batch_recorder: max_steps must be a positive integer, got {max_steps!r}.")
+    if getattr(model, "_nnx_step_logs_recorder", False):
+        raise PipelineError(
+            f"batch_recorder: model {model.name!r} already has a recorder attached; let that "
+            "training finish first."
+        )
     names = list(metrics)
     capacity = int(max_steps)
 
@@ -399,6 +404,8 @@ def _step_logs_recorder(model: keras.Model, metrics: Sequence[str], max_steps: i
             self._sizes: list[float] = []
             self._values: dict[str, list[float]] = {n: [] for n in names}
             self.steps = 0
+            self._model = model
+            model._nnx_step_logs_recorder = True  # one recorder per model at a time
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self.epoch_starts.append(self.steps)
@@ -418,8 +425,12 @@ def _step_logs_recorder(model: keras.Model, metrics: Sequence[str], max_steps: i
                 self._values[n].extend(np.asarray(step_logs[n], np.float64)[:room].tolist())
             self.steps += len(sizes)
 
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            self.detach()
+
         def detach(self) -> None:
-            """Nothing to give back on this backend (no wrapped ``train_step``)."""
+            """Let another recorder attach (idempotent; no ``train_step`` to give back here)."""
+            self._model._nnx_step_logs_recorder = False
 
         def curves(self) -> dict[str, np.ndarray]:
             """The same curves as the TensorFlow recorder's ``curves``."""

@@ -79,6 +79,11 @@ def make_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="what a build will use (backend, GPU, data) and what to fix")
     d.add_argument("--data-dir", type=Path, default=None, help="offline datasets folder to check")
     d.add_argument("--json", action="store_true", help="machine-readable output")
+    pk = sub.add_parser("pack", help="pack the current results into one verified file")
+    pk.add_argument("file", type=Path)
+    pk.add_argument("--only", action="append", default=[], metavar="SLUG")
+    up = sub.add_parser("unpack", help="install a packed build after checking every file's hash")
+    up.add_argument("file", type=Path)
     return parser
 
 
@@ -120,6 +125,19 @@ def main(argv: list[str] | None = None) -> int:
             from pipeline import doctor
 
             return doctor.run(args.data_dir, as_json=args.json)
+        if args.command in ("pack", "unpack"):
+            from pipeline import store_pack
+            from pipeline.store import BuildDir
+
+            try:
+                if args.command == "pack":
+                    store_pack.pack_build(BuildDir(args.build_dir), args.file, args.only or None)
+                else:
+                    store_pack.unpack_build(args.file, BuildDir(args.build_dir))
+            except store_pack.PackError as exc:
+                log.error("%s", exc)
+                return 1
+            return 0
     except BuildLocked as exc:
         log.error("%s", exc)
         return 3

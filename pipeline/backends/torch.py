@@ -44,7 +44,6 @@ def epoch_runner(
             xe, ye = xd, yd
         per_step: dict[str, list[float]] = {}
         sizes = []
-        model.train() if training else model.eval()
         for i in range(steps):
             lo = i * batch_size
             xb = tree.map_structure(lambda t, lo=lo: t[lo : lo + batch_size], xe)
