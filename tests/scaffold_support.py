@@ -1,15 +1,9 @@
-"""The replay scaffold as a test helper: substitute the template, swap its data/model cells.
-
-Why here and not through ``python -m pipeline new``: the command (developer h12b) copies the
-same files from ``pipeline/scaffold/`` and substitutes the same ``string.Template`` placeholders
-(``${title}``, ``${slug}``, ``${section}``, ``${description}``); until it lands, the tests do that
-substitution themselves, so what they build is exactly what an author gets.
-"""
+"""The replay scaffold as a test helper: what ``pipeline new`` writes, and its data/model cells
+swapped for a fixture's (the cells an author is meant to change)."""
 
 from __future__ import annotations
 
 import re
-import string
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT
@@ -25,10 +19,14 @@ _MARKER = re.compile(r"^# %%.*$", re.MULTILINE)
 def scaffold(template: str, *, slug: str, section: str, title: str, description: str
              ) -> tuple[str, str]:
     """``(recipe, page)`` of ``pipeline/scaffold/<template>.recipe.py`` / ``.md``, substituted."""
-    values = {"slug": slug, "section": section, "title": title, "description": description}
-    recipe = string.Template((SCAFFOLD / f"{template}.recipe.py").read_text()).substitute(values)
-    page = string.Template((SCAFFOLD / f"{template}.md").read_text()).substitute(values)
-    return recipe, page
+    import tempfile
+
+    from pipeline.scaffolding import create
+
+    with tempfile.TemporaryDirectory() as content:  # exactly what `pipeline new` writes
+        made = create(Path(content), slug, section, template=template, title=title,
+                      description=description)
+        return made.recipe.read_text(), made.page.read_text()
 
 
 def cells(text: str) -> list[tuple[str, str]]:
@@ -59,3 +57,11 @@ def edited_cells(recipe: str, template: str) -> list[str]:
     a, b = cells(recipe), cells(template)
     assert [m for m, _ in a] == [m for m, _ in b], "the cells differ in number, order or tags"
     return [ma for (ma, ta), (_, tb) in zip(a, b, strict=True) if ta != tb]
+
+
+def with_cells_of(fresh: str, edited: str) -> str:
+    """``fresh`` (a recipe ``pipeline new`` just wrote) with its editable cells replaced by
+    those of ``edited``; every other cell stays as ``pipeline new`` wrote it."""
+    a, b = cells(fresh), cells(edited)
+    assert [m for m, _ in a] == [m for m, _ in b], "the cells differ in number, order or tags"
+    return "".join(tb if editable(ma) else ta for (ma, ta), (_, tb) in zip(a, b, strict=True))

@@ -27,7 +27,14 @@ import numpy as np
 import pytest
 
 from tests.conftest import MiniProject
-from tests.scaffold_support import FIXTURES, cells, edited_cells, editable, scaffold
+from tests.scaffold_support import (
+    FIXTURES,
+    cells,
+    edited_cells,
+    editable,
+    scaffold,
+    with_cells_of,
+)
 from tests.sitebuild import build_site
 
 SECTION = "examples"
@@ -71,7 +78,7 @@ def test_fixture_changes_only_the_data_and_model_cells(slug: str) -> None:
 def test_scaffold_placeholders_all_substituted() -> None:
     recipe, page = scaffold("replay", slug="s", section="sec", title="T", description="D")
     assert "${" not in recipe and "${" not in page
-    assert "#   title: \"T\"\n" in recipe and "#   section: sec\n" in recipe
+    assert "#   title: \"T\"\n" in recipe and "#   section: \"sec\"\n" in recipe
     assert page.startswith("# T\n") and "{{ provenance() }}" in page
     assert "{{ notebook_link() }}" in page
     markers = [m for m, _ in cells(recipe)]
@@ -83,12 +90,18 @@ def test_scaffold_placeholders_all_substituted() -> None:
 def built(tmp_path_factory):
     """Build the three explainers and the unchanged scaffold in one CLI call (quick)."""
     mini = MiniProject(tmp_path_factory.mktemp("explainers"))
-    for slug in EXPLAINERS:
-        _, page = _scaffolded(slug)
-        mini.add(slug, (FIXTURES / f"{slug}.recipe.py").read_text(), section=SECTION, page=page)
-    recipe, page = scaffold("replay", slug=TEMPLATE_SLUG, section=SECTION, title="My first replay",
-                            description="The replay scaffold, unchanged.")
-    mini.add(TEMPLATE_SLUG, recipe, section=SECTION, page=page)
+    # Each explainer starts as a fresh `pipeline new --template replay` scaffold; then only its
+    # data and model cells are replaced by the fixture's (which must give the fixture exactly).
+    for slug, (title, description) in EXPLAINERS.items():
+        assert mini.cli("new", slug, "--section", SECTION, "--template", "replay", "--title",
+                        title, "--description", description) == 0
+        path = mini.content / SECTION / f"{slug}.recipe.py"
+        fixture = (FIXTURES / f"{slug}.recipe.py").read_text()
+        path.write_text(with_cells_of(path.read_text(), fixture))
+        assert path.read_text() == fixture, f"{slug}: the fixture is not the scaffold + its cells"
+    assert mini.cli("new", TEMPLATE_SLUG, "--section", SECTION, "--template", "replay",
+                    "--title", "My first replay", "--description",
+                    "The replay scaffold, unchanged.") == 0
     args = ["build", "--profile", "quick"]
     for slug in [*EXPLAINERS, TEMPLATE_SLUG]:
         args += ["--only", slug]
