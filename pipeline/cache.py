@@ -27,8 +27,10 @@ log = logging.getLogger(__name__)
 #: it computes, so changing them must not invalidate every cached result.
 BUILD_TOOL_MODULES = frozenset(
     {"cli.py", "build.py", "progress.py", "mkdocs_hook.py", "site_pages.py", "executor.py",
-     "store.py", "cache.py", "parallel.py", "__main__.py", "locking.py", "bench.py",
-     "scaffolding.py", "serve.py"}
+     "store.py", "cache.py", "parallel.py", "__main__.py", "locking.py", "distributed.py",
+     "scaffolding.py", "serve.py", "warm_kernels.py", "doctor.py", "accelerator.py",
+     "store_pack.py", "thumbnails.py", "build_report.py", "site_nav.py", "site_extras.py",
+     "hosting_limits.py"}
 )
 
 VERSIONED_PACKAGES = (
