@@ -179,6 +179,11 @@ def _worker_init(parent_pid: int, env: dict[str, str] | None = None,
 
     os.environ.update(env or {})
     _kernels = KernelSupply(Path(staging), warm) if staging else None
+    if _kernels is not None:
+        # a spare started for a job another worker took is shut down when the pool ends
+        from multiprocessing.util import Finalize
+
+        Finalize(_kernels, _kernels.close, exitpriority=10)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
 
