@@ -160,8 +160,8 @@ def sc_video(ctx: PageContext, name: str, caption: str | None = None, scrub: str
     if dark is None:
         return f'<figure class="nnx-video"{scrub_attr}>{plain}{cap}</figure>'
     # Both palettes: sources and poster are set by assets/nnx-palette.js for the palette shown.
-    # preload="none": a source set by script is fetched at once by Chrome (hundreds of kB at
-    # first load); the poster shows until the reader presses play.
+    # preload="none": nothing of the video is fetched until the reader presses play (the
+    # poster shows); the scrubber needs only its frames.
     dark_poster = _dark_url(ctx, poster)
     poster_data = (f' data-nnx-poster-light="{_require_url(ctx, poster)}" '
                    f'data-nnx-poster-dark="{dark_poster or _require_url(ctx, poster)}"'

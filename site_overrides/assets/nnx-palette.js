@@ -48,10 +48,24 @@
       var poster = pick(video, "data-nnx-poster-", palette);
       if (poster && video.getAttribute("poster") !== poster) { video.setAttribute("poster", poster); changed = true; }
       var reload = false;
+      // no source chosen yet (none of the <source>s had a src when the page was parsed)
+      var fresh = video.networkState === HTMLMediaElement.NETWORK_EMPTY ||
+        video.networkState === HTMLMediaElement.NETWORK_NO_SOURCE;
       video.querySelectorAll("source[data-nnx-light]").forEach(function (source) {
         var url = pick(source, "data-nnx-", palette);
-        if (source.getAttribute("src") !== url) { source.setAttribute("src", url); reload = true; }
+        if (source.getAttribute("src") === url) return;
+        if (fresh) {
+          // The first time, insert a new <source> as the HTML parser would: the browser then
+          // selects it honouring preload="none" (an explicit load() makes Chrome fetch it all).
+          var copy = source.cloneNode(false);
+          copy.setAttribute("src", url);
+          source.replaceWith(copy);
+        } else {
+          source.setAttribute("src", url);
+          reload = true;
+        }
       });
+      if (fresh) changed = true;
       if (reload) {
         var time = video.currentTime || 0;
         var playing = !video.paused;
