@@ -21,6 +21,7 @@ if str(REPO_ROOT) not in sys.path:  # mkdocs loads hooks by path; make the packa
 
 from mkdocs.structure.files import File, Files  # noqa: E402
 
+from pipeline import site_extras  # noqa: E402
 from pipeline.errors import HeaderError  # noqa: E402
 from pipeline.recipes import RECIPE_SUFFIX, Recipe, RecipeHeader, discover_all  # noqa: E402
 from pipeline.site_pages import (  # noqa: E402
@@ -38,7 +39,6 @@ from pipeline.site_pages import (  # noqa: E402
     unusable_result_banner,
 )
 from pipeline.store import BuildDir, CorruptEntry  # noqa: E402
-from pipeline import site_extras  # noqa: E402
 from pipeline.thumbnails import make_thumbnail, thumbnail_path  # noqa: E402
 
 log = logging.getLogger("mkdocs.plugins.nnx")

@@ -45,7 +45,7 @@ def configure_nav(config: Any, results: dict[str, Any], docs: Path) -> None:
         raise ConfigurationError(str(exc)) from None
     pages: list[NavPage] = []
     recipe_pages: set[str] = set()
-    for slug, res in results.items():
+    for res in results.values():
         recipe = res["recipe"]
         if recipe.page is None:
             continue

@@ -30,8 +30,8 @@ from tests.conftest import MiniProject
 from tests.scaffold_support import (
     FIXTURES,
     cells,
-    edited_cells,
     editable,
+    edited_cells,
     scaffold,
     with_cells_of,
 )

@@ -359,7 +359,8 @@ def test_every_picture_has_a_dark_version_and_the_runs_compare(built, slug):
                 assert a.size == b.size
                 # the figure background follows the palette: the corners are far apart
                 assert sum(abs(x - y) for x, y in zip(a.convert("RGB").getpixel((0, 0)),
-                                                      b.convert("RGB").getpixel((0, 0)))) > 300
+                                                      b.convert("RGB").getpixel((0, 0)),
+                                                      strict=True)) > 300
     text = (SECTION / f"{slug}.md").read_text()
     runs = re.search(r'\{\{ compare\(\[([^\]]+)\]', text)
     assert runs, f"{slug}.md shows no runs side by side"
@@ -367,7 +368,7 @@ def test_every_picture_has_a_dark_version_and_the_runs_compare(built, slug):
     indexes = [json.loads((assets / n / "index.json").read_text()) for n in names]
     assert len(indexes) == 2 and indexes[0]["epochs"] == indexes[1]["epochs"]
     assert indexes[0]["width"] == indexes[1]["width"] and indexes[0]["height"] == indexes[1]["height"]
-    for n, ix in zip(names, indexes):
+    for n, ix in zip(names, indexes, strict=True):
         dark = json.loads((assets / f"{n}.dark" / "index.json").read_text())
         assert dark["files"] == ix["files"] and dark["palette"] == "dark"
         assert len(ix["metrics"]["probe_loss"]) == len(ix["epochs"])

@@ -41,11 +41,11 @@ import numpy as np
 from pipeline.atomic import atomic_directory, atomic_path
 from pipeline.errors import PipelineError
 from pipeline.replay.composer import (
-    frame_metrics,
     _FRAME_FORMATS,
     Composition,
     _even,
     _gif_frame,
+    frame_metrics,
     select_epochs,
 )
 from pipeline.replay.store import Replay
