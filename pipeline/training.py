@@ -4,8 +4,8 @@ Why: ``model.fit`` on numpy arrays spends most of its time outside the model for
 networks the explainers train. It converts each batch in Python and returns to Python after
 every step; the seed-000 moons model (200 epochs, batch 16) takes 31-46 s that way on two CPU
 cores. Holding the arrays as tensors and running a whole epoch of the model's own
-``train_step`` inside one compiled call (``tf.while_loop`` on TensorFlow, ``lax.scan`` on JAX:
-:mod:`pipeline.backends`) brings that to a few seconds with the same
+``train_step`` inside one compiled call (``tf.while_loop`` on TensorFlow; on JAX one jitted
+step per batch over device data: :mod:`pipeline.backends`) brings that to a few seconds with the same
 arithmetic, so the same loss from the same initial weights, and Keras' epoch-level callbacks
 (History, EarlyStopping, the replay recorder, :class:`DivergenceGuard`) work unchanged.
 
@@ -55,8 +55,8 @@ def _epoch_function(
     """One compiled call per epoch over in-memory data, from the backend's module.
 
     The data is checked and converted here (the same on every backend); how an epoch is
-    compiled is backend-specific (:mod:`pipeline.backends`: ``tf.while_loop``, ``lax.scan``,
-    a loop over device tensors for PyTorch).
+    compiled is backend-specific (:mod:`pipeline.backends`: ``tf.while_loop``, a jitted step
+    per batch on JAX, a loop over device tensors for PyTorch).
     """
     from pipeline import backends
 

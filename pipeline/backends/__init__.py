@@ -2,8 +2,8 @@
 
 Why: Keras 3 runs the same models on TensorFlow, JAX and PyTorch, and ``keras.ops`` covers
 almost everything the library computes. Three things have no ``keras.ops`` spelling: running a
-whole training epoch as one compiled call (``tf.while_loop``, ``jax.lax.fori_loop``, a plain
-loop for PyTorch), taking gradients (``GradientTape``, ``jax.vjp``, ``torch.autograd``) and the
+training epoch fast over in-memory data (one ``tf.while_loop`` call on TensorFlow, one jitted
+step per batch on JAX, a plain loop for PyTorch), taking gradients (``GradientTape``, ``jax.vjp``, ``torch.autograd``) and the
 GPU switches (which devices the backend sees, TF32 matmuls). Each backend answers them in its own
 module; :func:`current` returns the module for ``keras.backend.backend()``. The modules import
 their framework lazily, so importing this package imports nothing heavy.
