@@ -92,7 +92,7 @@ def probe_function(
             if want_grads:
                 params = [v.value for v in grad_vars]
                 grads = list(torch.autograd.grad(per_sample.mean(), params, allow_unused=True))
-                grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
+                grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)]
         detach = lambda t: t.detach()  # noqa: E731
         return ([detach(o) for o in outs], detach(per_sample), [detach(g) for g in grads],
                 [detach(v.value) for v in read_vars])
