@@ -65,6 +65,12 @@ def tests(session: nox.Session) -> None:
         session.run("mkdocs", "build", "--strict", env=REQUIRE_ALL, success_codes=[0, 1])
     args = session.posargs or ["-m", "slow or browser or not slow", "-p", "no:cacheprovider"]
     session.run("python", "-m", "pytest", *args, env=QUIET_TF)
+    if not session.posargs:
+        # The library is backend-neutral: the replay and attribution tests run again on JAX
+        # (the whole set per backend: `nox -s tests_jax`, `nox -s tests_torch`).
+        session.run("python", "-m", "pytest", "tests/test_replay_recorder.py",
+                    "tests/test_attribution.py", "-p", "no:cacheprovider",
+                    env={**QUIET_TF, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"})
 
 
 @nox.session(python=PYTHON)
