@@ -224,7 +224,8 @@ def _per_class(labels: np.ndarray) -> str:
 
 
 def per_batch_values(
-    running: np.ndarray, batch_sizes: np.ndarray, epoch_starts: Sequence[int]
+    running: np.ndarray, batch_sizes: np.ndarray, epoch_starts: Sequence[int],
+    *, fraction: bool = False,
 ) -> np.ndarray:
     """Each batch's own value from the running means Keras reports after every batch.
 
@@ -232,6 +233,11 @@ def per_batch_values(
     over the epoch's batches so far, ``m_k = (sum_{j<=k} w_j v_j) / W_k`` with ``W_k`` the
     samples seen. So the batch's own value is ``v_k = (W_k m_k - W_{k-1} m_{k-1}) / w_k``, with
     the sums restarting at every epoch (``epoch_starts``: index of each epoch's first batch).
+
+    ``fraction=True`` (accuracy): a batch's value is a count over its ``w_k`` samples, so it is
+    snapped to the nearest ``j / w_k``. Why: Keras keeps the running mean in float32, and the
+    difference above multiplies its rounding by ``W_k / w_k`` (a 4-image last batch after 2,496
+    images gives -5e-6 instead of 0).
     """
     m = np.asarray(running, dtype=np.float64)
     w = np.asarray(batch_sizes, dtype=np.float64)
@@ -252,6 +258,8 @@ def per_batch_values(
         cum_w = np.cumsum(w[lo:hi])
         totals = cum_w * m[lo:hi]
         out[lo:hi] = np.diff(totals, prepend=0.0) / w[lo:hi]
+    if fraction:
+        out = np.clip(np.round(out * w) / w, 0.0, 1.0)
     return out
 
 
@@ -361,7 +369,8 @@ def batch_recorder(
             for name in self.names:
                 running = self._values[name].numpy()[:n].astype(np.float64)
                 out[f"running_{name}"] = running
-                out[name] = per_batch_values(running, sizes, starts)
+                out[name] = per_batch_values(running, sizes, starts,
+                                             fraction="accuracy" in name)
             pos = np.empty(n)
             bounds = [*starts[1:], n]
             epochs = self.epochs[: len(starts)] or [0]
@@ -444,7 +453,8 @@ def _step_logs_recorder(model: keras.Model, metrics: Sequence[str], max_steps: i
             for name in self.names:
                 running = np.asarray(self._values[name][:n], dtype=np.float64)
                 out[f"running_{name}"] = running
-                out[name] = per_batch_values(running, sizes, starts)
+                out[name] = per_batch_values(running, sizes, starts,
+                                             fraction="accuracy" in name)
             pos = np.empty(n)
             bounds = [*starts[1:], n]
             epochs = self.epochs[: len(starts)] or [0]

@@ -281,3 +281,13 @@ def test_load_for_build_falls_back_to_the_offline_pool(monkeypatch):
         assert "10 training images (1 per class)" in data.summary
         assert "24 test images (2-4 per class)" in data.summary
         assert "not comparable" in data.summary
+
+
+def test_per_batch_accuracy_is_snapped_to_a_count_over_the_batch() -> None:
+    from pipeline.cifar_views import per_batch_values
+
+    sizes = np.array([64] * 39 + [4], dtype=float)
+    correct = np.array([20] * 39 + [0], dtype=float)
+    running = (np.cumsum(correct) / np.cumsum(sizes)).astype(np.float32)  # Keras's float32 mean
+    snapped = per_batch_values(running, sizes, [0], fraction=True)
+    np.testing.assert_array_equal(snapped, correct / sizes)
