@@ -22,6 +22,7 @@ for the serial, cold baseline.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -104,9 +105,26 @@ class WarmKernel:
         with contextlib.suppress(Exception):
             pending = self.km.cleanup_resources(restart=False)  # a coroutine for async managers
             if asyncio.iscoroutine(pending):
-                asyncio.run(pending)
+                run_coroutine(pending)
         self._stack.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def run_coroutine(coro: Any) -> Any:
+    """Run ``coro`` to completion from synchronous code, whatever the calling thread runs.
+
+    Why not plain ``asyncio.run``: it refuses to run where an event loop is already running in
+    this thread (a host application's, Jupyter's, or Playwright's in a test session), and the
+    warm kernel would then silently not start. There the coroutine runs on a helper thread's
+    own loop instead.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1,
+                                               thread_name_prefix="nnx-warm") as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def start_kernel(parent: Path, env: dict[str, str],
@@ -126,7 +144,7 @@ def start_kernel(parent: Path, env: dict[str, str],
         socket_base = stack.enter_context(_socket_base(folder))
         km = _ipc_kernel_manager(socket_base, folder)(kernel_name="python3")
         arguments = [f"--IPKernelApp.exec_lines={warmup_code(modules)}"] if modules else []
-        asyncio.run(km.start_kernel(env=dict(env), cwd=str(folder), extra_arguments=arguments))
+        run_coroutine(km.start_kernel(env=dict(env), cwd=str(folder), extra_arguments=arguments))
     except BaseException:
         stack.close()
         shutil.rmtree(folder, ignore_errors=True)
