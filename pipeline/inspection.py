@@ -681,8 +681,15 @@ def activation_strip_gif(
     frame_size: tuple[float, float] = (4.0, 4.4),
     dpi: int = 100,
     loop: int = 0,
+    palette: str = "light",
+    poster: str | os.PathLike[str] | None = None,
 ) -> Path:
     """A labelled GIF stepping through ``frames`` (seed 003: input -> layer 3 -> 6 -> 9).
+
+    ``palette`` (``"light"`` or ``"dark"``, :mod:`pipeline.palette`) recolours the frames'
+    background and labels for the site's palette; the images and their colormap stay the same.
+    ``poster``: also write the first frame there as a PNG, the still that readers who prefer
+    reduced motion see instead of the animation.
 
     A frame may be an image (``(H, W)`` or ``(H, W, 3)``) or a feature-map stack ``(H, W, C)``,
     drawn as a mosaic of its first ``max_channels`` channels. Every frame is rendered at the
@@ -720,6 +727,10 @@ def activation_strip_gif(
         ax.set_axis_off()
         ax.imshow(img, cmap=frame_cmap, interpolation="nearest")
         fig.suptitle(str(label), y=0.97)
+        if palette != "light":
+            from pipeline.palette import restyle_figure
+
+            restyle_figure(fig, palette)
         rendered.append(figure_to_array(fig))
     stack = np.stack(rendered)
 
@@ -736,5 +747,8 @@ def activation_strip_gif(
             duration=ms[0] if len(ms) == 1 else ms,
             loop=loop,
         )
+    if poster is not None:
+        with atomic.atomic_path(Path(poster), suffix=".png") as tmp:
+            iio.imwrite(tmp, stack[0], extension=".png")
     log.info("wrote %s (%d frames)", target, len(rendered))
     return target

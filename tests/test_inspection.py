@@ -272,3 +272,29 @@ def test_vgg16_summary_without_weights():
     assert by_name["fc1"].params == 102_764_544
     assert "138,357,544" in I.rows_to_markdown(rows)
     assert I.layer_config(model, "block5_conv1")["filters"] == 512
+
+
+def test_activation_strip_gif_dark_palette_and_poster(tmp_path) -> None:
+    """The dark GIF recolours background and labels only; the poster is the first frame."""
+    import imageio.v3 as iio
+
+    from pipeline.inspection import activation_strip_gif
+
+    rng = np.random.default_rng(0)
+    frames = [rng.random((8, 8)), rng.random((6, 6, 4))]
+    paths = {}
+    for palette in ("light", "dark"):
+        paths[palette] = activation_strip_gif(tmp_path / f"a.{palette}.gif", frames, ["a", "b"],
+                                              palette=palette, poster=tmp_path / f"p.{palette}.png")
+    light = iio.imread(paths["light"], index=None)
+    dark = iio.imread(paths["dark"], index=None)
+    assert light.shape == dark.shape
+    h, w = light.shape[1:3]
+    corner_l, corner_d = light[0, 2, 2, :3].astype(int), dark[0, 2, 2, :3].astype(int)
+    assert corner_l.sum() > 600 and corner_d.sum() < 200  # white vs dark background
+    centre = (slice(h // 2 - 5, h // 2 + 5), slice(w // 2 - 5, w // 2 + 5))
+    np.testing.assert_array_equal(light[0][centre][..., :3], dark[0][centre][..., :3])
+    for palette in ("light", "dark"):
+        poster = iio.imread(tmp_path / f"p.{palette}.png")
+        first = iio.imread(paths[palette], index=0)
+        np.testing.assert_array_equal(poster[..., :3], first[..., :3])

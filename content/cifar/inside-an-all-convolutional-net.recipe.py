@@ -304,15 +304,18 @@ if not ex.is_diverged:
         ex.save_figure(fig, f"activations-{layer}.png",
                        alt=f"The first 27 of the {c} channels of layer {layer} ({h}x{w} each) for "
                            f"{names[0]}, one small image per channel")
-    activation_strip_gif(ex.asset_path("activations.gif"),
-                         [act_image, *(maps[layer] for layer in ACTIVATION_LAYERS)],
-                         ["input image", *(f"after layer {layer[4:]} ({layer})"
-                                           for layer in ACTIVATION_LAYERS)],
-                         duration=1.2, max_channels=27)
-    # activation_strip_gif writes through mkstemp, which leaves the file readable by its owner
-    # only; a published asset must be world-readable like the PNGs.
-    ex.asset_path("activations.gif").chmod(0o644)
-    ex.add_output("activations.gif", kind="gif",
+    for palette in PALETTES:  # the light and the dark GIF, each with its still for reduced motion
+        activation_strip_gif(ex.asset_path(variant_name("activations.gif", palette)),
+                             [act_image, *(maps[layer] for layer in ACTIVATION_LAYERS)],
+                             ["input image", *(f"after layer {layer[4:]} ({layer})"
+                                               for layer in ACTIVATION_LAYERS)],
+                             duration=1.2, max_channels=27, palette=palette,
+                             poster=ex.asset_path(variant_name("activations-poster.png", palette)))
+    ex.add_output("activations-poster.png", kind="image",
+                  dark=variant_name("activations-poster.png", "dark"),
+                  alt=f"The first frame of the activations animation: the input image ({names[0]})")
+    ex.add_output("activations.gif", kind="gif", poster="activations-poster.png",
+                  dark=variant_name("activations.gif", "dark"),
                   alt=f"Animation: the input image ({names[0]}), then the first 27 channels "
                       "after layer 3, after layer 6 and after layer 9")
 
