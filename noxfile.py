@@ -63,8 +63,11 @@ def tests(session: nox.Session) -> None:
         session.run("python", "-m", "pipeline", "build", "--profile", "quick", env=QUIET_TF,
                     success_codes=[0, 1])
         session.run("mkdocs", "build", "--strict", env=REQUIRE_ALL, success_codes=[0, 1])
-    args = session.posargs or ["-m", "slow or browser or not slow", "-p", "no:cacheprovider"]
-    session.run("python", "-m", "pytest", *args, env=QUIET_TF)
+    args = session.posargs or ["-m", "slow or browser or not slow", "-p", "no:cacheprovider",
+                               "--durations=15"]
+    # The recipe tests reuse the store just built (cache hits) instead of training again.
+    env = {**QUIET_TF, "NNX_TEST_BUILD_DIR": str(ROOT / "build")} if not session.posargs else QUIET_TF
+    session.run("python", "-m", "pytest", *args, env=env)
     if not session.posargs:
         # The library is backend-neutral: the replay and attribution tests run again on JAX
         # (the whole set per backend: `nox -s tests_jax`, `nox -s tests_torch`).

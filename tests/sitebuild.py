@@ -30,6 +30,19 @@ def build_site(content: Path, build_dir: Path, site: Path, strict: bool = True,
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=300)
 
 
+#: Set by ``nox -s tests``, which builds the real site into ``build/`` before pytest runs: the
+#: recipe tests then build into that same store, where every recipe is a verified cache hit of
+#: the same key (same recipe, library, profile, data, versions), instead of training all seven
+#: again in private folders. Unset, each test module builds into its own temporary folder.
+SHARED_BUILD_ENV = "NNX_TEST_BUILD_DIR"
+
+
+def real_build_dir(private: Path) -> Path:
+    """Where the real-recipe tests build: the shared build store if one is named, else ``private``."""
+    shared = os.environ.get(SHARED_BUILD_ENV, "").strip()
+    return Path(shared) if shared else private
+
+
 def build_real_recipes(build_dir: Path, slugs: tuple[str, ...] | list[str], data_dir: Path,
                        timeout: int = 1800) -> dict[str, tuple[Path, dict]]:
     """Build the repository's own recipes ``slugs`` offline (quick profile) into ``build_dir``.

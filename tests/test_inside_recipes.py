@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO_ROOT, SHARED_DATA
-from tests.sitebuild import build_real_recipes
+from tests.sitebuild import build_real_recipes, real_build_dir
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ SLUGS = (AUTOENCODER, CNN, IMAGENET)
 def inside_build(tmp_path_factory):
     if not (SHARED_DATA / "mnist").is_dir():
         pytest.skip(f"the offline datasets are not at {SHARED_DATA}")
-    build_dir = tmp_path_factory.mktemp("inside") / "build"
+    build_dir = real_build_dir(tmp_path_factory.mktemp("inside") / "build")
     return build_real_recipes(build_dir, SLUGS, SHARED_DATA)
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO_ROOT, SHARED_DATA
-from tests.sitebuild import build_real_recipes
+from tests.sitebuild import build_real_recipes, real_build_dir
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ SECTION = REPO_ROOT / "content" / "replay"
 
 @pytest.fixture(scope="module")
 def replay_build(tmp_path_factory):
-    build_dir = tmp_path_factory.mktemp("replay") / "build"
+    build_dir = real_build_dir(tmp_path_factory.mktemp("replay") / "build")
     entries = build_real_recipes(build_dir, SLUGS, SHARED_DATA, timeout=900)
     for slug, (_, manifest) in entries.items():
         print(slug, "timings", manifest["timings"])  # shown with -s: the measured seconds
