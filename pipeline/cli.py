@@ -116,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             from pipeline.serve import cmd_serve
 
-            return cmd_serve(args)
+            # SIGTERM stops the watcher and the mkdocs child too, never orphaning the server
+            with _terminate_as_interrupt():
+                return cmd_serve(args)
         if args.command == "list":
             return cmd_list(args)
         if args.command == "clean":
