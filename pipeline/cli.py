@@ -117,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             from pipeline.serve import cmd_serve
 
             # SIGTERM stops the watcher and the mkdocs child too, never orphaning the server
+            content, build_root = _validated_dirs(args)
             with _terminate_as_interrupt():
-                return cmd_serve(args)
+                return cmd_serve(args, content, build_root, _data_dir(args.data_dir),
+                                 REPO_ROOT / "mkdocs.yml")
         if args.command == "list":
             return cmd_list(args)
         if args.command == "clean":

@@ -7,22 +7,18 @@ a failing cell can be reported with its own source and traceback instead of the 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import shutil
 import signal
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import PipelineError
+from pipeline.kernel_sockets import ipc_kernel_manager, socket_base
 from pipeline.notebook_export import ANSI_RE, export_markdown
 
 if TYPE_CHECKING:
@@ -236,9 +232,9 @@ def execute_recipe(
                                      timeout, repo_root, data_dir, "", start, kernel=kernel)
         finally:
             kernel.close()
-    with _socket_base(workdir) as socket_base:
+    with socket_base(workdir) as base:
         return _execute_notebook(nb, rel_name, recipe_text, workdir, notebook_dir, slug,
-                                 timeout, repo_root, data_dir, socket_base, start)
+                                 timeout, repo_root, data_dir, base, start)
 
 
 def _execute_notebook(nb: Any, rel_name: str, recipe_text: str, workdir: Path,
@@ -269,7 +265,7 @@ def _execute_notebook(nb: Any, rel_name: str, recipe_text: str, workdir: Path,
         nb,
         **warm,
         kernel_name="python3",
-        kernel_manager_class=_ipc_kernel_manager(socket_base, workdir),
+        kernel_manager_class=ipc_kernel_manager(socket_base, workdir),
         timeout=timeout,
         timeout_func=remaining,
         allow_errors=False,
@@ -452,55 +448,6 @@ def kill_kernel(client: Any, already: set[int] | None = None) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
-
-
-#: Unix socket paths are limited to 108 bytes (104 on macOS); the kernel appends "-<n>" to its
-#: base name and a deep build folder easily exceeds that, so long bases move to a short folder.
-MAX_SOCKET_BASE = 90
-
-
-@contextlib.contextmanager
-def _socket_base(workdir: Path) -> Iterator[str]:
-    """The base address of the kernel's IPC sockets.
-
-    In ``workdir`` when the path is short enough (the sockets then go with the staging folder).
-    Otherwise, on Linux, a random name in the abstract socket namespace: no file at all, so
-    nothing is left behind even when the build is killed. Elsewhere, a private folder under /tmp
-    that is removed afterwards.
-    """
-    base = workdir / "kernel"
-    if len(os.fsencode(str(base))) <= MAX_SOCKET_BASE:
-        yield str(base)
-        return
-    if sys.platform.startswith("linux"):
-        import secrets
-
-        yield f"@nnx-{os.getpid()}-{secrets.token_hex(8)}"
-        return
-    short_root = "/tmp" if os.path.isdir("/tmp") else None
-    folder = Path(tempfile.mkdtemp(prefix="nnx-", dir=short_root))
-    try:
-        yield str(folder / "k")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _ipc_kernel_manager(socket_base: str, workdir: Path) -> type:
-    """A kernel manager on IPC sockets at ``socket_base`` (normally in the run's work folder).
-
-    IPC avoids ipykernel's "TCP without encryption" warning and keeps the sockets private to the
-    run; they and the connection file live in the run's folders, so even a build killed with
-    SIGKILL leaves nothing behind in /tmp (the next build's recovery removes the staging folder).
-    """
-    from jupyter_client.manager import AsyncKernelManager
-
-    class IpcKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(transport="ipc", **kwargs)
-            self.ip = socket_base
-            self.connection_file = str(workdir / "kernel-connection.json")
-
-    return IpcKernelManager
 
 
 def _running_index(nb: Any) -> int | None:

@@ -110,20 +110,22 @@ def mkdocs_command(config_file: Path, dev_addr: str) -> list[str]:
             "--livereload"]
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    """Run mkdocs serve and the recipe watcher until Ctrl-C."""
-    from pipeline.cli import REPO_ROOT, _data_dir, _validated_dirs
+def cmd_serve(args: argparse.Namespace, content: Path, build_root: Path, data_dir: Path | None,
+              default_config: Path) -> int:
+    """Run mkdocs serve and the recipe watcher until Ctrl-C.
+
+    The command line's folders come checked by the CLI (``content``, ``build_root``,
+    ``data_dir``); ``default_config`` is the repository's ``mkdocs.yml``.
+    """
     from pipeline.recipes import PROFILES
     from pipeline.store import BuildDir
 
     if args.profile not in PROFILES:
         raise ConfigError(f"--profile {args.profile!r} is not a profile; choose one of "
                           f"{', '.join(PROFILES)}")
-    content, build_root = _validated_dirs(args)
-    config_file = Path(getattr(args, "config_file", None) or REPO_ROOT / "mkdocs.yml")
+    config_file = Path(getattr(args, "config_file", None) or default_config)
     if not config_file.is_file():
         raise ConfigError(f"mkdocs config {config_file} not found (--config-file)")
-    data_dir = _data_dir(args.data_dir)
     # mkdocs watches build/state only if it exists when the site is first built.
     BuildDir(build_root).state_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, NNX_BUILD_DIR=str(build_root))

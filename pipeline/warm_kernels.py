@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.kernel_sockets import ipc_kernel_manager, socket_base
+
 log = logging.getLogger(__name__)
 
 #: Environment variable: ``0``/``no``/``false`` disables warm kernels.
@@ -135,14 +137,13 @@ def start_kernel(parent: Path, env: dict[str, str],
     before the kernel answers its first request, so a client waiting for it to be ready waits
     for the imports too).
     """
-    from pipeline.executor import _ipc_kernel_manager, _socket_base
 
     parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="_kernel.", dir=parent))
     stack = contextlib.ExitStack()
     try:
-        socket_base = stack.enter_context(_socket_base(folder))
-        km = _ipc_kernel_manager(socket_base, folder)(kernel_name="python3")
+        base = stack.enter_context(socket_base(folder))
+        km = ipc_kernel_manager(base, folder)(kernel_name="python3")
         arguments = [f"--IPKernelApp.exec_lines={warmup_code(modules)}"] if modules else []
         run_coroutine(km.start_kernel(env=dict(env), cwd=str(folder), extra_arguments=arguments))
     except BaseException:
