@@ -355,18 +355,7 @@ class Composition:
         with contextlib.ExitStack() as stack:
             writer = None
             if mp4_path is not None:
-                import imageio_ffmpeg
-
-                tmp = stack.enter_context(atomic_path(mp4_path))
-                w, h = self.width + self.width % 2, self.height + self.height % 2
-                writer = imageio_ffmpeg.write_frames(
-                    str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgba",
-                    pix_fmt_out="yuv420p", quality=None, macro_block_size=2,
-                    ffmpeg_log_level="error",
-                    output_params=["-crf", str(crf), "-preset", preset, "-movflags", "+faststart"],
-                )
-                writer.send(None)
-                stack.callback(writer.close)
+                writer = mp4_writer(stack, mp4_path, self.width, self.height, fps, crf, preset)
             for epoch, rgba in self._iter_rgba(rendered):
                 if writer is not None:
                     writer.send(_even(rgba))
@@ -458,6 +447,28 @@ def frame_metrics(replay: Replay, epochs: Sequence[int]) -> dict[str, list[float
             continue
         out[name] = [round(float(arr[i]), 6) if np.isfinite(arr[i]) else None for i in rows]
     return out
+
+
+def mp4_writer(stack: contextlib.ExitStack, mp4_path: str | os.PathLike[str], width: int,
+               height: int, fps: float, crf: int, preset: str) -> Any:
+    """An H.264 (yuv420p, faststart) ffmpeg writer into a temporary sibling of ``mp4_path``,
+    renamed into place when ``stack`` closes; send it RGBA frames of even size (:func:`_even`).
+
+    The one place that knows the video settings, so every renderer writes the same file.
+    """
+    import imageio_ffmpeg
+
+    tmp = stack.enter_context(atomic_path(mp4_path))
+    w, h = width + width % 2, height + height % 2
+    writer = imageio_ffmpeg.write_frames(
+        str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgba",
+        pix_fmt_out="yuv420p", quality=None, macro_block_size=2,
+        ffmpeg_log_level="error",
+        output_params=["-crf", str(crf), "-preset", preset, "-movflags", "+faststart"],
+    )
+    writer.send(None)
+    stack.callback(writer.close)
+    return writer
 
 
 def _gif_frame(frame: np.ndarray, scale: float) -> Any:

@@ -46,6 +46,7 @@ from pipeline.replay.composer import (
     _even,
     _gif_frame,
     frame_metrics,
+    mp4_writer,
     select_epochs,
 )
 from pipeline.replay.store import Replay
@@ -226,7 +227,7 @@ def render_outputs(
         if scale != 1.0:
             frame_size = (max(1, round(width * scale)), max(1, round(height * scale)))
         frames_tmp = stack.enter_context(atomic_directory(frames_dir)) if frames_dir else None
-        writer = _mp4_writer(stack, mp4_path, width, height, fps, crf, preset) if video else None
+        writer = mp4_writer(stack, mp4_path, width, height, fps, crf, preset) if video else None
         tasks = [
             _Chunk(part, frozenset(video & set(part)), frozenset(gif & set(part)),
                    frozenset(set(framed) & set(part)), str(frames_tmp) if frames_tmp else None,
@@ -280,22 +281,4 @@ def _size(comp: Composition | None, layout: Layout, replay: Replay,
     if comp is None:
         comp = layout(replay, **layout_kwargs)
     return comp.width, comp.height
-
-
-def _mp4_writer(stack: contextlib.ExitStack, mp4_path: str | os.PathLike[str] | None,
-                width: int, height: int, fps: float, crf: int, preset: str) -> Any:
-    """The ffmpeg writer of :meth:`Composition.animate`, with the same settings."""
-    import imageio_ffmpeg
-
-    tmp = stack.enter_context(atomic_path(mp4_path))
-    w, h = width + width % 2, height + height % 2
-    writer = imageio_ffmpeg.write_frames(
-        str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgba",
-        pix_fmt_out="yuv420p", quality=None, macro_block_size=2,
-        ffmpeg_log_level="error",
-        output_params=["-crf", str(crf), "-preset", preset, "-movflags", "+faststart"],
-    )
-    writer.send(None)
-    stack.callback(writer.close)
-    return writer
 
