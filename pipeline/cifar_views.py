@@ -263,6 +263,27 @@ def per_batch_values(
     return out
 
 
+def _batch_curves(sizes: np.ndarray, running: dict[str, np.ndarray], epoch_starts: Sequence[int],
+                  epochs: Sequence[int]) -> dict[str, np.ndarray]:
+    """The batch recorders' ``curves``: each metric's running means and per-batch values, and
+    an ``epoch`` x position per batch (batch k of epoch e at ``e + (k + 1) / batches``)."""
+    n = len(sizes)
+    w = np.asarray(sizes, dtype=np.float64)
+    starts = [s for s in epoch_starts if s < n] or [0]
+    out: dict[str, np.ndarray] = {"batch_size": w}
+    for name, values in running.items():
+        m = np.asarray(values, dtype=np.float64)
+        out[f"running_{name}"] = m
+        out[name] = per_batch_values(m, w, starts, fraction="accuracy" in name)
+    pos = np.empty(n)
+    bounds = [*starts[1:], n]
+    for lo, hi, e in zip(starts, bounds, list(epochs[: len(starts)]) or [0], strict=False):
+        k = np.arange(hi - lo)
+        pos[lo:hi] = e + (k + 1) / max(hi - lo, 1)
+    out["epoch"] = pos
+    return out
+
+
 def batch_recorder(
     model: keras.Model,
     max_steps: int,
@@ -363,22 +384,9 @@ def batch_recorder(
             if self.steps > self.capacity:
                 log.warning("batch_recorder: %d batches trained, only the first %d kept",
                             self.steps, self.capacity)
-            sizes = self._sizes.numpy()[:n].astype(np.float64)
-            starts = [s for s in self.epoch_starts if s < n] or [0]
-            out: dict[str, np.ndarray] = {"batch_size": sizes}
-            for name in self.names:
-                running = self._values[name].numpy()[:n].astype(np.float64)
-                out[f"running_{name}"] = running
-                out[name] = per_batch_values(running, sizes, starts,
-                                             fraction="accuracy" in name)
-            pos = np.empty(n)
-            bounds = [*starts[1:], n]
-            epochs = self.epochs[: len(starts)] or [0]
-            for lo, hi, e in zip(starts, bounds, epochs, strict=False):
-                k = np.arange(hi - lo)
-                pos[lo:hi] = e + (k + 1) / max(hi - lo, 1)
-            out["epoch"] = pos
-            return out
+            return _batch_curves(self._sizes.numpy()[:n],
+                                 {name: self._values[name].numpy()[:n] for name in self.names},
+                                 self.epoch_starts, self.epochs)
 
     return BatchRecorder()
 
@@ -447,22 +455,9 @@ def _step_logs_recorder(model: keras.Model, metrics: Sequence[str], max_steps: i
             if self.steps > self.capacity:
                 log.warning("batch_recorder: %d batches trained, only the first %d kept",
                             self.steps, self.capacity)
-            sizes = np.asarray(self._sizes[:n], dtype=np.float64)
-            starts = [s for s in self.epoch_starts if s < n] or [0]
-            out: dict[str, np.ndarray] = {"batch_size": sizes}
-            for name in self.names:
-                running = np.asarray(self._values[name][:n], dtype=np.float64)
-                out[f"running_{name}"] = running
-                out[name] = per_batch_values(running, sizes, starts,
-                                             fraction="accuracy" in name)
-            pos = np.empty(n)
-            bounds = [*starts[1:], n]
-            epochs = self.epochs[: len(starts)] or [0]
-            for lo, hi, e in zip(starts, bounds, epochs, strict=False):
-                k = np.arange(hi - lo)
-                pos[lo:hi] = e + (k + 1) / max(hi - lo, 1)
-            out["epoch"] = pos
-            return out
+            return _batch_curves(np.asarray(self._sizes[:n]),
+                                 {name: np.asarray(self._values[name][:n]) for name in self.names},
+                                 self.epoch_starts, self.epochs)
 
     return StepLogsRecorder()
 
