@@ -65,7 +65,7 @@ class BenchError(RuntimeError):
 # -- recipe selection ---------------------------------------------------------------------------
 
 def available_recipes(content: Path) -> list[str]:
-    from pipeline.recipes import discover_all
+    from pipeline.build.recipes import discover_all
 
     recipes, _errors = discover_all(content)
     return [r.slug for r in recipes]
@@ -134,7 +134,7 @@ class TempProject:
 
     def __init__(self, root: Path, source_content: Path, slugs: Sequence[str], *,
                  profile: str = "quick", data_dir: Path | None = None) -> None:
-        from pipeline.recipes import discover_all
+        from pipeline.build.recipes import discover_all
 
         source_content = source_content.resolve()
         self.root = root
@@ -262,8 +262,8 @@ def write_mkdocs_config(content: Path, site: Path, dest: Path) -> Path:
     text = text.replace("site_dir: site", f"site_dir: {site}")
     text = text.replace("custom_dir: site_overrides",
                         f"custom_dir: {REPO_ROOT / 'site_overrides'}")
-    text = text.replace("- pipeline/mkdocs_hook.py",
-                        f"- {REPO_ROOT / 'pipeline' / 'mkdocs_hook.py'}")
+    text = text.replace("- pipeline/site/plugin.py",
+                        f"- {REPO_ROOT / 'pipeline' / 'site' / 'plugin.py'}")
     dest.write_text(text)
     return dest
 
@@ -377,7 +377,7 @@ def compare_entries(entry_a: Path, manifest_a: dict[str, Any], entry_b: Path,
 
 def compare_builds(dir_a: Path, dir_b: Path, slugs: Iterable[str]) -> dict[str, Any]:
     """Compare every recipe's current result in two build folders (see :func:`compare_entries`)."""
-    from pipeline.store import BuildDir
+    from pipeline.build.store import BuildDir
 
     a, b = BuildDir(dir_a), BuildDir(dir_b)
     per_recipe: dict[str, Any] = {}
@@ -421,7 +421,7 @@ def speedup_bound(seconds: Iterable[float], jobs: int) -> float:
 
 def key_parts(build_dir: Path, slugs: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Each recipe's current cache-key parts (read, not verified: only for diagnostics)."""
-    from pipeline.store import BuildDir
+    from pipeline.build.store import BuildDir
 
     bdir = BuildDir(build_dir)
     out = {}

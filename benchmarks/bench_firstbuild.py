@@ -18,7 +18,7 @@ Sections of ``python -m benchmarks`` (see :mod:`benchmarks.suite`):
   (:func:`benchmarks.bench_replay.bench_explainer`).
 * ``render``: the seed-000 video, GIF and scrubber frames of a 200-epoch replay, serial
   (``Composition.animate`` + ``Composition.frames``, as the recipe did) against
-  :func:`pipeline.replay.parallel_render.render_outputs`, and whether the files are equal.
+  :func:`pipeline.library.replay.parallel_render.render_outputs`, and whether the files are equal.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def bench_seed000_explainer(content: Path, root: Path, *, data_dir: Path | None 
 
 
 def _current_manifest(build_dir: Path, slug: str) -> dict[str, Any]:
-    from pipeline.store import BuildDir
+    from pipeline.build.store import BuildDir
 
     current = BuildDir(build_dir).current_entry(slug)
     if current is None:
@@ -179,9 +179,9 @@ def bench_parallel_render(epochs: int = 200, frame_step: int = 1,
                           workers: int | None = None) -> dict[str, Any]:
     """``render``: serial animate + frames against the one-pass parallel render; same files?"""
     from benchmarks.bench_replay import _record_replay
-    from pipeline.replay.composer import seed000_layout
-    from pipeline.replay.parallel_render import render_outputs
-    from pipeline.replay.store import Replay
+    from pipeline.library.replay.composer import seed000_layout
+    from pipeline.library.replay.parallel_render import render_outputs
+    from pipeline.library.replay.store import Replay
 
     with tempfile.TemporaryDirectory(prefix="nnx-render-") as tmp:
         root = Path(tmp)

@@ -7,7 +7,7 @@ by side, on the same recorded replay:
   the recorder, then render the still, the poster, the MP4 + GIF and one scrubber frame per
   epoch (``frame_step`` 1, as the full profile does);
 - ``both``: the same training, then the same files in the light and the dark palette through
-  :func:`pipeline.palette.render_palettes` (the dark one in a forked process at the same time).
+  :func:`pipeline.library.palette.render_palettes` (the dark one in a forked process at the same time).
 
 The target (issue 15): ``both`` takes at most 1.2x ``single``. The training is run once and its
 time added to both totals (it is the same work). On a shared machine timings vary by 10-20 %;
@@ -27,7 +27,7 @@ TARGET_RATIO = 1.2
 
 
 def _render(comp: Any, out: Path, palette: str, still_epoch: int) -> None:
-    from pipeline.palette import variant_name
+    from pipeline.library.palette import variant_name
 
     def v(name: str) -> Path:
         path = out / variant_name(name, palette)
@@ -43,9 +43,9 @@ def _render(comp: Any, out: Path, palette: str, still_epoch: int) -> None:
 def bench_palettes(epochs: int = 200, parallel: bool | None = None) -> dict[str, Any]:
     """Seconds for training, a one-palette render and a two-palette render; the ratio."""
     from benchmarks.bench_replay import moons_data, seed000_model
-    from pipeline.palette import render_palettes
-    from pipeline.replay import ReplayRecorder, seed000_layout
-    from pipeline.training import fit_fast
+    from pipeline.library.palette import render_palettes
+    from pipeline.library.replay import ReplayRecorder, seed000_layout
+    from pipeline.library.training import fit_fast
 
     x, y = moons_data()
     model = seed000_model(0)

@@ -4,7 +4,7 @@ Run ``python -m benchmarks.bench_replay`` from the repository root (``--epochs 2
 run); ``python -m benchmarks`` runs these together with the build benchmarks. Each ``bench_*``
 function returns a dict, so tests or notebooks can call them too:
 
-- :func:`bench_training`: plain ``model.fit`` on numpy arrays vs :func:`pipeline.training.fit_fast`,
+- :func:`bench_training`: plain ``model.fit`` on numpy arrays vs :func:`pipeline.library.training.fit_fast`,
   same model and initial weights, in one process; time ratio and final losses of both. One of
   :data:`TRAINING_CASES`: the seed-000 4-2-1 model (default) or the seed-002 part 3 boundary
   model.
@@ -142,7 +142,7 @@ def bench_training(epochs: int | None = None, batch_size: int | None = None, see
     ``case`` names one of :data:`TRAINING_CASES`; ``epochs`` and ``batch_size`` default to
     the case's own (the sizes its explainer trains with).
     """
-    from pipeline.training import fit_fast
+    from pipeline.library.training import fit_fast
 
     spec = TRAINING_CASES[case]
     epochs = spec.epochs if epochs is None else epochs
@@ -189,8 +189,8 @@ def bench_recording(
     on a shared machine a single pair differs by more than the recorder costs. The recorder
     also reports its own time (building its function, every snapshot, writing the file).
     """
-    from pipeline.replay.recorder import ReplayRecorder
-    from pipeline.training import fit_fast
+    from pipeline.library.replay.recorder import ReplayRecorder
+    from pipeline.library.training import fit_fast
 
     x, y = moons_data()
     model = seed000_model(seed)
@@ -251,8 +251,8 @@ def bench_rendering(
     The slow methods are timed on ``slow_frames`` frames (their per-frame cost is constant).
     Without ``replay_path`` a replay is recorded first (``epochs`` epochs).
     """
-    from pipeline.replay.composer import seed000_layout
-    from pipeline.replay.store import Replay
+    from pipeline.library.replay.composer import seed000_layout
+    from pipeline.library.replay.store import Replay
 
     with tempfile.TemporaryDirectory() as tmp:
         if replay_path is None:
@@ -298,8 +298,8 @@ def bench_rendering(
 
 
 def _record_replay(path: Path, epochs: int, seed: int = 0) -> Path:
-    from pipeline.replay.recorder import ReplayRecorder
-    from pipeline.training import fit_fast
+    from pipeline.library.replay.recorder import ReplayRecorder
+    from pipeline.library.training import fit_fast
 
     x, y = moons_data()
     model = seed000_model(seed)
@@ -312,10 +312,10 @@ def bench_explainer(epochs: int = 200, seed: int = 0,
                     out_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The whole seed-000 explainer: train + record, then a still, a poster and the MP4."""
     import_s = _import_keras()
-    from pipeline.replay.composer import seed000_layout
-    from pipeline.replay.recorder import ReplayRecorder
-    from pipeline.replay.store import Replay
-    from pipeline.training import DivergenceGuard, fit_fast
+    from pipeline.library.replay.composer import seed000_layout
+    from pipeline.library.replay.recorder import ReplayRecorder
+    from pipeline.library.replay.store import Replay
+    from pipeline.library.training import DivergenceGuard, fit_fast
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(out_dir) if out_dir is not None else Path(tmp)

@@ -66,7 +66,7 @@ def load_average() -> list[float] | None:
 
 
 def machine_facts() -> dict[str, Any]:
-    from pipeline.runtime import detect_hardware
+    from pipeline.library.runtime import detect_hardware
 
     hw = detect_hardware()
     memory = None
@@ -94,7 +94,7 @@ def machine_facts() -> dict[str, Any]:
 
 
 def package_versions() -> dict[str, str]:
-    from pipeline.cache import package_versions as keyed
+    from pipeline.build.cache import package_versions as keyed
 
     versions = dict(keyed())
     for name in EXTRA_PACKAGES:

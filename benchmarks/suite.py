@@ -8,7 +8,7 @@ Sections (``--skip`` takes their names or the letters):
 * ``jobs`` (d): cold ``--jobs 2`` vs cold ``--jobs 1`` of the same subset (target >= 1.6x),
   and whether both published the same assets (metrics equal, images within the tolerance).
 * ``threads``: the same pair with ``NNX_KERNEL_THREADS=1`` (one thread per kernel, no
-  oversubscription; see :mod:`pipeline.parallel`). Not in ``--quick``.
+  oversubscription; see :mod:`pipeline.build.parallel`). Not in ``--quick``.
 * ``site``: ``mkdocs build --strict`` of the copy (always renders every page; not cached).
 * ``training`` (b): ``fit_fast`` vs plain ``model.fit`` for each replay recipe's model.
 * ``rendering`` (c): in-place / blitted panel rendering vs a full redraw, frames per second.
@@ -385,7 +385,7 @@ def _key_note(result: dict[str, Any]) -> str:
 
 def write_report(report: dict[str, Any], out: Path) -> list[Path]:
     """Write the JSON to ``out`` and a copy to ``bench-history/`` next to it."""
-    from pipeline import atomic
+    from pipeline.library import atomic
 
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_json(out, report)

@@ -1,8 +1,13 @@
 """nn-explainers: a static-site generator for visual explainers of neural-network training.
 
-The package is both the build tool (``python -m pipeline build``) and the library that recipes
-import (``pipeline.runtime``, ``pipeline.datasets``, ``pipeline.replay`` ...). Importing it has no
-side effects and does not import TensorFlow.
+Three rooms, one sub-package each:
+
+- :mod:`pipeline.build`: the build tool (``python -m pipeline build``), host side;
+- :mod:`pipeline.site`: the mkdocs side, which shows the build store as pages;
+- :mod:`pipeline.library`: the explainer library that recipes import.
+
+The build tool and the site import only the library's TensorFlow-free parts; the library imports
+neither. Importing the package has no side effects and does not import TensorFlow.
 """
 
 __version__ = "0.1.0"

@@ -19,10 +19,10 @@ import numpy as np
 def main(weights_path: str, out_path: str, work: str) -> None:
     import keras
 
-    from pipeline.attribution import grad_cam, integrated_gradients
-    from pipeline.cifar_views import batch_recorder
-    from pipeline.replay import ReplayRecorder
-    from pipeline.training import fit_fast
+    from pipeline.library.attribution import grad_cam, integrated_gradients
+    from pipeline.library.explainers.cifar_views import batch_recorder
+    from pipeline.library.replay import ReplayRecorder
+    from pipeline.library.training import fit_fast
 
     init = np.load(weights_path)
     x, y = init["x"], init["y"]

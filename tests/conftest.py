@@ -50,7 +50,7 @@ def tiny_recipe(title: str = "Tiny", datasets: str = "[]", body: str = "", n: in
         # %%
         import matplotlib.pyplot as plt
         import numpy as np
-        from pipeline.runtime import Explainer
+        from pipeline.library.runtime import Explainer
         ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
         fig, ax = plt.subplots(figsize=(3, 2))
         ax.plot(np.arange(sizes["n"]) ** 2)
@@ -89,7 +89,7 @@ class MiniProject:
         return path
 
     def cli(self, *args: str) -> int:
-        from pipeline.cli import main
+        from pipeline.build.cli import main
 
         common = ["--content-dir", str(self.content), "--build-dir", str(self.build_dir)]
         command, rest = args[0], list(args[1:])
@@ -98,12 +98,12 @@ class MiniProject:
         return main([*common, command, *rest])
 
     def state(self, slug: str) -> dict:
-        from pipeline.store import BuildDir
+        from pipeline.build.store import BuildDir
 
         return BuildDir(self.build_dir).read_state(slug)
 
     def current(self, slug: str):
-        from pipeline.store import BuildDir
+        from pipeline.build.store import BuildDir
 
         return BuildDir(self.build_dir).current_entry(slug)
 

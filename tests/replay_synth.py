@@ -14,8 +14,8 @@ import json
 
 import numpy as np
 
-from pipeline.replay.forward import NumpyForward
-from pipeline.replay.store import FORMAT, VERSION, Replay
+from pipeline.library.replay.forward import NumpyForward
+from pipeline.library.replay.store import FORMAT, VERSION, Replay
 
 
 def build_model(kind: str, n_inputs: int, hidden: tuple[int, ...], n_classes: int = 3):

@@ -15,7 +15,7 @@ def write_config(content: Path, site: Path, dest: Path) -> Path:
     text = text.replace("docs_dir: content", f"docs_dir: {content}")
     text = text.replace("site_dir: site", f"site_dir: {site}")
     text = text.replace("custom_dir: site_overrides", f"custom_dir: {REPO_ROOT / 'site_overrides'}")
-    text = text.replace("- pipeline/mkdocs_hook.py", f"- {REPO_ROOT / 'pipeline' / 'mkdocs_hook.py'}")
+    text = text.replace("- pipeline/site/plugin.py", f"- {REPO_ROOT / 'pipeline' / 'site' / 'plugin.py'}")
     dest.write_text(text)
     return dest
 
@@ -58,7 +58,7 @@ def build_real_recipes(build_dir: Path, slugs: tuple[str, ...] | list[str], data
     result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                             timeout=timeout)
     assert result.returncode == 0, result.stderr[-6000:]
-    from pipeline.store import BuildDir
+    from pipeline.build.store import BuildDir
 
     bdir = BuildDir(build_dir)
     entries = {}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import accelerator
+from pipeline.build import accelerator
 
 
 def _fake_smi(folder: Path, body: str) -> Path:

@@ -1,4 +1,4 @@
-"""Tests for pipeline.attribution on tiny models built here (no downloads, a few seconds each).
+"""Tests for pipeline.library.attribution on tiny models built here (no downloads, a few seconds each).
 
 The key model is ``region_model``: fixed weights make its class-0 score depend only on the red
 pixels inside one known rectangle, so every attribution method must point there.
@@ -17,8 +17,8 @@ import pytest
 keras = pytest.importorskip("keras")
 pytest.importorskip("keras")
 
-from pipeline import attribution as A  # noqa: E402
-from pipeline.errors import PipelineError  # noqa: E402
+from pipeline.library import attribution as A  # noqa: E402
+from pipeline.library.errors import PipelineError  # noqa: E402
 
 H = W = 16
 REGION = (slice(2, 8), slice(9, 15))  # rows 2..7, cols 9..14: the only pixels class 0 reads

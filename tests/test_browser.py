@@ -93,7 +93,7 @@ REPLAY_RECIPE = textwrap.dedent('''\
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from pipeline.runtime import Explainer
+    from pipeline.library.runtime import Explainer
 
     ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
     ex.use_data({"dataset": "parabola", "origin": "generated", "n_train": 32, "n_test": None,
@@ -190,8 +190,8 @@ PALETTE_RECIPE = textwrap.dedent('''\
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from pipeline.palette import restyle_figure, variant_name
-    from pipeline.runtime import Explainer
+    from pipeline.library.palette import restyle_figure, variant_name
+    from pipeline.library.runtime import Explainer
 
     ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
     ex.use_data({"dataset": "ramp", "origin": "generated", "description": "a ramp"})

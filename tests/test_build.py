@@ -78,7 +78,7 @@ def test_failing_recipe_reports_cell_and_keeps_last_good(mini, capsys) -> None:
     assert failure["ename"] == "ValueError" and "the recipe's own bug" in failure["evalue"]
     assert failure["source"].strip() == 'raise ValueError("the recipe\'s own bug")'
     assert failure["line"] == beta.read_text().splitlines().index(failure["source"].strip()) + 1
-    assert "Cell In[" in failure["traceback"] and "pipeline/executor.py" not in failure["traceback"]
+    assert "Cell In[" in failure["traceback"] and "pipeline/build/executor.py" not in failure["traceback"]
     assert "\x1b[" not in failure["traceback"]
     err = capsys.readouterr().err
     assert "demo/beta.recipe.py" in err and "the recipe's own bug" in err

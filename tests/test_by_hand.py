@@ -7,12 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline import runtime
-from pipeline.runtime import Explainer
+from pipeline.library import runtime
+from pipeline.library.runtime import Explainer
 from tests.conftest import REPO_ROOT
 
 SCRIPT = """
-from pipeline.runtime import Explainer
+from pipeline.library.runtime import Explainer
 learning_rate = {lr}
 ex = Explainer(asset_dir="_assets", sizes={{"epochs": {epochs}}})
 print(ex.checkpoint_path("replay.h5").parent)

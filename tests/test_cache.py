@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import cache
-from pipeline.cache import FileHasher, compute_key, library_sources
+from pipeline.build import cache
+from pipeline.build.cache import FileHasher, compute_key, library_sources
 
 VERSIONS = {"tensorflow": "2.21.0", "keras": "3.15.1", "numpy": "2.0.0", "matplotlib": "3.9.0"}
 
@@ -39,10 +39,11 @@ class Inputs:
         self.recipe = self.root / "x.recipe.py"
         self.recipe.write_bytes(recipe)
         self.package = self.root / "pipeline"
-        (self.package / "replay").mkdir(parents=True)
-        (self.package / "runtime.py").write_text("A = 1\n")
-        (self.package / "replay" / "panels.py").write_text("B = 2\n")
-        (self.package / "cli.py").write_text("# the build tool: not part of the key\n")
+        (self.package / "library" / "replay").mkdir(parents=True)
+        (self.package / "build").mkdir()
+        (self.package / "library" / "runtime.py").write_text("A = 1\n")
+        (self.package / "library" / "replay" / "panels.py").write_text("B = 2\n")
+        (self.package / "build" / "cli.py").write_text("# the build tool: not part of the key\n")
         self.data: list[Path] = []
         for i, (name, content) in enumerate(sorted(data.items())):
             path = self.root / "data" / f"set{i % 2}" / f"{name}.npz"
@@ -95,7 +96,7 @@ def test_key_changes_when_any_input_changes(workspace, recipe, seed, sizes, data
     target.unlink()
     changed["data missing"] = inputs.key("quick", seed, sizes)
     target.write_bytes(original)
-    lib = inputs.package / "replay" / "panels.py"
+    lib = inputs.package / "library" / "replay" / "panels.py"
     lib.write_text(lib.read_text() + "# a helper changed\n")
     changed["library"] = inputs.key("quick", seed, sizes)
     lib.write_text("B = 2\n")
@@ -106,7 +107,7 @@ def test_key_changes_when_any_input_changes(workspace, recipe, seed, sizes, data
 def test_build_tool_modules_and_prose_do_not_change_the_key(tmp_path) -> None:
     inputs = Inputs(tmp_path, b"x = 1\n", {"a": b"1"})
     base = inputs.key()
-    (inputs.package / "cli.py").write_text("# refactored\n")
+    (inputs.package / "build" / "cli.py").write_text("# refactored\n")
     (inputs.root / "x.md").write_text("prose edits never retrain\n")
     assert inputs.key() == base
     assert [p.name for p in library_sources(inputs.package)] == ["panels.py", "runtime.py"]

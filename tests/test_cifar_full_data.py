@@ -11,9 +11,9 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline import cifar_views as V
-from pipeline import datasets
-from pipeline.errors import DatasetUnavailable
+from pipeline.library import datasets
+from pipeline.library.errors import DatasetUnavailable
+from pipeline.library.explainers import cifar_views as V
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.skipif(

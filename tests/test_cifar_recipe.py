@@ -98,7 +98,7 @@ def test_training_learned_and_every_batch_was_recorded(saved):
     assert np.all(np.isfinite(a["batch_loss"])) and np.all((a["batch_accuracy"] >= 0)
                                                            & (a["batch_accuracy"] <= 1))
     # The histograms' "after" row is the saved model; "before" is He-normal.
-    from pipeline.cifar_views import CONV_LAYERS
+    from pipeline.library.explainers.cifar_views import CONV_LAYERS
 
     stds = [model.get_layer(n).get_weights()[0].std() for n in CONV_LAYERS]
     np.testing.assert_allclose(a["std_after"], stds, rtol=1e-5)
@@ -172,8 +172,8 @@ def test_interior_gradients_are_the_models_gradients(saved):
 def test_activation_grids_are_the_layer_outputs(saved):
     import keras
 
-    from pipeline.cifar_views import ACTIVATION_LAYERS
-    from pipeline.datasets import load_cifar10
+    from pipeline.library.datasets import load_cifar10
+    from pipeline.library.explainers.cifar_views import ACTIVATION_LAYERS
 
     model, a, assets, manifest = saved
     # The image is official test image k (lossless), scaled to [0, 1].
@@ -208,7 +208,7 @@ def test_integrated_gradients_over_training_are_complete_at_every_epoch(saved):
     the page) by the independent implementation above, and add up to f(x) - f(black) within 1%."""
     import keras
 
-    from pipeline.replay.store import Replay
+    from pipeline.library.replay.store import Replay
 
     model, a, assets, manifest = saved
     epochs = [int(e) for e in a["ig_over_epochs"]]

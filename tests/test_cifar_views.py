@@ -1,4 +1,4 @@
-"""Fast tests for pipeline.cifar_views: the network has the seed's layers, per-batch values are
+"""Fast tests for pipeline.library.explainers.cifar_views: the network has the seed's layers, per-batch values are
 recovered exactly from Keras's running means, integrated gradients share one step count and
 satisfy completeness, examples are picked as documented, and the data loader says which data it
 gave."""
@@ -13,8 +13,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import numpy as np
 import pytest
 
-from pipeline import cifar_views as V
-from pipeline.errors import DatasetUnavailable, PipelineError
+from pipeline.library.errors import DatasetUnavailable, PipelineError
+from pipeline.library.explainers import cifar_views as V
 from tests.conftest import SHARED_DATA
 
 # --------------------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def _tiny_classifier(lr: float = 0.0):
 def test_batch_recorder_keeps_every_batch_under_fit_fast():
     import keras
 
-    from pipeline.training import fit_fast
+    from pipeline.library.training import fit_fast
 
     model = _tiny_classifier(lr=0.0)  # weights never change: each batch's loss is predictable
     rng = np.random.default_rng(0)
@@ -139,7 +139,7 @@ def test_batch_recorder_keeps_every_batch_under_fit_fast():
 
 
 def test_batch_recorder_capacity_and_double_attach():
-    from pipeline.training import fit_fast
+    from pipeline.library.training import fit_fast
 
     model = _tiny_classifier(lr=0.01)
     x = np.random.default_rng(1).normal(size=(40, 4)).astype("float32")
@@ -171,7 +171,7 @@ def tiny_cnn():
 
 
 def test_integrated_gradients_same_steps_share_steps_and_are_complete(tiny_cnn):
-    from pipeline import attribution
+    from pipeline.library import attribution
 
     model, images, targets = tiny_cnn
     results = V.integrated_gradients_same_steps(model, images, targets, tol=0.01, start_steps=4)
@@ -236,7 +236,7 @@ def test_pick_examples_errors():
 
 
 def _fake_full(*args, **kwargs):
-    from pipeline.datasets import DataSource
+    from pipeline.library.datasets import DataSource
 
     x_tr = np.zeros((50_000, 32, 32, 3), np.uint8)
     x_te = np.zeros((10_000, 32, 32, 3), np.uint8)
@@ -246,7 +246,7 @@ def _fake_full(*args, **kwargs):
 
 
 def test_load_for_build_uses_keras_when_full_is_asked(monkeypatch):
-    from pipeline import datasets
+    from pipeline.library import datasets
 
     calls = []
 
@@ -263,7 +263,7 @@ def test_load_for_build_uses_keras_when_full_is_asked(monkeypatch):
 
 @pytest.mark.skipif(not (SHARED_DATA / "cifar10").is_dir(), reason="offline data not present")
 def test_load_for_build_falls_back_to_the_offline_pool(monkeypatch):
-    from pipeline import datasets
+    from pipeline.library import datasets
 
     def unavailable(*args, **kwargs):
         raise DatasetUnavailable("cifar10", ["Keras cache: missing"], "connect")
@@ -284,7 +284,7 @@ def test_load_for_build_falls_back_to_the_offline_pool(monkeypatch):
 
 
 def test_per_batch_accuracy_is_snapped_to_a_count_over_the_batch() -> None:
-    from pipeline.cifar_views import per_batch_values
+    from pipeline.library.explainers.cifar_views import per_batch_values
 
     sizes = np.array([64] * 39 + [4], dtype=float)
     correct = np.array([20] * 39 + [0], dtype=float)

@@ -1,4 +1,4 @@
-"""Fast tests for pipeline.cnn_views: every picture helper returns what it drew, every number
+"""Fast tests for pipeline.library.explainers.cnn_views: every picture helper returns what it drew, every number
 matches its definition, and the recorder stores what the model predicts at each epoch."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import numpy as np
 import pytest
 
-from pipeline import cnn_views as V
-from pipeline.errors import PipelineError
+from pipeline.library.errors import PipelineError
+from pipeline.library.explainers import cnn_views as V
 
 # --------------------------------------------------------------------------------------------
 # Images in
@@ -78,7 +78,7 @@ def test_pick_epochs_keeps_ends():
 
 def test_probe_recorder_stores_predictions_each_epoch():
     keras = pytest.importorskip("keras")
-    from pipeline.training import fit_fast
+    from pipeline.library.training import fit_fast
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((6,))
@@ -249,7 +249,7 @@ def test_glorot_uniform_std_matches_keras_initialiser():
 
 
 def test_weight_stats_html_escapes_and_formats():
-    from pipeline.inspection import WeightRow
+    from pipeline.library.inspection import WeightRow
 
     rows = [WeightRow("conv<1>", "kernel", (3, 3, 1, 2), 18, 0.1, 0.2, -0.5, 0.5, 0.0, True)]
     text = V.weight_stats_html(rows)
@@ -281,7 +281,7 @@ def test_importing_cnn_views_does_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys; import pipeline.cnn_views; "
+    code = ("import sys; import pipeline.library.explainers.cnn_views; "
             "print('tensorflow' in sys.modules, 'keras' in sys.modules, "
             "'matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -1,4 +1,4 @@
-"""Tests for pipeline.datasets: exact published values, offline fallbacks, clear errors.
+"""Tests for pipeline.library.datasets: exact published values, offline fallbacks, clear errors.
 
 Fast by design: NNX_OFFLINE=1 and an empty temporary Keras home for every test, so nothing touches
 the network or the real ~/.keras. Tests that need the verified data directory
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import datasets
-from pipeline.datasets import (
+from pipeline.library import datasets
+from pipeline.library.datasets import (
     CIFAR10_CLASSES,
     DATASETS,
     DatasetCorrupt,
@@ -32,7 +32,7 @@ from pipeline.datasets import (
     load_cifar10_offline_pool,
     load_mnist,
 )
-from pipeline.errors import ConfigError, DatasetUnavailable, PipelineError
+from pipeline.library.errors import ConfigError, DatasetUnavailable, PipelineError
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = (REPO.parent / "shared" / "datasets").resolve()
@@ -122,7 +122,7 @@ def test_bad_source_suggests_a_value():
 
 def test_import_does_not_pull_in_tensorflow():
     code = (
-        "import sys, pipeline.datasets\n"
+        "import sys, pipeline.library.datasets\n"
         "heavy = [m for m in ('tensorflow', 'keras', 'sklearn', 'skimage', 'mlxtend') "
         "if m in sys.modules]\n"
         "assert not heavy, heavy\n"
@@ -564,7 +564,7 @@ def test_mobilenet_builds_offline_with_installed_weights(tmp_path):
     """Real Keras: the installed file is what weights="imagenet" loads, with no network."""
     home = tmp_path / "kh"
     code = (
-        "from pipeline import datasets\n"
+        "from pipeline.library import datasets\n"
         "datasets.install_mobilenet_weights()\n"
         "import numpy as np, keras\n"
         "m = keras.applications.MobileNet(alpha=0.25, input_shape=(128, 128, 3), "

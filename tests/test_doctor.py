@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from pipeline import doctor
-from pipeline.cli import main
+from pipeline.build import doctor
+from pipeline.build.cli import main
 from tests.conftest import SHARED_DATA
 
 

@@ -1,4 +1,4 @@
-"""pipeline.executor pieces that need no kernel: parameter injection and the notebook export."""
+"""pipeline.build.executor pieces that need no kernel: parameter injection and the notebook export."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pipeline import executor, notebook_export
-from pipeline.errors import PipelineError
+from pipeline.build import executor, notebook_export
+from pipeline.library.errors import PipelineError
 
 RECIPE = '''# %% [markdown]
 # A recipe.

@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipeline.store import MANIFEST, BuildDir, CorruptEntry
+from pipeline.build.store import MANIFEST, BuildDir, CorruptEntry
 from tests.conftest import REPO_ROOT, MiniProject, recipe_header, tiny_recipe
 
 pytestmark = pytest.mark.faults
@@ -45,7 +45,7 @@ def micro_recipe(title: str = "Micro", body: str = "", n: int = 1, extra_header:
 
         # %%
         from pathlib import Path
-        from pipeline.runtime import Explainer
+        from pipeline.library.runtime import Explainer
         ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir,
                        sizes=sizes, checkpoint_dir=checkpoint_dir)
         ex.save_text("note.txt", "hello " * sizes["n"])
@@ -166,7 +166,7 @@ def staging_leftovers(build_dir: Path) -> list[str]:
 # -- 1. a recipe raising in cell N ------------------------------------------------------------
 
 def test_failing_cell_is_reported_others_build_last_good_kept(mini, capsys) -> None:
-    from pipeline.site_pages import stale_banner
+    from pipeline.site.pages import stale_banner
 
     add_micro(mini, "alpha")
     beta = add_micro(mini, "beta")
@@ -212,7 +212,7 @@ def test_failing_cell_is_reported_others_build_last_good_kept(mini, capsys) -> N
 RESUMABLE_BODY = """
 # %%
 import time
-from pipeline import atomic
+from pipeline.library import atomic
 FLAG, MARKER = Path({flag!r}), Path({marker!r})
 slow = FLAG.exists()
 ckpt = ex.checkpoint_path("progress.txt")
@@ -283,7 +283,7 @@ def test_store_entries_appear_only_by_renaming_complete_staging_dirs(mini, monke
     """Watch the store while a build runs: every entry ever seen is complete and verifies."""
     import threading
 
-    import pipeline.store as store
+    import pipeline.build.store as store
 
     for slug in ("alpha", "beta"):
         add_micro(mini, slug)
@@ -359,7 +359,7 @@ CORRUPTIONS = {
 
 
 def test_corrupted_entries_and_state_are_detected_never_served_and_rebuilt(mini, monkeypatch) -> None:
-    import pipeline.mkdocs_hook as hook
+    import pipeline.site.plugin as hook
 
     slugs = [*CORRUPTIONS, "state", "badkey"]
     for slug in slugs:
@@ -416,7 +416,7 @@ def test_site_never_serves_a_truncated_asset(mini) -> None:
 
 DIVERGE_BODY = """
 # %%
-from pipeline.errors import TrainingDiverged
+from pipeline.library.errors import TrainingDiverged
 try:
     raise TrainingDiverged(epoch=3, learning_rate=10.0, loss=float("nan"))
 except TrainingDiverged as exc:
@@ -436,7 +436,7 @@ Final loss {{ metric("final_loss", ".3f") }}.
 
 
 def test_diverged_training_is_published_and_explained(mini, capsys) -> None:
-    from pipeline.site_pages import (
+    from pipeline.site.pages import (
         PageContext,
         divergence_notice,
         expand_shortcodes,
@@ -463,7 +463,7 @@ def test_diverged_training_is_published_and_explained(mini, capsys) -> None:
 
 
 def test_uncaught_divergence_fails_with_epoch_and_rate(mini) -> None:
-    body = '\n# %%\nfrom pipeline.errors import TrainingDiverged\nraise TrainingDiverged(5, 0.5, float("inf"))\n'
+    body = '\n# %%\nfrom pipeline.library.errors import TrainingDiverged\nraise TrainingDiverged(5, 0.5, float("inf"))\n'
     add_micro(mini, "alpha", body=body)
     assert mini.cli("build") == 1
     failure = mini.state("alpha")["last_attempt"]["failure"]
@@ -475,8 +475,8 @@ KERAS_DIVERGE_BODY = """
 # %%
 import numpy as np
 import keras
-from pipeline.errors import TrainingDiverged
-from pipeline.training import DivergenceGuard
+from pipeline.library.errors import TrainingDiverged
+from pipeline.library.training import DivergenceGuard
 ex.seed_everything()
 x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32") * 100
 y = x.sum(axis=1, keepdims=True)
@@ -522,7 +522,7 @@ def test_keras_model_with_huge_learning_rate_diverges_cleanly(mini) -> None:
 def test_missing_dataset_names_places_and_fix_without_library_frames(mini, monkeypatch, capsys) -> None:
     monkeypatch.setenv("KERAS_HOME", str(mini.root / "empty-keras"))
     monkeypatch.setenv("NNX_OFFLINE", "1")
-    body = "\n# %%\nfrom pipeline.datasets import load_cifar10\ndata = load_cifar10(data_dir)\n"
+    body = "\n# %%\nfrom pipeline.library.datasets import load_cifar10\ndata = load_cifar10(data_dir)\n"
     add_micro(mini, "alpha", body=body, datasets="[cifar10]")
     add_micro(mini, "beta")
     assert mini.cli("build") == 1
@@ -572,7 +572,7 @@ def test_unparsable_arguments_exit_2_and_write_nothing(mini, capsys, args) -> No
 
 @pytest.mark.parametrize("where", ["file", "inside-content", "missing-content"])
 def test_bad_folders_are_refused(mini, capsys, where) -> None:
-    from pipeline.cli import main
+    from pipeline.build.cli import main
 
     add_micro(mini, "alpha")
     content, build = mini.content, mini.build_dir

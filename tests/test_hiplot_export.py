@@ -1,4 +1,4 @@
-"""pipeline.hiplot_export: a small offline page per plot and one shared, versioned script."""
+"""pipeline.library.hiplot_export: a small offline page per plot and one shared, versioned script."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 hiplot = pytest.importorskip("hiplot")
 
-from pipeline import hiplot_export as HX  # noqa: E402
+from pipeline.library import hiplot_export as HX  # noqa: E402
 
 ROWS = [{"epoch": e, "loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1)} for e in range(1, 19)]
 

@@ -73,8 +73,8 @@ def test_outputs_exist_have_alt_text_and_stay_small(inside_build):
 def test_autoencoder_codes_and_reconstructions_come_from_the_model(inside_build):
     import keras
 
-    from pipeline.cnn_views import codes_to_images
-    from pipeline.datasets import load_mnist
+    from pipeline.library.datasets import load_mnist
+    from pipeline.library.explainers.cnn_views import codes_to_images
 
     assets, manifest = inside_build[AUTOENCODER]
     a = _npz(assets / "probe-arrays.npz")
@@ -128,9 +128,9 @@ def test_autoencoder_video_has_one_frame_per_epoch(inside_build):
 def test_cnn_feature_map_grids_are_the_layers_outputs(inside_build):
     import keras
 
-    from pipeline.cnn_views import to_unit_gray
-    from pipeline.datasets import load_cat_photo
-    from pipeline.inspection import feature_maps
+    from pipeline.library.datasets import load_cat_photo
+    from pipeline.library.explainers.cnn_views import to_unit_gray
+    from pipeline.library.inspection import feature_maps
 
     assets, manifest = inside_build[CNN]
     a = _npz(assets / "feature-maps.npz")
@@ -186,7 +186,7 @@ def test_vgg16_table_matches_the_architecture(inside_build):
 def picture_model(inside_build):
     import keras
 
-    from pipeline.datasets import install_mobilenet_weights
+    from pipeline.library.datasets import install_mobilenet_weights
 
     assets, manifest = inside_build[IMAGENET]
     a = _npz(assets / "attributions.npz")
@@ -203,7 +203,7 @@ def picture_model(inside_build):
 
 
 def test_attribution_maps_are_computed_from_the_model(picture_model):
-    from pipeline import attribution as attr
+    from pipeline.library import attribution as attr
 
     net, x, a, _, _ = picture_model
     targets = [int(t) for t in a["targets"]]
@@ -223,7 +223,7 @@ def test_attribution_maps_are_computed_from_the_model(picture_model):
 
 
 def test_masking_top_attributed_pixels_hurts_more_than_random(picture_model):
-    from pipeline import attribution as attr
+    from pipeline.library import attribution as attr
 
     net, x, a, _, manifest = picture_model
     for i, t in enumerate(int(t) for t in a["targets"]):
@@ -237,7 +237,7 @@ def test_masking_top_attributed_pixels_hurts_more_than_random(picture_model):
 
 
 def test_activations_and_filters_are_the_networks(picture_model):
-    from pipeline.inspection import feature_maps, filter_grid
+    from pipeline.library.inspection import feature_maps, filter_grid
 
     net, x, _, assets, _ = picture_model
     a = _npz(assets / "activations.npz")

@@ -1,4 +1,4 @@
-"""Tests for pipeline.inspection on tiny models built here (VGG16 weights=None is marked slow)."""
+"""Tests for pipeline.library.inspection on tiny models built here (VGG16 weights=None is marked slow)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 keras = pytest.importorskip("keras")
 pytest.importorskip("tensorflow")
 
-from pipeline import inspection as I  # noqa: E402, E741
-from pipeline.errors import PipelineError  # noqa: E402
+from pipeline.library import inspection as I  # noqa: E402, E741
+from pipeline.library.errors import PipelineError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -278,7 +278,7 @@ def test_activation_strip_gif_dark_palette_and_poster(tmp_path) -> None:
     """The dark GIF recolours background and labels only; the poster is the first frame."""
     import imageio.v3 as iio
 
-    from pipeline.inspection import activation_strip_gif
+    from pipeline.library.inspection import activation_strip_gif
 
     rng = np.random.default_rng(0)
     frames = [rng.random((8, 8)), rng.random((6, 6, 4))]

@@ -10,9 +10,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from pipeline import atomic
-from pipeline.runtime import Explainer, active_explainer, report_non_finite_loss
-from pipeline.site_pages import PageContext, divergence_notice, expand_shortcodes, provenance_box
+from pipeline.library import atomic
+from pipeline.library.runtime import Explainer, active_explainer, report_non_finite_loss
+from pipeline.site.pages import PageContext, divergence_notice, expand_shortcodes, provenance_box
 from tests.conftest import recipe_header
 
 
@@ -80,7 +80,7 @@ def test_non_finite_epoch_loss_keeps_only_pictures_made_before(ex) -> None:
 
 
 def test_explicit_diverged_keeps_the_recipes_choice(ex) -> None:
-    from pipeline.errors import TrainingDiverged
+    from pipeline.library.errors import TrainingDiverged
 
     report_non_finite_loss(2, {"loss": float("nan")})
     ex.diverged(TrainingDiverged(2, 0.1, float("nan")))
@@ -112,11 +112,11 @@ NAN_RECIPE = textwrap.dedent('''
     # %%
     import matplotlib.pyplot as plt
     import numpy as np
-    from pipeline.runtime import Explainer
+    from pipeline.library.runtime import Explainer
     ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
     ex.seed_everything()
     import keras
-    from pipeline.replay.recorder import ReplayRecorder
+    from pipeline.library.replay.recorder import ReplayRecorder
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(sizes["n"], 3)).astype("float32")

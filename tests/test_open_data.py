@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import DatasetUnavailable, HeaderError, PipelineError
-from pipeline.open_data import DataDecl, fetch_url, key_parts, parse_data_field
-from pipeline.recipes import parse_header
+from pipeline.build.recipes import parse_header
+from pipeline.library.errors import DatasetUnavailable, HeaderError, PipelineError
+from pipeline.library.open_data import DataDecl, fetch_url, key_parts, parse_data_field
 from tests.conftest import recipe_header
 
 
@@ -48,7 +48,7 @@ def test_bad_entries_name_the_entry_and_the_fix(data_yaml, expected) -> None:
 
 
 def test_missing_file_beside_the_recipe_is_a_header_error(tmp_path) -> None:
-    from pipeline.recipes import load_recipe
+    from pipeline.build.recipes import load_recipe
 
     folder = tmp_path / "s"
     folder.mkdir()
@@ -65,14 +65,14 @@ def test_key_parts_cover_file_hash_url_hash_and_package_version(tmp_path, monkey
     parts = key_parts(decls, tmp_path)
     assert parts["file:w.csv"] == hashlib.sha256(b"1,2\n").hexdigest()
     assert parts["url:https://e.org/f.bin"] == "b" * 64
-    monkeypatch.setattr("pipeline.open_data.package_version", lambda dist: "99.0")
+    monkeypatch.setattr("pipeline.library.open_data.package_version", lambda dist: "99.0")
     assert key_parts(decls, tmp_path)["sklearn:load_iris"] == "scikit-learn 99.0"
 
 
 def test_build_key_changes_with_the_file_and_not_for_recipes_without_data(mini) -> None:
-    from pipeline.build import BuildOptions, recipe_key
-    from pipeline.cache import FileHasher
-    from pipeline.recipes import discover
+    from pipeline.build.cache import FileHasher
+    from pipeline.build.orchestrator import BuildOptions, recipe_key
+    from pipeline.build.recipes import discover
 
     mini.add("plain", _header("") + "\n# %%\nx = 1\n")
     path = mini.add("withfile", _header("data:\n  - file: w.csv\n") + "\n# %%\nx = 1\n")
@@ -157,7 +157,7 @@ RECIPE = textwrap.dedent('''
 
     # %%
     import numpy as np
-    from pipeline.runtime import Explainer
+    from pipeline.library.runtime import Explainer
     ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
     wine = ex.open_data({"sklearn": "load_wine"})
     table = np.loadtxt(ex.open_data({"file": "tiny.csv"}), delimiter=",")

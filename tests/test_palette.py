@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from pipeline.palette import THEME, map_color, rc_context, restyle_figure, variant_name
-from pipeline.runtime import Explainer
+from pipeline.library.palette import THEME, map_color, rc_context, restyle_figure, variant_name
+from pipeline.library.runtime import Explainer
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -59,11 +59,11 @@ def test_unknown_executor(mini, capsys) -> None:
 # -- threads per kernel and the pool's job order ------------------------------------------------
 
 def test_kernel_threads_setting(monkeypatch) -> None:
-    from pipeline.errors import ConfigError
-    from pipeline.parallel import kernel_thread_env, kernel_threads
+    from pipeline.build.resources import kernel_thread_env, kernel_threads
+    from pipeline.library.errors import ConfigError
 
     monkeypatch.delenv("NNX_KERNEL_THREADS", raising=False)
-    from pipeline.resources import pinned_kernel_threads
+    from pipeline.build.resources import pinned_kernel_threads
 
     # unset: pinned from the machine, the same whatever --jobs is
     assert kernel_threads(1) == kernel_threads(2) == kernel_threads(8) == pinned_kernel_threads()
@@ -123,9 +123,9 @@ def test_bad_kernel_threads_is_a_clear_error(mini, monkeypatch, capsys) -> None:
 
 
 def test_pool_submits_longest_first(tmp_path) -> None:
-    from pipeline.build import BuildOptions, Job
-    from pipeline.parallel import longest_first
-    from pipeline.store import BuildDir
+    from pipeline.build.jobs import BuildOptions, Job
+    from pipeline.build.parallel import longest_first
+    from pipeline.build.store import BuildDir
 
     options = BuildOptions(repo_root=tmp_path, content_root=tmp_path, build_root=tmp_path / "b",
                            data_dir=None, jobs=2)

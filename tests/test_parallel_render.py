@@ -1,4 +1,4 @@
-"""Parallel rendering (pipeline.replay.parallel_render): the same files as the serial render."""
+"""Parallel rendering (pipeline.library.replay.parallel_render): the same files as the serial render."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 keras = pytest.importorskip("keras")
 
-from pipeline.errors import PipelineError  # noqa: E402
-from pipeline.replay.composer import seed000_layout  # noqa: E402
-from pipeline.replay.parallel_render import _chunks, render_outputs, render_workers  # noqa: E402
-from pipeline.replay.store import Replay  # noqa: E402
+from pipeline.library.errors import PipelineError  # noqa: E402
+from pipeline.library.replay.composer import seed000_layout  # noqa: E402
+from pipeline.library.replay.parallel_render import _chunks, render_outputs, render_workers  # noqa: E402
+from pipeline.library.replay.store import Replay  # noqa: E402
 
 SMALL = {"figsize": (6, 3), "dpi": 50}
 EPOCHS = 30
@@ -27,8 +27,8 @@ EPOCHS = 30
 def replay(tmp_path_factory) -> Replay:
     from sklearn.datasets import make_moons
 
-    from pipeline.replay.recorder import ReplayRecorder
-    from pipeline.training import fit_fast
+    from pipeline.library.replay.recorder import ReplayRecorder
+    from pipeline.library.training import fit_fast
     from tests.test_replay_panels import seed000_model
 
     x, y = make_moons(n_samples=300, random_state=27, noise=0.03)
@@ -93,10 +93,10 @@ def test_chunks_and_workers(monkeypatch) -> None:
         render_workers(10)
     monkeypatch.delenv("NNX_RENDER_WORKERS")
     assert render_workers(5) == 1  # too few frames to pay for a process
-    import pipeline.replay.parallel_render as pr
+    import pipeline.library.replay.parallel_render as pr
 
     monkeypatch.setattr(pr.os, "getloadavg", lambda: (0.9, 0.0, 0.0))
-    monkeypatch.setattr("pipeline.resources.usable_cores", lambda: 4)
+    monkeypatch.setattr("pipeline.build.resources.usable_cores", lambda: 4)
     assert pr.idle_cores() == 4 and render_workers(1000) == 4  # only this kernel runs
     monkeypatch.setattr(pr.os, "getloadavg", lambda: (3.2, 0.0, 0.0))
     assert pr.idle_cores() == 2  # two other kernels busy

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pipeline.recipes import discover_all
+from pipeline.build.recipes import discover_all
 from tests.conftest import REPO_ROOT
 
 RECIPES, _ = discover_all(REPO_ROOT / "content")
@@ -28,7 +28,7 @@ def test_quick_is_a_miniature_of_full(recipe) -> None:
 
 
 def test_the_provenance_box_states_the_sizes() -> None:
-    from pipeline.site_pages import provenance_box
+    from pipeline.site.pages import provenance_box
 
     box = provenance_box({"profile": "quick", "seed": 0,
                           "sizes": {"train_per_class": 250, "epochs": 6}})

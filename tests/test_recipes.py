@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.errors import HeaderError
-from pipeline.recipes import discover_all, load_recipe, parse_header
+from pipeline.build.recipes import discover_all, load_recipe, parse_header
+from pipeline.library.errors import HeaderError
 
 GOOD = """# ---
 # explainer:

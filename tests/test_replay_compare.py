@@ -14,14 +14,14 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 keras = pytest.importorskip("keras")
 
-from pipeline.errors import PipelineError  # noqa: E402
-from pipeline.palette import THEME, render_palettes, variant_name  # noqa: E402
-from pipeline.replay.compare import compare_layouts, share_limits  # noqa: E402
-from pipeline.replay.composer import seed000_layout  # noqa: E402
-from pipeline.replay.panels import FeatureSpacePanel  # noqa: E402
-from pipeline.replay.recorder import ReplayRecorder  # noqa: E402
-from pipeline.replay.store import Replay  # noqa: E402
-from pipeline.training import fit_fast  # noqa: E402
+from pipeline.library.errors import PipelineError  # noqa: E402
+from pipeline.library.palette import THEME, render_palettes, variant_name  # noqa: E402
+from pipeline.library.replay.compare import compare_layouts, share_limits  # noqa: E402
+from pipeline.library.replay.composer import seed000_layout  # noqa: E402
+from pipeline.library.replay.panels import FeatureSpacePanel  # noqa: E402
+from pipeline.library.replay.recorder import ReplayRecorder  # noqa: E402
+from pipeline.library.replay.store import Replay  # noqa: E402
+from pipeline.library.training import fit_fast  # noqa: E402
 
 
 def _model(seed: int) -> keras.Model:
@@ -79,8 +79,8 @@ def test_runs_share_every_axes_limit_and_one_legend(two_runs: list[Replay]) -> N
 
 
 def test_share_limits_refuses_mismatched_layouts(two_runs: list[Replay]) -> None:
-    from pipeline.replay.composer import Composition
-    from pipeline.replay.panels import CurvesPanel
+    from pipeline.library.replay.composer import Composition
+    from pipeline.library.replay.panels import CurvesPanel
 
     a = seed000_layout(two_runs[0], figsize=(8, 4), dpi=50)
     b = Composition(two_runs[1], [(CurvesPanel(), (0, 0))], figsize=(4, 3), dpi=50)

@@ -3,7 +3,7 @@
 The issue's "done means": a multiclass classifier with more than 2 input features (wine, 13),
 a regression network (diabetes), and a binary classifier with a 2-D input and 3 hidden layers
 (moons). Each recipe in ``tests/fixtures/explainers/`` is the replay scaffold
-(``pipeline/scaffold/replay.recipe.py``, placeholders substituted) with only its ``data`` and
+(``pipeline/build/scaffold/replay.recipe.py``, placeholders substituted) with only its ``data`` and
 ``model`` cells changed (a fast test below checks exactly that), so each uses only
 ``default_layout`` and the scaffold's documented calls. The slow tests build them, and the
 unchanged scaffold itself, through the real CLI in the quick profile, build the site with
@@ -122,7 +122,7 @@ def _entry(mini: MiniProject, slug: str) -> tuple[Path, dict]:
 
 
 def _replay(mini: MiniProject, slug: str):
-    from pipeline.replay import Replay
+    from pipeline.library.replay import Replay
 
     return Replay.load(_entry(mini, slug)[0] / "replay.npz")
 
@@ -180,7 +180,7 @@ def test_replayed_weights_reproduce_the_logged_loss(built, slug: str) -> None:
 def test_wine_pictures_are_the_model(built) -> None:
     from sklearn.decomposition import PCA
 
-    from pipeline.replay import default_layout
+    from pipeline.library.replay import default_layout
 
     mini, _ = built
     replay = _replay(mini, "wine-classes")
@@ -209,7 +209,7 @@ def test_wine_pictures_are_the_model(built) -> None:
 
 @pytest.mark.slow
 def test_diabetes_pictures_are_the_model(built) -> None:
-    from pipeline.replay import default_layout
+    from pipeline.library.replay import default_layout
 
     mini, _ = built
     replay = _replay(mini, "diabetes-regression")
@@ -236,7 +236,7 @@ def test_diabetes_pictures_are_the_model(built) -> None:
 
 @pytest.mark.slow
 def test_deep_moons_pictures_are_the_model(built) -> None:
-    from pipeline.replay import default_layout
+    from pipeline.library.replay import default_layout
 
     mini, _ = built
     replay = _replay(mini, "deep-moons")
@@ -260,7 +260,7 @@ def test_deep_moons_pictures_are_the_model(built) -> None:
 
 @pytest.mark.slow
 def test_unchanged_scaffold_draws_the_feature_space(built) -> None:
-    from pipeline.replay import default_layout
+    from pipeline.library.replay import default_layout
 
     mini, _ = built
     replay = _replay(mini, TEMPLATE_SLUG)

@@ -21,10 +21,10 @@ keras = pytest.importorskip("keras")
 
 from matplotlib.figure import Figure  # noqa: E402
 
-from pipeline.errors import PipelineError  # noqa: E402
-from pipeline.replay.composer import Composition, seed000_layout, select_epochs  # noqa: E402
-from pipeline.replay.forward import NumpyForward, UnsupportedModel  # noqa: E402
-from pipeline.replay.panels import (  # noqa: E402
+from pipeline.library.errors import PipelineError  # noqa: E402
+from pipeline.library.replay.composer import Composition, seed000_layout, select_epochs  # noqa: E402
+from pipeline.library.replay.forward import NumpyForward, UnsupportedModel  # noqa: E402
+from pipeline.library.replay.panels import (  # noqa: E402
     CurvesPanel,
     DecisionBoundaryPanel,
     FeatureSpacePanel,
@@ -34,9 +34,9 @@ from pipeline.replay.panels import (  # noqa: E402
     WeightDistributionPanel,
     weight_ridgeline,
 )
-from pipeline.replay.recorder import ReplayRecorder  # noqa: E402
-from pipeline.replay.store import Replay  # noqa: E402
-from pipeline.training import fit_fast  # noqa: E402
+from pipeline.library.replay.recorder import ReplayRecorder  # noqa: E402
+from pipeline.library.replay.store import Replay  # noqa: E402
+from pipeline.library.training import fit_fast  # noqa: E402
 
 
 def seed000_model() -> keras.Model:

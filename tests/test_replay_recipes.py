@@ -117,7 +117,7 @@ EXPECTED = {
 def test_published_assets_are_complete_and_playable(built, slug):
     from PIL import Image
 
-    from pipeline.recipes import discover_all
+    from pipeline.build.recipes import discover_all
 
     assets, manifest = built[slug]
     want = EXPECTED[slug]
@@ -190,7 +190,7 @@ def test_seed000_reaches_the_articles_accuracy_and_says_why_not_seed_42(built):
 
 @pytest.fixture(scope="module")
 def seed000_replay(built):
-    from pipeline.replay import Replay
+    from pipeline.library.replay import Replay
 
     assets, _ = built[SEED000]
     path = assets / "replay-every-10-epochs.npz"
@@ -215,7 +215,7 @@ def test_seed000_replay_is_the_articles_data_and_model(seed000_replay):
 def test_seed000_replayed_weights_reproduce_the_curves(seed000_replay, built):
     import keras
 
-    from pipeline.replay import FeatureSpacePanel
+    from pipeline.library.replay import FeatureSpacePanel
 
     replay = seed000_replay
     model = _keras_model(replay)
@@ -253,7 +253,7 @@ def test_seed000_replayed_weights_reproduce_the_curves(seed000_replay, built):
 
 @pytest.fixture(scope="module")
 def boundary_replay(built):
-    from pipeline.replay import Replay
+    from pipeline.library.replay import Replay
 
     assets, _ = built[BOUNDARY]
     return Replay.load(assets / "replay.npz")
@@ -281,7 +281,7 @@ def test_boundary_panel_draws_the_models_prediction(boundary_replay):
     import contourpy
     from matplotlib.figure import Figure
 
-    from pipeline.replay import DecisionBoundaryPanel
+    from pipeline.library.replay import DecisionBoundaryPanel
 
     replay = boundary_replay
     model = _keras_model(replay)

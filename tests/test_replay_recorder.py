@@ -20,10 +20,10 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 keras = pytest.importorskip("keras")
 
-from pipeline.errors import PipelineError  # noqa: E402
-from pipeline.replay.recorder import ReplayRecorder  # noqa: E402
-from pipeline.replay.store import Replay  # noqa: E402
-from pipeline.training import fit_fast  # noqa: E402
+from pipeline.library.errors import PipelineError  # noqa: E402
+from pipeline.library.replay.recorder import ReplayRecorder  # noqa: E402
+from pipeline.library.replay.store import Replay  # noqa: E402
+from pipeline.library.training import fit_fast  # noqa: E402
 
 EPOCHS = 4
 

@@ -15,10 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.atomic import atomic_directory, atomic_path
-from pipeline.errors import PipelineError
-from pipeline.replay.forward import NumpyForward
-from pipeline.replay.store import FORMAT, VERSION, Replay, ReplayFileError, write_replay_file
+from pipeline.library.atomic import atomic_directory, atomic_path
+from pipeline.library.errors import PipelineError
+from pipeline.library.replay.forward import NumpyForward
+from pipeline.library.replay.store import (
+    FORMAT,
+    VERSION,
+    Replay,
+    ReplayFileError,
+    write_replay_file,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -254,17 +260,17 @@ def test_atomic_path_and_directory(tmp_path: Path) -> None:
 
 
 def test_replay_writes_through_the_shared_atomic_module() -> None:
-    """Regression: pipeline/replay had its own copy of pipeline/atomic.py (_atomic.py)."""
+    """Regression: pipeline/replay had its own copy of pipeline/library/atomic.py (_atomic.py)."""
     import importlib.util
 
-    import pipeline.atomic
-    import pipeline.replay.composer as composer
-    import pipeline.replay.store as store
+    import pipeline.library.atomic
+    import pipeline.library.replay.composer as composer
+    import pipeline.library.replay.store as store
 
-    assert importlib.util.find_spec("pipeline.replay._atomic") is None
-    assert store.atomic_path is pipeline.atomic.atomic_path
-    assert composer.atomic_path is pipeline.atomic.atomic_path
-    assert composer.atomic_directory is pipeline.atomic.atomic_directory
+    assert importlib.util.find_spec("pipeline.library.replay._atomic") is None
+    assert store.atomic_path is pipeline.library.atomic.atomic_path
+    assert composer.atomic_path is pipeline.library.atomic.atomic_path
+    assert composer.atomic_directory is pipeline.library.atomic.atomic_directory
 
 
 def test_rendering_modules_import_without_tensorflow_or_side_effects(replay_file: Path) -> None:
@@ -272,11 +278,11 @@ def test_rendering_modules_import_without_tensorflow_or_side_effects(replay_file
         "import sys, matplotlib\n"
         # dict.items: the raw values (reading rcParams['backend'] would itself import pyplot)
         "before = dict(dict.items(matplotlib.rcParams))\n"
-        "import pipeline.replay, pipeline.replay.panels, pipeline.replay.composer\n"
-        "from pipeline.replay import Replay\n"
+        "import pipeline.library.replay, pipeline.library.replay.panels, pipeline.library.replay.composer\n"
+        "from pipeline.library.replay import Replay\n"
         f"r = Replay.load({str(replay_file)!r})\n"
-        "from pipeline.replay.composer import Composition\n"
-        "from pipeline.replay.panels import CurvesPanel\n"
+        "from pipeline.library.replay.composer import Composition\n"
+        "from pipeline.library.replay.panels import CurvesPanel\n"
         "Composition(r, [(CurvesPanel(['probe_loss']), (0, 0))], figsize=(3, 2)).render(2)\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"

@@ -19,9 +19,9 @@ keras = pytest.importorskip("keras")
 
 from matplotlib.figure import Figure  # noqa: E402
 
-from pipeline.replay import default_layout, default_panels, infer_task  # noqa: E402
-from pipeline.replay.composer import Composition  # noqa: E402
-from pipeline.replay.panels import (  # noqa: E402
+from pipeline.library.replay import default_layout, default_panels, infer_task  # noqa: E402
+from pipeline.library.replay.composer import Composition  # noqa: E402
+from pipeline.library.replay.panels import (  # noqa: E402
     CurvesPanel,
     DecisionBoundaryPanel,
     FeatureSpacePanel,
@@ -33,8 +33,8 @@ from pipeline.replay.panels import (  # noqa: E402
     ResidualHistogramPanel,
     WeightDistributionPanel,
 )
-from pipeline.replay.store import Replay  # noqa: E402
-from pipeline.replay.task import TaskError, TaskKind  # noqa: E402
+from pipeline.library.replay.store import Replay  # noqa: E402
+from pipeline.library.replay.task import TaskError, TaskKind  # noqa: E402
 from tests.replay_synth import keras_model_at, synthetic_replay  # noqa: E402
 
 KINDS = ("binary", "multiclass", "regression")

@@ -1,10 +1,10 @@
-"""The automatic --jobs and the pinned threads per kernel (pipeline.resources)."""
+"""The automatic --jobs and the pinned threads per kernel (pipeline.build.resources)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.resources import (
+from pipeline.build.resources import (
     KERNEL_MEMORY_BYTES,
     Machine,
     auto_jobs,

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.errors import AssetPathError, TrainingDiverged
-from pipeline.runtime import OUTPUTS_FILE, Explainer, safe_asset_name
+from pipeline.library.errors import AssetPathError, TrainingDiverged
+from pipeline.library.runtime import OUTPUTS_FILE, Explainer, safe_asset_name
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.errors import ConfigError
-from pipeline.scaffolding import SCAFFOLD_DIR, check_slug, create, templates
+from pipeline.build.scaffolding import SCAFFOLD_DIR, check_slug, create, templates
+from pipeline.library.errors import ConfigError
 
 
 def test_blank_template_is_listed() -> None:
@@ -39,7 +39,7 @@ def test_unknown_template_gets_did_you_mean(mini) -> None:
 
 @pytest.mark.parametrize("template", [t for t in ("blank", "replay") if t in templates()])
 def test_titles_with_colons_and_quotes_keep_the_header_valid(mini, template) -> None:
-    from pipeline.recipes import load_recipe
+    from pipeline.build.recipes import load_recipe
 
     title, description = 'Wine: a "quoted" title', "Thirteen features: one network"
     made = create(mini.content, "x", "demo", template=template, title=title,

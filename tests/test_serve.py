@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.serve import RecipeWatcher, build_command
+from pipeline.build.serve import RecipeWatcher, build_command
 from tests.conftest import REPO_ROOT
 
 

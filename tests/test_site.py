@@ -81,7 +81,7 @@ def test_no_external_urls_in_pages(mini) -> None:
 
 TABLE_BODY = """
 # %%
-from pipeline.tables import html_table
+from pipeline.library.tables import html_table
 ex.save_text("summary.md", "# Not a page\\n\\nA recipe's Markdown asset.\\n", kind="data")
 ex.save_text("table.html", html_table(["Layer", "Params"], [["conv<1>", "1,792"]], numeric=[1],
                                       caption="Layers"), kind="html")

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.build_report import report_html, report_page, row_for, totals
-from pipeline.hosting_limits import (
+from pipeline.site.build_report import report_html, report_page, row_for, totals
+from pipeline.site.hosting_limits import (
     HostingLimitError,
     check_hard_limits,
     first_load_refs,
     page_first_load_bytes,
     pages_over_budget,
 )
-from pipeline.site_nav import NavPage, learning_path_nav, parse_learning_path
+from pipeline.site.nav import NavPage, learning_path_nav, parse_learning_path
 from tests.conftest import tiny_recipe
 from tests.sitebuild import build_site, write_config
 

@@ -1,4 +1,4 @@
-"""pipeline.site_pages shortcodes without mkdocs: include() and the deferred iframe."""
+"""pipeline.site.pages shortcodes without mkdocs: include() and the deferred iframe."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.site_pages import (
+from pipeline.library.tables import html_table
+from pipeline.site.pages import (
     INCLUDE_MAX_BYTES,
     PageContext,
     expand_shortcodes,
     notebook_image_alts,
     sc_iframe,
 )
-from pipeline.tables import html_table
 
 
 def _ctx(folder: Path, manifest: dict | None = None) -> PageContext:

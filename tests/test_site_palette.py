@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.site_pages import PageContext, expand_shortcodes
+from pipeline.site.pages import PageContext, expand_shortcodes
 
 
 def _ctx(tmp_path: Path, outputs: list[dict], files: list[str]) -> PageContext:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.store import MANIFEST, BuildDir, CorruptEntry, file_table, seal_manifest
+from pipeline.build.store import MANIFEST, BuildDir, CorruptEntry, file_table, seal_manifest
 
 KEY = "ab" * 32
 OTHER = "cd" * 32

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import mkdocs_hook, store_pack
-from pipeline.cli import main
-from pipeline.store import MANIFEST, BuildDir, file_table, seal_manifest
+from pipeline.build import store_pack
+from pipeline.build.cli import main
+from pipeline.build.store import MANIFEST, BuildDir, file_table, seal_manifest
+from pipeline.site import plugin as mkdocs_hook
 
 KEY_A = "ab" * 32
 KEY_B = "cd" * 32

@@ -1,4 +1,4 @@
-"""pipeline.tables: accessible, escaped HTML table fragments for the include() shortcode."""
+"""pipeline.library.tables: accessible, escaped HTML table fragments for the include() shortcode."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from pipeline.tables import NUMERIC_STYLE, html_table
+from pipeline.library.tables import NUMERIC_STYLE, html_table
 
 
 class _Cells(HTMLParser):
@@ -81,8 +81,8 @@ def test_shape_errors_say_what_is_wrong(kwargs, message):
 
 
 def test_inspection_and_cnn_views_tables_use_it():
-    from pipeline.cnn_views import weight_stats_html
-    from pipeline.inspection import LayerRow, WeightRow, rows_to_html
+    from pipeline.library.explainers.cnn_views import weight_stats_html
+    from pipeline.library.inspection import LayerRow, WeightRow, rows_to_html
 
     summary = rows_to_html([LayerRow("fc1", "Dense", "(None, 4096)", 10, 10, 0, True)],
                            caption="VGG16")

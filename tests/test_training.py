@@ -12,8 +12,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 keras = pytest.importorskip("keras")
 
-from pipeline.errors import PipelineError, TrainingDiverged  # noqa: E402
-from pipeline.training import DivergenceGuard, fit_fast  # noqa: E402
+from pipeline.library.errors import PipelineError, TrainingDiverged  # noqa: E402
+from pipeline.library.training import DivergenceGuard, fit_fast  # noqa: E402
 
 
 def moons(n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
@@ -207,8 +207,8 @@ def test_mixed_precision_trains_to_the_same_loss_and_copies_back_to_float32() ->
     Runs on the CPU too (slowly), so the check does not need a GPU: same initial weights, same
     batches, float16 compute vs float32; then float32_copy holds exactly the trained weights.
     """
-    from pipeline.cifar_views import all_conv_net
-    from pipeline.training import float32_copy
+    from pipeline.library.explainers.cifar_views import all_conv_net
+    from pipeline.library.training import float32_copy
 
     rng = np.random.default_rng(0)
     x = rng.random((64, 16, 16, 3), dtype=np.float32)

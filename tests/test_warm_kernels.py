@@ -1,4 +1,4 @@
-"""Warm kernels (pipeline.warm_kernels): started ahead, used once, no state between recipes."""
+"""Warm kernels (pipeline.build.warm_kernels): started ahead, used once, no state between recipes."""
 
 from __future__ import annotations
 
@@ -52,8 +52,8 @@ def test_each_recipe_gets_a_fresh_warm_kernel(mini, jobs) -> None:
 def test_a_warm_kernel_has_its_imports_done(tmp_path) -> None:
     import jupyter_client
 
-    from pipeline.executor import kernel_env
-    from pipeline.warm_kernels import KernelSupply
+    from pipeline.build.executor import kernel_env
+    from pipeline.build.warm_kernels import KernelSupply
 
     env = kernel_env(tmp_path, None)
     with KernelSupply(tmp_path / "staging", modules=("json", "numpy")) as supply:
@@ -76,7 +76,7 @@ def test_a_warm_kernel_has_its_imports_done(tmp_path) -> None:
 
 
 def test_a_kernel_with_another_environment_is_not_used(tmp_path) -> None:
-    from pipeline.warm_kernels import KernelSupply
+    from pipeline.build.warm_kernels import KernelSupply
 
     with KernelSupply(tmp_path, modules=()) as supply:
         supply.prepare({"A": "1", "PATH": "/usr/bin:/bin"})
@@ -87,7 +87,7 @@ def test_a_kernel_with_another_environment_is_not_used(tmp_path) -> None:
 
 
 def test_disabled_supply_starts_nothing(tmp_path) -> None:
-    from pipeline.warm_kernels import KernelSupply, warm_kernels_enabled, warmup_code
+    from pipeline.build.warm_kernels import KernelSupply, warm_kernels_enabled, warmup_code
 
     supply = KernelSupply(tmp_path, enabled=False)
     supply.prepare({})

@@ -30,10 +30,10 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 import numpy as np
 
-from pipeline.datasets import load_boston_housing, load_moons
-from pipeline.hiplot_export import parallel_coordinates
-from pipeline.runtime import Explainer
-from pipeline.training import fit_fast
+from pipeline.library.datasets import load_boston_housing, load_moons
+from pipeline.library.hiplot_export import parallel_coordinates
+from pipeline.library.runtime import Explainer
+from pipeline.library.training import fit_fast
 
 ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
 ex.seed_everything()

@@ -40,26 +40,26 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from pipeline import atomic
-from pipeline import attribution as attr
-from pipeline.cifar_views import (ACTIVATION_LAYERS, CONV_LAYERS, all_conv_net, batch_recorder,
+from pipeline.library import atomic
+from pipeline.library import attribution as attr
+from pipeline.library.explainers.cifar_views import (ACTIVATION_LAYERS, CONV_LAYERS, all_conv_net, batch_recorder,
                                   integrated_gradients_same_steps, load_cifar10_for_build,
                                   pick_examples)
-from pipeline.cnn_views import save_model_without_optimizer
-from pipeline.datasets import CIFAR10_CLASSES
-from pipeline.errors import TrainingDiverged
-from pipeline.inspection import activation_strip_gif, feature_map_grid, feature_maps, weight_histograms
-from pipeline.palette import PALETTES, restyle_figure, variant_name
-from pipeline.replay import ReplayRecorder, weight_ridgeline
-from pipeline.replay.composer import select_epochs
-from pipeline.runtime import Explainer
-from pipeline.training import DivergenceGuard, fit_fast, float32_copy
+from pipeline.library.explainers.cnn_views import save_model_without_optimizer
+from pipeline.library.datasets import CIFAR10_CLASSES
+from pipeline.library.errors import TrainingDiverged
+from pipeline.library.inspection import activation_strip_gif, feature_map_grid, feature_maps, weight_histograms
+from pipeline.library.palette import PALETTES, restyle_figure, variant_name
+from pipeline.library.replay import ReplayRecorder, weight_ridgeline
+from pipeline.library.replay.composer import select_epochs
+from pipeline.library.runtime import Explainer
+from pipeline.library.training import DivergenceGuard, fit_fast, float32_copy
 
 ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes,
                checkpoint_dir=checkpoint_dir)
 ex.seed_everything()
 import keras  # noqa: E402  (after seeding)
-from pipeline import backends  # noqa: E402
+from pipeline.library import backends  # noqa: E402
 
 # %% [markdown]
 # ## The data

@@ -35,15 +35,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from pipeline import attribution as attr
-from pipeline.cnn_views import (box_share, center_square, glorot_uniform_std, imagenet_name,
+from pipeline.library import attribution as attr
+from pipeline.library.explainers.cnn_views import (box_share, center_square, glorot_uniform_std, imagenet_name,
                                 squash_resize, weight_stats_html)
-from pipeline.datasets import (install_mobilenet_weights, load_cat_photo, load_imagenet_samples,
+from pipeline.library.datasets import (install_mobilenet_weights, load_cat_photo, load_imagenet_samples,
                                vgg16_weights_available)
-from pipeline.inspection import (feature_map_grid, feature_maps, filter_grid, layer_config,
+from pipeline.library.inspection import (feature_map_grid, feature_maps, filter_grid, layer_config,
                                  layer_configs, rows_to_html, rows_to_markdown, summary_rows,
                                  summary_totals, weight_stats)
-from pipeline.runtime import Explainer
+from pipeline.library.runtime import Explainer
 
 ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
 ex.seed_everything()

@@ -33,12 +33,12 @@ sizes = {"train_limit": 12000, "test_limit": 2000, "epochs": 3, "batch": 128}
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pipeline.cnn_views import (feature_map_pair_figure, save_model_without_optimizer,
+from pipeline.library.explainers.cnn_views import (feature_map_pair_figure, save_model_without_optimizer,
                                 to_unit_gray)
-from pipeline.datasets import load_cat_photo, load_mnist
-from pipeline.inspection import feature_maps
-from pipeline.runtime import Explainer
-from pipeline.training import fit_fast
+from pipeline.library.datasets import load_cat_photo, load_mnist
+from pipeline.library.inspection import feature_maps
+from pipeline.library.runtime import Explainer
+from pipeline.library.training import fit_fast
 
 ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
 ex.seed_everything()

@@ -35,14 +35,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from pipeline.cnn_views import (ProbeRow, codes_to_images, epoch_strip_figure, pick_epochs,
+from pipeline.library.explainers.cnn_views import (ProbeRow, codes_to_images, epoch_strip_figure, pick_epochs,
                                 probe_recorder, probe_rows_figure,
                                 save_model_without_optimizer, write_mp4)
-from pipeline.datasets import load_mnist
-from pipeline.inspection import figure_to_array
-from pipeline.palette import PALETTES, restyle_figure, variant_name
-from pipeline.runtime import Explainer
-from pipeline.training import fit_fast
+from pipeline.library.datasets import load_mnist
+from pipeline.library.inspection import figure_to_array
+from pipeline.library.palette import PALETTES, restyle_figure, variant_name
+from pipeline.library.runtime import Explainer
+from pipeline.library.training import fit_fast
 
 ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
 ex.seed_everything()

@@ -20,8 +20,8 @@
 # training with DeepReplay: for every epoch it draws the feature space of the two-unit hidden
 # layer, the predicted probabilities of each class, the loss and accuracy, and the loss of
 # every sample. DeepReplay no longer runs on current Keras, so this recipe records the run with
-# `pipeline.replay.ReplayRecorder` and draws the same 12x6 figure with
-# `pipeline.replay.seed000_layout`.
+# `pipeline.library.replay.ReplayRecorder` and draws the same 12x6 figure with
+# `pipeline.library.replay.seed000_layout`.
 #
 # The build seed (`seed`, from the header) seeds both initialisers and the shuffling. The
 # article seeds its initialisers with 42; under Keras 3 that run gets stuck (see the last
@@ -42,15 +42,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Image, display
 
-from pipeline.datasets import load_moons
-from pipeline.errors import TrainingDiverged
-from pipeline.palette import PALETTES, render_palettes, variant_name
-from pipeline.replay import ReplayRecorder, seed000_layout
-from pipeline.replay.compare import compare_layouts
-from pipeline.replay.composer import select_epochs
-from pipeline.replay.parallel_render import render_outputs
-from pipeline.runtime import Explainer
-from pipeline.training import DivergenceGuard, fit_fast
+from pipeline.library.datasets import load_moons
+from pipeline.library.errors import TrainingDiverged
+from pipeline.library.palette import PALETTES, render_palettes, variant_name
+from pipeline.library.replay import ReplayRecorder, seed000_layout
+from pipeline.library.replay.compare import compare_layouts
+from pipeline.library.replay.composer import select_epochs
+from pipeline.library.replay.parallel_render import render_outputs
+from pipeline.library.runtime import Explainer
+from pipeline.library.training import DivergenceGuard, fit_fast
 
 ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes,
                checkpoint_dir=checkpoint_dir)
@@ -216,7 +216,7 @@ if not ex.is_diverged:
 # %% [markdown]
 # ## The replay file
 # Every tenth epoch of the recording (weights, hidden outputs, probabilities, losses, metrics)
-# is published beside the video, in the replay format `pipeline.replay.Replay.load` reads with
+# is published beside the video, in the replay format `pipeline.library.replay.Replay.load` reads with
 # numpy alone, so the pictures can be checked against the model without training it again.
 
 # %%
@@ -273,7 +273,7 @@ print(f"seed {compare_seed}: accuracy {other_acc:.4f}, loss {other_loss:.4f}")
 
 # %% [markdown]
 # ## The two runs side by side
-# Both replays drawn on the same axes limits (`pipeline.replay.compare.share_limits`), at half
+# Both replays drawn on the same axes limits (`pipeline.library.replay.compare.share_limits`), at half
 # size and at most `compare_frames` epochs, for the page's `compare(...)` view: one epoch
 # scrubber moves both.
 

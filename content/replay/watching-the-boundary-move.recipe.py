@@ -37,14 +37,14 @@ import numpy as np
 from IPython.display import Image, display
 from matplotlib.figure import Figure
 
-from pipeline.datasets import load_moons
-from pipeline.errors import TrainingDiverged
-from pipeline.palette import render_palettes, variant_name
-from pipeline.replay import Composition, CurvesPanel, DecisionBoundaryPanel, ReplayRecorder
-from pipeline.replay.compare import compare_layouts
-from pipeline.replay.composer import select_epochs
-from pipeline.runtime import Explainer
-from pipeline.training import DivergenceGuard, fit_fast
+from pipeline.library.datasets import load_moons
+from pipeline.library.errors import TrainingDiverged
+from pipeline.library.palette import render_palettes, variant_name
+from pipeline.library.replay import Composition, CurvesPanel, DecisionBoundaryPanel, ReplayRecorder
+from pipeline.library.replay.compare import compare_layouts
+from pipeline.library.replay.composer import select_epochs
+from pipeline.library.runtime import Explainer
+from pipeline.library.training import DivergenceGuard, fit_fast
 
 ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes,
                checkpoint_dir=checkpoint_dir)

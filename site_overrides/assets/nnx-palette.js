@@ -3,7 +3,7 @@
  *
  * Material sets data-md-color-scheme="default" (light) or "slate" (dark) on <body> and changes
  * it without a reload when the reader presses the palette toggle. The shortcodes
- * (pipeline/site_pages.py) write pictures that have two versions without a URL to load:
+ * (pipeline/site/pages.py) write pictures that have two versions without a URL to load:
  *
  *   <img data-nnx-light="a.png" data-nnx-dark="a.dark.png" loading="lazy" alt="...">
  *   <img ... data-nnx-still-light="poster.png" data-nnx-still-dark="poster.dark.png">  (a GIF)

@@ -3,13 +3,13 @@
  *
  * One slider per page moves every scrubbable panel of that page to the same training epoch.
  *
- * Markup (written by the `video(..., scrub="<frames folder>")` shortcode, pipeline/site_pages.py):
+ * Markup (written by the `video(..., scrub="<frames folder>")` shortcode, pipeline/site/pages.py):
  *
  *   <figure class="nnx-video" data-nnx-frames="../../assets/<slug>/<folder>/index.json">
  *     <video controls preload="metadata" poster="..." aria-label="what it shows">...</video>
  *   </figure>
  *
- * index.json (written by pipeline/replay/composer.py, Composition.frames):
+ * index.json (written by pipeline/library/replay/composer.py, Composition.frames):
  *
  *   {"epochs": [0, 5, ...], "files": ["epoch_0000.jpg", ...], "width": W, "height": H}
  *
@@ -54,7 +54,7 @@
     this.video = figure.querySelector("video");
     this.epochs = index.epochs.map(Number);
     this.urls = index.files.map(function (f) { return new URL(f, indexUrl).href; });
-    // The dark palette's frames have the same names in a sibling folder (pipeline/palette.py):
+    // The dark palette's frames have the same names in a sibling folder (pipeline/library/palette.py):
     // their URLs are known without fetching the dark index.json.
     var darkIndex = figure.getAttribute("data-nnx-frames-dark");
     this.darkUrls = darkIndex ? index.files.map(function (f) {

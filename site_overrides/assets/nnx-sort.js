@@ -1,5 +1,5 @@
 /*
- * nnx-sort.js: sortable tables (the build report, pipeline/build_report.py). No library.
+ * nnx-sort.js: sortable tables (the build report, pipeline/site/build_report.py). No library.
  *
  * <table class="nnx-sortable"> has a <button class="nnx-sort"> in each column heading; each
  * body cell carries its sort key in data-nnx-key (numbers for columns whose <th> has

@@ -1,0 +1,148 @@
+"""The build: discover recipes, key them, run what changed, publish atomically, report.
+
+The steps are small functions so each can be tested alone (in the spirit of nox's workflow):
+``plan`` decides per recipe whether the cache holds its result; ``run_job``
+(:mod:`pipeline.build.jobs`) executes one recipe into a staging directory and seals its manifest
+(it runs in a worker process and never touches shared state); ``commit_outcome`` (parent process only) publishes the entry and updates state,
+so the last good result of a failing recipe is never replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.build.cache import CacheKey, FileHasher, compute_key, package_versions
+from pipeline.build.jobs import BuildOptions, Job, Outcome
+from pipeline.build.parallel import make_runner
+from pipeline.build.recipes import PROFILES, Recipe
+from pipeline.build.store import BuildDir, CorruptEntry
+from pipeline.library.errors import PipelineError
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger(__name__)
+
+
+def recipe_key(recipe: Recipe, options: BuildOptions, hasher: FileHasher,
+               versions: dict[str, str]) -> CacheKey:
+    """The cache key of one recipe under the build's options."""
+    from pipeline.library.datasets import DATASETS, dataset_files
+    from pipeline.library.open_data import key_parts, package_version
+
+    files: list[Path] = []
+    open_data: dict[str, str] = {}
+    for name in recipe.header.datasets:
+        files.extend(dataset_files(name, options.data_dir))
+        provider = getattr(DATASETS[name], "provider", "")
+        if provider:  # made by a package's code: its version decides the data
+            open_data[f"dataset:{name}"] = f"{provider} {package_version(provider)}"
+    open_data.update(key_parts(recipe.header.data, recipe.path.parent, hash_file=hasher.hash))
+    return compute_key(
+        recipe.path, options.profile, recipe.header.seed, recipe.header.sizes(options.profile),
+        files, options.repo_root / "pipeline", hasher=hasher, versions=versions,
+        open_data=open_data,
+    )
+
+
+def plan(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir) -> list[Job]:
+    """Compute keys and decide which recipes the cache already holds."""
+    if options.profile not in PROFILES:
+        raise PipelineError(f"unknown profile {options.profile!r}; choose one of {', '.join(PROFILES)}")
+    hasher = FileHasher(bdir.hash_memo)
+    versions = package_versions()
+    jobs = []
+    for recipe in recipes:
+        key = recipe_key(recipe, options, hasher, versions)
+        cached = False
+        if not options.force:
+            entry = bdir.entry_dir(recipe.slug, key.digest)
+            if entry.exists():
+                try:
+                    bdir.verify_entry(entry, key.digest)
+                    cached = True
+                except CorruptEntry as exc:
+                    log.warning("%s: cached result is corrupt (%s); rebuilding", recipe.slug, exc)
+        jobs.append(Job(
+            slug=recipe.slug, recipe_path=recipe.path, rel_path=recipe.rel_path,
+            page_rel=recipe.page.relative_to(options.content_root).as_posix() if recipe.page else None,
+            header=_header_dict(recipe), key=key.digest, key_parts=key.parts,
+            parameters={}, timeout=recipe.header.timeout, cached=cached,
+        ))
+    hasher.save()
+    return jobs
+
+
+def _header_dict(recipe: Recipe) -> dict[str, Any]:
+    h = recipe.header
+    return {"title": h.title, "description": h.description, "section": h.section,
+            "seed_article": h.seed_article, "datasets": list(h.datasets), "seed": h.seed,
+            "order": h.order, "thumbnail": h.thumbnail, "timeout": h.timeout,
+            "data": [d.spec() for d in h.data]}
+
+
+def commit_outcome(outcome: Outcome, bdir: BuildDir) -> None:
+    """Publish a finished run and record the attempt (parent process only)."""
+    state = bdir.read_state(outcome.slug)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if outcome.status == "ran" and outcome.staged is not None:
+        bdir.publish(outcome.slug, outcome.key, outcome.staged)
+        state["current"] = outcome.key
+        bdir.prune(outcome.slug, keep={outcome.key})
+        bdir.drop_checkpoints(outcome.slug, outcome.key)  # published: nothing left to resume
+    elif outcome.status == "cached":
+        state["current"] = outcome.key
+    state["last_attempt"] = {
+        "key": outcome.key, "status": outcome.status, "at": now,
+        "seconds": round(outcome.seconds, 3), "failure": outcome.failure,
+    }
+    bdir.write_state(outcome.slug, state)
+
+
+ProgressCallback = Callable[[str, str, float | None], None]
+
+
+def execute_jobs(jobs: list[Job], options: BuildOptions, bdir: BuildDir,
+                 on_event: ProgressCallback | None = None) -> list[Outcome]:
+    """Run the jobs that are not cached (in-process, a local pool, or a distributed executor)."""
+    notify = on_event or (lambda slug, status, seconds: None)
+    outcomes: list[Outcome] = []
+    todo = []
+    for job in jobs:
+        if job.cached:
+            outcome = Outcome(job.slug, "cached", 0.0, job.key)
+            commit_outcome(outcome, bdir)
+            notify(job.slug, "cached", 0.0)
+            outcomes.append(outcome)
+        else:
+            todo.append(job)
+    if not todo:
+        return outcomes
+    runner = make_runner(options)
+    for job in todo:
+        if options.force:  # --force means from scratch: no resuming from old checkpoints
+            bdir.drop_checkpoints(job.slug, job.key)
+        notify(job.slug, "queued", None)
+    def record(outcome: Outcome) -> None:
+        commit_outcome(outcome, bdir)
+        notify(outcome.slug, outcome.status, outcome.seconds)
+        if outcome.result_status.get("state") == "diverged":
+            log.warning("%s: %s (the page shows this instead of the figures)", outcome.slug,
+                        outcome.result_status.get("message", "training diverged"))
+        outcomes.append(outcome)
+
+    try:
+        for outcome in runner(todo, options, lambda slug: notify(slug, "running", None)):
+            record(outcome)
+    except KeyboardInterrupt as exc:
+        # Runs that had already finished when the interrupt came are still published.
+        for outcome in getattr(exc, "finished_outcomes", []):
+            record(outcome)
+        raise
+    order = {job.slug: i for i, job in enumerate(jobs)}
+    outcomes.sort(key=lambda o: order[o.slug])
+    return outcomes

@@ -1,0 +1,103 @@
+"""Recording separate from rendering: record a run once, replay it as stills, videos, frames.
+
+- :mod:`.recorder` - ``ReplayRecorder``, the Keras callback (imports Keras; recipes only).
+- :mod:`.store` - ``Replay``, the replay file, readable with numpy alone.
+- :mod:`.forward` - ``NumpyForward``, a TensorFlow-free forward pass for Dense chains.
+- :mod:`.panels` - panels sharing one protocol: ``setup(ax, replay)``, ``update(epoch)``.
+- :mod:`.composer` - ``Composition``: panels in one figure; stills, MP4/GIF, scrubber frames.
+- :mod:`.task` - ``infer_task``: binary, multiclass or regression, from the recorded loss.
+- :mod:`.projection` - ``FixedProjection``: a PCA plane for wide layers, fixed over epochs.
+- :mod:`.layouts` - ``default_layout``: the panels that fit a replay, in one composition.
+
+Importing this package imports numpy only: the other names are resolved on first access, so
+``import pipeline.library.replay`` stays cheap for the build tool and needs neither TensorFlow nor
+matplotlib, while a recipe can still write ``from pipeline.library.replay import ReplayRecorder``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from pipeline.library.replay.store import Replay, ReplayFileError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pipeline.library.replay.composer import Composition, seed000_layout
+    from pipeline.library.replay.forward import NumpyForward
+    from pipeline.library.replay.layouts import default_layout, default_panels
+    from pipeline.library.replay.panels import (
+        CurvesPanel,
+        DecisionBoundaryPanel,
+        FeatureSpacePanel,
+        LossHistogramPanel,
+        Panel,
+        PanelError,
+        PredictionPanel,
+        ProbabilityHistogramPanel,
+        ProjectionPanel,
+        ResidualHistogramPanel,
+        WeightDistributionPanel,
+        weight_ridgeline,
+    )
+    from pipeline.library.replay.projection import FixedProjection
+    from pipeline.library.replay.recorder import ReplayRecorder
+    from pipeline.library.replay.task import Task, TaskKind, infer_task
+
+_LAZY = {
+    "ReplayRecorder": "pipeline.library.replay.recorder",
+    "NumpyForward": "pipeline.library.replay.forward",
+    "Composition": "pipeline.library.replay.composer",
+    "seed000_layout": "pipeline.library.replay.composer",
+    "default_layout": "pipeline.library.replay.layouts",
+    "default_panels": "pipeline.library.replay.layouts",
+    "Task": "pipeline.library.replay.task",
+    "TaskKind": "pipeline.library.replay.task",
+    "infer_task": "pipeline.library.replay.task",
+    "FixedProjection": "pipeline.library.replay.projection",
+    "PanelError": "pipeline.library.replay.panels",
+    "PredictionPanel": "pipeline.library.replay.panels",
+    "ProjectionPanel": "pipeline.library.replay.panels",
+    "ResidualHistogramPanel": "pipeline.library.replay.panels",
+    "Panel": "pipeline.library.replay.panels",
+    "FeatureSpacePanel": "pipeline.library.replay.panels",
+    "DecisionBoundaryPanel": "pipeline.library.replay.panels",
+    "ProbabilityHistogramPanel": "pipeline.library.replay.panels",
+    "LossHistogramPanel": "pipeline.library.replay.panels",
+    "CurvesPanel": "pipeline.library.replay.panels",
+    "WeightDistributionPanel": "pipeline.library.replay.panels",
+    "weight_ridgeline": "pipeline.library.replay.panels",
+}
+
+__all__ = [
+    "Composition",
+    "CurvesPanel",
+    "DecisionBoundaryPanel",
+    "FeatureSpacePanel",
+    "FixedProjection",
+    "LossHistogramPanel",
+    "NumpyForward",
+    "Panel",
+    "PanelError",
+    "PredictionPanel",
+    "ProbabilityHistogramPanel",
+    "ProjectionPanel",
+    "Replay",
+    "ReplayFileError",
+    "ReplayRecorder",
+    "ResidualHistogramPanel",
+    "Task",
+    "TaskKind",
+    "WeightDistributionPanel",
+    "default_layout",
+    "default_panels",
+    "infer_task",
+    "seed000_layout",
+    "weight_ridgeline",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pipeline.library.replay' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

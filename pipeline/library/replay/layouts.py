@@ -1,0 +1,172 @@
+"""Layouts: which panels a replay gets, chosen from what was recorded.
+
+Why a chooser instead of one fixed figure: the seed-000 figure (:func:`.composer.seed000_layout`)
+fits one model, a binary classifier with 2 inputs and a 2-unit hidden layer. A new author's
+model is a 3-class classifier on 13 features, or a regression, or a deep binary network, and
+should get a meaningful replay from one call without writing panels. :func:`default_layout`
+reads the task (:func:`.task.infer_task`), the input width and the hidden layers' widths from
+the replay and picks:
+
+- the main view, left: the feature space of a 2-unit hidden layer (input grid and background
+  where they apply); else, for a classifier with 2-D inputs, the decision boundary in the input
+  plane (and a fixed PCA projection of the last hidden layer beside it, when there is one);
+  else the PCA projection of the last hidden layer; else, for regression, prediction vs target;
+- task views: probability histograms of class 0 and 1 (binary), of the true class stacked by
+  class (multiclass; plus the input-plane boundary for 2-D inputs), prediction vs target and
+  residuals (regression);
+- always: loss (and accuracy where recorded) on the probe set, and the per-sample loss.
+
+The figure is 3 inches per grid column and 6 high: 12x6 for the seed-000 shape of model.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from pipeline.library.errors import PipelineError
+from pipeline.library.replay.composer import Composition
+from pipeline.library.replay.panels import (
+    CurvesPanel,
+    DecisionBoundaryPanel,
+    FeatureSpacePanel,
+    LossHistogramPanel,
+    Panel,
+    PredictionPanel,
+    ProbabilityHistogramPanel,
+    ProjectionPanel,
+    ResidualHistogramPanel,
+    _limits,
+)
+from pipeline.library.replay.store import Replay
+from pipeline.library.replay.task import Task, TaskKind, infer_task
+
+log = logging.getLogger(__name__)
+
+__all__ = ["default_layout", "default_panels", "hidden_layer_widths"]
+
+_IDENTITY_KINDS = {"Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise",
+                   "ActivityRegularization", "Flatten"}
+
+
+def hidden_layer_widths(replay: Replay) -> dict[str, int]:
+    """``{layer: units}`` for the hidden layers (every layer but the output), in model order.
+
+    Widths come from the recorded outputs where a layer was recorded, else from one numpy
+    forward pass of a single probe point. Layers that only pass values through (Dropout,
+    Flatten, ...) are left out: they show the same values as the layer before them. A model the
+    numpy forward pass cannot run contributes only its recorded layers.
+    """
+    widths: dict[str, int] = {}
+    try:
+        fwd = replay.numpy_model
+        outs = fwd.outputs(replay.weights(int(replay.epochs[0])), replay.probe_x[:1])
+        for step in fwd.steps[:-1]:
+            if step.kind not in _IDENTITY_KINDS:
+                widths[step.name] = int(np.prod(outs[step.name].shape[1:]))
+    except (PipelineError, KeyError) as exc:
+        log.debug("numpy forward pass unavailable (%s); using recorded layers only", exc)
+        last = replay.layer_names[-1] if replay.layer_names else None
+        for name in replay.recorded_layers:
+            if name != last:
+                widths[name] = int(np.prod(replay.layer_outputs(name).shape[2:]))
+    return widths
+
+
+def _curves(replay: Replay) -> CurvesPanel:
+    """Loss and accuracy on the probe set (the weights at each epoch's end) when recorded."""
+    if "probe_loss" in replay.metrics:
+        metrics = ["probe_loss"] + (["probe_accuracy"] if "probe_accuracy" in replay.metrics
+                                    else [])
+        return CurvesPanel(metrics, labels=["loss", "accuracy"][: len(metrics)],
+                           title="Loss and metric" if len(metrics) > 1 else "Loss")
+    return CurvesPanel()
+
+
+def default_panels(
+    replay: Replay,
+    *,
+    layer: str | None = None,
+    grid_range: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    task: Task | None = None,
+) -> tuple[list[Panel], list[Panel]]:
+    """The panels :func:`default_layout` draws: ``(main views, smaller views)``.
+
+    ``layer`` picks the hidden layer to show (default: the last 2-unit hidden layer, else the
+    last hidden layer); ``grid_range`` the input square of the feature-space grid (default:
+    the probe inputs' range).
+    """
+    task = task or infer_task(replay)
+    x = np.asarray(replay.probe_x)
+    two_d = x.ndim == 2 and x.shape[1] == 2
+    widths = hidden_layer_widths(replay)
+    if layer is not None and layer not in widths:
+        raise PipelineError(
+            f"default_layout(layer={layer!r}): not a hidden layer of this model; hidden "
+            f"layers: {list(widths)}"
+        )
+    candidates = [layer] if layer is not None else list(widths)
+    two_unit = [n for n in candidates if widths[n] == 2]
+    wide = [n for n in candidates if widths[n] > 2]
+    if grid_range is None and two_d:
+        grid_range = (_limits(x[:, 0], 0.1), _limits(x[:, 1], 0.1))
+
+    mains: list[Panel] = []
+    if two_unit:
+        kwargs: dict[str, Any] = {"grid_range": grid_range} if two_d else {}
+        mains.append(FeatureSpacePanel(two_unit[-1], **kwargs))
+    elif task.is_classifier and two_d:
+        mains.append(DecisionBoundaryPanel(resolution=150))
+        if wide:
+            mains.append(ProjectionPanel(wide[-1]))
+    elif wide:
+        mains.append(ProjectionPanel(wide[-1]))
+
+    side: list[Panel] = []
+    if task.kind is TaskKind.BINARY:
+        side += [ProbabilityHistogramPanel(cls=0), ProbabilityHistogramPanel(cls=1)]
+    elif task.kind is TaskKind.MULTICLASS:
+        side.append(ProbabilityHistogramPanel(cls=None))
+        if two_d and not any(isinstance(p, DecisionBoundaryPanel) for p in mains):
+            side.append(DecisionBoundaryPanel(resolution=120, point_size=1.5))
+    elif mains:
+        side += [PredictionPanel(), ResidualHistogramPanel()]
+    else:
+        mains.append(PredictionPanel())
+        side.append(ResidualHistogramPanel())
+    side += [_curves(replay), LossHistogramPanel()]
+    return mains, side
+
+
+def default_layout(
+    replay: Replay,
+    *,
+    layer: str | None = None,
+    grid_range: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    figsize: tuple[float, float] | None = None,
+    dpi: float = 100,
+    epoch_label: str | None = "Epoch {epoch}",
+) -> Composition:
+    """A :class:`Composition` of the panels that fit ``replay`` (see the module docstring).
+
+    Main views take 2x2 grid cells on the left; the smaller views fill the columns to their
+    right, two per column (a lone last one spans both rows).
+    """
+    mains, side = default_panels(replay, layer=layer, grid_range=grid_range)
+    slots: list[tuple[Panel, tuple[int, int, int, int]]] = []
+    for i, panel in enumerate(mains):
+        slots.append((panel, (0, 2 * i, 2, 2)))
+    first = 2 * len(mains)
+    for j, panel in enumerate(side):
+        col = first + j // 2
+        alone = j == len(side) - 1 and j % 2 == 0
+        slots.append((panel, (j % 2, col, 2 if alone else 1, 1)))
+    cols = first + math.ceil(len(side) / 2)
+    size = figsize or (3.0 * cols, 6.0)
+    log.info("default_layout: %s", ", ".join(type(p).__name__ for p, _ in slots))
+    return Composition(replay, slots, figsize=size, dpi=dpi, grid=(2, cols),
+                       epoch_label=epoch_label)
+

@@ -1,0 +1,135 @@
+"""The hook's site-wide extras: learning-path navigation, the build report page, hosting limits.
+
+Kept out of ``pipeline/site/plugin.py`` so the hook stays a thin list of mkdocs events; each
+function here takes what mkdocs hands the hook and calls the pure modules
+(:mod:`pipeline.site.nav`, :mod:`pipeline.site.build_report`, :mod:`pipeline.site.hosting_limits`).
+Settings live in ``mkdocs.yml`` under ``extra``: ``learning_path`` (section order and titles)
+and ``hosting`` (``page_budget_mb``, ``max_file_mb``, ``max_site_mb``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.site.build_report import report_page, row_for
+from pipeline.site.hosting_limits import (
+    DEFAULT_PAGE_BUDGET_MB,
+    MAX_FILE_BYTES,
+    MAX_SITE_BYTES,
+    MB,
+    HostingLimitError,
+    check_hard_limits,
+    pages_over_budget,
+)
+from pipeline.site.nav import BUILD_REPORT_PAGE, NavPage, learning_path_nav, parse_learning_path
+from pipeline.site.thumbnails import THUMBNAIL_DIR, make_thumbnail
+
+log = logging.getLogger("mkdocs.plugins.nnx")
+
+
+def configure_nav(config: Any, results: dict[str, Any], docs: Path) -> None:
+    """Set ``nav`` to the learning path unless ``mkdocs.yml`` gives one by hand."""
+    if config.get("nav"):
+        return
+    extra = config.get("extra") or {}
+    if "learning_path" not in extra:
+        return  # no learning path configured: mkdocs' own (alphabetical) navigation
+    try:
+        path = parse_learning_path(extra.get("learning_path"))
+    except ValueError as exc:
+        from mkdocs.exceptions import ConfigurationError
+
+        raise ConfigurationError(str(exc)) from None
+    pages: list[NavPage] = []
+    recipe_pages: set[str] = set()
+    for res in results.values():
+        recipe = res["recipe"]
+        if recipe.page is None:
+            continue
+        rel = recipe.page.relative_to(docs).as_posix()
+        recipe_pages.add(rel)
+        section = rel.split("/", 1)[0] if "/" in rel else recipe.header.section
+        pages.append(NavPage(section, recipe.header.order, recipe.header.title, rel))
+    others = sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*.md")
+                    if p.relative_to(docs).as_posix() not in recipe_pages
+                    and p.relative_to(docs).as_posix() not in ("index.md", BUILD_REPORT_PAGE)
+                    and not p.relative_to(docs).as_posix().startswith("notebooks/"))
+    config["nav"] = learning_path_nav(pages, path,
+                                      home="index.md" if (docs / "index.md").is_file() else None,
+                                      extra_pages=others)
+
+
+def add_build_report(files: Any, config: Any) -> None:
+    """Register the (generated) build report page; its text is written at page time."""
+    from mkdocs.structure.files import File
+
+    if files.get_file_from_path(BUILD_REPORT_PAGE) is None:
+        files.append(File.generated(config, BUILD_REPORT_PAGE, content="# How this site was built\n"))
+
+
+def is_build_report(page: Any) -> bool:
+    return page.file.src_uri == BUILD_REPORT_PAGE and page.file.generated_by is not None
+
+
+def build_report_markdown(results: dict[str, Any], docs: Path, page: Any, files: Any) -> str:
+    """The report page's Markdown, with links relative to the page."""
+    rows = []
+    for slug, res in results.items():
+        recipe = res["recipe"]
+        url = None
+        if recipe.page is not None:
+            target = files.get_file_from_path(recipe.page.relative_to(docs).as_posix())
+            url = target.url_relative_to(page.file) if target else None
+        rows.append(row_for(slug, recipe.header.title, url, res.get("manifest"),
+                            res.get("state") or {}))
+    return report_page(rows, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+
+
+def check_hosting_limits(config: Any, log: logging.Logger) -> None:
+    """Abort the build over GitHub Pages' hard limits; warn about pages over the budget."""
+    from mkdocs.exceptions import Abort
+
+    hosting = (config.get("extra") or {}).get("hosting") or {}
+    site = Path(config["site_dir"])
+    try:
+        size = check_hard_limits(
+            site,
+            max_file=int(float(hosting.get("max_file_mb", MAX_FILE_BYTES / MB)) * MB),
+            max_site=int(float(hosting.get("max_site_mb", MAX_SITE_BYTES / MB)) * MB),
+        )
+    except HostingLimitError as exc:
+        raise Abort(f"Hosting limits: {exc}") from None
+    budget = float(hosting.get("page_budget_mb", DEFAULT_PAGE_BUDGET_MB))
+    pages = [p for p in site.rglob("*.html") if not p.relative_to(site).as_posix().startswith("assets/")]
+    for rel, n in pages_over_budget(site, budget, pages):
+        log.warning("%s: first load is %.2f MB, over the page budget of %.2f MB "
+                    "(extra.hosting.page_budget_mb in mkdocs.yml); defer images with "
+                    "loading=lazy or make them smaller", rel, n / MB, budget)
+    log.info("site size %.1f MB (GitHub Pages allows %.0f MB)", size.total / MB,
+             MAX_SITE_BYTES / MB)
+
+
+def dark_thumbnail_path(slug: str) -> str:
+    """Where the dark-palette gallery thumbnail of ``slug`` is served."""
+    return f"{THUMBNAIL_DIR}/{slug}.dark.webp"
+
+
+def add_dark_thumbnail(files: Any, config: Any, res: dict[str, Any], entry: Path, thumb: str,
+                       slug: str, file_cls: Any) -> None:
+    """The gallery card's thumbnail in the dark palette, when the recipe drew its asset twice.
+
+    ``file_cls`` is the hook's ``AssetFile`` (copied as it is, never rendered as a page).
+    """
+    outputs = (res.get("manifest") or {}).get("outputs", [])
+    dark = next(((o.get("extra") or {}).get("dark") for o in outputs if o.get("name") == thumb), None)
+    if not isinstance(dark, str) or f"assets/{dark}" not in res["manifest"].get("files", {}):
+        return
+    try:
+        data = make_thumbnail(entry / "assets" / dark)
+    except Exception as exc:  # noqa: BLE001 - not an image Pillow reads: the light one stays
+        log.warning("%s: no dark gallery thumbnail from %s (%s)", slug, dark, exc)
+        return
+    files.append(file_cls.generated(config, dark_thumbnail_path(slug), content=data))

@@ -1,0 +1,774 @@
+"""What the site shows from build results: shortcodes, provenance box, stale banner, gallery.
+
+Pure functions over manifests and state dicts, so they are tested without mkdocs. The mkdocs
+hook (``pipeline/site/plugin.py``) only wires them into mkdocs' events.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import html
+import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SHORTCODE_RE = re.compile(r"\{\{\s*([a-z_]+)\((.*?)\)\s*\}\}", re.DOTALL)
+
+
+class ShortcodeError(ValueError):
+    """A shortcode is malformed or refers to something the build did not produce."""
+
+
+class UnsafeInclude(ShortcodeError):
+    """``include(...)`` was asked to inline something that is not a static HTML fragment.
+
+    Always reported, even on a page whose training diverged (where missing assets are expected).
+    """
+
+
+@dataclass
+class PageContext:
+    """What a page's shortcodes can see: its recipe's manifest and a URL resolver."""
+
+    slug: str | None
+    manifest: dict[str, Any] | None
+    state: dict[str, Any]
+    url_for: Callable[[str], str | None]  # asset name -> URL relative to the page, None if absent
+    notebook_url: str | None = None
+    # asset name -> file on disk (lets figures carry width/height: no layout shift while loading)
+    path_for: Callable[[str], str | None] | None = None
+    page: str | None = None  # the page's source path, for messages
+    gallery: list[dict[str, Any]] = field(default_factory=list)
+    gallery_urls: dict[str, str] = field(default_factory=dict)
+    thumb_urls: dict[str, str | None] = field(default_factory=dict)
+    thumb_dark_urls: dict[str, str] = field(default_factory=dict)  # dark-palette thumbnails
+    warnings: list[str] = field(default_factory=list)
+    #: an unbuilt recipe may show placeholders instead of warning (not under NNX_REQUIRE_ALL)
+    unbuilt_ok: bool = False
+
+
+def parse_call(args_text: str) -> tuple[list[Any], dict[str, Any]]:
+    """Parse ``"a.png", height=600`` as Python literals (no evaluation of code)."""
+    try:
+        call = ast.parse(f"f({args_text})", mode="eval").body
+        assert isinstance(call, ast.Call)
+        args = [ast.literal_eval(a) for a in call.args]
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
+    except (SyntaxError, ValueError, AssertionError) as exc:
+        raise ShortcodeError(f"cannot parse shortcode arguments ({args_text!r}): {exc}") from None
+    return args, kwargs
+
+
+def _output(ctx: PageContext, name: str) -> dict[str, Any]:
+    for out in (ctx.manifest or {}).get("outputs", []):
+        if out.get("name") == name:
+            return out
+    return {"name": name, "alt": ""}
+
+
+def _require_url(ctx: PageContext, name: str) -> str:
+    url = ctx.url_for(name)
+    if url is None:
+        raise ShortcodeError(
+            f"asset {name!r} is not among the outputs of recipe {ctx.slug!r}; check the name or "
+            f"rebuild with `python -m pipeline build --only {ctx.slug}`"
+        )
+    return url
+
+
+def _size_attrs(ctx: PageContext, name: str | None) -> str:
+    """``width``/``height`` of a raster asset, so the page reserves its space before it loads."""
+    if not name or ctx.path_for is None:
+        return ""
+    path = ctx.path_for(name)
+    if not path:
+        return ""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception:  # noqa: BLE001 - SVG or unreadable: the browser sizes it on load
+        return ""
+    return f' width="{w}" height="{h}"'
+
+
+def _dark_url(ctx: PageContext, name: str | None) -> str | None:
+    """URL of the dark-palette version of output ``name`` (None: it has only one version)."""
+    if not name:
+        return None
+    dark = (_output(ctx, name).get("extra") or {}).get("dark")
+    return ctx.url_for(dark) if isinstance(dark, str) else None
+
+
+def palette_img(light: str, dark: str | None, alt: str, attrs: str = "",
+                still: tuple[str, str | None] | None = None) -> str:
+    """An ``<img>`` that loads only the version matching the reader's palette.
+
+    With a dark version the image has no ``src`` in the markup: assets/nnx-palette.js sets it
+    from ``data-nnx-light``/``data-nnx-dark`` for the palette shown (and again when the reader
+    toggles it), so the other version is never requested. ``still`` (light, dark) is what a
+    reader who prefers reduced motion sees instead of an animated GIF. Without JavaScript the
+    ``<noscript>`` copy shows the light version.
+    """
+    if dark is None and still is None:
+        return f'<img src="{light}" alt="{alt}" loading="lazy"{attrs}>'
+    data = f' data-nnx-light="{light}" data-nnx-dark="{dark or light}"'
+    if still is not None:
+        data += f' data-nnx-still-light="{still[0]}" data-nnx-still-dark="{still[1] or still[0]}"'
+    return (f'<img{data} alt="{alt}" loading="lazy"{attrs}>'
+            f'<noscript><img src="{light}" alt="{alt}" loading="lazy"{attrs}></noscript>')
+
+
+def sc_figure(ctx: PageContext, name: str, caption: str | None = None, width: str | None = None) -> str:
+    out = _output(ctx, name)
+    url = _require_url(ctx, name)
+    alt = html.escape(out.get("alt") or caption or name, quote=True)
+    style = f' style="max-width:{html.escape(width)}"' if width else ""
+    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    poster = out.get("poster")
+    still = ((_require_url(ctx, poster), _dark_url(ctx, poster))
+             if out.get("kind") == "gif" and poster else None)
+    img = palette_img(url, _dark_url(ctx, name), alt, f"{_size_attrs(ctx, name)}{style}", still)
+    return f'<figure class="nnx-figure">{img}{cap}</figure>'
+
+
+def sc_video(ctx: PageContext, name: str, caption: str | None = None, scrub: str | None = None) -> str:
+    """A deferred video: poster shown, nothing but metadata loaded until the reader plays it."""
+    out = _output(ctx, name)
+    url = _require_url(ctx, name)
+    poster = out.get("poster")
+    poster_attr = f' poster="{_require_url(ctx, poster)}"' if poster else ""
+    alt = html.escape(out.get("alt") or name, quote=True)
+    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    scrub_attr = ""
+    if scrub:
+        index_url = _require_url(ctx, f"{scrub}/index.json")
+        scrub_attr = f' data-nnx-frames="{index_url}"'
+        dark_frames = _dark_url(ctx, f"{scrub}/index.json")
+        if dark_frames:
+            scrub_attr += f' data-nnx-frames-dark="{dark_frames}"'
+    dark = _dark_url(ctx, name)
+    plain = (f'<video controls preload="metadata" playsinline muted loop{poster_attr}'
+             f'{_size_attrs(ctx, poster)} aria-label="{alt}" title="{alt}">'
+             f'<source src="{url}" type="video/mp4">'
+             f'<a href="{url}">Download the video</a></video>')
+    if dark is None:
+        return f'<figure class="nnx-video"{scrub_attr}>{plain}{cap}</figure>'
+    # Both palettes: sources and poster are set by assets/nnx-palette.js for the palette shown.
+    # preload="none": nothing of the video is fetched until the reader presses play (the
+    # poster shows); the scrubber needs only its frames.
+    dark_poster = _dark_url(ctx, poster)
+    poster_data = (f' data-nnx-poster-light="{_require_url(ctx, poster)}" '
+                   f'data-nnx-poster-dark="{dark_poster or _require_url(ctx, poster)}"'
+                   if poster else "")
+    return (f'<figure class="nnx-video"{scrub_attr}><video class="nnx-palette-video" controls '
+            f'preload="none" playsinline muted loop{poster_data}{_size_attrs(ctx, poster)} '
+            f'aria-label="{alt}" title="{alt}">'
+            f'<source data-nnx-light="{url}" data-nnx-dark="{dark}" type="video/mp4">'
+            f'<a href="{url}">Download the video</a></video>'
+            f"<noscript>{plain}</noscript>{cap}</figure>")
+
+
+def _frames_index(ctx: PageContext, name: str) -> dict[str, Any]:
+    """A frames folder's ``index.json`` as written by ``Composition.frames``."""
+    path = ctx.path_for(f"{name}/index.json") if ctx.path_for else None
+    if not path:
+        raise ShortcodeError(f"frames {name!r} have no index.json in recipe {ctx.slug!r}")
+    try:
+        import json
+
+        index = json.loads(Path(path).read_text(encoding="utf-8"))
+        files = index["files"]
+        if not files or len(files) != len(index["epochs"]):
+            raise ValueError("'epochs' and 'files' must be equal-length, non-empty lists")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ShortcodeError(f"{name}/index.json of recipe {ctx.slug!r} is unusable: {exc}") from None
+    return index
+
+
+def sc_compare(ctx: PageContext, runs: list[str], labels: list[str] | None = None,
+               caption: str | None = None) -> str:
+    """Two or more runs' scrubber frames side by side, moved by the page's one epoch scrubber.
+
+    ``runs`` are frames folders of this recipe (``Composition.frames``, drawn on shared axes
+    limits by ``pipeline.library.replay.compare.share_limits``), ``labels`` name the runs (default: the
+    folder names). Each run shows its last frame until the reader moves the scrubber; each has
+    its own dark version when the recipe wrote one. The runs sit next to each other on wide
+    screens and stack on narrow ones.
+    """
+    if not isinstance(runs, (list, tuple)) or len(runs) < 2:
+        raise ShortcodeError("compare() needs a list of two or more frames folders, e.g. "
+                             'compare(["frames", "frames-seed42"], labels=["seed 0", "seed 42"])')
+    labels = list(labels) if labels is not None else list(runs)
+    if len(labels) != len(runs):
+        raise ShortcodeError(f"compare(): {len(runs)} runs but {len(labels)} labels; give one "
+                             "label per run")
+    cells = [_frames_cell(ctx, run, str(label), f"{label}: ", "nnx-compare-run")
+             for run, label in zip(runs, labels, strict=True)]
+    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    name = html.escape(caption or "Runs side by side: " + ", ".join(map(str, labels)), quote=True)
+    return (f'<figure class="nnx-compare" role="group" aria-label="{name}">'
+            f'<div class="nnx-compare-runs">{"".join(cells)}</div>{cap}</figure>')
+
+
+def sc_frames(ctx: PageContext, name: str, caption: str | None = None) -> str:
+    """One frames folder as a scrubbable figure (its last frame until the scrubber moves it).
+
+    For pictures that exist only at a few epochs (no video), e.g. attributions recomputed from
+    the recorded weights of several epochs; the page's epoch scrubber moves it with the rest.
+    """
+    return _frames_cell(ctx, name, caption or "", "", "nnx-frames-figure")
+
+
+def _frames_cell(ctx: PageContext, run: str, label: str, alt_prefix: str, css: str) -> str:
+    """A figure the scrubber drives: the last frame (palette-aware) and the frames' index."""
+    index_name = f"{run}/index.json"
+    index_url = _require_url(ctx, index_name)
+    index = _frames_index(ctx, run)
+    last = posixpath.join(run, index["files"][-1])
+    dark_index = (_output(ctx, index_name).get("extra") or {}).get("dark")
+    dark_last = (posixpath.join(posixpath.dirname(dark_index), index["files"][-1])
+                 if isinstance(dark_index, str) else None)
+    dark_url = ctx.url_for(dark_last) if dark_last else None
+    what = _output(ctx, index_name).get("alt") or "Training frames"
+    alt = html.escape(f"{alt_prefix}{what} (epoch {index['epochs'][-1]})", quote=True)
+    frames_attr = f' data-nnx-frames="{index_url}"'
+    if dark_url:
+        frames_attr += f' data-nnx-frames-dark="{_require_url(ctx, dark_index)}"'
+    size = (f' width="{int(index["width"])}" height="{int(index["height"])}"'
+            if index.get("width") and index.get("height") else "")
+    img = palette_img(_require_url(ctx, last), dark_url, alt, size)
+    cap = f"<figcaption>{html.escape(label)}</figcaption>" if label else ""
+    return (f'<figure class="nnx-video {css}"{frames_attr} '
+            f'data-nnx-label="{html.escape(alt_prefix or "frames", quote=True)}">'
+            f'<div class="nnx-compare-still">{img}</div>{cap}</figure>')
+
+
+_SCRIPT_SRC_RE = re.compile(r"""<script\b[^>]*\bsrc\s*=\s*["']([^"'#?]+)""", re.IGNORECASE)
+
+
+def _embed_bytes(ctx: PageContext, name: str) -> int | None:
+    """Bytes an embedded page downloads: the page and the local scripts it loads (if known)."""
+    if ctx.path_for is None:
+        return None
+    path = ctx.path_for(name)
+    if not path:
+        return None
+    try:
+        page = Path(path)
+        total = page.stat().st_size
+        text = page.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    folder = posixpath.dirname(name)
+    for src in set(_SCRIPT_SRC_RE.findall(text)):
+        if "://" in src or src.startswith(("/", "data:")):
+            continue
+        script = ctx.path_for(posixpath.normpath(posixpath.join(folder, src)))
+        if script:
+            with contextlib.suppress(OSError):
+                total += Path(script).stat().st_size
+    return total
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3))} kB"
+
+
+def sc_iframe(ctx: PageContext, name: str, height: int = 600, title: str | None = None) -> str:
+    """An embedded page, loaded only when the reader scrolls to it or asks for it.
+
+    Embedded pages can be large (a HiPlot plot and its script are about 1.6 MB), and Chrome's
+    own loading="lazy" loads anything within ~1250 px of the viewport, i.e. at first load on a
+    large screen. assets/nnx-embeds.js sets ``src`` from ``data-nnx-src`` when the reader
+    scrolls the frame into view or presses the (initially hidden) button, which says how much
+    it downloads; without JavaScript the <noscript> copy is the plain lazy iframe (material's
+    ``no-js`` class hides the empty one).
+    """
+    out = _output(ctx, name)
+    url = _require_url(ctx, name)
+    label = html.escape(title or out.get("alt") or name, quote=True)
+    style = f"width:100%;height:{int(height)}px;border:0"
+    size = _embed_bytes(ctx, name)
+    weight = f" ({_fmt_bytes(size)})" if size else ""
+    return (f'<div class="nnx-embed"><iframe class="nnx-iframe" data-nnx-src="{url}" '
+            f'title="{label}" loading="lazy" style="{style}"></iframe>'
+            f'<button type="button" class="md-button nnx-embed-load" hidden>'
+            f"Load the interactive page: {label}{weight}</button>"
+            f'<noscript><iframe class="nnx-iframe" src="{url}" title="{label}" loading="lazy" '
+            f'style="{style}"></iframe></noscript></div>')
+
+
+#: What ``include(...)`` inlines: HTML fragments only (a table, a list), never a whole page.
+INCLUDE_SUFFIXES = (".html", ".htm")
+#: A fragment is inlined into the page itself, so it must not be able to run anything there.
+INCLUDE_MAX_BYTES = 512 * 1024
+_SCRIPT_RES = (
+    (re.compile(r"<\s*script\b", re.IGNORECASE), "a <script> element"),
+    (re.compile(r"<[a-z][^>]*?\son[a-z]+\s*=", re.IGNORECASE | re.DOTALL),
+     "an event-handler attribute (on...=)"),
+    (re.compile(r"(?:href|src|action|formaction|data)\s*=\s*[\"']?\s*javascript:", re.IGNORECASE),
+     "a javascript: URL"),
+)
+_DOCUMENT_RE = re.compile(r"<!doctype\b|<\s*(?:html|head|body)\b", re.IGNORECASE)
+
+
+def sc_include(ctx: PageContext, name: str) -> str:
+    """Inline an HTML fragment asset (e.g. a table from ``pipeline.library.tables.html_table``).
+
+    Refused, with the page and the asset named: anything but ``.html``/``.htm``, a whole
+    document (``<html>``, ``<body>``: use ``iframe(...)``), and anything that could run script
+    in the page (``<script>``, ``on...=`` attributes, ``javascript:`` URLs).
+    """
+    where = f"page {ctx.page!r}" if ctx.page else "this page"
+    what = f"asset {name!r} of recipe {ctx.slug!r}"
+    if not isinstance(name, str) or not name.lower().endswith(INCLUDE_SUFFIXES):
+        raise UnsafeInclude(
+            f"{where} includes {what}, which is not an HTML fragment: include() inlines only "
+            f"{' or '.join(INCLUDE_SUFFIXES)} files. Use figure() for images, iframe() for whole "
+            "pages, or write the table with pipeline.library.tables.html_table()."
+        )
+    _require_url(ctx, name)
+    path = ctx.path_for(name) if ctx.path_for else None
+    if not path:
+        raise ShortcodeError(f"{where}: {what} has no file to read")
+    try:
+        data = Path(path).read_bytes()
+        if len(data) > INCLUDE_MAX_BYTES:
+            raise UnsafeInclude(
+                f"{where} includes {what}, which is {len(data):,} bytes; include() inlines at "
+                f"most {INCLUDE_MAX_BYTES:,} bytes into the page. Show it with iframe() instead."
+            )
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ShortcodeError(f"{where}: cannot read {what}: {exc}") from None
+    for pattern, label in _SCRIPT_RES:
+        if pattern.search(text):
+            raise UnsafeInclude(
+                f"{where} includes {what}, which contains {label}; include() inlines only "
+                "static HTML (tables, lists, text). Use iframe() for interactive pages."
+            )
+    if _DOCUMENT_RE.search(text):
+        raise UnsafeInclude(
+            f"{where} includes {what}, which is a whole HTML document, not a fragment; write "
+            "only the element (e.g. the <table>) or show the page with iframe()."
+        )
+    # One raw-HTML block for Markdown: the wrapper starts the line, and blank lines inside the
+    # fragment would end the block early, so they are dropped.
+    body = "\n".join(line for line in text.strip().splitlines() if line.strip())
+    return f'<div class="nnx-include" data-nnx-asset="{html.escape(name, quote=True)}">\n{body}\n</div>'
+
+
+def sc_metric(ctx: PageContext, name: str, fmt: str = "") -> str:
+    metrics = (ctx.manifest or {}).get("metrics", {})
+    if name not in metrics:
+        raise ShortcodeError(f"metric {name!r} is not recorded by recipe {ctx.slug!r}; "
+                             f"known: {', '.join(sorted(metrics)) or 'none'}")
+    value = metrics[name]
+    if value is None:  # stored as null because it was NaN or infinite (the run diverged)
+        raise ShortcodeError(f"metric {name!r} of recipe {ctx.slug!r} is not a finite number")
+    try:
+        return format(value, fmt)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def sc_notebook_link(ctx: PageContext) -> str:
+    if not ctx.notebook_url:
+        return ""
+    return f'<a class="md-button" href="{ctx.notebook_url}">Notebook: the code and its outputs</a>'
+
+
+def sc_provenance(ctx: PageContext) -> str:
+    return provenance_box(ctx.manifest) if ctx.manifest else ""
+
+
+def sc_gallery(ctx: PageContext) -> str:
+    return gallery_html(ctx.gallery, ctx.gallery_urls, ctx.thumb_urls, ctx.thumb_dark_urls)
+
+
+SHORTCODES: dict[str, Callable[..., str]] = {
+    "figure": sc_figure, "video": sc_video, "iframe": sc_iframe, "metric": sc_metric,
+    "notebook_link": sc_notebook_link, "provenance": sc_provenance, "gallery": sc_gallery,
+    "include": sc_include, "compare": sc_compare, "frames": sc_frames,
+}
+
+
+class ShortcodeUsageError(ShortcodeError):
+    """A shortcode called with unknown options or the wrong number of arguments.
+
+    Always reported, even on a diverged page: it is a typo in the page, not a missing picture.
+    """
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def shortcode_options(name: str) -> list[str]:
+    """The argument names a page may pass to shortcode ``name`` (in order; ``ctx`` excluded)."""
+    import inspect
+
+    return list(inspect.signature(SHORTCODES[name]).parameters)[1:]
+
+
+def check_shortcode_arguments(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """Raise :class:`ShortcodeError` in the page's terms (never the Python function's name).
+
+    A misspelt option gets a "did you mean"; a missing or extra argument lists the options.
+    """
+    import inspect
+
+    options = shortcode_options(name)
+    usage = f"{name}({', '.join(options)})"
+    for key in kwargs:
+        if key not in options:
+            raise ShortcodeUsageError(f"unknown option {key!r} for {name}().{_did_you_mean(key, options)}"
+                                 f" Usage: {usage}")
+    try:
+        inspect.signature(SHORTCODES[name]).bind(None, *args, **kwargs)
+    except TypeError as exc:
+        raise ShortcodeUsageError(f"{exc}. Usage: {usage}") from None
+
+
+def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
+    """Replace ``{{ name(args) }}`` shortcodes; problems are collected in ``ctx.warnings``."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, args_text = match.group(1), match.group(2)
+        func = SHORTCODES.get(name)
+        if func is None:
+            ctx.warnings.append(f"unknown shortcode {name!r}.{_did_you_mean(name, list(SHORTCODES))}"
+                                f" Known: {', '.join(SHORTCODES)}")
+            return match.group(0)
+        try:
+            args, kwargs = parse_call(args_text)
+            check_shortcode_arguments(name, args, kwargs)
+            if ctx.manifest is None and name not in ("gallery",) and ctx.unbuilt_ok:
+                return unbuilt_shortcode(name)
+            if ctx.manifest is None and name not in ("gallery",):
+                raise ShortcodeError(
+                    f"recipe {ctx.slug!r} has no build result yet; run "
+                    f"`python -m pipeline build --only {ctx.slug}`"
+                )
+            return func(ctx, *args, **kwargs)
+        except (ShortcodeError, TypeError) as exc:
+            if (isinstance(exc, ShortcodeError)
+                    and not isinstance(exc, UnsafeInclude | ShortcodeUsageError)
+                    and name in DIVERGED_OPTIONAL and is_diverged(ctx.manifest)):
+                # Expected: the recipe stopped before drawing it; the admonition says why.
+                if name == "metric":
+                    return '<span class="nnx-diverged-value">n/a (training diverged)</span>'
+                return ('<p class="nnx-diverged-note"><em>Not drawn: training diverged before '
+                        "this figure could be made (see the note at the top of the page).</em></p>")
+            ctx.warnings.append(f"{{{{ {name}(...) }}}}: {exc}")
+            return f'<p class="nnx-missing"><strong>Missing:</strong> {html.escape(str(exc))}</p>'
+
+    return SHORTCODE_RE.sub(replace, markdown)
+
+
+def _fmt_seconds(value: Any) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "?"
+    return f"{v:.1f} s" if v < 120 else f"{v / 60:.1f} min"
+
+
+ORIGIN_WORDS = {
+    "verified-copy": "from a verified local copy",
+    "keras-cache": "from the Keras dataset cache",
+    "keras-download": "downloaded by Keras",
+    "package-copy": "from the copy shipped in a Python package",
+    "generated": "generated by code",
+}
+TIMING_WORDS = {"train": "training", "render": "rendering", "execute": "whole notebook run",
+                "export": "notebook export"}
+
+
+def _data_row(d: dict[str, Any]) -> str:
+    """One data source in words: what, how much, from where, and whether it is the full set."""
+    text = html.escape(str(d.get("description") or d.get("dataset") or "?"))
+    counts = [f"{d[k]} {w}" for k, w in (("n_train", "train"), ("n_test", "test"))
+              if d.get(k) is not None]
+    if counts and not all(str(d[k]) in text for k in ("n_train", "n_test") if d.get(k) is not None):
+        text += f" ({', '.join(counts)} examples)"
+    if d.get("origin"):
+        text += f"; {ORIGIN_WORDS.get(d['origin'], 'origin ' + html.escape(str(d['origin'])))}"
+    if d.get("subset"):
+        text += "; **a subset**, not the full dataset"
+    stand_in = d.get("stand_in")
+    if stand_in:
+        text += "; **a stand-in** for the article's data" + (
+            f": {html.escape(str(stand_in))}" if isinstance(stand_in, str) else "")
+    if d.get("note"):
+        text += f". {html.escape(str(d['note']))}"
+    return text
+
+
+def _threads_note(threads: Any) -> str:
+    """", TensorFlow limited to N threads" when a build set it (NNX_KERNEL_THREADS)."""
+    if threads in (None, "", "default"):
+        return ""
+    return f", TensorFlow limited to {html.escape(str(threads))} thread(s)"
+
+
+def provenance_box(m: dict[str, Any]) -> str:
+    """A collapsible admonition with what the build used and measured.
+
+    Data actually used (with subset / stand-in flags), profile and seed, hardware (GPU and CPU
+    names), training and rendering times, final metrics, package versions and the build date.
+    """
+    hw = m.get("hardware", {})
+    timings = m.get("timings", {})
+    rows = [("Profile", f"`{m.get('profile')}` (seed {m.get('seed')})")]
+    sizes = m.get("sizes") or {}
+    if sizes:
+        rows.append(("Sizes", ", ".join(f"{k} {v}" for k, v in sizes.items())))
+    for d in m.get("data", []):
+        rows.append(("Data", _data_row(d)))
+    if not m.get("data"):
+        rows.append(("Data", "none recorded by the recipe"))
+    gpus = [str(g) for g in hw.get("gpus") or []]
+    accel = f"GPU {', '.join(gpus)}" if gpus else str(hw.get("accelerator", "?"))
+    rows.append(("Hardware", f"{html.escape(accel)}; CPU {html.escape(str(hw.get('cpu', '?')))} "
+                             f"({hw.get('cpu_count', '?')} cores"
+                             f"{_threads_note(hw.get('intra_op_threads'))})"))
+    if hw.get("keras_backend"):  # which framework trained the model (pipeline.library.backends)
+        rows.append(("Keras backend", f"`{html.escape(str(hw['keras_backend']))}`"))
+    time_bits = [f"{TIMING_WORDS.get(k, k)} {_fmt_seconds(v)}" for k, v in timings.items()
+                 if k not in ("total",)]
+    rows.append(("Time", ", ".join(time_bits) or "?"))
+    metrics = m.get("metrics", {})
+    if metrics:
+        rows.append(("Final metrics", ", ".join(f"{k} = {_fmt_metric(v)}" for k, v in metrics.items())))
+    versions = m.get("versions", {})
+    rows.append(("Versions", ", ".join(f"{k} {v}" for k, v in versions.items())))
+    rows.append(("Built", f"{m.get('built_at', '?')}, cache key `{str(m.get('key', ''))[:12]}`"))
+    for note in m.get("notes", []):
+        rows.append(("Note", note))
+    body = "\n".join(f"    | {k} | {str(v).replace('|', '/')} |" for k, v in rows)
+    return ('??? info "How this page was built (provenance)"\n\n'
+            "    | | |\n    |---|---|\n" + body + "\n")
+
+
+def _fmt_metric(v: Any) -> str:
+    if v is None:
+        return "n/a (not a finite number)"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+#: Shortcodes that may refer to outputs a diverged run never produced.
+DIVERGED_OPTIONAL = frozenset({"figure", "video", "iframe", "metric", "include", "compare",
+                               "frames"})
+
+
+def is_diverged(manifest: dict[str, Any] | None) -> bool:
+    """True when the recipe recorded that its training diverged (``Explainer.diverged``)."""
+    status = (manifest or {}).get("status") or {}
+    return isinstance(status, dict) and status.get("state") == "diverged"
+
+
+def _fmt_lr(value: Any) -> str:
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return "unknown"
+
+
+def divergence_notice(manifest: dict[str, Any] | None) -> str:
+    """An admonition saying at which epoch and learning rate training diverged ("" if it did not)."""
+    if not is_diverged(manifest):
+        return ""
+    status = manifest["status"]  # type: ignore[index]
+    epoch = status.get("epoch")
+    lr = _fmt_lr(status.get("learning_rate"))
+    loss = status.get("loss")
+    loss_text = "not a finite number" if loss is None else html.escape(str(loss))
+    head = f"Training diverged at epoch {epoch if epoch is not None else '?'} (learning rate {lr})"
+    body = (f"The loss became {loss_text}, so training was stopped early and the "
+            "figures that need a trained model were not drawn. A smaller learning rate or "
+            "better-scaled inputs usually fix this.")
+    if status.get("detected") == "non-finite":
+        # Found by the pipeline, not by the recipe: no guard stopped training.
+        where = f"at epoch {epoch}" if epoch is not None else "after training"
+        head = f"Training diverged: a recorded number was not finite {where}"
+        body = ("The recipe kept going without noticing, so none of the pictures drawn from "
+                "this run are published: they would show nothing true. A smaller learning "
+                "rate or better-scaled inputs usually fix this.")
+    message = str(status.get("message") or "").replace("`", "")
+    return (f'!!! danger "{head}"\n\n    {body}\n\n'
+            + (f"    `{message}`\n\n" if message else ""))
+
+
+FAILURE_WORDS = {
+    "timeout": "ran past its time limit and was stopped",
+    "kernel-died": "crashed (its kernel died: out of memory or killed)",
+    "diverged": "stopped because training diverged",
+    "setup": "could not start",
+    "internal": "hit an internal error of the build tool",
+}
+
+
+def stale_banner(state: dict[str, Any], manifest: dict[str, Any] | None) -> str:
+    """A warning when the latest build of this recipe failed (older results are shown)."""
+    attempt = state.get("last_attempt") or {}
+    if not isinstance(attempt, dict) or attempt.get("status") != "failed":
+        return ""
+    failure = attempt.get("failure") or {}
+    if not isinstance(failure, dict):
+        failure = {}
+    summary = str(failure.get("summary") or "the recipe failed").splitlines()[0]
+    what = FAILURE_WORDS.get(str(failure.get("kind")), "failed")
+    if manifest:
+        lead = (f"These results are from the last good build ({manifest.get('built_at', '?')}); "
+                f"the latest build ({attempt.get('at', '?')}) {what}.")
+    else:
+        lead = f"The latest build of this explainer {what}, and no earlier results exist."
+    detail = f"{failure.get('ename', '')}: {failure.get('evalue', '')}".strip(": ")
+    return (f'!!! failure "Stale: the latest build failed"\n\n    {lead}\n\n'
+            f"    `{summary.replace('`', '')}`\n\n" + (_code_block(detail) if detail else ""))
+
+
+#: Set to 1 by the full builds (`nox -s build`, CI, deploy): every recipe must have a result,
+#: and an unbuilt one fails `mkdocs build --strict` instead of showing a placeholder.
+REQUIRE_ALL_ENV = "NNX_REQUIRE_ALL"
+
+
+def unbuilt_placeholder(slug: str) -> str:
+    """The notice on the page of a recipe that has no result yet (an author's working copy)."""
+    return ('!!! note "Not built yet"\n\n'
+            f"    This explainer has not been built yet: run "
+            f"`python -m pipeline build --only {slug}` (or `python -m pipeline serve`). Its "
+            "figures and numbers appear here once it has run.\n")
+
+
+def unlink_unbuilt_assets(markdown: str, slug: str) -> str:
+    """Markdown links to ``assets/<slug>/...`` as plain text: the files do not exist yet."""
+    pattern = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]*assets/" + re.escape(slug) + r"/[^)]*)\)")
+    return pattern.sub(lambda m: f"{m.group(2)} (not built yet)", markdown)
+
+
+def unbuilt_shortcode(name: str) -> str:
+    """What a shortcode shows on an unbuilt page: a marked gap, no warning, no broken link."""
+    if name == "metric":
+        return '<span class="nnx-unbuilt">(not built yet)</span>'
+    if name in ("provenance", "notebook_link"):
+        return ""
+    return '<p class="nnx-unbuilt"><em>Not built yet.</em></p>'
+
+
+def _code_block(text: str, indent: str = "    ") -> str:
+    """``text`` as a fenced block inside an admonition (safe for any characters)."""
+    fence = "~~~~" if "```" in text else "```"
+    lines = [f"{indent}{fence}text"] + [f"{indent}{ln}" for ln in text.rstrip().splitlines()]
+    return "\n".join([*lines, f"{indent}{fence}"]) + "\n\n"
+
+
+def header_error_banner(recipe_path: str, detail: str) -> str:
+    """A warning when the recipe's header no longer parses (its last good result is shown)."""
+    return ('!!! failure "Stale: the recipe header is invalid"\n\n'
+            f"    `{recipe_path}` has a header the build cannot read, so this page shows the last "
+            "good build's results. Fix the header and rebuild.\n\n" + _code_block(detail))
+
+
+def unusable_result_banner(slug: str, reason: str) -> str:
+    """A warning when the stored result exists but failed verification (never served)."""
+    return ('!!! failure "The stored result of this explainer is damaged"\n\n'
+            "    It failed verification (truncated, edited or missing files), so it is not shown. "
+            f"Rebuild it with `python -m pipeline build --only {slug}`.\n\n" + _code_block(reason))
+
+
+def gallery_html(entries: list[dict[str, Any]], urls: dict[str, str],
+                 thumbs: dict[str, str | None], dark_thumbs: dict[str, str] | None = None) -> str:
+    """Cards: thumbnail, title, description, seed article, build facts.
+
+    The title is the card's link (stretched over the whole card by CSS), so a screen reader hears
+    the title once; the thumbnail keeps the recipe's own alt text.
+    """
+    cards = []
+    for e in entries:
+        slug = e["slug"]
+        href = urls.get(slug)
+        if not href:
+            continue
+        title = html.escape(e.get("title", slug))
+        thumb = thumbs.get(slug)
+        alt = html.escape(e.get("thumb_alt") or f"Preview of {e.get('title', slug)}", quote=True)
+        dark = (dark_thumbs or {}).get(slug)
+        img = (palette_img(thumb, dark, alt).replace("<img ", '<img class="nnx-card-thumb" ')
+               if thumb else '<div class="nnx-card-nothumb" aria-hidden="true"></div>')
+        facts = []
+        if e.get("profile"):
+            facts.append(f"profile {html.escape(str(e['profile']))}")
+        if e.get("data"):
+            facts.append(html.escape(e["data"]))
+        if e.get("train_seconds") is not None:
+            facts.append(f"trained in {_fmt_seconds(e['train_seconds'])}")
+        elif e.get("build_seconds") is not None:
+            facts.append(f"built in {_fmt_seconds(e['build_seconds'])}")
+        if not e.get("profile"):
+            facts.append("not built yet")
+        if e.get("stale"):
+            facts.append("<strong>stale: the latest build failed</strong>")
+        if e.get("diverged"):
+            facts.append("<strong>training diverged</strong>")
+        seed = (f'<p class="nnx-card-seed">From seed article {html.escape(e["seed_article"])}</p>'
+                if e.get("seed_article") else "")
+        facts_html = "".join(f"<span>{f}</span>" for f in facts)
+        cards.append(
+            f'<li class="nnx-card" data-slug="{html.escape(slug, quote=True)}">{img}'
+            f'<h3><a class="nnx-card-link" href="{href}">{title}</a></h3>'
+            f'<p class="nnx-card-desc">{html.escape(e.get("description", ""))}</p>{seed}'
+            f'<p class="nnx-card-facts">{facts_html}</p></li>'
+        )
+    if not cards:
+        return '<p class="nnx-gallery-empty">No explainers have been built yet.</p>'
+    return '<ul class="nnx-gallery">' + "".join(cards) + "</ul>"
+
+
+NOTEBOOK_IMAGE_RE = re.compile(r"!\[(png|jpeg|jpg|svg|gif|svg\+xml)?\]\(([^)\s]+)\)")
+SAVE_FIGURE_RE = re.compile(r"""save_figure\(\s*[^,()]+,\s*(?:name\s*=\s*)?["']([^"']+)["']""")
+
+
+def notebook_image_alts(markdown: str, outputs: list[dict[str, Any]],
+                        size_of: Callable[[str], tuple[int, int] | None] | None = None) -> str:
+    """Give the executed notebook's images meaningful alt text (nbconvert writes ``![png]``).
+
+    An image output right after a cell that calls ``ex.save_figure(fig, "name.png", alt=...)``
+    gets that figure's alt text; any other gets a plain description of where it comes from.
+    Every image is also deferred (``loading=lazy``, through attr_list): a notebook of a dozen
+    figures would otherwise download all of them at first load. ``size_of`` (image path ->
+    ``(width, height)``) adds the size, so the page reserves the space and the browser defers
+    only what is really far from the viewport (a lazy image of unknown size is 0 px tall, so
+    every one of them counts as near).
+    """
+    alts = {o.get("name"): o.get("alt") for o in outputs if o.get("alt")}
+    counter = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal counter
+        counter += 1
+        before = markdown[: match.start()]
+        close = before.rfind("```")  # the end of the code cell this image is an output of
+        open_ = before.rfind("```", 0, close) if close > 0 else -1
+        saved = SAVE_FIGURE_RE.findall(before[open_:close]) if open_ >= 0 else []
+        nth = len(NOTEBOOK_IMAGE_RE.findall(before[close:])) if close >= 0 else 0
+        alt = alts.get(saved[nth]) if nth < len(saved) else None
+        if not alt:
+            alt = f"Figure {counter} of the notebook, drawn by the code cell above"
+        alt = alt.replace("[", "(").replace("]", ")")
+        src = match.group(2)
+        size = size_of(src) if size_of is not None else None
+        dims = f' width="{int(size[0])}" height="{int(size[1])}"' if size else ""
+        return f"![{alt}]({src}){{ loading=lazy{dims} }}"
+
+    return NOTEBOOK_IMAGE_RE.sub(replace, markdown)
