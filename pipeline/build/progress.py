@@ -6,7 +6,7 @@ Kept apart from the build logic so the build can run silently in tests and worke
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
@@ -78,7 +78,7 @@ class BuildDisplay:
                                    soft_wrap=True)  # no hard breaks inside paths and code
 
 
-def failure_report(failure: dict) -> str:
+def failure_report(failure: dict[str, Any]) -> str:
     """The human report of a failure dict (see ``CellFailure.to_dict``)."""
     lines = [failure.get("summary", "")]
     if failure.get("source"):
