@@ -81,7 +81,7 @@ class RecipeFailed(PipelineError):
         super().__init__(failure.summary())
         self.failure = failure
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[RecipeFailed], tuple[CellFailure]]:
         return (type(self), (self.failure,))
 
 

@@ -64,6 +64,7 @@ def parse_call(args_text: str) -> tuple[list[Any], dict[str, Any]]:
 
 
 def _output(ctx: PageContext, name: str) -> dict[str, Any]:
+    out: dict[str, Any]
     for out in (ctx.manifest or {}).get("outputs", []):
         if out.get("name") == name:
             return out
@@ -182,7 +183,7 @@ def _frames_index(ctx: PageContext, name: str) -> dict[str, Any]:
     try:
         import json
 
-        index = json.loads(Path(path).read_text(encoding="utf-8"))
+        index: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
         files = index["files"]
         if not files or len(files) != len(index["epochs"]):
             raise ValueError("'epochs' and 'files' must be equal-length, non-empty lists")
@@ -238,7 +239,7 @@ def _frames_cell(ctx: PageContext, run: str, label: str, alt_prefix: str, css: s
     what = _output(ctx, index_name).get("alt") or "Training frames"
     alt = html.escape(f"{alt_prefix}{what} (epoch {index['epochs'][-1]})", quote=True)
     frames_attr = f' data-nnx-frames="{index_url}"'
-    if dark_url:
+    if dark_url and isinstance(dark_index, str):  # (dark_url implies a str dark_index)
         frames_attr += f' data-nnx-frames-dark="{_require_url(ctx, dark_index)}"'
     size = (f' width="{int(index["width"])}" height="{int(index["height"])}"'
             if index.get("width") and index.get("height") else "")

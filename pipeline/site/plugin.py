@@ -209,7 +209,7 @@ def _page_slug(page: Any) -> str | None:
     meta_slug = page.meta.get("recipe") if getattr(page, "meta", None) else None
     if meta_slug:
         return str(meta_slug)
-    src = page.file.src_uri
+    src: str = page.file.src_uri
     if src.endswith(".md"):
         stem = src.rsplit("/", 1)[-1][:-3]
         if stem in _state.get("results", {}):
@@ -288,11 +288,11 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     if res is None and "{{" not in markdown:
         return markdown
     out = expand_shortcodes(markdown, ctx)
-    if ctx.unbuilt_ok:
+    if ctx.unbuilt_ok and slug:  # unbuilt_ok implies a result, found by slug
         out = unlink_unbuilt_assets(out, slug)
     for warning in ctx.warnings:
         log.warning("%s: %s", page.file.src_uri, warning)
-    if res is None:
+    if res is None or slug is None:  # (a result implies a slug)
         return out
     if _unbuilt(res) and not ctx.unbuilt_ok:
         log.warning("%s: recipe %r has not been built; run `python -m pipeline build --only %s`",
