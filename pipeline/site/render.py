@@ -23,7 +23,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from jinja2 import BaseLoader, Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 
@@ -71,10 +71,10 @@ def seconds(value: Any) -> str:
 
 
 @functools.cache
-def environment(loader: BaseLoader | None = None) -> Environment:
+def environment() -> Environment:
     """The one Jinja environment of the site (cached: templates compile once per process)."""
     env = Environment(
-        loader=loader or _FragmentLoader("pipeline.site", "templates"),
+        loader=_FragmentLoader("pipeline.site", "templates"),
         autoescape=True,
         undefined=StrictUndefined,  # a misspelt variable fails loudly instead of rendering ""
         keep_trailing_newline=True,
