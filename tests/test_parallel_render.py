@@ -96,7 +96,7 @@ def test_chunks_and_workers(monkeypatch) -> None:
     import pipeline.library.replay.parallel_render as pr
 
     monkeypatch.setattr(pr.os, "getloadavg", lambda: (0.9, 0.0, 0.0))
-    monkeypatch.setattr("pipeline.build.resources.usable_cores", lambda: 4)
+    monkeypatch.setattr("pipeline.library.cores.usable_cores", lambda: 4)
     assert pr.idle_cores() == 4 and render_workers(1000) == 4  # only this kernel runs
     monkeypatch.setattr(pr.os, "getloadavg", lambda: (3.2, 0.0, 0.0))
     assert pr.idle_cores() == 2  # two other kernels busy

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.library import cores as library_cores
 from pipeline.library.atomic import atomic_directory, atomic_path
 from pipeline.library.errors import PipelineError
 from pipeline.library.replay.composer import (
@@ -88,9 +89,7 @@ def idle_cores() -> int:
     cores busy, and extra render processes then only add their start-up and the frames' trip
     between processes. The files do not depend on the number of workers, only the time does.
     """
-    from pipeline.build.resources import usable_cores
-
-    cores = usable_cores()
+    cores = library_cores.usable_cores()  # looked up on the module, so a test can pin it
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
