@@ -15,7 +15,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 keras = pytest.importorskip("keras")
 
 from pipeline.library.errors import PipelineError  # noqa: E402
-from pipeline.library.replay.composer import seed000_layout  # noqa: E402
+from pipeline.library.explainers.seed000 import seed000_layout  # noqa: E402
 from pipeline.library.replay.parallel_render import _chunks, render_outputs, render_workers  # noqa: E402
 from pipeline.library.replay.store import Replay  # noqa: E402
 

@@ -16,7 +16,7 @@ layout function from the same replay:
 
 The MP4, GIF and frame files are byte for byte those of :meth:`Composition.animate` and
 :meth:`Composition.frames` with the same arguments (tested). The layout must be importable by
-name (a module-level function such as :func:`~pipeline.library.replay.composer.seed000_layout`), as
+name (a module-level function such as :func:`~pipeline.library.explainers.seed000.seed000_layout`), as
 spawned workers rebuild the figure from it; with one worker everything runs in this process.
 By default it uses the cores that are idle (:func:`idle_cores`); ``NNX_RENDER_WORKERS``
 overrides the number of workers (``1``: serial, still one pass).
