@@ -52,8 +52,9 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.delenv("NNX_DATA_DIR", raising=False)
     home = tmp_path / "keras_home"
     monkeypatch.setenv("KERAS_HOME", str(home))
-    # keras_home() asks Keras when it is already imported (another test module may have): pin it.
-    monkeypatch.setattr(datasets, "keras_home", lambda: home)
+    # keras_home() asks Keras when it is already imported (another test module may have): pin it
+    # where the loaders look it up.
+    monkeypatch.setattr(datasets.places, "keras_home", lambda: home)
     return home
 
 
@@ -246,8 +247,8 @@ def test_download_never_tried_for_verified_or_package(monkeypatch, tmp_path):
     def boom(*args, **kwargs):
         raise AssertionError("download attempted")
 
-    monkeypatch.setattr(datasets, "_keras_download", boom)
-    monkeypatch.setattr(datasets, "_network_reachable", boom)
+    monkeypatch.setattr(datasets.network, "keras_download", boom)
+    monkeypatch.setattr(datasets.network, "network_reachable", boom)
     with pytest.raises(DatasetUnavailable):
         load_boston_housing(tmp_path, source="verified")
     with pytest.raises(DatasetUnavailable):
@@ -258,7 +259,7 @@ def test_offline_env_skips_the_probe(monkeypatch, tmp_path):
     def boom(*args, **kwargs):
         raise AssertionError("network probed")
 
-    monkeypatch.setattr(datasets, "_network_reachable", boom)
+    monkeypatch.setattr(datasets.network, "network_reachable", boom)
     with pytest.raises(DatasetUnavailable) as info:
         load_cifar10(tmp_path, source="keras")
     assert any("NNX_OFFLINE=1" in p for p in info.value.looked_in)
@@ -274,7 +275,7 @@ def _fake_keras(load_data) -> types.ModuleType:
 
 def test_download_failure_is_wrapped(monkeypatch, tmp_path):
     monkeypatch.delenv("NNX_OFFLINE")
-    monkeypatch.setattr(datasets, "_network_reachable", lambda url, timeout: (True, ""))
+    monkeypatch.setattr(datasets.network, "network_reachable", lambda url, timeout: (True, ""))
 
     def fail(**kwargs):
         raise Exception("URL fetch failure on https://x/boston_housing.npz: None -- timed out")
@@ -289,7 +290,7 @@ def test_download_failure_is_wrapped(monkeypatch, tmp_path):
 
 def test_download_success_is_reported(monkeypatch, tmp_path):
     monkeypatch.delenv("NNX_OFFLINE")
-    monkeypatch.setattr(datasets, "_network_reachable", lambda url, timeout: (True, ""))
+    monkeypatch.setattr(datasets.network, "network_reachable", lambda url, timeout: (True, ""))
     calls = []
 
     def ok(**kwargs):
@@ -306,7 +307,7 @@ def test_download_success_is_reported(monkeypatch, tmp_path):
 def test_no_network_is_reported_quickly(monkeypatch, tmp_path):
     monkeypatch.delenv("NNX_OFFLINE")
     monkeypatch.setattr(
-        datasets, "_network_reachable", lambda url, timeout: (False, "gaierror: no DNS")
+        datasets.network, "network_reachable", lambda url, timeout: (False, "gaierror: no DNS")
     )
     with pytest.raises(DatasetUnavailable) as info:
         load_boston_housing(tmp_path, source="keras")
