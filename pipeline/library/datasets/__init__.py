@@ -37,24 +37,18 @@ One module per job; this package re-exports the public names, so
 * one module per family of loaders: :mod:`.boston`, :mod:`.mnist`, :mod:`.cifar10`,
   :mod:`.images`, :mod:`.weights` (pretrained weights), :mod:`.generated`.
 
-Importing this package does not import TensorFlow/Keras, scikit-learn, scikit-image or mlxtend:
-the build tool imports it to compute cache keys (:func:`dataset_files`).
+Importing this package imports the registry and the places only (standard library): the build
+tool imports it to compute cache keys (:func:`dataset_files`). The loaders, and numpy, come on
+first use; TensorFlow/Keras, scikit-learn, scikit-image and mlxtend only inside a loader that
+needs them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
 
-from pipeline.library.datasets.boston import load_boston_housing
-from pipeline.library.datasets.cifar10 import (
-    load_cifar10,
-    load_cifar10_jpeg_full,
-    load_cifar10_offline_pool,
-)
-from pipeline.library.datasets.files import ArrayPair, DatasetCorrupt
-from pipeline.library.datasets.generated import load_moons
-from pipeline.library.datasets.images import load_cat_photo, load_imagenet_samples
-from pipeline.library.datasets.mnist import load_mnist
 from pipeline.library.datasets.places import (
     DATA_DIR_ENV,
     DOWNLOAD_TIMEOUT_ENV,
@@ -73,12 +67,53 @@ from pipeline.library.datasets.registry import (
     dataset_files,
     dataset_spec,
 )
-from pipeline.library.datasets.weights import install_mobilenet_weights, vgg16_weights_available
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pipeline.library.datasets.boston import load_boston_housing
+    from pipeline.library.datasets.cifar10 import (
+        load_cifar10,
+        load_cifar10_jpeg_full,
+        load_cifar10_offline_pool,
+    )
+    from pipeline.library.datasets.files import ArrayPair, DatasetCorrupt
+    from pipeline.library.datasets.generated import load_moons
+    from pipeline.library.datasets.images import load_cat_photo, load_imagenet_samples
+    from pipeline.library.datasets.mnist import load_mnist
+    from pipeline.library.datasets.weights import (
+        install_mobilenet_weights,
+        vgg16_weights_available,
+    )
+
+# The loaders are imported on first use. Why: the build tool imports this package for the
+# registry alone (standard library only), and a recipe that loads the two moons then imports
+# neither numpy's readers nor the MNIST or CIFAR code, so its recorded dependencies name only
+# the modules it really ran.
+_LAZY = {
+    "ArrayPair": "pipeline.library.datasets.files",
+    "DatasetCorrupt": "pipeline.library.datasets.files",
+    "install_mobilenet_weights": "pipeline.library.datasets.weights",
+    "load_boston_housing": "pipeline.library.datasets.boston",
+    "load_cat_photo": "pipeline.library.datasets.images",
+    "load_cifar10": "pipeline.library.datasets.cifar10",
+    "load_cifar10_jpeg_full": "pipeline.library.datasets.cifar10",
+    "load_cifar10_offline_pool": "pipeline.library.datasets.cifar10",
+    "load_imagenet_samples": "pipeline.library.datasets.images",
+    "load_mnist": "pipeline.library.datasets.mnist",
+    "load_moons": "pipeline.library.datasets.generated",
+    "vgg16_weights_available": "pipeline.library.datasets.weights",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 def load_dataset(name: str, **kwargs: Any) -> Any:
     """Call the loader registered for ``name`` (``DATASETS[name].loader``) with ``kwargs``."""
-    return globals()[dataset_spec(name).loader](**kwargs)
+    return getattr(sys.modules[__name__], dataset_spec(name).loader)(**kwargs)
 
 
 __all__ = [
