@@ -1,6 +1,6 @@
 """Offline-first data loaders for the recipes.
 
-Why this module exists: the explainers must build on machines with no internet, and the page must
+Why this package exists: the explainers must build on machines with no internet, and the page must
 say exactly which data a model saw. Every loader therefore
 
 * tries the places a dataset can come from in a fixed, documented order (``source="auto"``):

@@ -45,11 +45,9 @@ def one_line(exc: BaseException) -> str:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    """The file's SHA-256 (hex), streamed by the standard library."""
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 # SHA-256 of Keras's own archives (from keras/src/datasets/*.py). Only used to annotate the page:
