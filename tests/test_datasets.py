@@ -150,6 +150,8 @@ def test_import_gives_the_registry_and_loads_loaders_on_first_use():
     assert datasets.load_dataset("moons", n_samples=10)[2].n_train == 10
     with pytest.raises(AttributeError, match="load_mnst"):
         datasets.load_mnst  # noqa: B018
+    for name in datasets.__all__:  # every public name resolves, lazy or not
+        assert getattr(datasets, name) is not None, name
 
 
 def test_default_data_dir(monkeypatch, tmp_path):
