@@ -179,7 +179,7 @@ def bench_parallel_render(epochs: int = 200, frame_step: int = 1,
                           workers: int | None = None) -> dict[str, Any]:
     """``render``: serial animate + frames against the one-pass parallel render; same files?"""
     from benchmarks.bench_replay import _record_replay
-    from pipeline.library.replay.composer import seed000_layout
+    from pipeline.library.explainers.seed000 import seed000_layout
     from pipeline.library.replay.parallel_render import render_outputs
     from pipeline.library.replay.store import Replay
 

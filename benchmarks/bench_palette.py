@@ -43,8 +43,9 @@ def _render(comp: Any, out: Path, palette: str, still_epoch: int) -> None:
 def bench_palettes(epochs: int = 200, parallel: bool | None = None) -> dict[str, Any]:
     """Seconds for training, a one-palette render and a two-palette render; the ratio."""
     from benchmarks.bench_replay import moons_data, seed000_model
+    from pipeline.library.explainers.seed000 import seed000_layout
     from pipeline.library.palette import render_palettes
-    from pipeline.library.replay import ReplayRecorder, seed000_layout
+    from pipeline.library.replay import ReplayRecorder
     from pipeline.library.training import fit_fast
 
     x, y = moons_data()

@@ -251,7 +251,7 @@ def bench_rendering(
     The slow methods are timed on ``slow_frames`` frames (their per-frame cost is constant).
     Without ``replay_path`` a replay is recorded first (``epochs`` epochs).
     """
-    from pipeline.library.replay.composer import seed000_layout
+    from pipeline.library.explainers.seed000 import seed000_layout
     from pipeline.library.replay.store import Replay
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -312,7 +312,7 @@ def bench_explainer(epochs: int = 200, seed: int = 0,
                     out_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The whole seed-000 explainer: train + record, then a still, a poster and the MP4."""
     import_s = _import_keras()
-    from pipeline.library.replay.composer import seed000_layout
+    from pipeline.library.explainers.seed000 import seed000_layout
     from pipeline.library.replay.recorder import ReplayRecorder
     from pipeline.library.replay.store import Replay
     from pipeline.library.training import DivergenceGuard, fit_fast

@@ -187,6 +187,27 @@ def test_steps_for_completeness_raises_with_advice(smooth_net):
                                  method="riemann_right")
 
 
+def test_double_steps_until_complete_stops_at_the_first_step_count_within_tol():
+    gaps = {2: 0.5, 4: 0.2, 8: 0.05, 16: 0.01}
+    asked: list[int] = []
+
+    def evaluate(steps: int) -> tuple[str, float]:
+        asked.append(steps)
+        return f"result at {steps}", gaps[steps]
+
+    def give_up(tried: str) -> PipelineError:
+        return PipelineError(f"gave up after {tried}")
+
+    got = A.double_steps_until_complete(evaluate, start_steps=2, max_steps=64, tol=0.1,
+                                        give_up=give_up)
+    assert got == "result at 8" and asked == [2, 4, 8]
+    asked.clear()
+    with pytest.raises(PipelineError, match=r"gave up after 2: 50.00%, 4: 20.00%$"):
+        A.double_steps_until_complete(evaluate, start_steps=2, max_steps=7, tol=0.1,
+                                      give_up=give_up)
+    assert asked == [2, 4]  # 8 steps would pass max_steps=7: never evaluated
+
+
 def test_ig_attributions_vanish_outside_the_region(region_model, region_image):
     ig = A.integrated_gradients(region_model, region_image, 0, score="logit")
     outside = np.ones((H, W), bool)

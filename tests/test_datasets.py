@@ -31,6 +31,8 @@ from pipeline.library.datasets import (
     load_cifar10,
     load_cifar10_offline_pool,
     load_mnist,
+    network,
+    places,
 )
 from pipeline.library.errors import ConfigError, DatasetUnavailable, PipelineError
 
@@ -52,8 +54,9 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.delenv("NNX_DATA_DIR", raising=False)
     home = tmp_path / "keras_home"
     monkeypatch.setenv("KERAS_HOME", str(home))
-    # keras_home() asks Keras when it is already imported (another test module may have): pin it.
-    monkeypatch.setattr(datasets, "keras_home", lambda: home)
+    # keras_home() asks Keras when it is already imported (another test module may have): pin it
+    # where the loaders look it up.
+    monkeypatch.setattr(places, "keras_home", lambda: home)
     return home
 
 
@@ -128,6 +131,27 @@ def test_import_does_not_pull_in_tensorflow():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+
+
+def test_import_gives_the_registry_and_loads_loaders_on_first_use():
+    """The build tool imports the package for the registry: that costs no numpy and no loader."""
+    code = (
+        "import sys\n"
+        "from pipeline.library.datasets import DATASETS, dataset_files\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('pipeline.library.datasets.'))\n"
+        "assert loaded == ['pipeline.library.datasets.places', "
+        "'pipeline.library.datasets.registry'], loaded\n"
+        "assert 'numpy' not in sys.modules\n"
+        "from pipeline.library.datasets import load_moons\n"
+        "assert 'pipeline.library.datasets.generated' in sys.modules\n"
+        "assert 'pipeline.library.datasets.mnist' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+    assert datasets.load_dataset("moons", n_samples=10)[2].n_train == 10
+    with pytest.raises(AttributeError, match="load_mnst"):
+        datasets.load_mnst  # noqa: B018
+    for name in datasets.__all__:  # every public name resolves, lazy or not
+        assert getattr(datasets, name) is not None, name
 
 
 def test_default_data_dir(monkeypatch, tmp_path):
@@ -246,8 +270,8 @@ def test_download_never_tried_for_verified_or_package(monkeypatch, tmp_path):
     def boom(*args, **kwargs):
         raise AssertionError("download attempted")
 
-    monkeypatch.setattr(datasets, "_keras_download", boom)
-    monkeypatch.setattr(datasets, "_network_reachable", boom)
+    monkeypatch.setattr(network, "keras_download", boom)
+    monkeypatch.setattr(network, "network_reachable", boom)
     with pytest.raises(DatasetUnavailable):
         load_boston_housing(tmp_path, source="verified")
     with pytest.raises(DatasetUnavailable):
@@ -258,7 +282,7 @@ def test_offline_env_skips_the_probe(monkeypatch, tmp_path):
     def boom(*args, **kwargs):
         raise AssertionError("network probed")
 
-    monkeypatch.setattr(datasets, "_network_reachable", boom)
+    monkeypatch.setattr(network, "network_reachable", boom)
     with pytest.raises(DatasetUnavailable) as info:
         load_cifar10(tmp_path, source="keras")
     assert any("NNX_OFFLINE=1" in p for p in info.value.looked_in)
@@ -274,7 +298,7 @@ def _fake_keras(load_data) -> types.ModuleType:
 
 def test_download_failure_is_wrapped(monkeypatch, tmp_path):
     monkeypatch.delenv("NNX_OFFLINE")
-    monkeypatch.setattr(datasets, "_network_reachable", lambda url, timeout: (True, ""))
+    monkeypatch.setattr(network, "network_reachable", lambda url, timeout: (True, ""))
 
     def fail(**kwargs):
         raise Exception("URL fetch failure on https://x/boston_housing.npz: None -- timed out")
@@ -289,7 +313,7 @@ def test_download_failure_is_wrapped(monkeypatch, tmp_path):
 
 def test_download_success_is_reported(monkeypatch, tmp_path):
     monkeypatch.delenv("NNX_OFFLINE")
-    monkeypatch.setattr(datasets, "_network_reachable", lambda url, timeout: (True, ""))
+    monkeypatch.setattr(network, "network_reachable", lambda url, timeout: (True, ""))
     calls = []
 
     def ok(**kwargs):
@@ -306,7 +330,7 @@ def test_download_success_is_reported(monkeypatch, tmp_path):
 def test_no_network_is_reported_quickly(monkeypatch, tmp_path):
     monkeypatch.delenv("NNX_OFFLINE")
     monkeypatch.setattr(
-        datasets, "_network_reachable", lambda url, timeout: (False, "gaierror: no DNS")
+        network, "network_reachable", lambda url, timeout: (False, "gaierror: no DNS")
     )
     with pytest.raises(DatasetUnavailable) as info:
         load_boston_housing(tmp_path, source="keras")

@@ -15,7 +15,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 keras = pytest.importorskip("keras")
 
 from pipeline.library.errors import PipelineError  # noqa: E402
-from pipeline.library.replay.composer import seed000_layout  # noqa: E402
+from pipeline.library.explainers.seed000 import seed000_layout  # noqa: E402
 from pipeline.library.replay.parallel_render import _chunks, render_outputs, render_workers  # noqa: E402
 from pipeline.library.replay.store import Replay  # noqa: E402
 
@@ -96,7 +96,7 @@ def test_chunks_and_workers(monkeypatch) -> None:
     import pipeline.library.replay.parallel_render as pr
 
     monkeypatch.setattr(pr.os, "getloadavg", lambda: (0.9, 0.0, 0.0))
-    monkeypatch.setattr("pipeline.build.resources.usable_cores", lambda: 4)
+    monkeypatch.setattr("pipeline.library.cores.usable_cores", lambda: 4)
     assert pr.idle_cores() == 4 and render_workers(1000) == 4  # only this kernel runs
     monkeypatch.setattr(pr.os, "getloadavg", lambda: (3.2, 0.0, 0.0))
     assert pr.idle_cores() == 2  # two other kernels busy

@@ -15,9 +15,9 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 keras = pytest.importorskip("keras")
 
 from pipeline.library.errors import PipelineError  # noqa: E402
+from pipeline.library.explainers.seed000 import seed000_layout  # noqa: E402
 from pipeline.library.palette import THEME, render_palettes, variant_name  # noqa: E402
 from pipeline.library.replay.compare import compare_layouts, share_limits  # noqa: E402
-from pipeline.library.replay.composer import seed000_layout  # noqa: E402
 from pipeline.library.replay.panels import FeatureSpacePanel  # noqa: E402
 from pipeline.library.replay.recorder import ReplayRecorder  # noqa: E402
 from pipeline.library.replay.store import Replay  # noqa: E402

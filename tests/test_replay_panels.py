@@ -22,7 +22,8 @@ keras = pytest.importorskip("keras")
 from matplotlib.figure import Figure  # noqa: E402
 
 from pipeline.library.errors import PipelineError  # noqa: E402
-from pipeline.library.replay.composer import Composition, seed000_layout, select_epochs  # noqa: E402
+from pipeline.library.explainers.seed000 import seed000_layout  # noqa: E402
+from pipeline.library.replay.composer import Composition, select_epochs  # noqa: E402
 from pipeline.library.replay.forward import NumpyForward, UnsupportedModel  # noqa: E402
 from pipeline.library.replay.panels import (  # noqa: E402
     CurvesPanel,
@@ -347,3 +348,14 @@ def test_still_poster_and_ridgeline(moons_replay: Replay, tmp_path: Path) -> Non
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     fig.savefig(tmp_path / "ridge.png")
     assert (tmp_path / "ridge.png").stat().st_size > 1000
+
+
+def test_seed000_layout_old_import_path_warns_and_gives_the_same_function() -> None:
+    """``seed000_layout`` moved to the explainers sub-package; the replay name stays one
+    release with a DeprecationWarning that says where it went."""
+    with pytest.warns(DeprecationWarning, match="pipeline.library.explainers.seed000"):
+        from pipeline.library.replay import seed000_layout as old
+    assert old is seed000_layout
+    import pipeline.library.replay as replay_package
+
+    assert "seed000_layout" not in replay_package.__all__

@@ -21,7 +21,7 @@
 # layer, the predicted probabilities of each class, the loss and accuracy, and the loss of
 # every sample. DeepReplay no longer runs on current Keras, so this recipe records the run with
 # `pipeline.library.replay.ReplayRecorder` and draws the same 12x6 figure with
-# `pipeline.library.replay.seed000_layout`.
+# `pipeline.library.explainers.seed000.seed000_layout`.
 #
 # The build seed (`seed`, from the header) seeds both initialisers and the shuffling. The
 # article seeds its initialisers with 42; under Keras 3 that run gets stuck (see the last
@@ -45,7 +45,8 @@ from IPython.display import Image, display
 from pipeline.library.datasets import load_moons
 from pipeline.library.errors import TrainingDiverged
 from pipeline.library.palette import PALETTES, render_palettes, variant_name
-from pipeline.library.replay import ReplayRecorder, seed000_layout
+from pipeline.library.explainers.seed000 import seed000_layout
+from pipeline.library.replay import ReplayRecorder
 from pipeline.library.replay.compare import compare_layouts
 from pipeline.library.replay.composer import select_epochs
 from pipeline.library.replay.parallel_render import render_outputs

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.library.cores import usable_cores
 from pipeline.library.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,6 @@ class Machine:
 
     def to_dict(self) -> dict[str, int | None]:
         return {"cores": self.cores, "available_memory": self.available_memory, "gpus": self.gpus}
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (the affinity mask, e.g. a container's cpuset)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def available_memory() -> int | None:

@@ -27,6 +27,7 @@ must already be cached, and the error says where to put it.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import logging
 import os
 import re
@@ -179,9 +180,7 @@ def key_parts(decls: tuple[DataDecl, ...], recipe_dir: Path,
               hash_file: Any = None) -> dict[str, str]:
     """What the cache key takes from each entry: a file's hash, a URL's declared hash, or the
     providing package's version (bundled sets change only with the package)."""
-    from pipeline.build.cache import sha256_file
-
-    hash_file = hash_file or sha256_file
+    hash_file = hash_file or _sha256
     parts: dict[str, str] = {}
     for decl in decls:
         if decl.kind == "sklearn":
@@ -205,9 +204,9 @@ def download_cache_dir() -> Path:
 
 
 def _sha256(path: Path) -> str:
-    from pipeline.build.cache import sha256_file
-
-    return sha256_file(path)
+    """The file's SHA-256 (hex), streamed by the standard library."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def fetch_url(decl: DataDecl, data_dir: Path | None = None) -> tuple[Path, str]:

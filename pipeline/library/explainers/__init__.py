@@ -1,2 +1,2 @@
-"""Helpers for one explainer family each (the CIFAR-10 page, the small-CNN pages), kept out of
-the general library modules."""
+"""Helpers for one explainer family each (the CIFAR-10 page, the small-CNN pages, the seed-000
+replay figure), kept out of the general library modules."""

@@ -504,9 +504,8 @@ def integrated_gradients_same_steps(
             f"integrated_gradients_same_steps: need 1 <= start_steps <= max_steps, got "
             f"{start_steps} and {max_steps}."
         )
-    steps = int(start_steps)
-    tried: list[str] = []
-    while True:
+
+    def evaluate(steps: int) -> tuple[list[IntegratedGradients], float]:
         results = [
             attribution.integrated_gradients(
                 model, img, t, baseline=baseline, steps=steps, batch_size=batch_size,
@@ -516,17 +515,19 @@ def integrated_gradients_same_steps(
         ]
         worst = max(r.completeness_gap for r in results)
         log.debug("integrated_gradients_same_steps: steps=%d largest gap %.3g", steps, worst)
-        if worst < tol:
-            return results
-        tried.append(f"{steps}: {worst:.2%}")
-        if steps * 2 > max_steps:
-            raise PipelineError(
-                f"integrated gradients did not reach completeness gap < {tol:.2%} for all "
-                f"{len(tgts)} images within max_steps={max_steps} (steps: largest gap = "
-                f"{', '.join(tried)}). Raise max_steps, or explain images whose score differs "
-                "more from the baseline's."
-            )
-        steps *= 2
+        return results, worst
+
+    def give_up(tried: str) -> PipelineError:
+        return PipelineError(
+            f"integrated gradients did not reach completeness gap < {tol:.2%} for all "
+            f"{len(tgts)} images within max_steps={max_steps} (steps: largest gap = "
+            f"{tried}). Raise max_steps, or explain images whose score differs "
+            "more from the baseline's."
+        )
+
+    return attribution.double_steps_until_complete(
+        evaluate, start_steps=int(start_steps), max_steps=max_steps, tol=tol, give_up=give_up
+    )
 
 
 def pick_examples(

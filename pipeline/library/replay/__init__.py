@@ -17,12 +17,13 @@ matplotlib, while a recipe can still write ``from pipeline.library.replay import
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from pipeline.library.replay.store import Replay, ReplayFileError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pipeline.library.replay.composer import Composition, seed000_layout
+    from pipeline.library.replay.composer import Composition
     from pipeline.library.replay.forward import NumpyForward
     from pipeline.library.replay.layouts import default_layout, default_panels
     from pipeline.library.replay.panels import (
@@ -47,7 +48,6 @@ _LAZY = {
     "ReplayRecorder": "pipeline.library.replay.recorder",
     "NumpyForward": "pipeline.library.replay.forward",
     "Composition": "pipeline.library.replay.composer",
-    "seed000_layout": "pipeline.library.replay.composer",
     "default_layout": "pipeline.library.replay.layouts",
     "default_panels": "pipeline.library.replay.layouts",
     "Task": "pipeline.library.replay.task",
@@ -91,12 +91,23 @@ __all__ = [
     "default_layout",
     "default_panels",
     "infer_task",
-    "seed000_layout",
     "weight_ridgeline",
 ]
 
 
+#: Names that moved out of this package: still served for one release, with a warning.
+_MOVED = {"seed000_layout": "pipeline.library.explainers.seed000"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        warnings.warn(
+            f"pipeline.library.replay.{name} moved to {_MOVED[name]}.{name}; import it from "
+            "there (the old name goes in the next release).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(_MOVED[name]), name)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'pipeline.library.replay' has no attribute {name!r}")

@@ -33,18 +33,12 @@ from matplotlib.gridspec import SubplotSpec
 
 from pipeline.library.atomic import atomic_directory, atomic_path
 from pipeline.library.errors import PipelineError
-from pipeline.library.replay.panels import (
-    CurvesPanel,
-    FeatureSpacePanel,
-    LossHistogramPanel,
-    Panel,
-    ProbabilityHistogramPanel,
-)
+from pipeline.library.replay.panels import Panel
 from pipeline.library.replay.store import Replay
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Composition", "Slot", "select_epochs", "seed000_layout"]
+__all__ = ["Composition", "Slot", "select_epochs"]
 
 Slot = tuple[int, int] | tuple[int, int, int, int] | SubplotSpec
 """Where a panel goes: ``(row, col)``, ``(row, col, rowspan, colspan)`` or a ``SubplotSpec``."""
@@ -482,34 +476,3 @@ def _gif_frame(frame: np.ndarray, scale: float) -> Any:
         size = (max(2, round(img.width * scale)), max(2, round(img.height * scale)))
         img = img.resize(size, Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR)
     return img.quantize(colors=256, method=Image.Quantize.FASTOCTREE)
-
-
-def seed000_layout(
-    replay: Replay,
-    *,
-    layer: str = "hidden",
-    grid_range: tuple[tuple[float, float], tuple[float, float]] = ((-1.0, 2.0), (-0.5, 1.0)),
-    metrics: Sequence[str] = ("probe_loss", "probe_accuracy"),
-    labels: Sequence[str] = ("loss", "accuracy"),
-    figsize: tuple[float, float] = (12, 6),
-    dpi: float = 100,
-) -> Composition:
-    """The seed-000 (DeepReplay) figure: feature space on the left half; probability
-    histograms for the negative and positive class; loss and metric; per-sample loss.
-
-    The curves default to the recorder's probe metrics (the loss and accuracy of the whole
-    probe set with the weights at each epoch's end) so every panel of a frame describes the
-    same weights; pass ``metrics=("loss", "accuracy")`` for Keras' running epoch averages.
-    """
-    return Composition(
-        replay,
-        [
-            (FeatureSpacePanel(layer, grid_range), (0, 0, 2, 2)),
-            (ProbabilityHistogramPanel(cls=0), (0, 2)),
-            (ProbabilityHistogramPanel(cls=1), (1, 2)),
-            (CurvesPanel(metrics, labels=labels), (0, 3)),
-            (LossHistogramPanel(), (1, 3)),
-        ],
-        figsize=figsize,
-        dpi=dpi,
-    )

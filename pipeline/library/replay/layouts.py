@@ -1,6 +1,6 @@
 """Layouts: which panels a replay gets, chosen from what was recorded.
 
-Why a chooser instead of one fixed figure: the seed-000 figure (:func:`.composer.seed000_layout`)
+Why a chooser instead of one fixed figure: the seed-000 figure (:func:`pipeline.library.explainers.seed000.seed000_layout`)
 fits one model, a binary classifier with 2 inputs and a 2-unit hidden layer. A new author's
 model is a 3-class classifier on 13 features, or a regression, or a deep binary network, and
 should get a meaningful replay from one call without writing panels. :func:`default_layout`

@@ -16,7 +16,7 @@ layout function from the same replay:
 
 The MP4, GIF and frame files are byte for byte those of :meth:`Composition.animate` and
 :meth:`Composition.frames` with the same arguments (tested). The layout must be importable by
-name (a module-level function such as :func:`~pipeline.library.replay.composer.seed000_layout`), as
+name (a module-level function such as :func:`~pipeline.library.explainers.seed000.seed000_layout`), as
 spawned workers rebuild the figure from it; with one worker everything runs in this process.
 By default it uses the cores that are idle (:func:`idle_cores`); ``NNX_RENDER_WORKERS``
 overrides the number of workers (``1``: serial, still one pass).
@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.library import cores as library_cores
 from pipeline.library.atomic import atomic_directory, atomic_path
 from pipeline.library.errors import PipelineError
 from pipeline.library.replay.composer import (
@@ -88,9 +89,7 @@ def idle_cores() -> int:
     cores busy, and extra render processes then only add their start-up and the frames' trip
     between processes. The files do not depend on the number of workers, only the time does.
     """
-    from pipeline.build.resources import usable_cores
-
-    cores = usable_cores()
+    cores = library_cores.usable_cores()  # looked up on the module, so a test can pin it
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
