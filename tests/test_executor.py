@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 from pipeline.build import executor, notebook_export
@@ -79,3 +84,64 @@ def test_console_style_html_falls_back_to_plain_text_on_the_page(tmp_path: Path)
     assert "<table><tr><td>7</td></tr></table>" in text
     saved = nbformat.read(tmp_path / "nb" / "demo.ipynb", as_version=4)
     assert saved.cells[0].outputs[0].data["text/html"] == rich_html  # the download keeps it
+
+
+SLEEPER = '''# %% tags=["parameters"]
+profile = "quick"
+
+# %%
+import time
+from pathlib import Path
+Path("started").write_text("yes")
+time.sleep(300)
+'''
+
+
+def _kernels() -> set[int]:
+    out = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "ipykernel" in " ".join(p.cmdline()):
+                out.add(p.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_ctrl_c_shuts_the_kernel_down_before_it_interrupts(tmp_path: Path, warm: bool) -> None:
+    """In-process: SIGINT mid-cell cancels the run, kills the kernel, then raises."""
+    from pipeline.build.warm_kernels import start_kernel
+
+    recipe = tmp_path / "sleeper.recipe.py"
+    recipe.write_text(SLEEPER)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    before = _kernels()
+    env = executor.kernel_env(Path.cwd(), None)
+    kernel = start_kernel(tmp_path / "staging", env, modules=()) if warm else None
+
+    def press_ctrl_c() -> None:
+        deadline = time.monotonic() + 120
+        while not (workdir / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    presser = threading.Thread(target=press_ctrl_c, daemon=True)
+    presser.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            executor.execute_recipe(recipe, "demo/sleeper.recipe.py", {}, workdir,
+                                    tmp_path / "notebook", "sleeper", 600, Path.cwd(), None,
+                                    kernel=kernel)
+    finally:
+        presser.join(130)
+        signal.signal(signal.SIGINT, previous)
+    assert (workdir / "started").exists(), "the cell ran before the interrupt"
+    assert time.monotonic() - start < 60
+    assert _kernels() - before == set(), "the kernel was shut down before the interrupt"
+    assert not list(workdir.glob("kernel*")), "its sockets and connection file are gone"
+    if kernel is not None:
+        assert not kernel.folder.exists()
