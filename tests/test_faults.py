@@ -806,10 +806,18 @@ def test_builds_get_ctrl_c_even_when_the_test_session_ignores_it() -> None:
     assert started.strip() == "True"
 
 
+#: ``NNX_CTRL_C_REPEAT=20``: each Ctrl-C test runs 20 times in a row (pytest-repeat) wherever it
+#: falls in a larger run, e.g. ``NNX_CTRL_C_REPEAT=20 pytest tests/test_faults.py
+#: tests/test_parallel.py -m "slow or not slow"``; the other tests run once.
+CTRL_C_REPEAT = int(os.environ.get("NNX_CTRL_C_REPEAT", "1"))
+
+
+@pytest.mark.repeat(CTRL_C_REPEAT)
 def test_ctrl_c_stops_cleanly_jobs_1(mini) -> None:
     _interrupt(mini, "1")
 
 
+@pytest.mark.repeat(CTRL_C_REPEAT)
 def test_ctrl_c_stops_cleanly_jobs_2(mini) -> None:
     _interrupt(mini, "2")
 
