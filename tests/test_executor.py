@@ -145,3 +145,24 @@ def test_ctrl_c_shuts_the_kernel_down_before_it_interrupts(tmp_path: Path, warm:
     assert not list(workdir.glob("kernel*")), "its sockets and connection file are gone"
     if kernel is not None:
         assert not kernel.folder.exists()
+
+
+def test_the_watchdog_kills_a_run_stuck_outside_a_cell(tmp_path: Path, monkeypatch,
+                                                        caplog) -> None:
+    """nbclient's own timeout covers cells only; a kernel that never answers is killed too."""
+    recipe = tmp_path / "quick.recipe.py"
+    recipe.write_text(RECIPE)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    before = _kernels()
+    monkeypatch.setattr(executor, "TIMEOUT_GRACE_S", 0.0)  # fires while the kernel starts
+    start = time.monotonic()
+    with pytest.raises(executor.RecipeFailed) as failed:
+        executor.execute_recipe(recipe, "demo/quick.recipe.py", {}, workdir,
+                                tmp_path / "notebook", "quick", 1, Path.cwd(), None)
+    assert time.monotonic() - start < 30
+    failure = failed.value.failure
+    assert failure.kind == "timeout" and "exceeded its timeout of 1 s" in failure.evalue
+    assert "the kernel was killed" in caplog.text, "the watchdog, not nbclient, stopped it"
+    assert _kernels() - before == set()
+    assert not list(workdir.glob("kernel*"))
