@@ -147,15 +147,27 @@ def test_ctrl_c_shuts_the_kernel_down_before_it_interrupts(tmp_path: Path, warm:
         assert not kernel.folder.exists()
 
 
+@pytest.mark.timeout(300)
 def test_the_watchdog_kills_a_run_stuck_outside_a_cell(tmp_path: Path, monkeypatch,
                                                         caplog) -> None:
-    """nbclient's own timeout covers cells only; a kernel that never answers is killed too."""
+    """nbclient's own timeout covers cells only; a run stuck elsewhere is killed too."""
+    import asyncio
+
+    async def stuck_after_the_kernel_started(self) -> None:
+        self.client.km = self.client.create_kernel_manager()
+        await self.client.async_start_new_kernel(env=self.env)
+        started.append(self.client.km.provisioner.pid)
+        await asyncio.sleep(3600)  # e.g. a kernel that never answers kernel_info
+
+    started: list[int] = []
+
     recipe = tmp_path / "quick.recipe.py"
     recipe.write_text(RECIPE)
     workdir = tmp_path / "work"
     workdir.mkdir()
     before = _kernels()
-    monkeypatch.setattr(executor, "TIMEOUT_GRACE_S", 0.0)  # fires while the kernel starts
+    monkeypatch.setattr(executor, "TIMEOUT_GRACE_S", 0.0)
+    monkeypatch.setattr(executor._NotebookRun, "_cells", stuck_after_the_kernel_started)
     start = time.monotonic()
     with pytest.raises(executor.RecipeFailed) as failed:
         executor.execute_recipe(recipe, "demo/quick.recipe.py", {}, workdir,
@@ -164,5 +176,6 @@ def test_the_watchdog_kills_a_run_stuck_outside_a_cell(tmp_path: Path, monkeypat
     failure = failed.value.failure
     assert failure.kind == "timeout" and "exceeded its timeout of 1 s" in failure.evalue
     assert "the kernel was killed" in caplog.text, "the watchdog, not nbclient, stopped it"
+    assert started and not psutil.pid_exists(started[0]), "the started kernel was killed"
     assert _kernels() - before == set()
     assert not list(workdir.glob("kernel*"))
