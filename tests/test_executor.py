@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 from pipeline.build import executor, notebook_export
@@ -79,3 +84,98 @@ def test_console_style_html_falls_back_to_plain_text_on_the_page(tmp_path: Path)
     assert "<table><tr><td>7</td></tr></table>" in text
     saved = nbformat.read(tmp_path / "nb" / "demo.ipynb", as_version=4)
     assert saved.cells[0].outputs[0].data["text/html"] == rich_html  # the download keeps it
+
+
+SLEEPER = '''# %% tags=["parameters"]
+profile = "quick"
+
+# %%
+import time
+from pathlib import Path
+Path("started").write_text("yes")
+time.sleep(300)
+'''
+
+
+def _kernels() -> set[int]:
+    out = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "ipykernel" in " ".join(p.cmdline()):
+                out.add(p.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_ctrl_c_shuts_the_kernel_down_before_it_interrupts(tmp_path: Path, warm: bool) -> None:
+    """In-process: SIGINT mid-cell cancels the run, kills the kernel, then raises."""
+    from pipeline.build.warm_kernels import start_kernel
+
+    recipe = tmp_path / "sleeper.recipe.py"
+    recipe.write_text(SLEEPER)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    before = _kernels()
+    env = executor.kernel_env(Path.cwd(), None)
+    kernel = start_kernel(tmp_path / "staging", env, modules=()) if warm else None
+
+    def press_ctrl_c() -> None:
+        deadline = time.monotonic() + 120
+        while not (workdir / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    presser = threading.Thread(target=press_ctrl_c, daemon=True)
+    presser.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            executor.execute_recipe(recipe, "demo/sleeper.recipe.py", {}, workdir,
+                                    tmp_path / "notebook", "sleeper", 600, Path.cwd(), None,
+                                    kernel=kernel)
+    finally:
+        presser.join(130)
+        signal.signal(signal.SIGINT, previous)
+    assert (workdir / "started").exists(), "the cell ran before the interrupt"
+    assert time.monotonic() - start < 60
+    assert _kernels() - before == set(), "the kernel was shut down before the interrupt"
+    assert not list(workdir.glob("kernel*")), "its sockets and connection file are gone"
+    if kernel is not None:
+        assert not kernel.folder.exists()
+
+
+@pytest.mark.timeout(300)
+def test_the_watchdog_kills_a_run_stuck_outside_a_cell(tmp_path: Path, monkeypatch,
+                                                        caplog) -> None:
+    """nbclient's own timeout covers cells only; a run stuck elsewhere is killed too."""
+    import asyncio
+
+    async def stuck_after_the_kernel_started(self) -> None:
+        self.client.km = self.client.create_kernel_manager()
+        await self.client.async_start_new_kernel(env=self.env)
+        started.append(self.client.km.provisioner.pid)
+        await asyncio.sleep(3600)  # e.g. a kernel that never answers kernel_info
+
+    started: list[int] = []
+
+    recipe = tmp_path / "quick.recipe.py"
+    recipe.write_text(RECIPE)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    before = _kernels()
+    monkeypatch.setattr(executor, "TIMEOUT_GRACE_S", 0.0)
+    monkeypatch.setattr(executor._NotebookRun, "_cells", stuck_after_the_kernel_started)
+    start = time.monotonic()
+    with pytest.raises(executor.RecipeFailed) as failed:
+        executor.execute_recipe(recipe, "demo/quick.recipe.py", {}, workdir,
+                                tmp_path / "notebook", "quick", 1, Path.cwd(), None)
+    assert time.monotonic() - start < 30
+    failure = failed.value.failure
+    assert failure.kind == "timeout" and "exceeded its timeout of 1 s" in failure.evalue
+    assert "the kernel was killed" in caplog.text, "the watchdog, not nbclient, stopped it"
+    assert started and not psutil.pid_exists(started[0]), "the started kernel was killed"
+    assert _kernels() - before == set()
+    assert not list(workdir.glob("kernel*"))

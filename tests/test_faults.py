@@ -9,6 +9,7 @@ and wait for a marker file the recipe writes at the moment of interest.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -60,6 +62,38 @@ def add_micro(mini: MiniProject, slug: str, body: str = "", **kwargs) -> Path:
 
 # -- helpers: subprocess builds, processes, store checks ----------------------------------------
 
+@contextlib.contextmanager
+def ctrl_c_enabled_for_children() -> Iterator[None]:
+    """Let processes started inside receive SIGINT, as a terminal's foreground job does.
+
+    A process inherits an *ignored* SIGINT across ``exec``, and a shell without job control
+    starts background commands with SIGINT ignored (``nox ... &`` in a script, many CI
+    runners). The whole test session then ignores SIGINT, every build it starts does too, and
+    a Ctrl-C test waits 30 s for a build that never saw its signal. A handled signal is reset
+    to the default by ``exec``, so installing Python's handler here for the moment of the
+    ``fork`` gives the child the terminal's default.
+    """
+    if signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def ignores_sigint(pid: int) -> bool:
+    """Whether the process ignores SIGINT (Linux: its ``SigIgn`` mask; False elsewhere)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = next((line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")),
+                "0")
+    return bool(int(mask, 16) & (1 << (signal.SIGINT - 1)))
+
+
 class BuildProcess:
     """``python -m pipeline build`` in its own session (like a terminal job), output to a file."""
 
@@ -69,8 +103,10 @@ class BuildProcess:
         cmd = [sys.executable, "-m", "pipeline", "--content-dir", str(mini.content),
                "--build-dir", str(mini.build_dir), "build", "--data-dir", str(mini.data_dir), *args]
         env = dict(os.environ, COLUMNS="200")
-        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        with ctrl_c_enabled_for_children():
+            self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=self._log,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=env, start_new_session=True)
 
     @property
     def pid(self) -> int:
@@ -733,6 +769,7 @@ def _interrupt(mini: MiniProject, jobs: str) -> None:
         time.sleep(0.5)  # with --jobs 2 the second worker is busy too by now
         children = build.descendants()
         assert kernels_of(children)
+        assert not ignores_sigint(build.pid), "the build must start with Ctrl-C enabled"
         os.killpg(build.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         start = time.monotonic()
         rc = build.wait(30)
@@ -753,10 +790,35 @@ def _interrupt(mini: MiniProject, jobs: str) -> None:
         assert mini.current("alpha") is not None
 
 
+def test_builds_get_ctrl_c_even_when_the_test_session_ignores_it() -> None:
+    """The cause of Ctrl-C tests that timed out in a full-suite run started in the background:
+    an ignored SIGINT is inherited, so the build never saw the signal."""
+    probe = [sys.executable, "-c",
+             "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"]
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under `nox ... &` in a script
+    try:
+        inherited = subprocess.run(probe, capture_output=True, text=True, check=True).stdout
+        with ctrl_c_enabled_for_children():
+            started = subprocess.run(probe, capture_output=True, text=True, check=True).stdout
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN, "the session's own is kept"
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert inherited.strip() == "False", "an ignored SIGINT is inherited across exec"
+    assert started.strip() == "True"
+
+
+#: ``NNX_CTRL_C_REPEAT=20``: each Ctrl-C test runs 20 times in a row (pytest-repeat) wherever it
+#: falls in a larger run, e.g. ``NNX_CTRL_C_REPEAT=20 pytest tests/test_faults.py
+#: tests/test_parallel.py -m "slow or not slow"``; the other tests run once.
+CTRL_C_REPEAT = int(os.environ.get("NNX_CTRL_C_REPEAT", "1"))
+
+
+@pytest.mark.repeat(CTRL_C_REPEAT)
 def test_ctrl_c_stops_cleanly_jobs_1(mini) -> None:
     _interrupt(mini, "1")
 
 
+@pytest.mark.repeat(CTRL_C_REPEAT)
 def test_ctrl_c_stops_cleanly_jobs_2(mini) -> None:
     _interrupt(mini, "2")
 

@@ -7,16 +7,19 @@ a failing cell can be reported with its own source and traceback instead of the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
 import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jupyter_core.utils import ensure_async
+
+from pipeline.build.interrupts import run_cancellable
 from pipeline.build.kernel_sockets import ipc_kernel_manager, socket_base
 from pipeline.build.notebook_export import ANSI_RE, export_markdown
 from pipeline.library.errors import PipelineError
@@ -244,23 +247,15 @@ def _execute_notebook(nb: Any, rel_name: str, recipe_text: str, workdir: Path,
     from nbclient import NotebookClient
 
     deadline = time.monotonic() + timeout
-    failed: dict[str, Any] = {}
-
-    def on_error(cell: Any, cell_index: int, execute_reply: Any) -> None:
-        failed["index"] = cell_index
 
     def remaining(cell: Any) -> int:
         return max(1, int(deadline - time.monotonic()))
 
     warm: dict[str, Any] = {}
     if kernel is not None:
-        # A warm kernel: nbclient uses it as given (and, not owning it, would leave it
-        # running: ``cleanup_kc`` below shuts it down). It started in its own folder, so it
-        # moves to the work folder a cold kernel starts in before the first cell runs.
-        # It answers only once its imports are done, which on a busy machine can take longer
-        # than nbclient's 60 s start-up allowance for a bare kernel.
-        warm = {"km": kernel.km, "on_notebook_start": _MoveKernel(workdir),
-                "startup_timeout": WARM_STARTUP_TIMEOUT_S}
+        # A warm kernel answers only once its imports are done, which on a busy machine can
+        # take longer than nbclient's 60 s start-up allowance for a bare kernel.
+        warm = {"km": kernel.km, "startup_timeout": WARM_STARTUP_TIMEOUT_S}
     client = NotebookClient(
         nb,
         **warm,
@@ -271,14 +266,13 @@ def _execute_notebook(nb: Any, rel_name: str, recipe_text: str, workdir: Path,
         allow_errors=False,
         record_timing=True,
         shutdown_kernel="immediate",
-        on_cell_error=on_error,
         resources={"metadata": {"path": str(workdir)}},
     )
-    env = kernel_env(repo_root, data_dir)
-    error, overran = _execute_interruptibly(client, env, deadline, slug,
-                                            cleanup_kc=kernel is not None)
-    if error is not None:
-        raise _as_failure(error, overran, nb, failed.get("index"), rel_name, recipe_text,
+    run = _NotebookRun(client, kernel_env(repo_root, data_dir), workdir,
+                       warm=kernel is not None, watchdog_s=timeout + TIMEOUT_GRACE_S, slug=slug)
+    run_cancellable(run.execute())  # KeyboardInterrupt once the kernel is shut down
+    if run.error is not None:
+        raise _as_failure(run.error, run.overran, nb, run.index, rel_name, recipe_text,
                           timeout) from None
     executed = time.perf_counter() - start
 
@@ -321,109 +315,108 @@ def _as_failure(error: BaseException, overran: bool, nb: Any, index: int | None,
 #: Seconds past a recipe's deadline after which the kernel is killed even if nbclient has not
 #: noticed the timeout (a kernel that stopped answering, a wedged shutdown).
 TIMEOUT_GRACE_S = 30.0
-#: Seconds to wait for the execution thread after the kernel was killed on an interrupt.
-STOP_WAIT_S = 10.0
+#: Seconds the kernel manager gets to reap a killed kernel and remove its sockets.
+SHUTDOWN_WAIT_S = 10.0
 #: Seconds a warm kernel may still spend on its imports when its recipe starts.
 WARM_STARTUP_TIMEOUT_S = 300
 
 
-class _MoveKernel:
-    """``on_notebook_start`` hook: move a warm kernel into ``workdir`` with a silent request.
+class _NotebookRun:
+    """One recipe's cells on one kernel, driven through nbclient's public async API.
 
-    nbclient calls it after the kernel answered ``kernel_info`` and before the first cell; the
-    reply is awaited, so the recipe's first cell already runs in ``workdir``.
+    Why not ``NotebookClient.async_execute``: its ``async_setup_kernel`` adds loop signal
+    handlers for SIGINT and SIGTERM that only schedule a kernel shutdown, so in the main
+    thread a Ctrl-C would end the recipe as a "dead kernel" and the build would go on with the
+    next one; it also registers an ``atexit`` hook per run. The same steps are taken here
+    (start the kernel, wait for it, ``kernel_info``, each cell with
+    ``async_execute_cell``), and :func:`~pipeline.build.interrupts.run_cancellable` turns an
+    interrupt into the cancellation of :meth:`execute`, whose ``finally`` kills the kernel.
+
+    After :meth:`execute`: ``error`` (what ended the run early, or None), ``index`` (the cell
+    that was running), ``overran`` (the watchdog fired).
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, client: Any, env: dict[str, str], workdir: Path, *, warm: bool,
+                 watchdog_s: float, slug: str) -> None:
+        self.client = client
+        self.env = env
         self.workdir = workdir
-        self.client: Any = None
+        self.warm = warm
+        self.watchdog_s = watchdog_s
+        self.slug = slug
+        self.error: BaseException | None = None
+        self.index: int | None = None
+        self.overran = False
 
-    async def __call__(self, **_: Any) -> None:
-        msg_id = self.client.kc.execute(f"__import__('os').chdir({str(self.workdir)!r})",
-                                        silent=True, store_history=False)
-        reply = await self.client.async_wait_for_reply(msg_id)
+    async def execute(self) -> None:
+        watchdog = asyncio.timeout(self.watchdog_s)
+        try:
+            async with watchdog:
+                await self._cells()
+        except Exception as exc:  # a cell's error, a timeout, a dead kernel, a failed start
+            self.error = exc
+        finally:
+            await self._shut_down()
+        if watchdog.expired():
+            log.warning("%s: still running %.0f s after its timeout; the kernel was killed",
+                        self.slug, TIMEOUT_GRACE_S)
+            self.overran = True
+
+    async def _cells(self) -> None:
+        client = self.client
+        client.reset_execution_trackers()
+        if client.km is None:
+            client.km = client.create_kernel_manager()
+        if not client.km.has_kernel:
+            await client.async_start_new_kernel(env=self.env)
+        await client.async_start_new_kernel_client()
+        if self.warm:
+            await self._move_kernel()
+        reply = await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
+        language = ((reply or {}).get("content") or {}).get("language_info")
+        if language:
+            client.nb.metadata["language_info"] = language
+        for index, cell in enumerate(client.nb.cells):
+            self.index = index
+            await client.async_execute_cell(cell, index,
+                                            execution_count=client.code_cells_executed + 1)
+        self.index = None
+        client.set_widgets_metadata()
+
+    async def _move_kernel(self) -> None:
+        """Move a warm kernel into the work folder (a cold one starts there) with a silent
+        request, before the recipe's first cell; it started in a folder of its own."""
+        client = self.client
+        msg_id = client.kc.execute(f"__import__('os').chdir({str(self.workdir)!r})",
+                                   silent=True, store_history=False)
+        reply = await client.async_wait_for_reply(msg_id)
         if (reply or {}).get("content", {}).get("status") != "ok":
             raise PipelineError(f"could not move the warm kernel into {self.workdir}")
 
+    async def _shut_down(self) -> None:
+        """Kill the kernel and its children at once, then reap it and remove its sockets.
 
-def _execute_interruptibly(client: Any, env: dict[str, str], deadline: float,
-                           slug: str, cleanup_kc: bool = False
-                           ) -> tuple[BaseException | None, bool]:
-    """Run ``client.execute`` in a helper thread; return (its exception or None, overran).
-
-    Why a thread: the main thread then stays free to receive Ctrl-C / SIGTERM as
-    ``KeyboardInterrupt`` (nbclient, when run in the main thread, installs signal handlers that
-    swallow SIGINT and leave the build running). On an interrupt the kernel's process group is
-    killed, the thread is given a moment to notice and clean up its sockets, and the interrupt
-    is re-raised so the caller discards the staging folder.
-    """
-    box: dict[str, BaseException] = {}
-
-    hook = getattr(client, "on_notebook_start", None)
-    if isinstance(hook, _MoveKernel):
-        hook.client = client  # the hook talks to the kernel through the client that runs it
-    extra = {"cleanup_kc": True} if cleanup_kc else {}
-
-    def target() -> None:
+        Runs after success, failure and cancellation alike (the kernel is used for this recipe
+        only). An interrupt arriving here does not cut it short: the kill is already done and
+        the rest is bounded by :data:`SHUTDOWN_WAIT_S`.
+        """
+        client = self.client
+        kill_kernel(client)
+        cancelled = False
+        km, kc = client.km, client.kc
         try:
-            client.execute(env=env, **extra)
-        except BaseException as exc:  # handed to the calling thread
-            box["error"] = exc
-        finally:
-            _close_thread_loop()
-
-    thread = threading.Thread(target=target, name=f"nnx-kernel-{slug}", daemon=True)
-    thread.start()
-    overran = False
-    killed: set[int] = set()
-    try:
-        while thread.is_alive():
-            thread.join(0.2)
-            if not overran and time.monotonic() > deadline + TIMEOUT_GRACE_S:
-                log.warning("%s: still running %.0f s after its timeout; killing the kernel",
-                            slug, TIMEOUT_GRACE_S)
-                overran = True
-                kill_kernel(client, killed)
-    except BaseException:
-        log.debug("%s: interrupted; killing the kernel", slug)
-        stop_deadline = time.monotonic() + STOP_WAIT_S
-        while thread.is_alive() and time.monotonic() < stop_deadline:
-            try:
-                kill_kernel(client, killed)  # again if the kernel was still starting
-                thread.join(0.2)
-            except KeyboardInterrupt:  # a second Ctrl-C while we clean up: keep cleaning
-                continue
-        kill_kernel(client, killed)
-        raise
-    return box.get("error"), overran
-
-
-def _close_thread_loop() -> None:
-    """Cancel what nbclient left pending on this thread's event loop and close it.
-
-    nbclient runs on a per-thread loop; after a timeout or a dead kernel it leaves its output
-    poller pending, and an abandoned loop later logs "Task was destroyed but it is pending!".
-    """
-    import asyncio
-
-    try:
-        loop = asyncio.get_event_loop_policy().get_event_loop()
-    except RuntimeError:
-        return
-    if loop.is_running() or loop.is_closed():
-        return
-    try:
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.wait(pending, timeout=5))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-    except Exception:  # never let tidying up hide the run's own result
-        log.debug("could not close the kernel thread's event loop", exc_info=True)
-    finally:
-        asyncio.set_event_loop(None)
+            if kc is not None:
+                kc.stop_channels()
+            if km is not None:
+                step = km.shutdown_kernel(now=True) if km.has_kernel else km.cleanup_resources()
+                await asyncio.wait_for(ensure_async(step), SHUTDOWN_WAIT_S)
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception:
+            log.debug("%s: shutting the kernel down", self.slug, exc_info=True)
+        client.kc = None
+        if cancelled:
+            raise asyncio.CancelledError
 
 
 def kill_kernel(client: Any, already: set[int] | None = None) -> bool:

@@ -113,8 +113,9 @@ def _worker_init(parent_pid: int, env: dict[str, str] | None = None,
 
     * SIGINT is ignored: Ctrl-C in a terminal goes to the whole process group, and the main
       process coordinates the stop (it sends SIGTERM to each worker).
-    * SIGTERM interrupts the running job (the executor kills the kernel and ``run_job`` removes
-      the staging folder) and then the worker exits instead of taking the next job.
+    * SIGTERM interrupts the running job (the executor cancels the recipe and kills its kernel,
+      see :mod:`pipeline.build.interrupts`; ``run_job`` removes the staging folder) and then the
+      worker exits instead of taking the next job.
     * A watchdog thread does the same when the main process disappears (``kill -9``), so no
       worker and no kernel outlives a killed build for more than a second or two.
     * ``env`` (thread limits, see :func:`kernel_thread_env`) goes into the environment that
@@ -164,8 +165,8 @@ def _run_in_worker(job: Job, options: BuildOptions, prewarm: bool = False) -> Ou
     global _job_running
     from pipeline.build.jobs import run_job
 
-    _job_running = True
     try:
+        _job_running = True  # inside the try: a SIGTERM right after it still ends the worker
         return run_job(job, options, _kernels, prewarm=prewarm)
     except KeyboardInterrupt:
         _close_kernels()

@@ -22,7 +22,6 @@ for the serial, cold baseline.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import os
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.build.interrupts import run_cancellable
 from pipeline.build.kernel_sockets import ipc_kernel_manager, socket_base
 
 log = logging.getLogger(__name__)
@@ -90,43 +90,31 @@ class WarmKernel:
         return process is not None and process.poll() is None
 
     def close(self) -> None:
-        """Kill the kernel if it still runs; remove its folder and sockets (idempotent)."""
+        """Kill the kernel if it still runs; remove its folder and sockets (idempotent).
+
+        An interrupt arriving meanwhile does not cut this short: the folder always goes.
+        """
         import signal
 
-        provisioner = getattr(self.km, "provisioner", None)
-        process = getattr(provisioner, "process", None)
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-                pgid = os.getpgid(process.pid)
-                if pgid != os.getpgid(0):
-                    os.killpg(pgid, signal.SIGKILL)
-                else:
-                    process.kill()
+        try:
+            provisioner = getattr(self.km, "provisioner", None)
+            process = getattr(provisioner, "process", None)
+            if process is not None and process.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+                    pgid = os.getpgid(process.pid)
+                    if pgid != os.getpgid(0):
+                        os.killpg(pgid, signal.SIGKILL)
+                    else:
+                        process.kill()
+                with contextlib.suppress(Exception):
+                    process.wait(5)
             with contextlib.suppress(Exception):
-                process.wait(5)
-        with contextlib.suppress(Exception):
-            pending = self.km.cleanup_resources(restart=False)  # a coroutine for async managers
-            if asyncio.iscoroutine(pending):
-                run_coroutine(pending)
-        self._stack.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def run_coroutine(coro: Any) -> Any:
-    """Run ``coro`` to completion from synchronous code, whatever the calling thread runs.
-
-    Why not plain ``asyncio.run``: it refuses to run where an event loop is already running in
-    this thread (a host application's, Jupyter's, or Playwright's in a test session), and the
-    warm kernel would then silently not start. There the coroutine runs on a helper thread's
-    own loop instead.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1,
-                                               thread_name_prefix="nnx-warm") as pool:
-        return pool.submit(asyncio.run, coro).result()
+                pending = self.km.cleanup_resources(restart=False)  # a coroutine (async manager)
+                if asyncio.iscoroutine(pending):
+                    run_cancellable(pending)
+        finally:
+            self._stack.close()
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def start_kernel(parent: Path, env: dict[str, str],
@@ -141,16 +129,21 @@ def start_kernel(parent: Path, env: dict[str, str],
     parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="_kernel.", dir=parent))
     stack = contextlib.ExitStack()
+    kernel: WarmKernel | None = None
     try:
         base = stack.enter_context(socket_base(folder))
         km = ipc_kernel_manager(base, folder)(kernel_name="python3")
+        kernel = WarmKernel(km, dict(env), folder, time.monotonic(), stack)
         arguments = [f"--IPKernelApp.exec_lines={warmup_code(modules)}"] if modules else []
-        run_coroutine(km.start_kernel(env=dict(env), cwd=str(folder), extra_arguments=arguments))
-    except BaseException:
-        stack.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        run_cancellable(km.start_kernel(env=dict(env), cwd=str(folder),
+                                        extra_arguments=arguments))
+    except BaseException:  # a failed start, or Ctrl-C while the kernel was being launched
+        if kernel is not None:
+            kernel.close()  # kills the kernel if it was launched before the interrupt
+        else:
+            stack.close()
+            shutil.rmtree(folder, ignore_errors=True)
         raise
-    kernel = WarmKernel(km, dict(env), folder, time.monotonic(), stack)
     log.debug("warm kernel %s started in %s", kernel.pid, folder)
     return kernel
 
