@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import logging
 import os
 import shutil
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 from pipeline.library.errors import BuildLocked, ConfigError, PipelineError
+from pipeline.library.suggest import did_you_mean
 
 log = logging.getLogger("pipeline")
 
@@ -233,8 +233,7 @@ def _select(recipes, only: list[str], header_errors=()):
         if slug not in slugs and slug in broken:
             raise broken[slug]  # the header's own message, not "no such recipe"
         if slug not in slugs:
-            close = difflib.get_close_matches(slug, slugs, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(slug, slugs)
             raise ConfigError(f"--only {slug!r}: no such recipe.{hint} Known: {', '.join(slugs)}")
     return [r for r in recipes if r.slug in only]
 
@@ -247,8 +246,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from pipeline.build.store import BuildDir
 
     if args.profile not in PROFILES:
-        close = difflib.get_close_matches(args.profile, PROFILES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(args.profile, PROFILES)
         raise ConfigError(f"--profile {args.profile!r} is not a profile.{hint} Choose one of: "
                           f"{', '.join(PROFILES)}")
     if args.jobs is not None and args.jobs < 1:

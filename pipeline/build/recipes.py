@@ -8,7 +8,6 @@ and, for typos, the field the author probably meant.
 
 from __future__ import annotations
 
-import difflib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 
 from pipeline.library.errors import HeaderError
 from pipeline.library.open_data import DataDecl, check_files_exist, parse_data_field
+from pipeline.library.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,6 @@ class Recipe:
         return self.path.relative_to(self.content_root).as_posix()
 
 
-def _did_you_mean(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
 def extract_header_text(source: str, path: str) -> str:
     """Return the YAML text between the leading ``# ---`` comment fences."""
     lines = source.splitlines()
@@ -120,7 +115,7 @@ def parse_header(source: str, path: str, default_section: str = "explainers") ->
         raise HeaderError(path, f"the header is not valid YAML: {exc}") from None
     if not isinstance(data, dict) or "explainer" not in data:
         keys = list(data) if isinstance(data, dict) else []
-        hint = _did_you_mean(str(keys[0]), ["explainer"]) if keys else ""
+        hint = did_you_mean(str(keys[0]), ["explainer"]) if keys else ""
         raise HeaderError(path, f"the header needs an 'explainer:' mapping.{hint}")
     extra_top = [k for k in data if k not in ("explainer", "jupyter", "jupytext")]
     if extra_top:
@@ -133,7 +128,7 @@ def parse_header(source: str, path: str, default_section: str = "explainers") ->
         if key not in HEADER_FIELDS:
             raise HeaderError(
                 path,
-                f"unknown field 'explainer.{key}'.{_did_you_mean(str(key), list(HEADER_FIELDS))}"
+                f"unknown field 'explainer.{key}'.{did_you_mean(str(key), list(HEADER_FIELDS))}"
                 f" Known fields: {', '.join(HEADER_FIELDS)}",
             )
     for key, (required, what) in HEADER_FIELDS.items():
@@ -168,7 +163,7 @@ def parse_header(source: str, path: str, default_section: str = "explainers") ->
         if name not in PROFILES:
             raise HeaderError(
                 path,
-                f"unknown profile 'explainer.profiles.{name}'.{_did_you_mean(str(name), list(PROFILES))}"
+                f"unknown profile 'explainer.profiles.{name}'.{did_you_mean(str(name), list(PROFILES))}"
                 f" Profiles are: {', '.join(PROFILES)}",
             )
     for name in PROFILES:
@@ -207,7 +202,7 @@ def _check_dataset_names(path: str, names: list[str]) -> None:
             raise HeaderError(
                 path,
                 f"unknown dataset {name!r} in 'explainer.datasets'."
-                f"{_did_you_mean(name, list(DATASETS))} Known datasets: {', '.join(sorted(DATASETS))}",
+                f"{did_you_mean(name, list(DATASETS))} Known datasets: {', '.join(sorted(DATASETS))}",
             )
 
 

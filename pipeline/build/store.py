@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.build.cache import sha256_file
 from pipeline.library import atomic
+from pipeline.library.errors import CorruptEntry
+from pipeline.library.files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +74,6 @@ def _safe_rel(rel: Any) -> bool:
     if not isinstance(rel, str) or not rel or rel.startswith("/") or "\\" in rel:
         return False
     return all(part not in ("", ".", "..") for part in rel.split("/"))
-
-
-class CorruptEntry(Exception):
-    """A store entry failed verification; the message says what is wrong."""
 
 
 @dataclass(frozen=True)

@@ -22,16 +22,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipeline.build.store import BuildDir, CorruptEntry
+from pipeline.build.store import BuildDir
+from pipeline.library.errors import CorruptEntry, PackError
 
 log = logging.getLogger(__name__)
 
 INDEX = "nnx-pack.json"
 PACK_FORMAT = 1
-
-
-class PackError(Exception):
-    """A pack file that cannot be used; the message names the file and the member."""
 
 
 def pack_build(bdir: BuildDir, out: Path, slugs: list[str] | None = None) -> dict[str, Any]:

@@ -32,16 +32,13 @@ the build tool imports it to compute cache keys (:func:`dataset_files`).
 from __future__ import annotations
 
 import contextlib
-import difflib
 import gzip
-import hashlib
 import importlib.util
 import io
 import logging
 import os
 import pickle
 import re
-import shutil
 import socket
 import struct
 import sys
@@ -57,7 +54,15 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from pipeline.library.errors import ConfigError, DatasetUnavailable, PipelineError
+from pipeline.library import atomic
+from pipeline.library.errors import (  # noqa: F401 - DatasetCorrupt: importable from here too
+    ConfigError,
+    DatasetCorrupt,
+    DatasetUnavailable,
+    PipelineError,
+)
+from pipeline.library.files import sha256_file
+from pipeline.library.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -119,26 +124,6 @@ _STAGE_LABELS = {
     "package": "package copy",
 }
 _DEFAULT_AUTO_ORDER = ("verified", "keras-cache", "keras-download", "package")
-
-
-class DatasetCorrupt(PipelineError):
-    """An offline copy exists but is damaged (truncated, wrong header, wrong shape).
-
-    Raised instead of falling back to another source, because a silently different dataset would
-    make the page's provenance box wrong.
-    """
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(
-            f"{path}: {problem}. This offline copy is damaged: restore it from the data "
-            "directory's source (its README and SHA256SUMS say where each file comes from; "
-            "build_and_verify.py re-checks them), or remove it so another source is used."
-        )
-        self.path = path
-        self.problem = problem
-
-    def __reduce__(self):  # keep pickling simple across processes
-        return (type(self), (self.path, self.problem))
 
 
 # --------------------------------------------------------------------------------------------
@@ -455,8 +440,7 @@ def _spec(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
     except (KeyError, TypeError):
-        close = difflib.get_close_matches(str(name), list(DATASETS), n=3, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(name, DATASETS, n=3, cutoff=0.5)
         raise PipelineError(
             f"unknown dataset {name!r}.{hint} Valid names: {', '.join(sorted(DATASETS))}."
         ) from None
@@ -512,8 +496,7 @@ class _Trail:
 
 def _check_source(source: str, allowed: Sequence[str] = SOURCES) -> None:
     if source not in allowed:
-        close = difflib.get_close_matches(str(source), list(allowed), n=1, cutoff=0.5)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(source, allowed, cutoff=0.5)
         raise ConfigError(
             f"source={source!r} is not valid.{hint} Use one of: {', '.join(allowed)}."
         )
@@ -645,19 +628,11 @@ def _keras_download(trail: _Trail, url: str, call: Callable[[Any], T]) -> T | No
         return None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _keras_hash_note(path: Path) -> str:
     expected = _KERAS_SHA256.get(path.name)
     if expected is None:
         return ""
-    if _sha256(path) == expected:
+    if sha256_file(path) == expected:
         return "The cached file is byte-identical to Keras's published archive."
     return "The cached file loads correctly but is not byte-identical to Keras's archive."
 
@@ -1215,8 +1190,7 @@ def load_cifar10(
     package copy. ``limit_*`` keep the first N examples in order.
     """
     if prefer not in ("exact", "jpeg_pool"):
-        close = difflib.get_close_matches(str(prefer), ["exact", "jpeg_pool"], n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(prefer, ["exact", "jpeg_pool"])
         raise ConfigError(f"prefer={prefer!r} is not valid.{hint} Use 'exact' or 'jpeg_pool'.")
     _check_limit("limit_train", limit_train)
     _check_limit("limit_test", limit_test)
@@ -1696,23 +1670,6 @@ def _is_hdf5(path: Path) -> bool:
         return False
 
 
-def _atomic_copy(src: Path, dst: Path) -> None:
-    """Copy via a temp file in the target folder + os.replace: readers never see half a file."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a shared cache must stay readable
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def install_mobilenet_weights(
     data_dir: str | os.PathLike[str] | None = None, source: str = "auto"
 ) -> DataSource:
@@ -1734,7 +1691,7 @@ def install_mobilenet_weights(
         return copy if copy is not None and copy.is_file() else None
 
     def same_bytes(a: Path, b: Path) -> bool:
-        return a.stat().st_size == b.stat().st_size and _sha256(a) == _sha256(b)
+        return a.stat().st_size == b.stat().st_size and sha256_file(a) == sha256_file(b)
 
     def installed(copy: Path) -> DataSource:
         # Same wording whether this call copied the file or an earlier build did, so the page
@@ -1781,7 +1738,7 @@ def install_mobilenet_weights(
             raise DatasetCorrupt(str(copy), "is not an HDF5 file")
         if not (target.is_file() and same_bytes(target, copy)):
             try:
-                _atomic_copy(copy, target)
+                atomic.copy_file(copy, target)
             except OSError as exc:
                 trail.add(f"copy to {target}", f"failed ({_one_line(exc)})")
                 return None

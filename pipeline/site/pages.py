@@ -16,18 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.library.errors import ShortcodeError, ShortcodeUsageError, UnsafeInclude
+from pipeline.library.suggest import did_you_mean
+
 SHORTCODE_RE = re.compile(r"\{\{\s*([a-z_]+)\((.*?)\)\s*\}\}", re.DOTALL)
-
-
-class ShortcodeError(ValueError):
-    """A shortcode is malformed or refers to something the build did not produce."""
-
-
-class UnsafeInclude(ShortcodeError):
-    """``include(...)`` was asked to inline something that is not a static HTML fragment.
-
-    Always reported, even on a page whose training diverged (where missing assets are expected).
-    """
 
 
 @dataclass
@@ -399,20 +391,6 @@ SHORTCODES: dict[str, Callable[..., str]] = {
 }
 
 
-class ShortcodeUsageError(ShortcodeError):
-    """A shortcode called with unknown options or the wrong number of arguments.
-
-    Always reported, even on a diverged page: it is a typo in the page, not a missing picture.
-    """
-
-
-def _did_you_mean(name: str, choices: list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
 def shortcode_options(name: str) -> list[str]:
     """The argument names a page may pass to shortcode ``name`` (in order; ``ctx`` excluded)."""
     import inspect
@@ -431,7 +409,7 @@ def check_shortcode_arguments(name: str, args: list[Any], kwargs: dict[str, Any]
     usage = f"{name}({', '.join(options)})"
     for key in kwargs:
         if key not in options:
-            raise ShortcodeUsageError(f"unknown option {key!r} for {name}().{_did_you_mean(key, options)}"
+            raise ShortcodeUsageError(f"unknown option {key!r} for {name}().{did_you_mean(key, options)}"
                                  f" Usage: {usage}")
     try:
         inspect.signature(SHORTCODES[name]).bind(None, *args, **kwargs)
@@ -446,7 +424,7 @@ def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
         name, args_text = match.group(1), match.group(2)
         func = SHORTCODES.get(name)
         if func is None:
-            ctx.warnings.append(f"unknown shortcode {name!r}.{_did_you_mean(name, list(SHORTCODES))}"
+            ctx.warnings.append(f"unknown shortcode {name!r}.{did_you_mean(name, list(SHORTCODES))}"
                                 f" Known: {', '.join(SHORTCODES)}")
             return match.group(0)
         try:
