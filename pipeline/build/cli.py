@@ -243,6 +243,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from pipeline.build.orchestrator import BuildOptions, execute_jobs, plan
     from pipeline.build.progress import BuildDisplay
     from pipeline.build.recipes import PROFILES, discover_all
+    from pipeline.build.records import OutcomeStatus
     from pipeline.build.store import BuildDir
 
     if args.profile not in PROFILES:
@@ -287,18 +288,17 @@ def cmd_build(args: argparse.Namespace) -> int:
         display.summary(outcomes, total)
         bdir.write_report({
             "profile": options.profile, "seconds": round(total, 3), "jobs": options.jobs,
-            "outcomes": [{"slug": o.slug, "status": o.status, "seconds": round(o.seconds, 3),
-                          "failure": o.failure} for o in outcomes],
+            "outcomes": [o.to_dict() for o in outcomes],
             "header_errors": [str(e) for e in header_errors],
         })
     for err in header_errors:
         log.error("%s", err)
-    failed = [o.slug for o in outcomes if o.status == "failed"]
+    failed = [o.slug for o in outcomes if o.status is OutcomeStatus.FAILED]
     if failed or header_errors:
         log.error("%d recipe(s) failed: %s", len(failed) + len(header_errors),
                   ", ".join(failed + [getattr(e, "path", "?") for e in header_errors]))
         return 1
-    ran = sum(o.status == "ran" for o in outcomes)
+    ran = sum(o.status is OutcomeStatus.RAN for o in outcomes)
     log.info("built %d recipe(s), %d from cache, in %.1f s", ran, len(outcomes) - ran, total)
     return 0
 
@@ -341,9 +341,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         table.add_column(col)
     for r in recipes:
         state = bdir.read_state(r.slug)
-        attempt = state.get("last_attempt", {})
-        table.add_row(r.slug, r.section, r.header.title, attempt.get("status", "never"),
-                      (state.get("current") or "-")[:12])
+        status = state.last_attempt.status if state.last_attempt else None
+        table.add_row(r.slug, r.section, r.header.title, str(status or "never"),
+                      (state.current or "-")[:12])
     Console().print(table)
     for err in errors:
         log.error("%s", err)

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.build.records import Manifest
 from pipeline.library.errors import HeaderError
 from pipeline.library.open_data import DataDecl, check_files_exist, parse_data_field
 from pipeline.library.suggest import did_you_mean
@@ -61,6 +62,21 @@ class RecipeHeader:
     def sizes(self, profile: str) -> dict[str, Any]:
         """The sizes of ``profile`` (validated to exist at parse time)."""
         return dict(self.profiles[profile])
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest, slug: str, section: str) -> RecipeHeader:
+        """The header as the last good build recorded it (for a recipe whose header broke).
+
+        Lets the site keep the page and its last good result online until the header is fixed;
+        ``slug`` and ``section`` stand in where the manifest lacks a title or a section.
+        """
+        return cls(
+            title=manifest.title or slug, description=manifest.description,
+            datasets=manifest.datasets, profiles={}, section=manifest.section or section,
+            seed_article=manifest.seed_article,
+            order=manifest.order or 100,
+            thumbnail=manifest.thumbnail,
+        )
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """What the site shows from build results: shortcodes, provenance box, stale banner, gallery.
 
-Pure functions over manifests and state dicts, so they are tested without mkdocs. The mkdocs
+Pure functions over manifests and states (:mod:`pipeline.build.records`; a plain dict as read
+from JSON is accepted and converted), so they are tested without mkdocs. The mkdocs
 hook (``pipeline/site/plugin.py``) only wires them into mkdocs' events.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.build.records import Failure, Manifest, RecipeState, read_state
 from pipeline.library.errors import ShortcodeError, ShortcodeUsageError, UnsafeInclude
 from pipeline.library.suggest import did_you_mean
 
@@ -24,11 +26,15 @@ SHORTCODE_RE = re.compile(r"\{\{\s*([a-z_]+)\((.*?)\)\s*\}\}", re.DOTALL)
 
 @dataclass
 class PageContext:
-    """What a page's shortcodes can see: its recipe's manifest and a URL resolver."""
+    """What a page's shortcodes can see: its recipe's manifest and a URL resolver.
+
+    ``manifest`` and ``state`` may be given as the dicts read from JSON; they are converted to
+    their typed records once, here.
+    """
 
     slug: str | None
-    manifest: dict[str, Any] | None
-    state: dict[str, Any]
+    manifest: Manifest | None
+    state: RecipeState
     url_for: Callable[[str], str | None]  # asset name -> URL relative to the page, None if absent
     notebook_url: str | None = None
     # asset name -> file on disk (lets figures carry width/height: no layout shift while loading)
@@ -41,6 +47,10 @@ class PageContext:
     warnings: list[str] = field(default_factory=list)
     #: an unbuilt recipe may show placeholders instead of warning (not under NNX_REQUIRE_ALL)
     unbuilt_ok: bool = False
+
+    def __post_init__(self) -> None:
+        self.manifest = Manifest.read(self.manifest)
+        self.state = read_state(self.state)
 
 
 def parse_call(args_text: str) -> tuple[list[Any], dict[str, Any]]:
@@ -56,10 +66,8 @@ def parse_call(args_text: str) -> tuple[list[Any], dict[str, Any]]:
 
 
 def _output(ctx: PageContext, name: str) -> dict[str, Any]:
-    for out in (ctx.manifest or {}).get("outputs", []):
-        if out.get("name") == name:
-            return out
-    return {"name": name, "alt": ""}
+    out = ctx.manifest.output(name) if ctx.manifest is not None else None
+    return out if out is not None else {"name": name, "alt": ""}
 
 
 def _require_url(ctx: PageContext, name: str) -> str:
@@ -357,7 +365,7 @@ def sc_include(ctx: PageContext, name: str) -> str:
 
 
 def sc_metric(ctx: PageContext, name: str, fmt: str = "") -> str:
-    metrics = (ctx.manifest or {}).get("metrics", {})
+    metrics = ctx.manifest.metrics if ctx.manifest is not None else {}
     if name not in metrics:
         raise ShortcodeError(f"metric {name!r} is not recorded by recipe {ctx.slug!r}; "
                              f"known: {', '.join(sorted(metrics)) or 'none'}")
@@ -377,7 +385,7 @@ def sc_notebook_link(ctx: PageContext) -> str:
 
 
 def sc_provenance(ctx: PageContext) -> str:
-    return provenance_box(ctx.manifest) if ctx.manifest else ""
+    return provenance_box(ctx.manifest) if ctx.manifest is not None else ""
 
 
 def sc_gallery(ctx: PageContext) -> str:
@@ -499,21 +507,22 @@ def _threads_note(threads: Any) -> str:
     return f", TensorFlow limited to {html.escape(str(threads))} thread(s)"
 
 
-def provenance_box(m: dict[str, Any]) -> str:
+def provenance_box(manifest: Manifest | dict[str, Any]) -> str:
     """A collapsible admonition with what the build used and measured.
 
     Data actually used (with subset / stand-in flags), profile and seed, hardware (GPU and CPU
     names), training and rendering times, final metrics, package versions and the build date.
     """
-    hw = m.get("hardware", {})
-    timings = m.get("timings", {})
-    rows = [("Profile", f"`{m.get('profile')}` (seed {m.get('seed')})")]
-    sizes = m.get("sizes") or {}
+    m = manifest if isinstance(manifest, Manifest) else Manifest.from_dict(manifest)
+    hw = m.hardware
+    timings = m.timings
+    rows = [("Profile", f"`{m.profile}` (seed {m.seed})")]
+    sizes = m.sizes
     if sizes:
         rows.append(("Sizes", ", ".join(f"{k} {v}" for k, v in sizes.items())))
-    for d in m.get("data", []):
+    for d in m.data:
         rows.append(("Data", _data_row(d)))
-    if not m.get("data"):
+    if not m.data:
         rows.append(("Data", "none recorded by the recipe"))
     gpus = [str(g) for g in hw.get("gpus") or []]
     accel = f"GPU {', '.join(gpus)}" if gpus else str(hw.get("accelerator", "?"))
@@ -525,13 +534,13 @@ def provenance_box(m: dict[str, Any]) -> str:
     time_bits = [f"{TIMING_WORDS.get(k, k)} {_fmt_seconds(v)}" for k, v in timings.items()
                  if k not in ("total",)]
     rows.append(("Time", ", ".join(time_bits) or "?"))
-    metrics = m.get("metrics", {})
+    metrics = m.metrics
     if metrics:
         rows.append(("Final metrics", ", ".join(f"{k} = {_fmt_metric(v)}" for k, v in metrics.items())))
-    versions = m.get("versions", {})
+    versions = m.versions
     rows.append(("Versions", ", ".join(f"{k} {v}" for k, v in versions.items())))
-    rows.append(("Built", f"{m.get('built_at', '?')}, cache key `{str(m.get('key', ''))[:12]}`"))
-    for note in m.get("notes", []):
+    rows.append(("Built", f"{m.built_at or '?'}, cache key `{m.key[:12]}`"))
+    for note in m.notes:
         rows.append(("Note", note))
     body = "\n".join(f"    | {k} | {str(v).replace('|', '/')} |" for k, v in rows)
     return ('??? info "How this page was built (provenance)"\n\n'
@@ -549,10 +558,10 @@ DIVERGED_OPTIONAL = frozenset({"figure", "video", "iframe", "metric", "include",
                                "frames"})
 
 
-def is_diverged(manifest: dict[str, Any] | None) -> bool:
+def is_diverged(manifest: Manifest | dict[str, Any] | None) -> bool:
     """True when the recipe recorded that its training diverged (``Explainer.diverged``)."""
-    status = (manifest or {}).get("status") or {}
-    return isinstance(status, dict) and status.get("state") == "diverged"
+    m = Manifest.read(manifest)
+    return m is not None and m.diverged
 
 
 def _fmt_lr(value: Any) -> str:
@@ -562,27 +571,28 @@ def _fmt_lr(value: Any) -> str:
         return "unknown"
 
 
-def divergence_notice(manifest: dict[str, Any] | None) -> str:
+def divergence_notice(manifest: Manifest | dict[str, Any] | None) -> str:
     """An admonition saying at which epoch and learning rate training diverged ("" if it did not)."""
-    if not is_diverged(manifest):
+    m = Manifest.read(manifest)
+    if m is None or not m.diverged:
         return ""
-    status = manifest["status"]  # type: ignore[index]
-    epoch = status.get("epoch")
-    lr = _fmt_lr(status.get("learning_rate"))
-    loss = status.get("loss")
+    status = m.status
+    epoch = status.epoch
+    lr = _fmt_lr(status.learning_rate)
+    loss = status.loss
     loss_text = "not a finite number" if loss is None else html.escape(str(loss))
     head = f"Training diverged at epoch {epoch if epoch is not None else '?'} (learning rate {lr})"
     body = (f"The loss became {loss_text}, so training was stopped early and the "
             "figures that need a trained model were not drawn. A smaller learning rate or "
             "better-scaled inputs usually fix this.")
-    if status.get("detected") == "non-finite":
+    if status.detected == "non-finite":
         # Found by the pipeline, not by the recipe: no guard stopped training.
         where = f"at epoch {epoch}" if epoch is not None else "after training"
         head = f"Training diverged: a recorded number was not finite {where}"
         body = ("The recipe kept going without noticing, so none of the pictures drawn from "
                 "this run are published: they would show nothing true. A smaller learning "
                 "rate or better-scaled inputs usually fix this.")
-    message = str(status.get("message") or "").replace("`", "")
+    message = status.message.replace("`", "")
     return (f'!!! danger "{head}"\n\n    {body}\n\n'
             + (f"    `{message}`\n\n" if message else ""))
 
@@ -596,22 +606,22 @@ FAILURE_WORDS = {
 }
 
 
-def stale_banner(state: dict[str, Any], manifest: dict[str, Any] | None) -> str:
+def stale_banner(state: RecipeState | dict[str, Any],
+                 manifest: Manifest | dict[str, Any] | None) -> str:
     """A warning when the latest build of this recipe failed (older results are shown)."""
-    attempt = state.get("last_attempt") or {}
-    if not isinstance(attempt, dict) or attempt.get("status") != "failed":
+    attempt = read_state(state).last_attempt
+    if attempt is None or not attempt.failed:
         return ""
-    failure = attempt.get("failure") or {}
-    if not isinstance(failure, dict):
-        failure = {}
-    summary = str(failure.get("summary") or "the recipe failed").splitlines()[0]
-    what = FAILURE_WORDS.get(str(failure.get("kind")), "failed")
-    if manifest:
-        lead = (f"These results are from the last good build ({manifest.get('built_at', '?')}); "
-                f"the latest build ({attempt.get('at', '?')}) {what}.")
+    failure = attempt.failure or Failure()
+    summary = (failure.summary or "the recipe failed").splitlines()[0]
+    what = FAILURE_WORDS.get(str(failure.kind), "failed")
+    m = Manifest.read(manifest)
+    if m is not None:
+        lead = (f"These results are from the last good build ({m.built_at or '?'}); "
+                f"the latest build ({attempt.at or '?'}) {what}.")
     else:
         lead = f"The latest build of this explainer {what}, and no earlier results exist."
-    detail = f"{failure.get('ename', '')}: {failure.get('evalue', '')}".strip(": ")
+    detail = f"{failure.ename}: {failure.evalue}".strip(": ")
     return (f'!!! failure "Stale: the latest build failed"\n\n    {lead}\n\n'
             f"    `{summary.replace('`', '')}`\n\n" + (_code_block(detail) if detail else ""))
 

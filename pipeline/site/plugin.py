@@ -38,6 +38,7 @@ from pipeline.site.pages import (  # noqa: E402
     unlink_unbuilt_assets,
     unusable_result_banner,
 )
+from pipeline.build.records import Manifest, RecipeState  # noqa: E402
 from pipeline.build.store import BuildDir, CorruptEntry  # noqa: E402
 from pipeline.site.thumbnails import make_thumbnail, thumbnail_path  # noqa: E402
 
@@ -97,11 +98,11 @@ def _current_result(bdir: BuildDir, slug: str) -> dict[str, Any]:
     """The state and verified current entry of ``slug`` (``problem`` says why none is served)."""
     state = bdir.read_state(slug)
     entry = manifest = problem = None
-    key = state.get("current")
+    key = state.current
     if key:
         # Verified on every (re)build: a truncated, edited or incomplete entry is never served.
         try:
-            manifest = bdir.verify_entry(bdir.entry_dir(slug, key), key)
+            manifest = Manifest.from_dict(bdir.verify_entry(bdir.entry_dir(slug, key), key))
             entry = bdir.entry_dir(slug, key)
         except CorruptEntry as exc:
             problem = str(exc)
@@ -116,23 +117,14 @@ def _recipe_from_last_result(bdir: BuildDir, docs: Path, err: HeaderError) -> Re
     if not path.name.endswith(RECIPE_SUFFIX):
         return None
     slug = path.name[: -len(RECIPE_SUFFIX)]
-    key = bdir.read_state(slug).get("current")
+    key = bdir.read_state(slug).current
     if not key:
         return None
     try:
-        manifest = bdir.verify_entry(bdir.entry_dir(slug, key), key)
+        manifest = Manifest.from_dict(bdir.verify_entry(bdir.entry_dir(slug, key), key))
     except CorruptEntry:
         return None
-    header = RecipeHeader(
-        title=str(manifest.get("title") or slug),
-        description=str(manifest.get("description") or ""),
-        datasets=tuple(manifest.get("datasets") or ()),
-        profiles={},
-        section=str(manifest.get("section") or path.parent.name),
-        seed_article=str(manifest.get("seed_article") or ""),
-        order=int(manifest.get("order") or 100),
-        thumbnail=manifest.get("thumbnail"),
-    )
+    header = RecipeHeader.from_manifest(manifest, slug, path.parent.name)
     page = path.with_name(slug + ".md")
     return Recipe(slug=slug, path=path, page=page if page.is_file() else None, header=header,
                   content_root=docs)
@@ -150,7 +142,7 @@ def on_files(files: Files, config: Any) -> Files:
         if entry is None:
             continue
         thumb = res["recipe"].header.thumbnail
-        if thumb and f"assets/{thumb}" in res["manifest"].get("files", {}):
+        if thumb and res["manifest"].has_file(f"assets/{thumb}"):
             try:
                 data = make_thumbnail(entry / "assets" / thumb)
             except Exception as exc:  # not an image Pillow reads: the card shows the asset
@@ -159,7 +151,7 @@ def on_files(files: Files, config: Any) -> Files:
                 files.append(AssetFile.generated(config, thumbnail_path(slug), content=data))
                 site_extras.add_dark_thumbnail(files, config, res, entry, thumb, slug,
                                                AssetFile)
-        for rel in sorted(res["manifest"].get("files", {})):
+        for rel in sorted(res["manifest"].files):
             path = entry / rel
             if rel.startswith("assets/"):
                 name = rel[len("assets/"):]
@@ -171,13 +163,13 @@ def on_files(files: Files, config: Any) -> Files:
                 continue
             name = rel[len("notebook/"):]
             if name == f"{slug}.md":
-                title = res["manifest"].get("title", slug)
+                title = res["manifest"].title or slug
                 text = (f"---\ntitle: 'Notebook: {title}'\nsearch:\n  exclude: false\n---\n\n"
                         f"# Notebook: {title}\n\nThe recipe `{res['recipe'].rel_path}` as executed "
-                        f"by the `{res['manifest'].get('profile')}` build, with its outputs. "
+                        f"by the `{res['manifest'].profile}` build, with its outputs. "
                         f"[Download the executed notebook]({slug}.ipynb).\n\n"
                         + notebook_image_alts(path.read_text(encoding="utf-8"),
-                                              res["manifest"].get("outputs", []),
+                                              res["manifest"].outputs,
                                               size_of=_image_size_in(path.parent)))
                 files.append(File.generated(config, f"notebooks/{name}", content=text))
             else:
@@ -221,18 +213,19 @@ def _gallery_entries() -> list[dict[str, Any]]:
     entries = []
     for slug, res in _state.get("results", {}).items():
         recipe = res["recipe"]
-        m = res["manifest"] or {}
-        timings = m.get("timings", {})
+        m = res["manifest"] or Manifest()
+        timings = m.timings
         data = "; ".join(d.get("dataset", "") + (" (subset)" if d.get("subset") else "")
-                         for d in m.get("data", []))
+                         for d in m.data)
         thumb = recipe.header.thumbnail
-        thumb_alt = next((o.get("alt") for o in m.get("outputs", []) if o.get("name") == thumb), None)
+        thumb_out = m.output(thumb) if thumb else None
+        thumb_alt = thumb_out.get("alt") if thumb_out is not None else None
         entries.append({
             "slug": slug, "title": recipe.header.title, "description": recipe.header.description,
-            "seed_article": recipe.header.seed_article, "profile": m.get("profile"),
+            "seed_article": recipe.header.seed_article, "profile": m.profile,
             "train_seconds": timings.get("train"), "build_seconds": timings.get("execute"),
             "data": data, "order": recipe.header.order, "thumb_alt": thumb_alt,
-            "stale": (res["state"].get("last_attempt") or {}).get("status") == "failed",
+            "stale": res["state"].stale,
             "diverged": is_diverged(m),
         })
     return sorted(entries, key=lambda e: (e["order"], e["slug"]))
@@ -274,7 +267,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     ctx = PageContext(
         slug=slug,
         manifest=res["manifest"] if res else None,
-        state=res["state"] if res else {},
+        state=res["state"] if res else RecipeState(),
         url_for=url_for,
         path_for=path_for,
         notebook_url=notebook_file.url_relative_to(page.file) if notebook_file else None,
@@ -316,8 +309,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
 
 def _unbuilt(res: dict[str, Any]) -> bool:
     """True for a recipe that was never built (not failed, not damaged: simply no result)."""
-    return (res["manifest"] is None and not res.get("problem")
-            and (res["state"].get("last_attempt") or {}).get("status") != "failed")
+    return res["manifest"] is None and not res.get("problem") and not res["state"].stale
 
 
 def _require_all(config: Any) -> bool:
