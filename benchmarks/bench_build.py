@@ -427,7 +427,7 @@ def key_parts(build_dir: Path, slugs: Iterable[str]) -> dict[str, dict[str, Any]
     bdir = BuildDir(build_dir)
     out = {}
     for slug in slugs:
-        current = bdir.read_state(slug).get("current")
+        current = bdir.read_state(slug).current
         manifest = bdir.entry_dir(slug, current) / "manifest.json" if current else None
         if manifest is not None and manifest.exists():
             out[slug] = json.loads(manifest.read_text()).get("key_parts", {})
