@@ -55,12 +55,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from pipeline.library import atomic
-from pipeline.library.errors import (  # noqa: F401 - DatasetCorrupt: importable from here too
-    ConfigError,
-    DatasetCorrupt,
-    DatasetUnavailable,
-    PipelineError,
-)
+from pipeline.library.errors import ConfigError, DatasetCorrupt, DatasetUnavailable, PipelineError
 from pipeline.library.files import sha256_file
 from pipeline.library.suggest import did_you_mean
 
