@@ -30,7 +30,7 @@ class HeaderError(PipelineError):
         self.path = path
         self.detail = message
 
-    def __reduce__(self):  # keep pickling simple across processes
+    def __reduce__(self) -> tuple[Any, ...]:  # keep pickling simple across processes
         return (type(self), (self.path, self.detail))
 
 
@@ -54,7 +54,7 @@ class DatasetUnavailable(PipelineError):
         self.looked_in = list(looked_in)
         self.how_to_fix = how_to_fix
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.name, self.looked_in, self.how_to_fix))
 
 
@@ -71,7 +71,7 @@ class TrainingDiverged(PipelineError):
         self.learning_rate = learning_rate
         self.loss = loss
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.epoch, self.learning_rate, self.loss))
 
 
@@ -97,11 +97,11 @@ class RecipeFailure(Protocol):
 class RecipeFailed(PipelineError):
     """A recipe's notebook failed; carries the failure record (cell, source, traceback)."""
 
-    def __init__(self, failure: Any) -> None:
+    def __init__(self, failure: RecipeFailure) -> None:
         super().__init__(failure.summary())
         self.failure = failure
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.failure,))
 
 
@@ -121,7 +121,7 @@ class DatasetCorrupt(PipelineError):
         self.path = path
         self.problem = problem
 
-    def __reduce__(self):  # keep pickling simple across processes
+    def __reduce__(self) -> tuple[Any, ...]:  # keep pickling simple across processes
         return (type(self), (self.path, self.problem))
 
 
@@ -146,7 +146,7 @@ class ReplayFileError(PipelineError):
         self.path = None if path is None else str(path)
         self.detail = message
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.path, self.detail))
 
 
