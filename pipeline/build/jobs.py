@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.build.executor import CellFailure, RecipeFailed, execute_recipe, kernel_env
+from pipeline.build.executor import CellFailure, execute_recipe, kernel_env
 from pipeline.build.records import Failure, OutcomeStatus, ResultStatus
 from pipeline.build.store import MANIFEST, BuildDir, file_table, seal_manifest
 from pipeline.library import atomic
-from pipeline.library.errors import AssetPathError, PipelineError
+from pipeline.library.errors import AssetPathError, PipelineError, RecipeFailed
 from pipeline.library.runtime import OUTPUTS_FILE
 
 if TYPE_CHECKING:

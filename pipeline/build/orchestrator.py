@@ -20,8 +20,8 @@ from pipeline.build.jobs import BuildOptions, Job, Outcome
 from pipeline.build.parallel import make_runner
 from pipeline.build.recipes import PROFILES, Recipe
 from pipeline.build.records import Attempt, OutcomeStatus, RecipeState
-from pipeline.build.store import BuildDir, CorruptEntry
-from pipeline.library.errors import PipelineError
+from pipeline.build.store import BuildDir
+from pipeline.library.errors import CorruptEntry, PipelineError
 
 if TYPE_CHECKING:
     pass

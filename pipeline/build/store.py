@@ -30,7 +30,7 @@ from typing import Any
 
 from pipeline.build.records import RecipeState, read_state
 from pipeline.library import atomic
-from pipeline.library.errors import CorruptEntry
+from pipeline.library.errors import CorruptEntry as CorruptEntry  # also importable from here
 from pipeline.library.files import sha256_file
 
 log = logging.getLogger(__name__)

@@ -89,9 +89,11 @@ class PackError(PipelineError):
 
 
 class RecipeFailure(Protocol):
-    """What :class:`RecipeFailed` needs of the failure it carries (the build's failure record)."""
+    """What :class:`RecipeFailed` carries: the build's failure record (``CellFailure``)."""
 
     def summary(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class RecipeFailed(PipelineError):

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.build.records import Manifest
+from pipeline.library.errors import HostingLimitError
 from pipeline.site.build_report import report_page, row_for
 from pipeline.site.hosting_limits import (
     DEFAULT_PAGE_BUDGET_MB,
     MAX_FILE_BYTES,
     MAX_SITE_BYTES,
     MB,
-    HostingLimitError,
     check_hard_limits,
     pages_over_budget,
 )
