@@ -257,14 +257,12 @@ class TempProject:
 
 
 def write_mkdocs_config(content: Path, site: Path, dest: Path) -> Path:
-    """The repository's mkdocs.yml with its folders (content, site, theme, hook) made absolute."""
+    """The repository's mkdocs.yml with its folders (content, site, theme) made absolute."""
     text = (REPO_ROOT / "mkdocs.yml").read_text()
     text = text.replace("docs_dir: content", f"docs_dir: {content}")
     text = text.replace("site_dir: site", f"site_dir: {site}")
     text = text.replace("custom_dir: site_overrides",
                         f"custom_dir: {REPO_ROOT / 'site_overrides'}")
-    text = text.replace("- pipeline/site/plugin.py",
-                        f"- {REPO_ROOT / 'pipeline' / 'site' / 'plugin.py'}")
     dest.write_text(text)
     return dest
 

@@ -15,7 +15,6 @@ def write_config(content: Path, site: Path, dest: Path) -> Path:
     text = text.replace("docs_dir: content", f"docs_dir: {content}")
     text = text.replace("site_dir: site", f"site_dir: {site}")
     text = text.replace("custom_dir: site_overrides", f"custom_dir: {REPO_ROOT / 'site_overrides'}")
-    text = text.replace("- pipeline/site/plugin.py", f"- {REPO_ROOT / 'pipeline' / 'site' / 'plugin.py'}")
     dest.write_text(text)
     return dest
 

@@ -358,8 +358,8 @@ CORRUPTIONS = {
 }
 
 
-def test_corrupted_entries_and_state_are_detected_never_served_and_rebuilt(mini, monkeypatch) -> None:
-    import pipeline.site.plugin as hook
+def test_corrupted_entries_and_state_are_detected_never_served_and_rebuilt(mini) -> None:
+    from pipeline.site.plugin import ExplainersPlugin
 
     slugs = [*CORRUPTIONS, "state", "badkey"]
     for slug in slugs:
@@ -374,9 +374,10 @@ def test_corrupted_entries_and_state_are_detected_never_served_and_rebuilt(mini,
 
     for slug in CORRUPTIONS:
         assert mini.current(slug) is None, f"{slug}: a damaged entry must not be served"
-    monkeypatch.setenv("NNX_BUILD_DIR", str(mini.build_dir))
-    hook.on_config({"docs_dir": str(mini.content), "watch": None})  # what `mkdocs build` sees
-    results = hook._state["results"]
+    plugin = ExplainersPlugin()
+    assert plugin.load_config({"build_dir": str(mini.build_dir)}) == ([], [])
+    plugin.on_config({"docs_dir": str(mini.content), "watch": None})  # what `mkdocs build` sees
+    results = plugin.results
     for slug in CORRUPTIONS:
         assert results[slug]["entry"] is None and results[slug]["problem"], slug
     assert results["state"]["entry"] is None and results["badkey"]["entry"] is None

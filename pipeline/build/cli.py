@@ -15,10 +15,18 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.library.errors import BuildLocked, ConfigError, PipelineError
 from pipeline.library.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pipeline.build.recipes import Recipe
+    from pipeline.library.errors import HeaderError
 
 log = logging.getLogger("pipeline")
 
@@ -157,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt():
+def _terminate_as_interrupt() -> Iterator[None]:
     """Treat SIGTERM (``kill``, a CI runner cancelling a job) like Ctrl-C: clean stop, exit 130."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -187,7 +195,7 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _stderr_console():
+def _stderr_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True)
@@ -220,7 +228,8 @@ def _data_dir(arg: Path | None) -> Path | None:
     return Path(found).resolve() if found else None
 
 
-def _select(recipes, only: list[str], header_errors=()):
+def _select(recipes: list[Recipe], only: list[str],
+            header_errors: Iterable[HeaderError] = ()) -> list[Recipe]:
     """The recipes named by ``--only``; a named recipe whose header is broken raises that error."""
     if not only:
         return recipes
@@ -239,8 +248,9 @@ def _select(recipes, only: list[str], header_errors=()):
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from pipeline.build.jobs import BuildOptions
     from pipeline.build.locking import build_lock
-    from pipeline.build.orchestrator import BuildOptions, execute_jobs, plan
+    from pipeline.build.orchestrator import execute_jobs, plan
     from pipeline.build.progress import BuildDisplay
     from pipeline.build.recipes import PROFILES, discover_all
     from pipeline.build.records import OutcomeStatus

@@ -46,7 +46,7 @@ def export_markdown(nb: Any, notebook_dir: Path, slug: str) -> Path:
 
     notebook_dir.mkdir(parents=True, exist_ok=True)
     exporter = MarkdownExporter()
-    resources = {"output_files_dir": f"{slug}_files", "unique_key": slug}
+    resources: dict[str, Any] = {"output_files_dir": f"{slug}_files", "unique_key": slug}
     body, resources = exporter.from_notebook_node(plain_text_for_rich_output(nb),
                                                   resources=resources)
     for rel, data in (resources.get("outputs") or {}).items():

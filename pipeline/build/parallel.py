@@ -31,7 +31,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import TYPE_CHECKING
 
@@ -190,8 +190,8 @@ def run_pool(jobs: list[Job], options: BuildOptions,
     pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=get_context("spawn"),
                                initializer=_worker_init,
                                initargs=(os.getpid(), env, staging, options.warm_kernels))
-    futures: dict[object, Job] = {}
-    yielded: set[object] = set()
+    futures: dict[Future[Outcome], Job] = {}
+    yielded: set[Future[Outcome]] = set()
     state = "running"
     try:
         ordered = longest_first(jobs, options)
@@ -210,9 +210,9 @@ def run_pool(jobs: list[Job], options: BuildOptions,
         # Results that were complete when the interrupt came are handed to the build, which
         # publishes them before it stops: finished work is never thrown away.
         exc.finished_outcomes = [  # type: ignore[attr-defined]
-            future.result() for future in futures  # type: ignore[attr-defined]
-            if future not in yielded and future.done() and not future.cancelled()  # type: ignore[attr-defined]
-            and future.exception() is None  # type: ignore[attr-defined]
+            future.result() for future in futures
+            if future not in yielded and future.done() and not future.cancelled()
+            and future.exception() is None
         ]
         raise
     finally:
@@ -222,13 +222,13 @@ def run_pool(jobs: list[Job], options: BuildOptions,
             _stop_pool(pool)
 
 
-def _result_or_failure(future: object, job: Job) -> Outcome:
+def _result_or_failure(future: Future[Outcome], job: Job) -> Outcome:
     """The job's outcome; a worker that died (out of memory, killed) becomes a failed outcome."""
     from pipeline.build.executor import CellFailure
     from pipeline.build.jobs import Outcome
 
     try:
-        return future.result()  # type: ignore[attr-defined]
+        return future.result()
     except Exception as exc:
         log.error("%s: the worker process running it failed: %s", job.slug, exc)
         failure = CellFailure(job.rel_path, None, None, "", type(exc).__name__,

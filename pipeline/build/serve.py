@@ -1,7 +1,7 @@
 """``python -m pipeline serve``: live preview while writing an explainer.
 
 Two parts, each doing what it is good at. ``mkdocs serve`` (a child process) rebuilds the site
-and reloads the browser whenever a page changes or a build publishes a result (the mkdocs hook
+and reloads the browser whenever a page changes or a build publishes a result (the site plugin
 adds ``build/state/`` to its watched paths). A :class:`RecipeWatcher` thread here notices a saved
 ``*.recipe.py`` and re-executes only that recipe, through the normal build
 (``python -m pipeline build --only SLUG``): same cache, lock and failure handling as any build,

@@ -25,7 +25,8 @@ from typing import Any
 
 from pipeline.build.records import Manifest
 from pipeline.build.store import BuildDir
-from pipeline.library.errors import CorruptEntry, PackError
+from pipeline.library.errors import CorruptEntry
+from pipeline.library.errors import PackError as PackError  # also importable from here
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def unpack_build(source: Path, bdir: BuildDir) -> dict[str, Any]:
             except (OSError, tarfile.TarError, EOFError) as exc:
                 raise PackError(f"{source}: truncated or damaged ({exc})") from None
         try:
-            index = json.loads((scratch / INDEX).read_text())
+            index: dict[str, Any] = json.loads((scratch / INDEX).read_text())
         except (OSError, ValueError) as exc:
             raise PackError(f"{source}: no readable {INDEX} ({exc})") from None
         if index.get("format") != PACK_FORMAT or not isinstance(index.get("entries"), dict):

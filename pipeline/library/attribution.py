@@ -273,7 +273,7 @@ def _baseline(image: np.ndarray, baseline: Any) -> np.ndarray:
     if baseline is None:
         return np.zeros_like(image)
     if np.isscalar(baseline):
-        return np.full_like(image, float(baseline))
+        return np.full_like(image, float(baseline))  # type: ignore[arg-type]  # a real scalar
     base = np.asarray(baseline, dtype=np.float32)
     if base.shape != image.shape:
         raise PipelineError(

@@ -974,7 +974,7 @@ def load_mnist(
     _check_limit("limit_test", limit_test)
     spec = _spec("mnist")
     data = _resolve_data_dir(data_dir)
-    common = {"limit_train": limit_train, "limit_test": limit_test}
+    common: dict[str, Any] = {"limit_train": limit_train, "limit_test": limit_test}
 
     def verified(trail: _Trail):
         if _verified_files(trail, data, []) is None:
@@ -1191,7 +1191,7 @@ def load_cifar10(
     _check_limit("limit_test", limit_test)
     spec = _spec("cifar10")
     data = _resolve_data_dir(data_dir)
-    common = {"limit_train": limit_train, "limit_test": limit_test}
+    common: dict[str, Any] = {"limit_train": limit_train, "limit_test": limit_test}
 
     def verified(trail: _Trail):
         if prefer == "jpeg_pool":

@@ -103,7 +103,7 @@ class RecipeFailed(PipelineError):
         super().__init__(failure.summary())
         self.failure = failure
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[type[RecipeFailed], tuple[RecipeFailure]]:
         return (type(self), (self.failure,))
 
 

@@ -252,7 +252,7 @@ def open_declared(decl: DataDecl, recipe_dir: Path, data_dir: Path | None = None
                                      "`pip install scikit-learn`") from None
         bunch = getattr(skd, decl.value)()
         title = (getattr(bunch, "DESCR", "") or "").split("\n")[0].strip(". _-") or decl.value
-        shape = getattr(bunch.data, "shape", (len(bunch.data),))
+        shape: tuple[int, ...] = getattr(bunch.data, "shape", (len(bunch.data),))
         version = package_version("scikit-learn")
         record.update(
             dataset=decl.value.removeprefix("load_"), origin="package-copy",
@@ -273,6 +273,7 @@ def open_declared(decl: DataDecl, recipe_dir: Path, data_dir: Path | None = None
                       f"{decl.value}, a file beside the recipe (SHA-256 {sha256_file(target)[:12]})")
         return target, record
     local, origin = fetch_url(decl, data_dir)
+    assert decl.sha256  # a url entry always has one (parse_data_field, fetch_url)
     record.update(dataset=decl.name, origin=origin, location=decl.value,
                   description=decl.description or
                   f"{decl.name} from {decl.value} (SHA-256 {decl.sha256[:12]}, checked)")

@@ -26,9 +26,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 PALETTES = ("light", "dark")
 """The site's palettes: Material's ``default`` scheme is "light", ``slate`` is "dark"."""
@@ -63,7 +66,7 @@ def variant_name(name: str, palette: str) -> str:
     return (path.parent / f"{path.stem}.dark{path.suffix}").as_posix()
 
 
-def rc_params(palette: str) -> dict[str, Any]:
+def rc_params(palette: str) -> dict[RcKeyType, Any]:
     """matplotlib rc settings for drawing new figures in ``palette`` (see :func:`rc_context`)."""
     theme = THEME[check_palette(palette)]
     bg, fg = theme["background"], theme["foreground"]
@@ -289,14 +292,14 @@ def _fresh_fonts_after_fork() -> None:
     import matplotlib.mathtext
     import matplotlib.text
 
-    matplotlib.font_manager._get_font.cache_clear()
+    matplotlib.font_manager._get_font.cache_clear()  # type: ignore[attr-defined]  # private
     for cache in (getattr(matplotlib.mathtext.MathTextParser, "_parse_cached", None),
                   getattr(matplotlib.text, "_get_text_metrics_with_cache_impl", None)):
         with contextlib.suppress(AttributeError):
             cache.cache_clear()  # type: ignore[union-attr]
 
 
-class _Group(list):  # type: ignore[type-arg]
+class _Group(list[Any]):
     """Several compositions switched to a palette together (see :func:`render_palettes`)."""
 
     def set_palette(self, palette: str) -> None:

@@ -263,7 +263,7 @@ class Explainer:
         self.sizes = dict(sizes or {})
         self.outputs: dict[str, Output] = {}
         self.metrics: dict[str, Any] = {}
-        self.timings: dict[str, float] = {}
+        self.timings: dict[str, float | None] = {}  # None: non-finite, written as JSON null
         self.data: list[dict[str, Any]] = []
         self.notes: list[str] = []
         self.status: dict[str, Any] = {}
@@ -525,7 +525,7 @@ class Explainer:
         try:
             yield
         finally:
-            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 3)
+            self.timings[name] = round((self.timings.get(name) or 0.0) + time.perf_counter() - start, 3)
 
     def finish(self) -> Path:
         """Write ``outputs.json``; checks every registered output exists. Call it last."""

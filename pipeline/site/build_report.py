@@ -5,17 +5,20 @@ totals on the same page. Here each row is a recipe's current build (its manifest
 profile, device, training / rendering / whole-run seconds, peak memory, whether the last build
 executed or came from the cache, the data it used and the build date. The table is plain HTML
 sorted in the browser by ``site_overrides/assets/nnx-sort.js`` (no library from a CDN); without
-JavaScript it reads as a table sorted by total time. Pure functions over manifests and states.
+JavaScript it reads as a table sorted by total time. Pure functions over manifests and states;
+the markup is ``templates/build_report_table.html`` and ``templates/build_report.md``.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from markupsafe import Markup
+
 from pipeline.build.records import Manifest, RecipeState, read_state
+from pipeline.site.render import render
 
 CACHE_WORDS = {
     "ran": "executed",
@@ -114,60 +117,27 @@ def totals(rows: list[ReportRow]) -> dict[str, Any]:
 COLUMNS = ("Explainer", "Profile", "Device", "Train (s)", "Render (s)", "Whole run (s)",
            "Peak memory (MB)", "Cache", "Data used", "Built")
 NUMERIC = {3, 4, 5, 6}
+SORTED_BY = 5  # the table comes sorted by the whole run, slowest first
 
 
 def report_html(rows: list[ReportRow]) -> str:
     """The sortable table (slowest first) with a totals row in ``<tfoot>``."""
     rows = sorted(rows, key=lambda r: -(r.total_s or 0.0))
-    head = "".join(
-        f'<th scope="col"{" data-nnx-type=num" if i in NUMERIC else ""}'
-        f'{" aria-sort=descending" if i == 5 else ""}>'
-        f'<button type="button" class="nnx-sort">{html.escape(c)}</button></th>'
-        for i, c in enumerate(COLUMNS))
-    body = []
+    columns = [{"name": c, "numeric": i in NUMERIC, "sorted": i == SORTED_BY}
+               for i, c in enumerate(COLUMNS)]
+    shown = []
     for r in rows:
-        title = html.escape(r.title)
-        link = f'<a href="{html.escape(r.url, quote=True)}">{title}</a>' if r.url else title
-        cells = [(html.escape(r.title.lower()), link)]
-        cells.append((html.escape(r.profile or ""), html.escape(r.profile or "–")))
-        cells.append((html.escape(r.device), html.escape(r.device or "–")))
-        for value in (r.train_s, r.render_s, r.total_s):
-            cells.append(_num(value))
+        cells = [(r.profile or "", r.profile or "–"), (r.device, r.device or "–")]
+        cells += [_num(value) for value in (r.train_s, r.render_s, r.total_s)]
         cells.append(_num(r.peak_mb, 0))
-        cells.append((html.escape(r.cache), html.escape(r.cache)))
-        cells.append((html.escape(r.data), html.escape(r.data or "–")))
-        cells.append((html.escape(r.built_at or ""), html.escape(r.built_at or "–")))
-        first, *rest = cells
-        body.append(f'<tr data-slug="{html.escape(r.slug, quote=True)}">'
-                    f'<th scope="row" data-nnx-key="{first[0]}">{first[1]}</th>'
-                    + "".join(f'<td data-nnx-key="{k}">{v}</td>' for k, v in rest) + "</tr>")
-    t = totals(rows)
-    peak = "–" if t["peak_mb"] is None else f"{t['peak_mb']:,.0f} (largest)"
-    foot = (f'<tr><th scope="row">Total ({t["recipes"]} explainers)</th><td></td><td></td>'
-            f'<td>{t["train_s"]:,.1f}</td><td>{t["render_s"]:,.1f}</td>'
-            f'<td>{t["total_s"]:,.1f}</td><td>{peak}</td>'
-            f'<td>{t["executed"]} executed, {t["cached"]} from cache</td><td></td><td></td></tr>')
-    return ('<div class="nnx-include nnx-build-report"><table class="nnx-sortable">'
-            "<caption>Build cost per explainer (select a column heading to sort)</caption>"
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
-            f"<tfoot>{foot}</tfoot></table></div>")
+        cells.append((r.cache, r.cache))
+        cells.append((r.data, r.data or "–"))
+        cells.append((r.built_at or "", r.built_at or "–"))
+        shown.append({"slug": r.slug, "title": r.title, "url": r.url, "cells": cells})
+    return render("build_report_table.html", columns=columns, rows=shown, totals=totals(rows))
 
 
 def report_page(rows: list[ReportRow], site_built_at: str) -> str:
     """The Markdown page: a sentence of totals, then the table."""
-    t = totals(rows)
-    minutes = t["total_s"] / 60
-    lines = [
-        "---", "title: How this site was built", "---", "",
-        "# How this site was built", "",
-        f"Every explainer on this site was built by running its notebook recipe. "
-        f"The {t['recipes']} recipes took **{t['total_s']:,.1f} s** ({minutes:.1f} min) of "
-        f"notebook time in all: **{t['train_s']:,.1f} s** training and "
-        f"**{t['render_s']:,.1f} s** rendering. In the latest build {t['executed']} executed "
-        f"and {t['cached']} came from the cache (unchanged recipes never re-run). "
-        f"This page was generated on {html.escape(site_built_at)}.", "",
-        "Peak memory is the largest resident memory of the recipe's kernel (or of the GPU, "
-        "where one was used). Each explainer's own provenance box has the details.", "",
-        report_html(rows), "",
-    ]
-    return "\n".join(lines)
+    return render("build_report.md", totals=totals(rows), site_built_at=site_built_at,
+                  table=Markup(report_html(rows)))

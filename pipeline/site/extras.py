@@ -1,10 +1,10 @@
-"""The hook's site-wide extras: learning-path navigation, the build report page, hosting limits.
+"""The plugin's site-wide extras: learning-path navigation, the build report page, hosting limits.
 
-Kept out of ``pipeline/site/plugin.py`` so the hook stays a thin list of mkdocs events; each
-function here takes what mkdocs hands the hook and calls the pure modules
+Kept out of ``pipeline/site/plugin.py`` so the plugin stays a thin list of mkdocs events; each
+function here takes what mkdocs hands the plugin and calls the pure modules
 (:mod:`pipeline.site.nav`, :mod:`pipeline.site.build_report`, :mod:`pipeline.site.hosting_limits`).
-Settings live in ``mkdocs.yml`` under ``extra``: ``learning_path`` (section order and titles)
-and ``hosting`` (``page_budget_mb``, ``max_file_mb``, ``max_site_mb``).
+Settings are the plugin's options (:mod:`pipeline.site.config`): ``learning_path`` (section
+order and titles) and ``hosting`` (``page_budget_mb``, ``max_file_mb``, ``max_site_mb``).
 """
 
 from __future__ import annotations
@@ -17,33 +17,26 @@ from typing import Any
 from pipeline.build.records import Manifest
 from pipeline.library.errors import HostingLimitError
 from pipeline.site.build_report import report_page, row_for
+from pipeline.site.config import HostingConfig
 from pipeline.site.hosting_limits import (
-    DEFAULT_PAGE_BUDGET_MB,
-    MAX_FILE_BYTES,
     MAX_SITE_BYTES,
     MB,
     check_hard_limits,
     pages_over_budget,
 )
-from pipeline.site.nav import BUILD_REPORT_PAGE, NavPage, learning_path_nav, parse_learning_path
+from pipeline.site.nav import BUILD_REPORT_PAGE, NavPage, learning_path_nav
 from pipeline.site.thumbnails import THUMBNAIL_DIR, make_thumbnail
 
 log = logging.getLogger("mkdocs.plugins.nnx")
 
 
-def configure_nav(config: Any, results: dict[str, Any], docs: Path) -> None:
-    """Set ``nav`` to the learning path unless ``mkdocs.yml`` gives one by hand."""
+def configure_nav(config: Any, results: dict[str, Any], docs: Path,
+                  path: list[tuple[str, str]]) -> None:
+    """Set ``nav`` to the learning ``path`` unless ``mkdocs.yml`` gives one by hand."""
     if config.get("nav"):
         return
-    extra = config.get("extra") or {}
-    if "learning_path" not in extra:
+    if not path:
         return  # no learning path configured: mkdocs' own (alphabetical) navigation
-    try:
-        path = parse_learning_path(extra.get("learning_path"))
-    except ValueError as exc:
-        from mkdocs.exceptions import ConfigurationError
-
-        raise ConfigurationError(str(exc)) from None
     pages: list[NavPage] = []
     recipe_pages: set[str] = set()
     for res in results.values():
@@ -89,26 +82,21 @@ def build_report_markdown(results: dict[str, Any], docs: Path, page: Any, files:
     return report_page(rows, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
 
 
-def check_hosting_limits(config: Any, log: logging.Logger) -> None:
+def check_hosting_limits(site: Path, hosting: HostingConfig, log: logging.Logger) -> None:
     """Abort the build over GitHub Pages' hard limits; warn about pages over the budget."""
     from mkdocs.exceptions import Abort
 
-    hosting = (config.get("extra") or {}).get("hosting") or {}
-    site = Path(config["site_dir"])
     try:
-        size = check_hard_limits(
-            site,
-            max_file=int(float(hosting.get("max_file_mb", MAX_FILE_BYTES / MB)) * MB),
-            max_site=int(float(hosting.get("max_site_mb", MAX_SITE_BYTES / MB)) * MB),
-        )
+        size = check_hard_limits(site, max_file=int(hosting.max_file_mb * MB),
+                                 max_site=int(hosting.max_site_mb * MB))
     except HostingLimitError as exc:
         raise Abort(f"Hosting limits: {exc}") from None
-    budget = float(hosting.get("page_budget_mb", DEFAULT_PAGE_BUDGET_MB))
+    budget = hosting.page_budget_mb
     pages = [p for p in site.rglob("*.html") if not p.relative_to(site).as_posix().startswith("assets/")]
     for rel, n in pages_over_budget(site, budget, pages):
         log.warning("%s: first load is %.2f MB, over the page budget of %.2f MB "
-                    "(extra.hosting.page_budget_mb in mkdocs.yml); defer images with "
-                    "loading=lazy or make them smaller", rel, n / MB, budget)
+                    "(the nn-explainers plugin's hosting.page_budget_mb in mkdocs.yml); defer "
+                    "images with loading=lazy or make them smaller", rel, n / MB, budget)
     log.info("site size %.1f MB (GitHub Pages allows %.0f MB)", size.total / MB,
              MAX_SITE_BYTES / MB)
 
@@ -122,7 +110,7 @@ def add_dark_thumbnail(files: Any, config: Any, res: dict[str, Any], entry: Path
                        slug: str, file_cls: Any) -> None:
     """The gallery card's thumbnail in the dark palette, when the recipe drew its asset twice.
 
-    ``file_cls`` is the hook's ``AssetFile`` (copied as it is, never rendered as a page).
+    ``file_cls`` is the plugin's ``AssetFile`` (copied as it is, never rendered as a page).
     """
     manifest = Manifest.read(res.get("manifest"))
     out = manifest.output(thumb) if manifest is not None else None

@@ -1,11 +1,11 @@
 """GitHub Pages' limits, checked on the built site before anyone tries to publish it.
 
 GitHub Pages refuses files over 100 MB and sites over 1 GB; a deploy that breaks them fails on
-GitHub's side, minutes later and with a vaguer message. So ``mkdocs build`` (the hook's
+GitHub's side, minutes later and with a vaguer message. So ``mkdocs build`` (the plugin's
 ``on_post_build``) measures ``site/`` and fails with the file or the total named and what to do.
 A page whose first load (its HTML plus the local CSS, scripts and images it references without
-``loading="lazy"``) passes a budget (2 MB by default, ``extra.page_budget_mb`` in
-``mkdocs.yml``) gets a warning: readers on slow connections pay for it.
+``loading="lazy"``) passes a budget (2 MB by default, the plugin's
+``hosting.page_budget_mb`` in ``mkdocs.yml``) gets a warning: readers on slow connections pay for it.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ mkdocs without a ``nav:`` lists folders alphabetically (Basics, Cifar, Inside, N
 Replay) and every generated notebook page with them. Readers are meant to go basics -> replay
 -> inside -> CIFAR-10, and reach a notebook from its explainer. So the navigation is built here
 from the recipes' sections and ``order`` headers, with the section order and titles from
-``extra.learning_path`` in ``mkdocs.yml``; a new explainer appears in its section without
-editing the navigation by hand. Pure functions: tested without mkdocs.
+the plugin's ``learning_path`` option in ``mkdocs.yml``; a new explainer appears in its
+section without editing the navigation by hand. Pure functions: tested without mkdocs.
 """
 
 from __future__ import annotations
@@ -30,19 +30,19 @@ class NavPage:
 
 
 def parse_learning_path(raw: Any) -> list[tuple[str, str]]:
-    """``extra.learning_path`` as ``[(section, title), ...]``; a clear error names the entry.
+    """The ``learning_path`` option as ``[(section, title), ...]``; a clear error names the entry.
 
     Accepted: a list of ``{section: basics, title: "Basics"}`` mappings.
     """
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise ValueError("mkdocs.yml extra.learning_path must be a list of "
+        raise ValueError("learning_path must be a list of "
                          "{section: <folder>, title: <nav title>} entries")
     out = []
     for i, item in enumerate(raw):
         if not isinstance(item, Mapping) or "section" not in item or "title" not in item:
-            raise ValueError(f"mkdocs.yml extra.learning_path[{i}] = {item!r}: each entry needs "
+            raise ValueError(f"learning_path[{i}] = {item!r}: each entry needs "
                              "'section' (a folder of content/) and 'title'")
         out.append((str(item["section"]), str(item["title"])))
     return out

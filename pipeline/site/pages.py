@@ -1,15 +1,15 @@
 """What the site shows from build results: shortcodes, provenance box, stale banner, gallery.
 
 Pure functions over manifests and states (:mod:`pipeline.build.records`; a plain dict as read
-from JSON is accepted and converted), so they are tested without mkdocs. The mkdocs
-hook (``pipeline/site/plugin.py``) only wires them into mkdocs' events.
+from JSON is accepted and converted), so they are tested without mkdocs. The mkdocs plugin
+(``pipeline/site/plugin.py``) only wires them into mkdocs' events. What they decide is here;
+the markup they produce is in ``templates/`` (:mod:`pipeline.site.render`).
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
-import html
 import posixpath
 import re
 from collections.abc import Callable
@@ -17,9 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
+
 from pipeline.build.records import Failure, Manifest, RecipeState, read_state
 from pipeline.library.errors import ShortcodeError, ShortcodeUsageError, UnsafeInclude
 from pipeline.library.suggest import did_you_mean
+from pipeline.site.render import render
+from pipeline.site.render import seconds as _fmt_seconds
 
 SHORTCODE_RE = re.compile(r"\{\{\s*([a-z_]+)\((.*?)\)\s*\}\}", re.DOTALL)
 
@@ -45,7 +49,7 @@ class PageContext:
     thumb_urls: dict[str, str | None] = field(default_factory=dict)
     thumb_dark_urls: dict[str, str] = field(default_factory=dict)  # dark-palette thumbnails
     warnings: list[str] = field(default_factory=list)
-    #: an unbuilt recipe may show placeholders instead of warning (not under NNX_REQUIRE_ALL)
+    #: an unbuilt recipe may show placeholders instead of warning (not with require_all)
     unbuilt_ok: bool = False
 
     def __post_init__(self) -> None:
@@ -80,21 +84,21 @@ def _require_url(ctx: PageContext, name: str) -> str:
     return url
 
 
-def _size_attrs(ctx: PageContext, name: str | None) -> str:
-    """``width``/``height`` of a raster asset, so the page reserves its space before it loads."""
+def _image_size(ctx: PageContext, name: str | None) -> tuple[int, int] | None:
+    """``(width, height)`` of a raster asset, so the page reserves its space before it loads."""
     if not name or ctx.path_for is None:
-        return ""
+        return None
     path = ctx.path_for(name)
     if not path:
-        return ""
+        return None
     try:
         from PIL import Image
 
         with Image.open(path) as im:
             w, h = im.size
     except Exception:  # noqa: BLE001 - SVG or unreadable: the browser sizes it on load
-        return ""
-    return f' width="{w}" height="{h}"'
+        return None
+    return int(w), int(h)
 
 
 def _dark_url(ctx: PageContext, name: str | None) -> str | None:
@@ -105,36 +109,15 @@ def _dark_url(ctx: PageContext, name: str | None) -> str | None:
     return ctx.url_for(dark) if isinstance(dark, str) else None
 
 
-def palette_img(light: str, dark: str | None, alt: str, attrs: str = "",
-                still: tuple[str, str | None] | None = None) -> str:
-    """An ``<img>`` that loads only the version matching the reader's palette.
-
-    With a dark version the image has no ``src`` in the markup: assets/nnx-palette.js sets it
-    from ``data-nnx-light``/``data-nnx-dark`` for the palette shown (and again when the reader
-    toggles it), so the other version is never requested. ``still`` (light, dark) is what a
-    reader who prefers reduced motion sees instead of an animated GIF. Without JavaScript the
-    ``<noscript>`` copy shows the light version.
-    """
-    if dark is None and still is None:
-        return f'<img src="{light}" alt="{alt}" loading="lazy"{attrs}>'
-    data = f' data-nnx-light="{light}" data-nnx-dark="{dark or light}"'
-    if still is not None:
-        data += f' data-nnx-still-light="{still[0]}" data-nnx-still-dark="{still[1] or still[0]}"'
-    return (f'<img{data} alt="{alt}" loading="lazy"{attrs}>'
-            f'<noscript><img src="{light}" alt="{alt}" loading="lazy"{attrs}></noscript>')
-
-
 def sc_figure(ctx: PageContext, name: str, caption: str | None = None, width: str | None = None) -> str:
     out = _output(ctx, name)
     url = _require_url(ctx, name)
-    alt = html.escape(out.get("alt") or caption or name, quote=True)
-    style = f' style="max-width:{html.escape(width)}"' if width else ""
-    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
     poster = out.get("poster")
     still = ((_require_url(ctx, poster), _dark_url(ctx, poster))
              if out.get("kind") == "gif" and poster else None)
-    img = palette_img(url, _dark_url(ctx, name), alt, f"{_size_attrs(ctx, name)}{style}", still)
-    return f'<figure class="nnx-figure">{img}{cap}</figure>'
+    return render("figure.html", url=url, dark_url=_dark_url(ctx, name),
+                  alt=out.get("alt") or caption or name, size=_image_size(ctx, name),
+                  width=width, caption=caption, still=still)
 
 
 def sc_video(ctx: PageContext, name: str, caption: str | None = None, scrub: str | None = None) -> str:
@@ -142,36 +125,13 @@ def sc_video(ctx: PageContext, name: str, caption: str | None = None, scrub: str
     out = _output(ctx, name)
     url = _require_url(ctx, name)
     poster = out.get("poster")
-    poster_attr = f' poster="{_require_url(ctx, poster)}"' if poster else ""
-    alt = html.escape(out.get("alt") or name, quote=True)
-    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    scrub_attr = ""
-    if scrub:
-        index_url = _require_url(ctx, f"{scrub}/index.json")
-        scrub_attr = f' data-nnx-frames="{index_url}"'
-        dark_frames = _dark_url(ctx, f"{scrub}/index.json")
-        if dark_frames:
-            scrub_attr += f' data-nnx-frames-dark="{dark_frames}"'
-    dark = _dark_url(ctx, name)
-    plain = (f'<video controls preload="metadata" playsinline muted loop{poster_attr}'
-             f'{_size_attrs(ctx, poster)} aria-label="{alt}" title="{alt}">'
-             f'<source src="{url}" type="video/mp4">'
-             f'<a href="{url}">Download the video</a></video>')
-    if dark is None:
-        return f'<figure class="nnx-video"{scrub_attr}>{plain}{cap}</figure>'
-    # Both palettes: sources and poster are set by assets/nnx-palette.js for the palette shown.
-    # preload="none": nothing of the video is fetched until the reader presses play (the
-    # poster shows); the scrubber needs only its frames.
-    dark_poster = _dark_url(ctx, poster)
-    poster_data = (f' data-nnx-poster-light="{_require_url(ctx, poster)}" '
-                   f'data-nnx-poster-dark="{dark_poster or _require_url(ctx, poster)}"'
-                   if poster else "")
-    return (f'<figure class="nnx-video"{scrub_attr}><video class="nnx-palette-video" controls '
-            f'preload="none" playsinline muted loop{poster_data}{_size_attrs(ctx, poster)} '
-            f'aria-label="{alt}" title="{alt}">'
-            f'<source data-nnx-light="{url}" data-nnx-dark="{dark}" type="video/mp4">'
-            f'<a href="{url}">Download the video</a></video>'
-            f"<noscript>{plain}</noscript>{cap}</figure>")
+    poster_url = _require_url(ctx, poster) if poster else None
+    frames_url = _require_url(ctx, f"{scrub}/index.json") if scrub else None
+    return render("video.html", url=url, dark_url=_dark_url(ctx, name),
+                  alt=out.get("alt") or name, caption=caption,
+                  poster_url=poster_url, poster_dark_url=_dark_url(ctx, poster),
+                  size=_image_size(ctx, poster), frames_url=frames_url,
+                  frames_dark_url=_dark_url(ctx, f"{scrub}/index.json") if scrub else None)
 
 
 def _frames_index(ctx: PageContext, name: str) -> dict[str, Any]:
@@ -182,7 +142,7 @@ def _frames_index(ctx: PageContext, name: str) -> dict[str, Any]:
     try:
         import json
 
-        index = json.loads(Path(path).read_text(encoding="utf-8"))
+        index: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
         files = index["files"]
         if not files or len(files) != len(index["epochs"]):
             raise ValueError("'epochs' and 'files' must be equal-length, non-empty lists")
@@ -210,10 +170,8 @@ def sc_compare(ctx: PageContext, runs: list[str], labels: list[str] | None = Non
                              "label per run")
     cells = [_frames_cell(ctx, run, str(label), f"{label}: ", "nnx-compare-run")
              for run, label in zip(runs, labels, strict=True)]
-    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    name = html.escape(caption or "Runs side by side: " + ", ".join(map(str, labels)), quote=True)
-    return (f'<figure class="nnx-compare" role="group" aria-label="{name}">'
-            f'<div class="nnx-compare-runs">{"".join(cells)}</div>{cap}</figure>')
+    name = caption or "Runs side by side: " + ", ".join(map(str, labels))
+    return render("compare.html", cells=cells, caption=caption, name=name)
 
 
 def sc_frames(ctx: PageContext, name: str, caption: str | None = None) -> str:
@@ -222,11 +180,13 @@ def sc_frames(ctx: PageContext, name: str, caption: str | None = None) -> str:
     For pictures that exist only at a few epochs (no video), e.g. attributions recomputed from
     the recorded weights of several epochs; the page's epoch scrubber moves it with the rest.
     """
-    return _frames_cell(ctx, name, caption or "", "", "nnx-frames-figure")
+    return render("frames.html", cell=_frames_cell(ctx, name, caption or "", "",
+                                                   "nnx-frames-figure"))
 
 
-def _frames_cell(ctx: PageContext, run: str, label: str, alt_prefix: str, css: str) -> str:
-    """A figure the scrubber drives: the last frame (palette-aware) and the frames' index."""
+def _frames_cell(ctx: PageContext, run: str, label: str, alt_prefix: str, css: str
+                 ) -> dict[str, Any]:
+    """What a figure the scrubber drives shows: the last frame (palette-aware), the index."""
     index_name = f"{run}/index.json"
     index_url = _require_url(ctx, index_name)
     index = _frames_index(ctx, run)
@@ -236,17 +196,16 @@ def _frames_cell(ctx: PageContext, run: str, label: str, alt_prefix: str, css: s
                  if isinstance(dark_index, str) else None)
     dark_url = ctx.url_for(dark_last) if dark_last else None
     what = _output(ctx, index_name).get("alt") or "Training frames"
-    alt = html.escape(f"{alt_prefix}{what} (epoch {index['epochs'][-1]})", quote=True)
-    frames_attr = f' data-nnx-frames="{index_url}"'
-    if dark_url:
-        frames_attr += f' data-nnx-frames-dark="{_require_url(ctx, dark_index)}"'
-    size = (f' width="{int(index["width"])}" height="{int(index["height"])}"'
-            if index.get("width") and index.get("height") else "")
-    img = palette_img(_require_url(ctx, last), dark_url, alt, size)
-    cap = f"<figcaption>{html.escape(label)}</figcaption>" if label else ""
-    return (f'<figure class="nnx-video {css}"{frames_attr} '
-            f'data-nnx-label="{html.escape(alt_prefix or "frames", quote=True)}">'
-            f'<div class="nnx-compare-still">{img}</div>{cap}</figure>')
+    return {
+        "css": css, "label": label, "alt_prefix": alt_prefix,
+        "alt": f"{alt_prefix}{what} (epoch {index['epochs'][-1]})",
+        "index_url": index_url,
+        "dark_index_url": (_require_url(ctx, dark_index)
+                           if dark_url and isinstance(dark_index, str) else None),
+        "last_url": _require_url(ctx, last), "dark_last_url": dark_url,
+        "size": ((int(index["width"]), int(index["height"]))
+                 if index.get("width") and index.get("height") else None),
+    }
 
 
 _SCRIPT_SRC_RE = re.compile(r"""<script\b[^>]*\bsrc\s*=\s*["']([^"'#?]+)""", re.IGNORECASE)
@@ -291,18 +250,9 @@ def sc_iframe(ctx: PageContext, name: str, height: int = 600, title: str | None 
     ``no-js`` class hides the empty one).
     """
     out = _output(ctx, name)
-    url = _require_url(ctx, name)
-    label = html.escape(title or out.get("alt") or name, quote=True)
-    style = f"width:100%;height:{int(height)}px;border:0"
     size = _embed_bytes(ctx, name)
-    weight = f" ({_fmt_bytes(size)})" if size else ""
-    return (f'<div class="nnx-embed"><iframe class="nnx-iframe" data-nnx-src="{url}" '
-            f'title="{label}" loading="lazy" style="{style}"></iframe>'
-            f'<button type="button" class="md-button nnx-embed-load" hidden>'
-            f"Load the interactive page: {label}{weight}</button>"
-            f'<noscript><iframe class="nnx-iframe" src="{url}" title="{label}" loading="lazy" '
-            f'style="{style}"></iframe></noscript></div>')
-
+    return render("iframe.html", url=_require_url(ctx, name), height=int(height),
+                  label=title or out.get("alt") or name, weight=_fmt_bytes(size) if size else None)
 
 #: What ``include(...)`` inlines: HTML fragments only (a table, a list), never a whole page.
 INCLUDE_SUFFIXES = (".html", ".htm")
@@ -361,7 +311,8 @@ def sc_include(ctx: PageContext, name: str) -> str:
     # One raw-HTML block for Markdown: the wrapper starts the line, and blank lines inside the
     # fragment would end the block early, so they are dropped.
     body = "\n".join(line for line in text.strip().splitlines() if line.strip())
-    return f'<div class="nnx-include" data-nnx-asset="{html.escape(name, quote=True)}">\n{body}\n</div>'
+    # Checked above to be static markup, so it is inlined as it is (not escaped).
+    return render("include.html", name=name, fragment=Markup(body))
 
 
 def sc_metric(ctx: PageContext, name: str, fmt: str = "") -> str:
@@ -381,7 +332,7 @@ def sc_metric(ctx: PageContext, name: str, fmt: str = "") -> str:
 def sc_notebook_link(ctx: PageContext) -> str:
     if not ctx.notebook_url:
         return ""
-    return f'<a class="md-button" href="{ctx.notebook_url}">Notebook: the code and its outputs</a>'
+    return render("notebook_link.html", url=ctx.notebook_url)
 
 
 def sc_provenance(ctx: PageContext) -> str:
@@ -451,22 +402,11 @@ def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
                     and not isinstance(exc, UnsafeInclude | ShortcodeUsageError)
                     and name in DIVERGED_OPTIONAL and is_diverged(ctx.manifest)):
                 # Expected: the recipe stopped before drawing it; the admonition says why.
-                if name == "metric":
-                    return '<span class="nnx-diverged-value">n/a (training diverged)</span>'
-                return ('<p class="nnx-diverged-note"><em>Not drawn: training diverged before '
-                        "this figure could be made (see the note at the top of the page).</em></p>")
+                return render("not_drawn.html", inline=name == "metric")
             ctx.warnings.append(f"{{{{ {name}(...) }}}}: {exc}")
-            return f'<p class="nnx-missing"><strong>Missing:</strong> {html.escape(str(exc))}</p>'
+            return render("missing.html", message=str(exc))
 
     return SHORTCODE_RE.sub(replace, markdown)
-
-
-def _fmt_seconds(value: Any) -> str:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return "?"
-    return f"{v:.1f} s" if v < 120 else f"{v / 60:.1f} min"
 
 
 ORIGIN_WORDS = {
@@ -480,31 +420,22 @@ TIMING_WORDS = {"train": "training", "render": "rendering", "execute": "whole no
                 "export": "notebook export"}
 
 
-def _data_row(d: dict[str, Any]) -> str:
-    """One data source in words: what, how much, from where, and whether it is the full set."""
-    text = html.escape(str(d.get("description") or d.get("dataset") or "?"))
+def _data_facts(d: dict[str, Any]) -> dict[str, Any]:
+    """One data source's facts for the provenance box: what, how much, from where, full or not."""
+    description = str(d.get("description") or d.get("dataset") or "?")
     counts = [f"{d[k]} {w}" for k, w in (("n_train", "train"), ("n_test", "test"))
               if d.get(k) is not None]
-    if counts and not all(str(d[k]) in text for k in ("n_train", "n_test") if d.get(k) is not None):
-        text += f" ({', '.join(counts)} examples)"
-    if d.get("origin"):
-        text += f"; {ORIGIN_WORDS.get(d['origin'], 'origin ' + html.escape(str(d['origin'])))}"
-    if d.get("subset"):
-        text += "; **a subset**, not the full dataset"
+    if all(str(d[k]) in description for k in ("n_train", "n_test") if d.get(k) is not None):
+        counts = []  # the description already says how many
+    origin = d.get("origin")
     stand_in = d.get("stand_in")
-    if stand_in:
-        text += "; **a stand-in** for the article's data" + (
-            f": {html.escape(str(stand_in))}" if isinstance(stand_in, str) else "")
-    if d.get("note"):
-        text += f". {html.escape(str(d['note']))}"
-    return text
-
-
-def _threads_note(threads: Any) -> str:
-    """", TensorFlow limited to N threads" when a build set it (NNX_KERNEL_THREADS)."""
-    if threads in (None, "", "default"):
-        return ""
-    return f", TensorFlow limited to {html.escape(str(threads))} thread(s)"
+    return {
+        "description": description, "counts": counts,
+        "origin": ORIGIN_WORDS.get(origin, f"origin {origin}") if origin else None,
+        "subset": bool(d.get("subset")),
+        "stand_in": str(stand_in) if isinstance(stand_in, str) else bool(stand_in),
+        "note": str(d["note"]) if d.get("note") else None,
+    }
 
 
 def provenance_box(manifest: Manifest | dict[str, Any]) -> str:
@@ -515,36 +446,24 @@ def provenance_box(manifest: Manifest | dict[str, Any]) -> str:
     """
     m = manifest if isinstance(manifest, Manifest) else Manifest.from_dict(manifest)
     hw = m.hardware
-    timings = m.timings
-    rows = [("Profile", f"`{m.profile}` (seed {m.seed})")]
-    sizes = m.sizes
-    if sizes:
-        rows.append(("Sizes", ", ".join(f"{k} {v}" for k, v in sizes.items())))
-    for d in m.data:
-        rows.append(("Data", _data_row(d)))
-    if not m.data:
-        rows.append(("Data", "none recorded by the recipe"))
     gpus = [str(g) for g in hw.get("gpus") or []]
-    accel = f"GPU {', '.join(gpus)}" if gpus else str(hw.get("accelerator", "?"))
-    rows.append(("Hardware", f"{html.escape(accel)}; CPU {html.escape(str(hw.get('cpu', '?')))} "
-                             f"({hw.get('cpu_count', '?')} cores"
-                             f"{_threads_note(hw.get('intra_op_threads'))})"))
-    if hw.get("keras_backend"):  # which framework trained the model (pipeline.library.backends)
-        rows.append(("Keras backend", f"`{html.escape(str(hw['keras_backend']))}`"))
-    time_bits = [f"{TIMING_WORDS.get(k, k)} {_fmt_seconds(v)}" for k, v in timings.items()
-                 if k not in ("total",)]
-    rows.append(("Time", ", ".join(time_bits) or "?"))
-    metrics = m.metrics
-    if metrics:
-        rows.append(("Final metrics", ", ".join(f"{k} = {_fmt_metric(v)}" for k, v in metrics.items())))
-    versions = m.versions
-    rows.append(("Versions", ", ".join(f"{k} {v}" for k, v in versions.items())))
-    rows.append(("Built", f"{m.built_at or '?'}, cache key `{m.key[:12]}`"))
-    for note in m.notes:
-        rows.append(("Note", note))
-    body = "\n".join(f"    | {k} | {str(v).replace('|', '/')} |" for k, v in rows)
-    return ('??? info "How this page was built (provenance)"\n\n'
-            "    | | |\n    |---|---|\n" + body + "\n")
+    threads = hw.get("intra_op_threads")  # set by a build with NNX_KERNEL_THREADS
+    return render(
+        "provenance.md",
+        profile=m.profile, seed=m.seed,
+        sizes=list(m.sizes.items()),
+        data=[_data_facts(d) for d in m.data],
+        accelerator=f"GPU {', '.join(gpus)}" if gpus else str(hw.get("accelerator", "?")),
+        cpu=hw.get("cpu", "?"), cpu_count=hw.get("cpu_count", "?"),
+        threads=None if threads in (None, "", "default") else threads,
+        # which framework trained the model (pipeline.library.backends)
+        keras_backend=hw.get("keras_backend"),
+        timings=[(TIMING_WORDS.get(k, k), v) for k, v in m.timings.items() if k != "total"],
+        metrics=[(k, _fmt_metric(v)) for k, v in m.metrics.items()],
+        versions=list(m.versions.items()),
+        built_at=m.built_at or "?", key=m.key[:12],
+        notes=m.notes,
+    )
 
 
 def _fmt_metric(v: Any) -> str:
@@ -577,24 +496,9 @@ def divergence_notice(manifest: Manifest | dict[str, Any] | None) -> str:
     if m is None or not m.diverged:
         return ""
     status = m.status
-    epoch = status.epoch
-    lr = _fmt_lr(status.learning_rate)
-    loss = status.loss
-    loss_text = "not a finite number" if loss is None else html.escape(str(loss))
-    head = f"Training diverged at epoch {epoch if epoch is not None else '?'} (learning rate {lr})"
-    body = (f"The loss became {loss_text}, so training was stopped early and the "
-            "figures that need a trained model were not drawn. A smaller learning rate or "
-            "better-scaled inputs usually fix this.")
-    if status.detected == "non-finite":
-        # Found by the pipeline, not by the recipe: no guard stopped training.
-        where = f"at epoch {epoch}" if epoch is not None else "after training"
-        head = f"Training diverged: a recorded number was not finite {where}"
-        body = ("The recipe kept going without noticing, so none of the pictures drawn from "
-                "this run are published: they would show nothing true. A smaller learning "
-                "rate or better-scaled inputs usually fix this.")
-    message = status.message.replace("`", "")
-    return (f'!!! danger "{head}"\n\n    {body}\n\n'
-            + (f"    `{message}`\n\n" if message else ""))
+    return render("divergence_notice.md", detected=status.detected,
+                  epoch=status.epoch, learning_rate=_fmt_lr(status.learning_rate),
+                  loss=status.loss, message=status.message)
 
 
 FAILURE_WORDS = {
@@ -614,29 +518,18 @@ def stale_banner(state: RecipeState | dict[str, Any],
         return ""
     failure = attempt.failure or Failure()
     summary = (failure.summary or "the recipe failed").splitlines()[0]
-    what = FAILURE_WORDS.get(str(failure.kind), "failed")
-    m = Manifest.read(manifest)
-    if m is not None:
-        lead = (f"These results are from the last good build ({m.built_at or '?'}); "
-                f"the latest build ({attempt.at or '?'}) {what}.")
-    else:
-        lead = f"The latest build of this explainer {what}, and no earlier results exist."
     detail = f"{failure.ename}: {failure.evalue}".strip(": ")
-    return (f'!!! failure "Stale: the latest build failed"\n\n    {lead}\n\n'
-            f"    `{summary.replace('`', '')}`\n\n" + (_code_block(detail) if detail else ""))
-
-
-#: Set to 1 by the full builds (`nox -s build`, CI, deploy): every recipe must have a result,
-#: and an unbuilt one fails `mkdocs build --strict` instead of showing a placeholder.
-REQUIRE_ALL_ENV = "NNX_REQUIRE_ALL"
+    m = Manifest.read(manifest)
+    return render("stale_banner.md", has_results=m is not None,
+                  built_at=(m.built_at if m is not None else None) or "?",
+                  attempted_at=attempt.at or "?",
+                  what=FAILURE_WORDS.get(str(failure.kind), "failed"), summary=summary,
+                  detail=detail)
 
 
 def unbuilt_placeholder(slug: str) -> str:
     """The notice on the page of a recipe that has no result yet (an author's working copy)."""
-    return ('!!! note "Not built yet"\n\n'
-            f"    This explainer has not been built yet: run "
-            f"`python -m pipeline build --only {slug}` (or `python -m pipeline serve`). Its "
-            "figures and numbers appear here once it has run.\n")
+    return render("not_built_notice.md", slug=slug)
 
 
 def unlink_unbuilt_assets(markdown: str, slug: str) -> str:
@@ -647,32 +540,19 @@ def unlink_unbuilt_assets(markdown: str, slug: str) -> str:
 
 def unbuilt_shortcode(name: str) -> str:
     """What a shortcode shows on an unbuilt page: a marked gap, no warning, no broken link."""
-    if name == "metric":
-        return '<span class="nnx-unbuilt">(not built yet)</span>'
     if name in ("provenance", "notebook_link"):
         return ""
-    return '<p class="nnx-unbuilt"><em>Not built yet.</em></p>'
-
-
-def _code_block(text: str, indent: str = "    ") -> str:
-    """``text`` as a fenced block inside an admonition (safe for any characters)."""
-    fence = "~~~~" if "```" in text else "```"
-    lines = [f"{indent}{fence}text"] + [f"{indent}{ln}" for ln in text.rstrip().splitlines()]
-    return "\n".join([*lines, f"{indent}{fence}"]) + "\n\n"
+    return render("not_built.html", inline=name == "metric")
 
 
 def header_error_banner(recipe_path: str, detail: str) -> str:
     """A warning when the recipe's header no longer parses (its last good result is shown)."""
-    return ('!!! failure "Stale: the recipe header is invalid"\n\n'
-            f"    `{recipe_path}` has a header the build cannot read, so this page shows the last "
-            "good build's results. Fix the header and rebuild.\n\n" + _code_block(detail))
+    return render("header_error_banner.md", recipe_path=recipe_path, detail=detail)
 
 
 def unusable_result_banner(slug: str, reason: str) -> str:
     """A warning when the stored result exists but failed verification (never served)."""
-    return ('!!! failure "The stored result of this explainer is damaged"\n\n'
-            "    It failed verification (truncated, edited or missing files), so it is not shown. "
-            f"Rebuild it with `python -m pipeline build --only {slug}`.\n\n" + _code_block(reason))
+    return render("damaged_result_banner.md", slug=slug, reason=reason)
 
 
 def gallery_html(entries: list[dict[str, Any]], urls: dict[str, str],
@@ -688,39 +568,29 @@ def gallery_html(entries: list[dict[str, Any]], urls: dict[str, str],
         href = urls.get(slug)
         if not href:
             continue
-        title = html.escape(e.get("title", slug))
-        thumb = thumbs.get(slug)
-        alt = html.escape(e.get("thumb_alt") or f"Preview of {e.get('title', slug)}", quote=True)
-        dark = (dark_thumbs or {}).get(slug)
-        img = (palette_img(thumb, dark, alt).replace("<img ", '<img class="nnx-card-thumb" ')
-               if thumb else '<div class="nnx-card-nothumb" aria-hidden="true"></div>')
-        facts = []
+        facts: list[tuple[str, bool]] = []  # (text, shown strong)
         if e.get("profile"):
-            facts.append(f"profile {html.escape(str(e['profile']))}")
+            facts.append((f"profile {e['profile']}", False))
         if e.get("data"):
-            facts.append(html.escape(e["data"]))
+            facts.append((e["data"], False))
         if e.get("train_seconds") is not None:
-            facts.append(f"trained in {_fmt_seconds(e['train_seconds'])}")
+            facts.append((f"trained in {_fmt_seconds(e['train_seconds'])}", False))
         elif e.get("build_seconds") is not None:
-            facts.append(f"built in {_fmt_seconds(e['build_seconds'])}")
+            facts.append((f"built in {_fmt_seconds(e['build_seconds'])}", False))
         if not e.get("profile"):
-            facts.append("not built yet")
+            facts.append(("not built yet", False))
         if e.get("stale"):
-            facts.append("<strong>stale: the latest build failed</strong>")
+            facts.append(("stale: the latest build failed", True))
         if e.get("diverged"):
-            facts.append("<strong>training diverged</strong>")
-        seed = (f'<p class="nnx-card-seed">From seed article {html.escape(e["seed_article"])}</p>'
-                if e.get("seed_article") else "")
-        facts_html = "".join(f"<span>{f}</span>" for f in facts)
-        cards.append(
-            f'<li class="nnx-card" data-slug="{html.escape(slug, quote=True)}">{img}'
-            f'<h3><a class="nnx-card-link" href="{href}">{title}</a></h3>'
-            f'<p class="nnx-card-desc">{html.escape(e.get("description", ""))}</p>{seed}'
-            f'<p class="nnx-card-facts">{facts_html}</p></li>'
-        )
-    if not cards:
-        return '<p class="nnx-gallery-empty">No explainers have been built yet.</p>'
-    return '<ul class="nnx-gallery">' + "".join(cards) + "</ul>"
+            facts.append(("training diverged", True))
+        cards.append({
+            "slug": slug, "href": href, "title": e.get("title", slug),
+            "thumb": thumbs.get(slug), "thumb_dark": (dark_thumbs or {}).get(slug),
+            "alt": e.get("thumb_alt") or f"Preview of {e.get('title', slug)}",
+            "description": e.get("description", ""), "seed_article": e.get("seed_article"),
+            "facts": facts,
+        })
+    return render("gallery.html", cards=cards)
 
 
 NOTEBOOK_IMAGE_RE = re.compile(r"!\[(png|jpeg|jpg|svg|gif|svg\+xml)?\]\(([^)\s]+)\)")

@@ -30,7 +30,7 @@ def make_thumbnail(source: Path, max_width: int = MAX_WIDTH, quality: int = 80) 
         frame = img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB")
     if frame.width > max_width:
         height = max(1, round(frame.height * max_width / frame.width))
-        frame = frame.resize((max_width, height), Image.LANCZOS)
+        frame = frame.resize((max_width, height), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     frame.save(out, format="WEBP", quality=quality, method=4)
     return out.getvalue()

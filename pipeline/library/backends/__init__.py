@@ -14,7 +14,8 @@ Common interface (every backend module defines these):
   ``run_epoch(epoch)`` runs the model's own ``train_step`` (``training=True``) or
   ``test_step`` over every batch of the data once, updating the model's variables and metrics.
 - ``input_gradients(fn, x) -> (values, grads)``: ``fn`` maps a float32 batch to one score per
-  sample; returns the scores and d(score)/d(x) as numpy arrays.
+  sample; returns the scores and d(score)/d(x) as numpy arrays (None: no gradient, the score
+  does not depend on ``x``).
 - ``probe_function(probe_model, loss_fn, grad_vars, read_vars, want_grads)``: the replay
   recorder's one call per epoch: ``(outputs, per-sample loss, mean-loss gradients, values)``.
 - ``visible_gpus() -> list[str]``: GPU names the backend will compute on.

@@ -63,7 +63,9 @@ def epoch_runner(
     return run_epoch, steps
 
 
-def input_gradients(fn: Callable[[Any], Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def input_gradients(
+    fn: Callable[[Any], Any], x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Scores ``fn(x)`` and their gradients with respect to ``x`` (``torch.autograd``)."""
     import torch
     from keras.src.backend.torch.core import get_device

@@ -33,13 +33,14 @@ def _share_feature_space(panels: list[FeatureSpacePanel], axes: list[Any]) -> No
     ylim = _union([p.ylim for p in panels])
     for panel, ax in zip(panels, axes, strict=True):
         panel.xlim, panel.ylim = xlim, ylim
-        if getattr(panel, "_image", None) is not None:
+        image = getattr(panel, "_image", None)
+        if image is not None:
             r = panel.boundary_resolution
             xx, yy = np.meshgrid(np.linspace(*xlim, r), np.linspace(*ylim, r))
             panel._fs_grid = np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float32)
             dx = (xlim[1] - xlim[0]) / (r - 1) / 2
             dy = (ylim[1] - ylim[0]) / (r - 1) / 2
-            panel._image.set_extent((xlim[0] - dx, xlim[1] + dx, ylim[0] - dy, ylim[1] + dy))
+            image.set_extent((xlim[0] - dx, xlim[1] + dx, ylim[0] - dy, ylim[1] + dy))
         ax.set_xlim(xlim)
         ax.set_ylim(ylim)
 
@@ -77,7 +78,8 @@ def share_limits(comps: Sequence[Composition]) -> None:
         if isinstance(panels[0], LossHistogramPanel):
             _share_loss_bins(panels, axes, replays)  # type: ignore[arg-type]
         if isinstance(panels[0], _HistogramPanel):
-            ymax = max(float(np.nanmax(p.counts)) if p.counts.size else 1.0 for p in panels)
+            ymax = max(float(np.nanmax(p.counts)) if p.counts.size else 1.0  # type: ignore[attr-defined]
+                       for p in panels)
             for ax in axes:
                 ax.set_ylim(0.0, max(ymax, 1.0) * 1.05)
             continue

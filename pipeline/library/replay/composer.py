@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -296,7 +296,9 @@ class Composition:
                     draw(artist)
                 yield epoch, np.asarray(self.canvas.buffer_rgba())
 
-    def iter_frames(self, epochs: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    def iter_frames(
+        self, epochs: Iterable[int] | None = None
+    ) -> Generator[tuple[int, np.ndarray], None, None]:
         """Yield ``(epoch, frame)`` for each epoch via blitting: background once, then only
         the animated artists per frame. Frames are ``(H, W, 3)`` uint8 copies."""
         for epoch, rgba in self._iter_rgba(epochs):

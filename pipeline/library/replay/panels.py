@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from matplotlib.artist import Artist
@@ -33,6 +33,9 @@ from matplotlib.figure import Figure
 
 from pipeline.library.errors import PanelError, PipelineError
 from pipeline.library.replay.store import Replay
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +89,9 @@ def _neutral(role: str) -> Any:
     import matplotlib
 
     rc = matplotlib.rcParams
-    key = {"ink": "axes.edgecolor", "face": "axes.facecolor", "grid": "grid.color"}[role]
+    keys: dict[str, RcKeyType] = {"ink": "axes.edgecolor", "face": "axes.facecolor",
+                                  "grid": "grid.color"}
+    key = keys[role]
     return rc[key]
 
 
@@ -361,6 +366,7 @@ class FeatureSpacePanel(_BasePanel):
             grid = self.input_grid()
             flat = grid.reshape(-1, 2)
             lines = np.empty((n_epochs, *grid.shape[:2], 2), dtype=np.float32)
+            assert fwd is not None  # a grid needs the forward pass: its errors were raised above
             for i, epoch in enumerate(replay.epochs):
                 out = fwd(replay.weights(int(epoch)), flat, stop_at=self.layer)
                 lines[i] = out.reshape(*grid.shape[:2], 2)
@@ -462,7 +468,7 @@ class FeatureSpacePanel(_BasePanel):
         replay = self._require_setup()
         i = replay.index(epoch)
         artists: list[Artist] = []
-        if self._lines is not None:
+        if self._lines is not None and self._lines_fs is not None:  # set together in _draw
             self._lines.set_segments(list(self._lines_fs[i]))
             artists.append(self._lines)
         if self._image is not None:
@@ -664,6 +670,7 @@ class DecisionBoundaryPanel(_BasePanel):
         if self._cache is not None and self._cache[0] == epoch:
             return self._cache[1]
         out = _as_probabilities(replay, replay.numpy_model(replay.weights(epoch), self.grid_points))
+        grid: np.ndarray
         if self.multiclass:
             grid = out.reshape(len(self.ys), len(self.xs), -1)
         else:
@@ -699,7 +706,7 @@ class DecisionBoundaryPanel(_BasePanel):
         dy = (y1 - y0) / (self.resolution - 1) / 2
         extent = (x0 - dx, x1 + dx, y0 - dy, y1 + dy)
         colors = class_colors(self.task.n_classes) if self.multiclass else None
-        if self.multiclass:
+        if colors is not None:  # multiclass
             self._palette = np.asarray([_rgb(c) for c in colors])
             self._face = _neutral("face")
             self._image = ax.imshow(
@@ -832,6 +839,7 @@ class ProbabilityHistogramPanel(_HistogramPanel):
             self.xlabel = "predicted P(true class)"
             self.title = self.title or "Probability of the true class"
             return
+        assert self.cls is not None  # None is the stacked case, returned above
         mask = labels == self.cls
         if not mask.any():
             raise PanelError(f"ProbabilityHistogramPanel: no probe points of class {self.cls}")
@@ -884,7 +892,8 @@ class ProbabilityHistogramPanel(_HistogramPanel):
         counts = self.class_histograms(epoch)
         base = np.zeros(counts.shape[1])
         for patch, row in zip(self._stack, counts, strict=True):
-            patch.set_data(values=base + row, baseline=base.copy())
+            # matplotlib takes an array baseline (stacked steps); its stubs say float only
+            patch.set_data(values=base + row, baseline=base.copy())  # type: ignore[arg-type]
             base = base + row
         return list(self._stack)
 

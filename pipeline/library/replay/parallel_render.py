@@ -227,7 +227,8 @@ def render_outputs(
         if scale != 1.0:
             frame_size = (max(1, round(width * scale)), max(1, round(height * scale)))
         frames_tmp = stack.enter_context(atomic_directory(frames_dir)) if frames_dir else None
-        writer = mp4_writer(stack, mp4_path, width, height, fps, crf, preset) if video else None
+        writer = (mp4_writer(stack, mp4_path, width, height, fps, crf, preset)
+                  if video and mp4_path is not None else None)  # video is empty without mp4_path
         tasks = [
             _Chunk(part, frozenset(video & set(part)), frozenset(gif & set(part)),
                    frozenset(set(framed) & set(part)), str(frames_tmp) if frames_tmp else None,

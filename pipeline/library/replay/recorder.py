@@ -316,12 +316,12 @@ class ReplayRecorder(keras.callbacks.Callback):
         n = len(self.probe_x)
         bs = self.probe_batch_size or n
         if bs >= n:
-            outs, per, grads, values = self._fn(x, y)
+            outs, per, grads, vals = self._fn(x, y)
             return (
                 [_np(o) for o in outs],
                 _np(per),
                 [_np(g) for g in grads],
-                [_np(v) for v in values],
+                [_np(v) for v in vals],
             )
         chunks_out: list[list[np.ndarray]] = []
         chunks_loss: list[np.ndarray] = []

@@ -29,7 +29,7 @@ import logging
 import os
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,7 @@ def write_replay_file(
     final = Path(path)
     if final.suffix != ".npz":
         raise ReplayFileError(final, "replay files must end in .npz")
-    save = np.savez_compressed if compress else np.savez
+    save: Callable[..., None] = np.savez_compressed if compress else np.savez
     with atomic_path(final) as tmp, open(tmp, "wb") as fh:
         save(fh, **{k: np.asarray(v) for k, v in arrays.items()})
         fh.flush()
