@@ -13,7 +13,6 @@ be equal, images are compared pixel by pixel with :data:`IMAGE_TOLERANCE`, other
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import json
 import logging
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pipeline.library.suggest import close_matches
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def select_recipes(available: Sequence[str], requested: Sequence[str] | None = N
         if unknown:
             hints = []
             for slug in unknown:
-                close = difflib.get_close_matches(slug, list(available), n=1)
+                close = close_matches(slug, available)
                 hints.append(f"{slug!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             raise BenchError(f"--recipes: no such recipe {', '.join(hints)}; known: "
                              f"{', '.join(available)}")
@@ -424,7 +425,7 @@ def key_parts(build_dir: Path, slugs: Iterable[str]) -> dict[str, dict[str, Any]
     bdir = BuildDir(build_dir)
     out = {}
     for slug in slugs:
-        current = bdir.read_state(slug).get("current")
+        current = bdir.read_state(slug).current
         manifest = bdir.entry_dir(slug, current) / "manifest.json" if current else None
         if manifest is not None and manifest.exists():
             out[slug] = json.loads(manifest.read_text()).get("key_parts", {})

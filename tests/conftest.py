@@ -98,9 +98,10 @@ class MiniProject:
         return main([*common, command, *rest])
 
     def state(self, slug: str) -> dict:
+        """The recipe's state record as its JSON dict (read through the typed reader)."""
         from pipeline.build.store import BuildDir
 
-        return BuildDir(self.build_dir).read_state(slug)
+        return BuildDir(self.build_dir).read_state(slug).to_dict()
 
     def current(self, slug: str):
         from pipeline.build.store import BuildDir

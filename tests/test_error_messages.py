@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.build.executor import cell_start_lines
 from pipeline.library.errors import HeaderError
-from pipeline.site.pages import PageContext, expand_shortcodes
+from pipeline.site.pages import PageContext, expand_shortcodes, is_diverged
 from tests.conftest import recipe_header, tiny_recipe
 
 
@@ -97,8 +97,9 @@ def test_wrong_keyword_gets_did_you_mean_and_no_internal_name(call, expected) ->
 
 
 def test_usage_errors_are_reported_even_on_a_diverged_page() -> None:
-    ctx = _ctx()
-    ctx.manifest["status"] = {"state": "diverged"}
+    ctx = PageContext(slug="s", state={}, url_for=lambda name: f"assets/{name}",
+                      manifest={"outputs": [], "metrics": {}, "status": {"state": "diverged"}})
+    assert is_diverged(ctx.manifest)
     expand_shortcodes('{{ figure("a.png", captoin="x") }}', ctx)
     assert ctx.warnings and "captoin" in ctx.warnings[0]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.build.records import Attempt, OutcomeStatus, RecipeState
 from pipeline.build.store import MANIFEST, BuildDir, CorruptEntry, file_table, seal_manifest
 
 KEY = "ab" * 32
@@ -110,16 +111,20 @@ def test_bad_state_files_are_read_safely(bdir, text) -> None:
     bdir.state_dir.mkdir(parents=True)
     (bdir.state_dir / "alpha.json").write_text(text)
     state = bdir.read_state("alpha")
-    assert isinstance(state, dict)
-    assert state.get("current") in (None, KEY)
-    assert isinstance(state.get("last_attempt", {}), dict)
+    assert isinstance(state, RecipeState)
+    assert state.current in (None, KEY)
+    assert state.last_attempt is None or state.last_attempt.failure is None
     bdir.current_entry("alpha")  # never raises
 
 
 def test_state_round_trip_and_missing_state(bdir) -> None:
-    assert bdir.read_state("nobody") == {}
+    assert bdir.read_state("nobody") == RecipeState()
     bdir.write_state("alpha", {"current": KEY, "last_attempt": {"status": "ran"}})
-    assert bdir.read_state("alpha") == {"current": KEY, "last_attempt": {"status": "ran"}}
+    state = bdir.read_state("alpha")
+    assert state == RecipeState(KEY, Attempt(status=OutcomeStatus.RAN))
+    assert state.to_dict() == {"current": KEY, "last_attempt": {"status": "ran"}}
+    bdir.write_state("alpha", state)
+    assert json.loads((bdir.state_dir / "alpha.json").read_text()) == state.to_dict()
 
 
 def test_prune_keeps_only_the_given_keys(bdir) -> None:

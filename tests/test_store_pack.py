@@ -62,7 +62,7 @@ def test_the_site_serves_unpacked_results(packed, tmp_path) -> None:
     ci = BuildDir(tmp_path / "ci-build")
     assert main(["--build-dir", str(ci.root), "unpack", str(out)]) == 0
     result = mkdocs_hook._current_result(ci, "alpha")
-    assert result["problem"] is None and result["manifest"]["hardware"]["gpus"] == ["NVIDIA H200"]
+    assert result["problem"] is None and result["manifest"].hardware["gpus"] == ["NVIDIA H200"]
 
 
 def _rewrite(src: Path, dst: Path, change) -> None:

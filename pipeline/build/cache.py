@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.library import atomic
+from pipeline.library.files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +98,6 @@ class FileHasher:
         if self.memo_path and self._dirty:
             atomic.write_json(self.memo_path, self._memo)
             self._dirty = False
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def library_sources(package_dir: Path) -> list[Path]:

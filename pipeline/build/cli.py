@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import logging
 import os
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.library.errors import BuildLocked, ConfigError, PipelineError
+from pipeline.library.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -242,8 +242,7 @@ def _select(recipes: list[Recipe], only: list[str],
         if slug not in slugs and slug in broken:
             raise broken[slug]  # the header's own message, not "no such recipe"
         if slug not in slugs:
-            close = difflib.get_close_matches(slug, slugs, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(slug, slugs)
             raise ConfigError(f"--only {slug!r}: no such recipe.{hint} Known: {', '.join(slugs)}")
     return [r for r in recipes if r.slug in only]
 
@@ -254,11 +253,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     from pipeline.build.orchestrator import execute_jobs, plan
     from pipeline.build.progress import BuildDisplay
     from pipeline.build.recipes import PROFILES, discover_all
+    from pipeline.build.records import OutcomeStatus
     from pipeline.build.store import BuildDir
 
     if args.profile not in PROFILES:
-        close = difflib.get_close_matches(args.profile, PROFILES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(args.profile, PROFILES)
         raise ConfigError(f"--profile {args.profile!r} is not a profile.{hint} Choose one of: "
                           f"{', '.join(PROFILES)}")
     if args.jobs is not None and args.jobs < 1:
@@ -299,18 +298,17 @@ def cmd_build(args: argparse.Namespace) -> int:
         display.summary(outcomes, total)
         bdir.write_report({
             "profile": options.profile, "seconds": round(total, 3), "jobs": options.jobs,
-            "outcomes": [{"slug": o.slug, "status": o.status, "seconds": round(o.seconds, 3),
-                          "failure": o.failure} for o in outcomes],
+            "outcomes": [o.to_dict() for o in outcomes],
             "header_errors": [str(e) for e in header_errors],
         })
     for err in header_errors:
         log.error("%s", err)
-    failed = [o.slug for o in outcomes if o.status == "failed"]
+    failed = [o.slug for o in outcomes if o.status is OutcomeStatus.FAILED]
     if failed or header_errors:
         log.error("%d recipe(s) failed: %s", len(failed) + len(header_errors),
                   ", ".join(failed + [getattr(e, "path", "?") for e in header_errors]))
         return 1
-    ran = sum(o.status == "ran" for o in outcomes)
+    ran = sum(o.status is OutcomeStatus.RAN for o in outcomes)
     log.info("built %d recipe(s), %d from cache, in %.1f s", ran, len(outcomes) - ran, total)
     return 0
 
@@ -353,9 +351,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         table.add_column(col)
     for r in recipes:
         state = bdir.read_state(r.slug)
-        attempt = state.get("last_attempt", {})
-        table.add_row(r.slug, r.section, r.header.title, attempt.get("status", "never"),
-                      (state.get("current") or "-")[:12])
+        status = state.last_attempt.status if state.last_attempt else None
+        table.add_row(r.slug, r.section, r.header.title, str(status or "never"),
+                      (state.current or "-")[:12])
     Console().print(table)
     for err in errors:
         log.error("%s", err)

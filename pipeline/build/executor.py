@@ -22,7 +22,7 @@ from jupyter_core.utils import ensure_async
 from pipeline.build.interrupts import run_cancellable
 from pipeline.build.kernel_sockets import ipc_kernel_manager, socket_base
 from pipeline.build.notebook_export import ANSI_RE, export_markdown
-from pipeline.library.errors import PipelineError
+from pipeline.library.errors import PipelineError, RecipeFailed, user_error_names
 
 if TYPE_CHECKING:
     from pipeline.build.warm_kernels import WarmKernel
@@ -75,17 +75,6 @@ class CellFailure:
 
 def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in text.rstrip().splitlines())
-
-
-class RecipeFailed(PipelineError):
-    """A recipe's notebook failed; carries the :class:`CellFailure`."""
-
-    def __init__(self, failure: CellFailure) -> None:
-        super().__init__(failure.summary())
-        self.failure = failure
-
-    def __reduce__(self) -> tuple[type[RecipeFailed], tuple[CellFailure]]:
-        return (type(self), (self.failure,))
 
 
 @dataclass
@@ -488,45 +477,6 @@ def _fold_library_frames(entries: list[str]) -> list[str]:
         folded.append(f"({len(hidden)} frame(s) inside the library hidden; raised at {where})")
     ename = entries[-1].split(":", 1)[0]
     return [*folded, f"{ename}: (its message, above, says what to do)"]
-
-
-_ERROR_CLASS_RE = re.compile(r"^class\s+(\w+)\s*\(([^)]*)\)", re.MULTILINE)
-
-
-def user_error_names(package_dir: Path | None = None) -> frozenset[str]:
-    """Names of :class:`PipelineError` and all its subclasses defined in the ``pipeline`` package.
-
-    Found by scanning the package's source, not by importing it: the subclasses live in modules
-    (replay panels, dataset loaders) that import Keras, which the build tool must not import.
-    """
-    package_dir = package_dir or Path(__file__).resolve().parents[1]
-    key = str(package_dir)
-    cached = _USER_ERRORS.get(key)
-    if cached is not None:
-        return cached
-    bases: dict[str, set[str]] = {}
-    for src in package_dir.rglob("*.py"):
-        try:
-            text = src.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        for name, parents in _ERROR_CLASS_RE.findall(text):
-            names = {p.strip().rsplit(".", 1)[-1] for p in parents.split(",") if p.strip()}
-            bases.setdefault(name, set()).update(names)
-    found = {"PipelineError"}
-    changed = True
-    while changed:
-        changed = False
-        for name, parents in bases.items():
-            if name not in found and parents & found:
-                found.add(name)
-                changed = True
-    result = frozenset(found)
-    _USER_ERRORS[key] = result
-    return result
-
-
-_USER_ERRORS: dict[str, frozenset[str]] = {}
 
 
 def _failure(rel_name: str, nb: Any, index: int | None, recipe_text: str, ename: str,

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.build.executor import CellFailure, RecipeFailed, execute_recipe, kernel_env
+from pipeline.build.executor import CellFailure, execute_recipe, kernel_env
+from pipeline.build.records import Failure, OutcomeStatus, ResultStatus
 from pipeline.build.store import MANIFEST, BuildDir, file_table, seal_manifest
 from pipeline.library import atomic
-from pipeline.library.errors import AssetPathError, PipelineError
+from pipeline.library.errors import AssetPathError, PipelineError, RecipeFailed
 from pipeline.library.runtime import OUTPUTS_FILE
 
 if TYPE_CHECKING:
@@ -63,17 +64,22 @@ class Job:
 
 @dataclass
 class Outcome:
-    """What happened to one recipe in this build."""
+    """What happened to one recipe in this build (plain data: it crosses process boundaries)."""
 
     slug: str
-    status: str  # "ran" | "cached" | "failed"
+    status: OutcomeStatus
     seconds: float
     key: str
     staged: Path | None = None
-    failure: dict[str, Any] | None = None
+    failure: Failure | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
-    #: the recipe's own status from ``outputs.json`` (e.g. ``{"state": "diverged", ...}``)
-    result_status: dict[str, Any] = field(default_factory=dict)
+    #: the recipe's own verdict from ``outputs.json`` (e.g. diverged, at which epoch)
+    result_status: ResultStatus = field(default_factory=ResultStatus)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome as the build report (``reports/last-build.json``) lists it."""
+        return {"slug": self.slug, "status": str(self.status), "seconds": round(self.seconds, 3),
+                "failure": None if self.failure is None else self.failure.to_dict()}
 
 
 
@@ -158,25 +164,26 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
         # Sealed as written: NaN -> null before hashing, so the seal matches the strict file.
         manifest = atomic.json_safe(manifest)
         atomic.write_json(staged / MANIFEST, seal_manifest(manifest))
-        return Outcome(job.slug, "ran", time.perf_counter() - start, job.key, staged=staged,
-                       metrics=manifest["metrics"], result_status=dict(manifest["status"] or {}))
+        return Outcome(job.slug, OutcomeStatus.RAN, time.perf_counter() - start, job.key,
+                       staged=staged, metrics=manifest["metrics"],
+                       result_status=ResultStatus.from_dict(manifest["status"]))
     except RecipeFailed as exc:
         shutil.rmtree(staged, ignore_errors=True)
-        return Outcome(job.slug, "failed", time.perf_counter() - start, job.key,
-                       failure=exc.failure.to_dict())
+        return Outcome(job.slug, OutcomeStatus.FAILED, time.perf_counter() - start, job.key,
+                       failure=Failure.from_dict(exc.failure.to_dict()))
     except PipelineError as exc:
         shutil.rmtree(staged, ignore_errors=True)
         failure = CellFailure(job.rel_path, None, None, "", type(exc).__name__, str(exc), "",
                               kind="setup")
-        return Outcome(job.slug, "failed", time.perf_counter() - start, job.key,
-                       failure=failure.to_dict())
+        return Outcome(job.slug, OutcomeStatus.FAILED, time.perf_counter() - start, job.key,
+                       failure=Failure.from_dict(failure.to_dict()))
     except Exception as exc:  # a bug or an environment problem: report it, keep building
         shutil.rmtree(staged, ignore_errors=True)
         log.debug("%s: internal error", job.slug, exc_info=True)
         failure = CellFailure(job.rel_path, None, None, "", type(exc).__name__, str(exc),
                               traceback.format_exc(), kind="internal")
-        return Outcome(job.slug, "failed", time.perf_counter() - start, job.key,
-                       failure=failure.to_dict())
+        return Outcome(job.slug, OutcomeStatus.FAILED, time.perf_counter() - start, job.key,
+                       failure=Failure.from_dict(failure.to_dict()))
     except BaseException:  # KeyboardInterrupt / SystemExit: nothing half-written stays behind
         shutil.rmtree(staged, ignore_errors=True)
         raise
@@ -187,7 +194,7 @@ def _check_thumbnail(thumbnail: str | None, assets: Path, outputs: dict[str, Any
     """A ``thumbnail:`` must name a file the recipe wrote (a diverged run may lack it)."""
     if not thumbnail or (assets / thumbnail).is_file():
         return
-    if (outputs.get("status") or {}).get("state") == "diverged":
+    if ResultStatus.from_dict(outputs.get("status")).diverged:
         return  # its pictures were not drawn or were withheld; the card says it diverged
     written = sorted(o.get("name", "") for o in outputs.get("outputs", [])
                      if o.get("kind") == "image")

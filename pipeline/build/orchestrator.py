@@ -19,8 +19,9 @@ from pipeline.build.cache import CacheKey, FileHasher, compute_key, package_vers
 from pipeline.build.jobs import BuildOptions, Job, Outcome
 from pipeline.build.parallel import make_runner
 from pipeline.build.recipes import PROFILES, Recipe
-from pipeline.build.store import BuildDir, CorruptEntry
-from pipeline.library.errors import PipelineError
+from pipeline.build.records import Attempt, OutcomeStatus, RecipeState
+from pipeline.build.store import BuildDir
+from pipeline.library.errors import CorruptEntry, PipelineError
 
 if TYPE_CHECKING:
     pass
@@ -87,20 +88,18 @@ def _header_dict(recipe: Recipe) -> dict[str, Any]:
 
 def commit_outcome(outcome: Outcome, bdir: BuildDir) -> None:
     """Publish a finished run and record the attempt (parent process only)."""
-    state = bdir.read_state(outcome.slug)
+    current = bdir.read_state(outcome.slug).current
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    if outcome.status == "ran" and outcome.staged is not None:
+    if outcome.status is OutcomeStatus.RAN and outcome.staged is not None:
         bdir.publish(outcome.slug, outcome.key, outcome.staged)
-        state["current"] = outcome.key
+        current = outcome.key
         bdir.prune(outcome.slug, keep={outcome.key})
         bdir.drop_checkpoints(outcome.slug, outcome.key)  # published: nothing left to resume
-    elif outcome.status == "cached":
-        state["current"] = outcome.key
-    state["last_attempt"] = {
-        "key": outcome.key, "status": outcome.status, "at": now,
-        "seconds": round(outcome.seconds, 3), "failure": outcome.failure,
-    }
-    bdir.write_state(outcome.slug, state)
+    elif outcome.status is OutcomeStatus.CACHED:
+        current = outcome.key
+    attempt = Attempt(status=outcome.status, key=outcome.key, at=now,
+                      seconds=round(outcome.seconds, 3), failure=outcome.failure)
+    bdir.write_state(outcome.slug, RecipeState(current=current, last_attempt=attempt))
 
 
 ProgressCallback = Callable[[str, str, float | None], None]
@@ -114,9 +113,9 @@ def execute_jobs(jobs: list[Job], options: BuildOptions, bdir: BuildDir,
     todo = []
     for job in jobs:
         if job.cached:
-            outcome = Outcome(job.slug, "cached", 0.0, job.key)
+            outcome = Outcome(job.slug, OutcomeStatus.CACHED, 0.0, job.key)
             commit_outcome(outcome, bdir)
-            notify(job.slug, "cached", 0.0)
+            notify(job.slug, OutcomeStatus.CACHED, 0.0)
             outcomes.append(outcome)
         else:
             todo.append(job)
@@ -130,9 +129,9 @@ def execute_jobs(jobs: list[Job], options: BuildOptions, bdir: BuildDir,
     def record(outcome: Outcome) -> None:
         commit_outcome(outcome, bdir)
         notify(outcome.slug, outcome.status, outcome.seconds)
-        if outcome.result_status.get("state") == "diverged":
+        if outcome.result_status.diverged:
             log.warning("%s: %s (the page shows this instead of the figures)", outcome.slug,
-                        outcome.result_status.get("message", "training diverged"))
+                        outcome.result_status.message or "training diverged")
         outcomes.append(outcome)
 
     try:

@@ -35,6 +35,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import TYPE_CHECKING
 
+from pipeline.build.records import Failure, Manifest, OutcomeStatus
 from pipeline.build.resources import (
     environ_with,
     kernel_thread_env,
@@ -75,15 +76,14 @@ def expected_seconds(job: Job, options: BuildOptions) -> float:
     bdir = BuildDir(options.build_root)
     try:
         state = bdir.read_state(job.slug)
-        attempt = state.get("last_attempt") or {}
-        seconds = attempt.get("seconds")
-        if attempt.get("status") in ("ran", "failed") and isinstance(seconds, int | float) \
-                and seconds > 0:
-            return float(seconds)
-        current = state.get("current")
-        if current:
-            manifest = json.loads((bdir.entry_dir(job.slug, current) / "manifest.json").read_text())
-            seconds = (manifest.get("timings") or {}).get("execute")
+        attempt = state.last_attempt
+        if attempt is not None and attempt.status in (OutcomeStatus.RAN, OutcomeStatus.FAILED) \
+                and attempt.seconds is not None and attempt.seconds > 0:
+            return attempt.seconds
+        if state.current:
+            manifest = Manifest.from_dict(json.loads(
+                (bdir.entry_dir(job.slug, state.current) / "manifest.json").read_text()))
+            seconds = manifest.timings.get("execute")
             if isinstance(seconds, int | float) and seconds > 0:
                 return float(seconds)
     except (OSError, ValueError, AttributeError, TypeError):
@@ -235,7 +235,8 @@ def _result_or_failure(future: Future[Outcome], job: Job) -> Outcome:
         failure = CellFailure(job.rel_path, None, None, "", type(exc).__name__,
                               f"the worker process running this recipe died or failed ({exc})",
                               "", kind="kernel-died")
-        return Outcome(job.slug, "failed", 0.0, job.key, failure=failure.to_dict())
+        return Outcome(job.slug, OutcomeStatus.FAILED, 0.0, job.key,
+                       failure=Failure.from_dict(failure.to_dict()))
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:

@@ -6,19 +6,23 @@ Kept apart from the build logic so the build can run silently in tests and worke
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from pipeline.build.records import Failure, OutcomeStatus
 
 if TYPE_CHECKING:
     from pipeline.build.jobs import Outcome
 
 log = logging.getLogger("pipeline.build.orchestrator")
 
-STYLES = {"ran": "green", "cached": "cyan", "failed": "bold red", "running": "yellow",
-          "queued": "dim"}
+#: Rich styles of the outcome statuses and of the two states before one ("queued", "running").
+STYLES = {OutcomeStatus.RAN: "green", OutcomeStatus.CACHED: "cyan",
+          OutcomeStatus.FAILED: "bold red", "running": "yellow", "queued": "dim"}
+DONE = frozenset(OutcomeStatus)
 
 
 class BuildDisplay:
@@ -50,12 +54,12 @@ class BuildDisplay:
     def on_event(self, slug: str, status: str, seconds: float | None) -> None:
         task = self.tasks.get(slug)
         text = f"[{STYLES.get(status, '')}]{status}"
-        if seconds is not None and status in ("ran", "failed"):
+        if seconds is not None and status in (OutcomeStatus.RAN, OutcomeStatus.FAILED):
             text += f" in {seconds:.1f} s"
         if task is not None:
             if status == "running":
                 self.progress.start_task(task)
-            done = status in ("ran", "cached", "failed")
+            done = status in DONE
             self.progress.update(task, status=text, completed=1 if done else 0)
             if done:
                 self.progress.stop_task(task)
@@ -72,18 +76,12 @@ class BuildDisplay:
             table.add_row(o.slug, f"[{STYLES.get(o.status, '')}]{o.status}", f"{o.seconds:.1f}")
         self.console.print(table)
         for o in outcomes:
-            if o.failure:
+            if o.failure is not None:
                 self.console.rule(f"[bold red]{o.slug} failed")
                 self.console.print(failure_report(o.failure), markup=False, highlight=False,
                                    soft_wrap=True)  # no hard breaks inside paths and code
 
 
-def failure_report(failure: dict[str, Any]) -> str:
-    """The human report of a failure dict (see ``CellFailure.to_dict``)."""
-    lines = [failure.get("summary", "")]
-    if failure.get("source"):
-        lines += ["", "Cell source:"] + ["    " + ln for ln in failure["source"].splitlines()]
-    if failure.get("traceback"):
-        lines += ["", "Traceback (from the recipe's kernel):"]
-        lines += ["    " + ln for ln in failure["traceback"].rstrip().splitlines()]
-    return "\n".join(lines)
+def failure_report(failure: Failure) -> str:
+    """The human report of a failure: summary, the cell's source, the kernel's traceback."""
+    return failure.report()

@@ -8,7 +8,6 @@ and, for typos, the field the author probably meant.
 
 from __future__ import annotations
 
-import difflib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,10 @@ from typing import Any
 
 import yaml
 
+from pipeline.build.records import Manifest
 from pipeline.library.errors import HeaderError
 from pipeline.library.open_data import DataDecl, check_files_exist, parse_data_field
+from pipeline.library.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,21 @@ class RecipeHeader:
         """The sizes of ``profile`` (validated to exist at parse time)."""
         return dict(self.profiles[profile])
 
+    @classmethod
+    def from_manifest(cls, manifest: Manifest, slug: str, section: str) -> RecipeHeader:
+        """The header as the last good build recorded it (for a recipe whose header broke).
+
+        Lets the site keep the page and its last good result online until the header is fixed;
+        ``slug`` and ``section`` stand in where the manifest lacks a title or a section.
+        """
+        return cls(
+            title=manifest.title or slug, description=manifest.description,
+            datasets=manifest.datasets, profiles={}, section=manifest.section or section,
+            seed_article=manifest.seed_article,
+            order=manifest.order or 100,
+            thumbnail=manifest.thumbnail,
+        )
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -81,11 +97,6 @@ class Recipe:
     def rel_path(self) -> str:
         """Path relative to the content root, with forward slashes (stable across machines)."""
         return self.path.relative_to(self.content_root).as_posix()
-
-
-def _did_you_mean(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def extract_header_text(source: str, path: str) -> str:
@@ -120,7 +131,7 @@ def parse_header(source: str, path: str, default_section: str = "explainers") ->
         raise HeaderError(path, f"the header is not valid YAML: {exc}") from None
     if not isinstance(data, dict) or "explainer" not in data:
         keys = list(data) if isinstance(data, dict) else []
-        hint = _did_you_mean(str(keys[0]), ["explainer"]) if keys else ""
+        hint = did_you_mean(str(keys[0]), ["explainer"]) if keys else ""
         raise HeaderError(path, f"the header needs an 'explainer:' mapping.{hint}")
     extra_top = [k for k in data if k not in ("explainer", "jupyter", "jupytext")]
     if extra_top:
@@ -133,7 +144,7 @@ def parse_header(source: str, path: str, default_section: str = "explainers") ->
         if key not in HEADER_FIELDS:
             raise HeaderError(
                 path,
-                f"unknown field 'explainer.{key}'.{_did_you_mean(str(key), list(HEADER_FIELDS))}"
+                f"unknown field 'explainer.{key}'.{did_you_mean(str(key), list(HEADER_FIELDS))}"
                 f" Known fields: {', '.join(HEADER_FIELDS)}",
             )
     for key, (required, what) in HEADER_FIELDS.items():
@@ -168,7 +179,7 @@ def parse_header(source: str, path: str, default_section: str = "explainers") ->
         if name not in PROFILES:
             raise HeaderError(
                 path,
-                f"unknown profile 'explainer.profiles.{name}'.{_did_you_mean(str(name), list(PROFILES))}"
+                f"unknown profile 'explainer.profiles.{name}'.{did_you_mean(str(name), list(PROFILES))}"
                 f" Profiles are: {', '.join(PROFILES)}",
             )
     for name in PROFILES:
@@ -207,7 +218,7 @@ def _check_dataset_names(path: str, names: list[str]) -> None:
             raise HeaderError(
                 path,
                 f"unknown dataset {name!r} in 'explainer.datasets'."
-                f"{_did_you_mean(name, list(DATASETS))} Known datasets: {', '.join(sorted(DATASETS))}",
+                f"{did_you_mean(name, list(DATASETS))} Known datasets: {', '.join(sorted(DATASETS))}",
             )
 
 

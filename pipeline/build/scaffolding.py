@@ -9,7 +9,6 @@ of the page or with Python's own braces.
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import re
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from pipeline.build.recipes import RECIPE_SUFFIX, parse_header
 from pipeline.library.errors import ConfigError, HeaderError
+from pipeline.library.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,7 @@ def create(content_root: Path, slug: str, section: str, template: str = "blank",
     check_slug(section, "section")
     available = templates(scaffold_dir)
     if template not in available:
-        close = difflib.get_close_matches(template, available, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(template, available)
         raise ConfigError(f"unknown template {template!r}.{hint} Available: "
                           f"{', '.join(available) or 'none'} (files in {scaffold_dir})")
     values = {

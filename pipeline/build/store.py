@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -29,14 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.build.cache import sha256_file
+from pipeline.build.records import RecipeState, read_state
 from pipeline.library import atomic
+from pipeline.library.errors import CorruptEntry as CorruptEntry  # also importable from here
+from pipeline.library.files import sha256_file
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
-KEY_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def _integrity(manifest: dict[str, Any]) -> str:
@@ -73,10 +73,6 @@ def _safe_rel(rel: Any) -> bool:
     if not isinstance(rel, str) or not rel or rel.startswith("/") or "\\" in rel:
         return False
     return all(part not in ("", ".", "..") for part in rel.split("/"))
-
-
-class CorruptEntry(Exception):
-    """A store entry failed verification; the message says what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -127,38 +123,27 @@ class BuildDir:
             (self.checkpoints / slug).rmdir()  # only if empty
 
     # -- state ----------------------------------------------------------------------------
-    def read_state(self, slug: str) -> dict[str, Any]:
+    def read_state(self, slug: str) -> RecipeState:
         """The state of ``slug``; fields that are missing, garbled or hand-edited are dropped.
 
         State is only a pointer into the store plus the last attempt: losing it costs nothing
         (the next build finds the entry for the current key and rewrites it), while trusting a
-        bad value could point the site at a path outside the store.
+        bad value could point the site at a path outside the store (see
+        :meth:`RecipeState.from_dict`).
         """
         path = self.state_dir / f"{slug}.json"
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
-            return {}
+            return RecipeState()
         except (OSError, ValueError):
             log.warning("state file %s is unreadable; treating %s as never built", path, slug)
-            return {}
-        if not isinstance(data, dict):
-            log.warning("state file %s is not a JSON object; ignoring it", path)
-            return {}
-        current = data.get("current")
-        if current is not None and not (isinstance(current, str) and KEY_RE.fullmatch(current)):
-            log.warning("state file %s: 'current' is not a cache key; ignoring it", path)
-            data.pop("current")
-        attempt = data.get("last_attempt")
-        if attempt is not None and not (
-            isinstance(attempt, dict) and isinstance(attempt.get("failure") or {}, dict)
-        ):
-            log.warning("state file %s: 'last_attempt' is malformed; ignoring it", path)
-            data.pop("last_attempt")
-        return data
+            return RecipeState()
+        return RecipeState.from_dict(data, where=path)
 
-    def write_state(self, slug: str, state: dict[str, Any]) -> None:
-        atomic.write_json(self.state_dir / f"{slug}.json", state)
+    def write_state(self, slug: str, state: RecipeState | dict[str, Any]) -> None:
+        """Write ``slug``'s state (a dict is checked as :meth:`read_state` would read it)."""
+        atomic.write_json(self.state_dir / f"{slug}.json", read_state(state).to_dict())
 
     # -- entries --------------------------------------------------------------------------
     def verify_entry(self, entry: Path, expected_key: str | None = None) -> dict[str, Any]:
@@ -194,7 +179,7 @@ class BuildDir:
 
     def current_entry(self, slug: str) -> tuple[Path, dict[str, Any]] | None:
         """The last good entry of ``slug`` if it verifies, else None."""
-        key = self.read_state(slug).get("current")
+        key = self.read_state(slug).current
         if not key:
             return None
         entry = self.entry_dir(slug, key)

@@ -19,19 +19,19 @@ import logging
 import shutil
 import tarfile
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.build.store import BuildDir, CorruptEntry
+from pipeline.build.records import Manifest
+from pipeline.build.store import BuildDir
+from pipeline.library.errors import CorruptEntry
+from pipeline.library.errors import PackError as PackError  # also importable from here
 
 log = logging.getLogger(__name__)
 
 INDEX = "nnx-pack.json"
 PACK_FORMAT = 1
-
-
-class PackError(Exception):
-    """A pack file that cannot be used; the message names the file and the member."""
 
 
 def pack_build(bdir: BuildDir, out: Path, slugs: list[str] | None = None) -> dict[str, Any]:
@@ -44,11 +44,12 @@ def pack_build(bdir: BuildDir, out: Path, slugs: list[str] | None = None) -> dic
         if current is None:
             log.warning("pack: %s has no verified current result; left out", slug)
             continue
-        entry, manifest = current
-        hw = manifest.get("hardware", {})
+        entry, raw = current
+        manifest = Manifest.from_dict(raw)
+        hw = manifest.hardware
         index["entries"][slug] = {
-            "key": manifest.get("key"), "dir": entry.relative_to(bdir.root).as_posix(),
-            "profile": manifest.get("profile"),
+            "key": manifest.key, "dir": entry.relative_to(bdir.root).as_posix(),
+            "profile": manifest.profile,
             "backend": hw.get("keras_backend", "tensorflow"),
             "device": (hw.get("gpus") or [hw.get("accelerator", "?")])[0],
         }
@@ -113,14 +114,12 @@ def unpack_build(source: Path, bdir: BuildDir) -> dict[str, Any]:
                 staged.verify_entry(entry, facts.get("key"))
             except CorruptEntry as exc:
                 raise PackError(f"{source}: {slug}: {exc}; nothing was unpacked") from None
-            if staged.read_state(slug).get("current") != facts.get("key"):
+            if staged.read_state(slug).current != facts.get("key"):
                 raise PackError(f"{source}: {slug}: its state does not point at the packed result")
         for slug, facts in index["entries"].items():  # all verified: install
             key = facts["key"]
             bdir.publish(slug, key, scratch / facts["dir"])
-            state = bdir.read_state(slug)
-            state["current"] = key
-            bdir.write_state(slug, state)
+            bdir.write_state(slug, replace(bdir.read_state(slug), current=key))
         log.info("unpacked %d verified result(s) from %s", len(index["entries"]), source)
         return index
     finally:

@@ -12,9 +12,9 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 @contextlib.contextmanager
@@ -78,6 +78,28 @@ def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def copy_stream(source: BinaryIO, target: str | os.PathLike[str],
+                verify: Callable[[Path], None] | None = None) -> None:
+    """Copy an open binary stream (a file, an HTTP response) to ``target`` atomically.
+
+    ``verify`` sees the complete temporary copy before it is moved into place; if it raises,
+    nothing is kept and ``target`` is untouched (a download whose hash differs never lands).
+    """
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        if verify is not None:
+            verify(tmp)
+
+
+def copy_file(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Copy the file ``source`` to ``target`` atomically (readers never see half a file)."""
+    with open(source, "rb") as inp:
+        copy_stream(inp, target)
 
 
 def write_text(target: str | os.PathLike[str], text: str) -> None:

@@ -1,11 +1,21 @@
-"""Exception types for errors a user can fix.
+"""Every error a user can fix, in one tree under :class:`PipelineError`.
 
 Every message names the file, field, cell or dataset involved and says what to do, because the
 person reading it is usually looking at a build log, not at our source.
 Exceptions keep their arguments picklable so they cross process boundaries (parallel builds).
+
+Why one module: the build tool shortens the kernel traceback of a *user* error (the message
+says what to do; the library's frames would only bury it), so it must know every user error's
+name. It imports this module and walks :class:`PipelineError`'s subclasses
+(:func:`user_error_names`); this module imports nothing beyond the standard library, so the
+build tool and the site can import it without TensorFlow. The classes stay importable from the
+modules that raise them (``pipeline.library.replay.panels.PanelError``, ...).
 """
 
 from __future__ import annotations
+
+import os
+from typing import Any, Protocol
 
 
 class PipelineError(Exception):
@@ -20,7 +30,7 @@ class HeaderError(PipelineError):
         self.path = path
         self.detail = message
 
-    def __reduce__(self):  # keep pickling simple across processes
+    def __reduce__(self) -> tuple[Any, ...]:  # keep pickling simple across processes
         return (type(self), (self.path, self.detail))
 
 
@@ -44,7 +54,7 @@ class DatasetUnavailable(PipelineError):
         self.looked_in = list(looked_in)
         self.how_to_fix = how_to_fix
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.name, self.looked_in, self.how_to_fix))
 
 
@@ -61,9 +71,121 @@ class TrainingDiverged(PipelineError):
         self.learning_rate = learning_rate
         self.loss = loss
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.epoch, self.learning_rate, self.loss))
 
 
 class BuildLocked(PipelineError):
     """Another build holds the lock on this build directory."""
+
+
+
+class CorruptEntry(PipelineError):
+    """A store entry failed verification; the message says what is wrong (it is rebuilt)."""
+
+
+class PackError(PipelineError):
+    """A pack file that cannot be used; the message names the file and the member."""
+
+
+class RecipeFailure(Protocol):
+    """What :class:`RecipeFailed` carries: the build's failure record (``CellFailure``)."""
+
+    def summary(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class RecipeFailed(PipelineError):
+    """A recipe's notebook failed; carries the failure record (cell, source, traceback)."""
+
+    def __init__(self, failure: RecipeFailure) -> None:
+        super().__init__(failure.summary())
+        self.failure = failure
+
+    def __reduce__(self) -> tuple[type[RecipeFailed], tuple[RecipeFailure]]:
+        return (type(self), (self.failure,))
+
+
+class DatasetCorrupt(PipelineError):
+    """An offline copy exists but is damaged (truncated, wrong header, wrong shape).
+
+    Raised instead of falling back to another source, because a silently different dataset would
+    make the page's provenance box wrong.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(
+            f"{path}: {problem}. This offline copy is damaged: restore it from the data "
+            "directory's source (its README and SHA256SUMS say where each file comes from; "
+            "build_and_verify.py re-checks them), or remove it so another source is used."
+        )
+        self.path = path
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep pickling simple across processes
+        return (type(self), (self.path, self.problem))
+
+
+class TaskError(PipelineError):
+    """The replay does not say which kind of task its model solves."""
+
+
+class PanelError(PipelineError):
+    """A panel cannot draw this replay (wrong layer, missing data, unsupported model)."""
+
+
+class UnsupportedModel(PipelineError):
+    """The stored model contains a layer or activation the numpy forward pass cannot evaluate."""
+
+
+class ReplayFileError(PipelineError):
+    """A replay file is missing, truncated, corrupted, or not a replay file at all."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, message: str) -> None:
+        where = str(path) if path is not None else "<in-memory replay>"
+        super().__init__(f"{where}: {message}")
+        self.path = None if path is None else str(path)
+        self.detail = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.detail))
+
+
+class HostingLimitError(PipelineError, RuntimeError):
+    """The built site breaks a hard limit of GitHub Pages (a file or the whole site too big)."""
+
+
+class ShortcodeError(PipelineError, ValueError):
+    """A shortcode is malformed or refers to something the build did not produce."""
+
+
+class UnsafeInclude(ShortcodeError):
+    """``include(...)`` was asked to inline something that is not a static HTML fragment.
+
+    Always reported, even on a page whose training diverged (where missing assets are expected).
+    """
+
+
+class ShortcodeUsageError(ShortcodeError):
+    """A shortcode called with unknown options or the wrong number of arguments.
+
+    Always reported, even on a diverged page: it is a typo in the page, not a missing picture.
+    """
+
+
+def user_errors() -> list[type[PipelineError]]:
+    """:class:`PipelineError` and every subclass of it, found by walking ``__subclasses__``."""
+    found: list[type[PipelineError]] = []
+    todo: list[type[PipelineError]] = [PipelineError]
+    while todo:
+        cls = todo.pop()
+        if cls not in found:
+            found.append(cls)
+            todo.extend(cls.__subclasses__())
+    return found
+
+
+def user_error_names() -> frozenset[str]:
+    """The class names of :func:`user_errors` (what a kernel's ``ename`` is compared with)."""
+    return frozenset(cls.__name__ for cls in user_errors())

@@ -13,7 +13,6 @@ and has no side effects (no rcParams changes, no backend selection).
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import math
@@ -27,6 +26,7 @@ import numpy as np
 
 from pipeline.library import atomic
 from pipeline.library.errors import PipelineError
+from pipeline.library.suggest import did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import keras
@@ -63,8 +63,7 @@ def find_layer(model: keras.Model, name: str | int, argument: str = "layer") -> 
         if layer.name == name:
             return layer
     names = layer_names(model)
-    close = difflib.get_close_matches(str(name), names, n=3)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(name, names, n=3, sep=", ")
     raise PipelineError(
         f"{argument}={name!r}: model {model.name!r} has no layer of that name.{hint} "
         f"Valid layer names: {', '.join(names)}."
@@ -585,8 +584,7 @@ def weight_histograms(
     for snap, label in zip(snapshots, titles, strict=True):
         missing = [n for n in names if n not in snap]
         if missing:
-            close = difflib.get_close_matches(missing[0], list(snap), n=3)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(missing[0], snap, n=3, sep=", ")
             raise PipelineError(
                 f"weight_histograms: no weights for layer(s) {missing} in the {label!r} "
                 f"snapshot.{hint} Layers with weights: {', '.join(snap)}."

@@ -26,13 +26,9 @@ must already be cached, and the error says where to put it.
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import logging
 import os
 import re
-import shutil
-import tempfile
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -40,7 +36,10 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pipeline.library import atomic
 from pipeline.library.errors import DatasetUnavailable, HeaderError, PipelineError
+from pipeline.library.files import sha256_file
+from pipeline.library.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +55,6 @@ ENTRY_KEYS: dict[str, tuple[str, ...]] = {
 DOWNLOAD_CACHE_ENV = "NNX_DOWNLOAD_CACHE"
 RECIPE_DIR_PARAMETER = "recipe_dir"
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-
-
-def _did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 @dataclass(frozen=True)
@@ -110,14 +104,14 @@ def parse_entry(entry: Any, path: str, index: int = 0) -> DataDecl:
     if len(kinds) != 1:
         unknown = [str(k) for k in entry if k not in ENTRY_KEYS and k not in
                    ("sha256", "name", "description")]
-        hint = _did_you_mean(unknown[0], list(ENTRY_KEYS)) if unknown else ""
+        hint = did_you_mean(unknown[0], list(ENTRY_KEYS)) if unknown else ""
         raise HeaderError(path, f"{where} must have exactly one of {', '.join(ENTRY_KEYS)}; "
                                 f"got {', '.join(map(str, entry)) or 'nothing'}.{hint}")
     kind = kinds[0]
     for key in entry:
         if key not in ENTRY_KEYS[kind]:
             raise HeaderError(path, f"unknown key {key!r} in {where} ({kind} entry)."
-                                    f"{_did_you_mean(str(key), ENTRY_KEYS[kind])} Allowed: "
+                                    f"{did_you_mean(str(key), ENTRY_KEYS[kind])} Allowed: "
                                     f"{', '.join(ENTRY_KEYS[kind])}")
     raw = entry[kind]
     if not isinstance(raw, str) or not raw.strip():
@@ -129,7 +123,7 @@ def parse_entry(entry: Any, path: str, index: int = 0) -> DataDecl:
     if kind == "sklearn":
         if raw not in SKLEARN_BUNDLED:
             raise HeaderError(path, f"{where}: {raw!r} is not a scikit-learn set that ships "
-                                    f"with the package.{_did_you_mean(raw, SKLEARN_BUNDLED)} "
+                                    f"with the package.{did_you_mean(raw, SKLEARN_BUNDLED)} "
                                     f"Bundled: {', '.join(SKLEARN_BUNDLED)}")
         return DataDecl("sklearn", raw, description=description)
     if kind == "file":
@@ -165,7 +159,7 @@ def check_files_exist(decls: tuple[DataDecl, ...], recipe_dir: Path, path: str) 
             present = sorted(p.relative_to(recipe_dir).as_posix() for p in recipe_dir.rglob("*")
                              if p.is_file() and not p.name.endswith((".py", ".md")))
             raise HeaderError(path, f"'explainer.data[{i}]': file {decl.value!r} not found in "
-                                    f"{recipe_dir}.{_did_you_mean(decl.value, present)} Put it "
+                                    f"{recipe_dir}.{did_you_mean(decl.value, present)} Put it "
                                     "beside the recipe (it is published with the page)")
 
 
@@ -180,7 +174,7 @@ def key_parts(decls: tuple[DataDecl, ...], recipe_dir: Path,
               hash_file: Any = None) -> dict[str, str]:
     """What the cache key takes from each entry: a file's hash, a URL's declared hash, or the
     providing package's version (bundled sets change only with the package)."""
-    hash_file = hash_file or _sha256
+    hash_file = hash_file or sha256_file
     parts: dict[str, str] = {}
     for decl in decls:
         if decl.kind == "sklearn":
@@ -203,12 +197,6 @@ def download_cache_dir() -> Path:
     return Path(base) / "nnx" / "downloads"
 
 
-def _sha256(path: Path) -> str:
-    """The file's SHA-256 (hex), streamed by the standard library."""
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def fetch_url(decl: DataDecl, data_dir: Path | None = None) -> tuple[Path, str]:
     """The local copy of a ``url:`` entry, downloaded once and checked; (path, origin).
 
@@ -223,7 +211,7 @@ def fetch_url(decl: DataDecl, data_dir: Path | None = None) -> tuple[Path, str]:
         if candidate is None:
             continue
         if candidate.is_file():
-            if _sha256(candidate) == decl.sha256:
+            if sha256_file(candidate) == decl.sha256:
                 return candidate, origin
             looked.append(f"{candidate}: present but its SHA-256 differs from the header's")
         else:
@@ -234,22 +222,19 @@ def fetch_url(decl: DataDecl, data_dir: Path | None = None) -> tuple[Path, str]:
     if os.environ.get("NNX_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         raise DatasetUnavailable(decl.value, [*looked, "network: not tried (NNX_OFFLINE=1)"], fix)
     timeout = float(os.environ.get("NNX_DOWNLOAD_TIMEOUT", "60"))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{decl.name}.", dir=cached.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(decl.value, timeout=timeout) as resp:
-            shutil.copyfileobj(resp, out)
-        got = _sha256(tmp)
+
+    def check(tmp: Path) -> None:
+        got = sha256_file(tmp)
         if got != decl.sha256:
             raise PipelineError(f"{decl.value}: downloaded file has SHA-256 {got}, but the "
                                 f"header declares {decl.sha256}. The file changed upstream or "
                                 "the header is wrong; nothing was kept")
-        os.replace(tmp, cached)
+
+    try:
+        with urllib.request.urlopen(decl.value, timeout=timeout) as resp:
+            atomic.copy_stream(resp, cached, verify=check)
     except OSError as exc:
         raise DatasetUnavailable(decl.value, [*looked, f"network: {exc}"], fix) from None
-    finally:
-        tmp.unlink(missing_ok=True)
     log.info("downloaded %s to %s", decl.value, cached)
     return cached, "verified-copy"
 
@@ -285,7 +270,7 @@ def open_declared(decl: DataDecl, recipe_dir: Path, data_dir: Path | None = None
                                      "put the file beside the recipe, as its header declares")
         record.update(dataset=decl.value, origin="verified-copy", location=decl.value,
                       description=decl.description or
-                      f"{decl.value}, a file beside the recipe (SHA-256 {_sha256(target)[:12]})")
+                      f"{decl.value}, a file beside the recipe (SHA-256 {sha256_file(target)[:12]})")
         return target, record
     local, origin = fetch_url(decl, data_dir)
     assert decl.sha256  # a url entry always has one (parse_data_field, fetch_url)

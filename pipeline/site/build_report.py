@@ -17,6 +17,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from pipeline.build.records import Manifest, RecipeState, read_state
 from pipeline.site.render import render
 
 CACHE_WORDS = {
@@ -61,31 +62,33 @@ def _device(hardware: Mapping[str, Any]) -> str:
     return f"CPU {cpu} ({cores} cores)" if cpu else "CPU"
 
 
-def _peak_mb(manifest: Mapping[str, Any]) -> float | None:
-    res = manifest.get("resources") or {}
+def _peak_mb(manifest: Manifest) -> float | None:
+    res = manifest.resources
     values = [res.get(k) for k in ("peak_rss_mb", "gpu_peak_mb")]
     numbers = [float(v) for v in values if isinstance(v, (int, float))]
     return max(numbers) if numbers else None
 
 
-def row_for(slug: str, title: str, url: str | None, manifest: Mapping[str, Any] | None,
-            state: Mapping[str, Any]) -> ReportRow:
+def row_for(slug: str, title: str, url: str | None,
+            manifest: Manifest | Mapping[str, Any] | None,
+            state: RecipeState | Mapping[str, Any]) -> ReportRow:
     """The row of one recipe from its manifest (None: never built) and its state file."""
-    m = manifest or {}
-    timings = m.get("timings") or {}
-    attempt = state.get("last_attempt") or {}
-    status = attempt.get("status") if isinstance(attempt, Mapping) else None
-    cache = CACHE_WORDS.get(str(status), "not built") if manifest or status else "not built"
+    built = Manifest.read(manifest)
+    m = built if built is not None else Manifest()
+    timings = m.timings
+    attempt = read_state(state).last_attempt
+    status = attempt.status if attempt is not None else None
+    cache = CACHE_WORDS.get(str(status), "not built") if built is not None or status else "not built"
     data = "; ".join(
         str(d.get("dataset") or d.get("description") or "?")
         + (" (subset)" if d.get("subset") else "") + (" (stand-in)" if d.get("stand_in") else "")
-        for d in m.get("data") or []) or "none"
+        for d in m.data) or "none"
     return ReportRow(
-        slug=slug, title=title, url=url, profile=m.get("profile"),
-        device=_device(m.get("hardware") or {}) if manifest else "",
+        slug=slug, title=title, url=url, profile=m.profile,
+        device=_device(m.hardware) if built is not None else "",
         train_s=_seconds(timings, "train"), render_s=_seconds(timings, "render"),
         total_s=_seconds(timings, "execute", "total"), peak_mb=_peak_mb(m),
-        cache=cache, data=data if manifest else "", built_at=m.get("built_at"),
+        cache=cache, data=data if built is not None else "", built_at=m.built_at,
     )
 
 

@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.build.records import Manifest
+from pipeline.library.errors import HostingLimitError
 from pipeline.site.build_report import report_page, row_for
 from pipeline.site.config import HostingConfig
 from pipeline.site.hosting_limits import (
     MAX_SITE_BYTES,
     MB,
-    HostingLimitError,
     check_hard_limits,
     pages_over_budget,
 )
@@ -111,9 +112,10 @@ def add_dark_thumbnail(files: Any, config: Any, res: dict[str, Any], entry: Path
 
     ``file_cls`` is the plugin's ``AssetFile`` (copied as it is, never rendered as a page).
     """
-    outputs = (res.get("manifest") or {}).get("outputs", [])
-    dark = next(((o.get("extra") or {}).get("dark") for o in outputs if o.get("name") == thumb), None)
-    if not isinstance(dark, str) or f"assets/{dark}" not in res["manifest"].get("files", {}):
+    manifest = Manifest.read(res.get("manifest"))
+    out = manifest.output(thumb) if manifest is not None else None
+    dark = (out.get("extra") or {}).get("dark") if out is not None else None
+    if manifest is None or not isinstance(dark, str) or not manifest.has_file(f"assets/{dark}"):
         return
     try:
         data = make_thumbnail(entry / "assets" / dark)

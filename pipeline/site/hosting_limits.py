@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from pipeline.library.errors import HostingLimitError
+
 MB = 1_000_000
 #: https://docs.github.com/en/pages/getting-started-with-github-pages/github-pages-limits
 MAX_FILE_BYTES = 100 * MB
 MAX_SITE_BYTES = 1_000 * MB
 DEFAULT_PAGE_BUDGET_MB = 2.0
-
-
-class HostingLimitError(RuntimeError):
-    """The built site breaks a hard limit of GitHub Pages (a file or the whole site too big)."""
 
 
 @dataclass(frozen=True)

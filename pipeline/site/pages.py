@@ -1,8 +1,9 @@
 """What the site shows from build results: shortcodes, provenance box, stale banner, gallery.
 
-Pure functions over manifests and state dicts, so they are tested without mkdocs. The mkdocs
-plugin (``pipeline/site/plugin.py``) only wires them into mkdocs' events. What they decide is
-here; the markup they produce is in ``templates/`` (:mod:`pipeline.site.render`).
+Pure functions over manifests and states (:mod:`pipeline.build.records`; a plain dict as read
+from JSON is accepted and converted), so they are tested without mkdocs. The mkdocs plugin
+(``pipeline/site/plugin.py``) only wires them into mkdocs' events. What they decide is here;
+the markup they produce is in ``templates/`` (:mod:`pipeline.site.render`).
 """
 
 from __future__ import annotations
@@ -18,30 +19,26 @@ from typing import Any
 
 from markupsafe import Markup
 
+from pipeline.build.records import Failure, Manifest, RecipeState, read_state
+from pipeline.library.errors import ShortcodeError, ShortcodeUsageError, UnsafeInclude
+from pipeline.library.suggest import did_you_mean
 from pipeline.site.render import render
 from pipeline.site.render import seconds as _fmt_seconds
 
 SHORTCODE_RE = re.compile(r"\{\{\s*([a-z_]+)\((.*?)\)\s*\}\}", re.DOTALL)
 
 
-class ShortcodeError(ValueError):
-    """A shortcode is malformed or refers to something the build did not produce."""
-
-
-class UnsafeInclude(ShortcodeError):
-    """``include(...)`` was asked to inline something that is not a static HTML fragment.
-
-    Always reported, even on a page whose training diverged (where missing assets are expected).
-    """
-
-
 @dataclass
 class PageContext:
-    """What a page's shortcodes can see: its recipe's manifest and a URL resolver."""
+    """What a page's shortcodes can see: its recipe's manifest and a URL resolver.
+
+    ``manifest`` and ``state`` may be given as the dicts read from JSON; they are converted to
+    their typed records once, here.
+    """
 
     slug: str | None
-    manifest: dict[str, Any] | None
-    state: dict[str, Any]
+    manifest: Manifest | None
+    state: RecipeState
     url_for: Callable[[str], str | None]  # asset name -> URL relative to the page, None if absent
     notebook_url: str | None = None
     # asset name -> file on disk (lets figures carry width/height: no layout shift while loading)
@@ -54,6 +51,10 @@ class PageContext:
     warnings: list[str] = field(default_factory=list)
     #: an unbuilt recipe may show placeholders instead of warning (not with require_all)
     unbuilt_ok: bool = False
+
+    def __post_init__(self) -> None:
+        self.manifest = Manifest.read(self.manifest)
+        self.state = read_state(self.state)
 
 
 def parse_call(args_text: str) -> tuple[list[Any], dict[str, Any]]:
@@ -69,11 +70,8 @@ def parse_call(args_text: str) -> tuple[list[Any], dict[str, Any]]:
 
 
 def _output(ctx: PageContext, name: str) -> dict[str, Any]:
-    out: dict[str, Any]
-    for out in (ctx.manifest or {}).get("outputs", []):
-        if out.get("name") == name:
-            return out
-    return {"name": name, "alt": ""}
+    out = ctx.manifest.output(name) if ctx.manifest is not None else None
+    return out if out is not None else {"name": name, "alt": ""}
 
 
 def _require_url(ctx: PageContext, name: str) -> str:
@@ -318,7 +316,7 @@ def sc_include(ctx: PageContext, name: str) -> str:
 
 
 def sc_metric(ctx: PageContext, name: str, fmt: str = "") -> str:
-    metrics = (ctx.manifest or {}).get("metrics", {})
+    metrics = ctx.manifest.metrics if ctx.manifest is not None else {}
     if name not in metrics:
         raise ShortcodeError(f"metric {name!r} is not recorded by recipe {ctx.slug!r}; "
                              f"known: {', '.join(sorted(metrics)) or 'none'}")
@@ -338,7 +336,7 @@ def sc_notebook_link(ctx: PageContext) -> str:
 
 
 def sc_provenance(ctx: PageContext) -> str:
-    return provenance_box(ctx.manifest) if ctx.manifest else ""
+    return provenance_box(ctx.manifest) if ctx.manifest is not None else ""
 
 
 def sc_gallery(ctx: PageContext) -> str:
@@ -350,20 +348,6 @@ SHORTCODES: dict[str, Callable[..., str]] = {
     "notebook_link": sc_notebook_link, "provenance": sc_provenance, "gallery": sc_gallery,
     "include": sc_include, "compare": sc_compare, "frames": sc_frames,
 }
-
-
-class ShortcodeUsageError(ShortcodeError):
-    """A shortcode called with unknown options or the wrong number of arguments.
-
-    Always reported, even on a diverged page: it is a typo in the page, not a missing picture.
-    """
-
-
-def _did_you_mean(name: str, choices: list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def shortcode_options(name: str) -> list[str]:
@@ -384,7 +368,7 @@ def check_shortcode_arguments(name: str, args: list[Any], kwargs: dict[str, Any]
     usage = f"{name}({', '.join(options)})"
     for key in kwargs:
         if key not in options:
-            raise ShortcodeUsageError(f"unknown option {key!r} for {name}().{_did_you_mean(key, options)}"
+            raise ShortcodeUsageError(f"unknown option {key!r} for {name}().{did_you_mean(key, options)}"
                                  f" Usage: {usage}")
     try:
         inspect.signature(SHORTCODES[name]).bind(None, *args, **kwargs)
@@ -399,7 +383,7 @@ def expand_shortcodes(markdown: str, ctx: PageContext) -> str:
         name, args_text = match.group(1), match.group(2)
         func = SHORTCODES.get(name)
         if func is None:
-            ctx.warnings.append(f"unknown shortcode {name!r}.{_did_you_mean(name, list(SHORTCODES))}"
+            ctx.warnings.append(f"unknown shortcode {name!r}.{did_you_mean(name, list(SHORTCODES))}"
                                 f" Known: {', '.join(SHORTCODES)}")
             return match.group(0)
         try:
@@ -454,31 +438,31 @@ def _data_facts(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def provenance_box(m: dict[str, Any]) -> str:
+def provenance_box(manifest: Manifest | dict[str, Any]) -> str:
     """A collapsible admonition with what the build used and measured.
 
     Data actually used (with subset / stand-in flags), profile and seed, hardware (GPU and CPU
     names), training and rendering times, final metrics, package versions and the build date.
     """
-    hw = m.get("hardware", {})
+    m = manifest if isinstance(manifest, Manifest) else Manifest.from_dict(manifest)
+    hw = m.hardware
     gpus = [str(g) for g in hw.get("gpus") or []]
     threads = hw.get("intra_op_threads")  # set by a build with NNX_KERNEL_THREADS
     return render(
         "provenance.md",
-        profile=m.get("profile"), seed=m.get("seed"),
-        sizes=list((m.get("sizes") or {}).items()),
-        data=[_data_facts(d) for d in m.get("data") or []],
+        profile=m.profile, seed=m.seed,
+        sizes=list(m.sizes.items()),
+        data=[_data_facts(d) for d in m.data],
         accelerator=f"GPU {', '.join(gpus)}" if gpus else str(hw.get("accelerator", "?")),
         cpu=hw.get("cpu", "?"), cpu_count=hw.get("cpu_count", "?"),
         threads=None if threads in (None, "", "default") else threads,
         # which framework trained the model (pipeline.library.backends)
         keras_backend=hw.get("keras_backend"),
-        timings=[(TIMING_WORDS.get(k, k), v) for k, v in m.get("timings", {}).items()
-                 if k != "total"],
-        metrics=[(k, _fmt_metric(v)) for k, v in m.get("metrics", {}).items()],
-        versions=list(m.get("versions", {}).items()),
-        built_at=m.get("built_at", "?"), key=str(m.get("key", ""))[:12],
-        notes=m.get("notes", []),
+        timings=[(TIMING_WORDS.get(k, k), v) for k, v in m.timings.items() if k != "total"],
+        metrics=[(k, _fmt_metric(v)) for k, v in m.metrics.items()],
+        versions=list(m.versions.items()),
+        built_at=m.built_at or "?", key=m.key[:12],
+        notes=m.notes,
     )
 
 
@@ -493,10 +477,10 @@ DIVERGED_OPTIONAL = frozenset({"figure", "video", "iframe", "metric", "include",
                                "frames"})
 
 
-def is_diverged(manifest: dict[str, Any] | None) -> bool:
+def is_diverged(manifest: Manifest | dict[str, Any] | None) -> bool:
     """True when the recipe recorded that its training diverged (``Explainer.diverged``)."""
-    status = (manifest or {}).get("status") or {}
-    return isinstance(status, dict) and status.get("state") == "diverged"
+    m = Manifest.read(manifest)
+    return m is not None and m.diverged
 
 
 def _fmt_lr(value: Any) -> str:
@@ -506,14 +490,15 @@ def _fmt_lr(value: Any) -> str:
         return "unknown"
 
 
-def divergence_notice(manifest: dict[str, Any] | None) -> str:
+def divergence_notice(manifest: Manifest | dict[str, Any] | None) -> str:
     """An admonition saying at which epoch and learning rate training diverged ("" if it did not)."""
-    if not is_diverged(manifest):
+    m = Manifest.read(manifest)
+    if m is None or not m.diverged:
         return ""
-    status = manifest["status"]  # type: ignore[index]
-    return render("divergence_notice.md", detected=status.get("detected"),
-                  epoch=status.get("epoch"), learning_rate=_fmt_lr(status.get("learning_rate")),
-                  loss=status.get("loss"), message=str(status.get("message") or ""))
+    status = m.status
+    return render("divergence_notice.md", detected=status.detected,
+                  epoch=status.epoch, learning_rate=_fmt_lr(status.learning_rate),
+                  loss=status.loss, message=status.message)
 
 
 FAILURE_WORDS = {
@@ -525,19 +510,20 @@ FAILURE_WORDS = {
 }
 
 
-def stale_banner(state: dict[str, Any], manifest: dict[str, Any] | None) -> str:
+def stale_banner(state: RecipeState | dict[str, Any],
+                 manifest: Manifest | dict[str, Any] | None) -> str:
     """A warning when the latest build of this recipe failed (older results are shown)."""
-    attempt = state.get("last_attempt") or {}
-    if not isinstance(attempt, dict) or attempt.get("status") != "failed":
+    attempt = read_state(state).last_attempt
+    if attempt is None or not attempt.failed:
         return ""
-    failure = attempt.get("failure") or {}
-    if not isinstance(failure, dict):
-        failure = {}
-    summary = str(failure.get("summary") or "the recipe failed").splitlines()[0]
-    detail = f"{failure.get('ename', '')}: {failure.get('evalue', '')}".strip(": ")
-    return render("stale_banner.md", has_results=bool(manifest),
-                  built_at=(manifest or {}).get("built_at", "?"), attempted_at=attempt.get("at", "?"),
-                  what=FAILURE_WORDS.get(str(failure.get("kind")), "failed"), summary=summary,
+    failure = attempt.failure or Failure()
+    summary = (failure.summary or "the recipe failed").splitlines()[0]
+    detail = f"{failure.ename}: {failure.evalue}".strip(": ")
+    m = Manifest.read(manifest)
+    return render("stale_banner.md", has_results=m is not None,
+                  built_at=(m.built_at if m is not None else None) or "?",
+                  attempted_at=attempt.at or "?",
+                  what=FAILURE_WORDS.get(str(failure.kind), "failed"), summary=summary,
                   detail=detail)
 
 

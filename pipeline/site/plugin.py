@@ -26,6 +26,7 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from pipeline.build.recipes import RECIPE_SUFFIX, Recipe, RecipeHeader, discover_all
+from pipeline.build.records import Manifest, RecipeState
 from pipeline.build.store import BuildDir, CorruptEntry
 from pipeline.library.errors import HeaderError
 from pipeline.site import extras as site_extras
@@ -121,7 +122,7 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
             if entry is None:
                 continue
             thumb = res["recipe"].header.thumbnail
-            if thumb and f"assets/{thumb}" in res["manifest"].get("files", {}):
+            if thumb and res["manifest"].has_file(f"assets/{thumb}"):
                 try:
                     data = make_thumbnail(entry / "assets" / thumb)
                 except Exception as exc:  # not an image Pillow reads: the card shows the asset
@@ -130,7 +131,7 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
                     files.append(AssetFile.generated(config, thumbnail_path(slug), content=data))
                     site_extras.add_dark_thumbnail(files, config, res, entry, thumb, slug,
                                                    AssetFile)
-            for rel in sorted(res["manifest"].get("files", {})):
+            for rel in sorted(res["manifest"].files):
                 path = entry / rel
                 if rel.startswith("assets/"):
                     name = rel[len("assets/"):]
@@ -165,20 +166,20 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
         entries = []
         for slug, res in self.results.items():
             recipe = res["recipe"]
-            m = res["manifest"] or {}
-            timings = m.get("timings", {})
+            m = res["manifest"] or Manifest()
+            timings = m.timings
             data = "; ".join(d.get("dataset", "") + (" (subset)" if d.get("subset") else "")
-                             for d in m.get("data", []))
+                             for d in m.data)
             thumb = recipe.header.thumbnail
-            thumb_alt = next((o.get("alt") for o in m.get("outputs", [])
-                              if o.get("name") == thumb), None)
+            thumb_out = m.output(thumb) if thumb else None
+            thumb_alt = thumb_out.get("alt") if thumb_out is not None else None
             entries.append({
                 "slug": slug, "title": recipe.header.title,
                 "description": recipe.header.description,
-                "seed_article": recipe.header.seed_article, "profile": m.get("profile"),
+                "seed_article": recipe.header.seed_article, "profile": m.profile,
                 "train_seconds": timings.get("train"), "build_seconds": timings.get("execute"),
                 "data": data, "order": recipe.header.order, "thumb_alt": thumb_alt,
-                "stale": (res["state"].get("last_attempt") or {}).get("status") == "failed",
+                "stale": res["state"].stale,
                 "diverged": is_diverged(m),
             })
         return sorted(entries, key=lambda e: (e["order"], e["slug"]))
@@ -219,7 +220,7 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
         ctx = PageContext(
             slug=slug,
             manifest=res["manifest"] if res else None,
-            state=res["state"] if res else {},
+            state=res["state"] if res else RecipeState(),
             url_for=url_for,
             path_for=path_for,
             notebook_url=notebook_file.url_relative_to(page.file) if notebook_file else None,
@@ -254,7 +255,7 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
             out = _after_title(out, banner)
         if ctx.notebook_url and "notebook_link(" not in markdown:
             out = out.rstrip() + "\n\n" + expand_shortcodes("{{ notebook_link() }}", ctx) + "\n"
-        if ctx.manifest and "provenance(" not in markdown:
+        if ctx.manifest is not None and "provenance(" not in markdown:
             out = out.rstrip() + "\n\n" + provenance_box(ctx.manifest)
         return out
 
@@ -267,11 +268,11 @@ def _current_result(bdir: BuildDir, slug: str) -> dict[str, Any]:
     """The state and verified current entry of ``slug`` (``problem`` says why none is served)."""
     state = bdir.read_state(slug)
     entry = manifest = problem = None
-    key = state.get("current")
+    key = state.current
     if key:
         # Verified on every (re)build: a truncated, edited or incomplete entry is never served.
         try:
-            manifest = bdir.verify_entry(bdir.entry_dir(slug, key), key)
+            manifest = Manifest.from_dict(bdir.verify_entry(bdir.entry_dir(slug, key), key))
             entry = bdir.entry_dir(slug, key)
         except CorruptEntry as exc:
             problem = str(exc)
@@ -286,23 +287,14 @@ def _recipe_from_last_result(bdir: BuildDir, docs: Path, err: HeaderError) -> Re
     if not path.name.endswith(RECIPE_SUFFIX):
         return None
     slug = path.name[: -len(RECIPE_SUFFIX)]
-    key = bdir.read_state(slug).get("current")
+    key = bdir.read_state(slug).current
     if not key:
         return None
     try:
-        manifest = bdir.verify_entry(bdir.entry_dir(slug, key), key)
+        manifest = Manifest.from_dict(bdir.verify_entry(bdir.entry_dir(slug, key), key))
     except CorruptEntry:
         return None
-    header = RecipeHeader(
-        title=str(manifest.get("title") or slug),
-        description=str(manifest.get("description") or ""),
-        datasets=tuple(manifest.get("datasets") or ()),
-        profiles={},
-        section=str(manifest.get("section") or path.parent.name),
-        seed_article=str(manifest.get("seed_article") or ""),
-        order=int(manifest.get("order") or 100),
-        thumbnail=manifest.get("thumbnail"),
-    )
+    header = RecipeHeader.from_manifest(manifest, slug, path.parent.name)
     page = path.with_name(slug + ".md")
     return Recipe(slug=slug, path=path, page=page if page.is_file() else None, header=header,
                   content_root=docs)
@@ -310,11 +302,12 @@ def _recipe_from_last_result(bdir: BuildDir, docs: Path, err: HeaderError) -> Re
 
 def _notebook_page(slug: str, res: dict[str, Any], path: Path) -> str:
     """The page of the executed notebook: a heading, a download link, then the notebook."""
-    return render("notebook_page.md", title=res["manifest"].get("title", slug),
-                  recipe_path=res["recipe"].rel_path, profile=res["manifest"].get("profile"),
+    manifest: Manifest = res["manifest"]
+    return render("notebook_page.md", title=manifest.title or slug,
+                  recipe_path=res["recipe"].rel_path, profile=manifest.profile,
                   slug=slug,
                   notebook=notebook_image_alts(path.read_text(encoding="utf-8"),
-                                               res["manifest"].get("outputs", []),
+                                               manifest.outputs,
                                                size_of=_image_size_in(path.parent)))
 
 
@@ -338,8 +331,7 @@ def _image_size_in(folder: Path) -> Callable[[str], tuple[int, int] | None]:
 
 def _unbuilt(res: dict[str, Any]) -> bool:
     """True for a recipe that was never built (not failed, not damaged: simply no result)."""
-    return (res["manifest"] is None and not res.get("problem")
-            and (res["state"].get("last_attempt") or {}).get("status") != "failed")
+    return res["manifest"] is None and not res.get("problem") and not res["state"].stale
 
 
 def _after_title(markdown: str, block: str) -> str:

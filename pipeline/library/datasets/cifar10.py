@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import pickle
@@ -37,6 +36,7 @@ from pipeline.library.datasets.registry import (
 )
 from pipeline.library.datasets.sources import Trail, run_stages, verified_files
 from pipeline.library.errors import ConfigError, DatasetUnavailable
+from pipeline.library.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +134,7 @@ def load_cifar10(
     package copy. ``limit_*`` keep the first N examples in order.
     """
     if prefer not in ("exact", "jpeg_pool"):
-        close = difflib.get_close_matches(str(prefer), ["exact", "jpeg_pool"], n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(prefer, ["exact", "jpeg_pool"])
         raise ConfigError(f"prefer={prefer!r} is not valid.{hint} Use 'exact' or 'jpeg_pool'.")
     check_limit("limit_train", limit_train)
     check_limit("limit_test", limit_test)

@@ -4,7 +4,6 @@ naming the file, never a numpy or zlib traceback.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import zipfile
 import zlib
@@ -13,41 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.library.errors import ConfigError, PipelineError
+from pipeline.library.errors import ConfigError
+from pipeline.library.errors import DatasetCorrupt as DatasetCorrupt  # raised by every loader
+from pipeline.library.files import sha256_file
 
 ArrayPair = tuple[np.ndarray, np.ndarray]
-
-
-class DatasetCorrupt(PipelineError):
-    """An offline copy exists but is damaged (truncated, wrong header, wrong shape).
-
-    Raised instead of falling back to another source, because a silently different dataset would
-    make the page's provenance box wrong.
-    """
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(
-            f"{path}: {problem}. This offline copy is damaged: restore it from the data "
-            "directory's source (its README and SHA256SUMS say where each file comes from; "
-            "build_and_verify.py re-checks them), or remove it so another source is used."
-        )
-        self.path = path
-        self.problem = problem
-
-    def __reduce__(self):  # keep pickling simple across processes
-        return (type(self), (self.path, self.problem))
 
 
 def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
     return f"{type(exc).__name__}: {first}"[:300]
-
-
-def sha256(path: Path) -> str:
-    """The file's SHA-256 (hex), streamed by the standard library."""
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 # SHA-256 of Keras's own archives (from keras/src/datasets/*.py). Only used to annotate the page:
@@ -62,7 +37,7 @@ def keras_hash_note(path: Path) -> str:
     expected = _KERAS_SHA256.get(path.name)
     if expected is None:
         return ""
-    if sha256(path) == expected:
+    if sha256_file(path) == expected:
         return "The cached file is byte-identical to Keras's published archive."
     return "The cached file loads correctly but is not byte-identical to Keras's archive."
 

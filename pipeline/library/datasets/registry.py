@@ -7,7 +7,6 @@ headers and to key builds.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -22,6 +21,7 @@ from pipeline.library.datasets.places import (
     resolve_data_dir,
 )
 from pipeline.library.errors import ConfigError, PipelineError
+from pipeline.library.suggest import did_you_mean
 
 #: Where a DataSource's data came from (shown on the page).
 Origin = Literal["verified-copy", "keras-cache", "keras-download", "package-copy", "generated"]
@@ -284,8 +284,7 @@ def dataset_spec(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
     except (KeyError, TypeError):
-        close = difflib.get_close_matches(str(name), list(DATASETS), n=3, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(name, DATASETS, n=3, cutoff=0.5)
         raise PipelineError(
             f"unknown dataset {name!r}.{hint} Valid names: {', '.join(sorted(DATASETS))}."
         ) from None
@@ -293,8 +292,7 @@ def dataset_spec(name: str) -> DatasetSpec:
 
 def check_source(source: str, allowed: Sequence[str] = SOURCES) -> None:
     if source not in allowed:
-        close = difflib.get_close_matches(str(source), list(allowed), n=1, cutoff=0.5)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(source, allowed, cutoff=0.5)
         raise ConfigError(
             f"source={source!r} is not valid.{hint} Use one of: {', '.join(allowed)}."
         )

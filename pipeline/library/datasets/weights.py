@@ -4,19 +4,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from pipeline.library import atomic
 from pipeline.library.datasets import network
-from pipeline.library.datasets.files import DatasetCorrupt, one_line, sha256
+from pipeline.library.datasets.files import DatasetCorrupt, one_line
 from pipeline.library.datasets.places import display_path, keras_cache_root, resolve_data_dir
 from pipeline.library.datasets.registry import MOBILENET_FILE, DataSource, dataset_spec
 from pipeline.library.datasets.sources import Trail, run_stages, verified_files
+from pipeline.library.files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +30,6 @@ def _is_hdf5(path: Path) -> bool:
             return fh.read(8) == _HDF5_MAGIC
     except OSError:
         return False
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    """Copy via a temp file in the target folder + os.replace: readers never see half a file."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a shared cache must stay readable
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def install_mobilenet_weights(
@@ -71,7 +53,7 @@ def install_mobilenet_weights(
         return copy if copy is not None and copy.is_file() else None
 
     def same_bytes(a: Path, b: Path) -> bool:
-        return a.stat().st_size == b.stat().st_size and sha256(a) == sha256(b)
+        return a.stat().st_size == b.stat().st_size and sha256_file(a) == sha256_file(b)
 
     def installed(copy: Path) -> DataSource:
         # Same wording whether this call copied the file or an earlier build did, so the page
@@ -118,7 +100,7 @@ def install_mobilenet_weights(
             raise DatasetCorrupt(str(copy), "is not an HDF5 file")
         if not (target.is_file() and same_bytes(target, copy)):
             try:
-                _atomic_copy(copy, target)
+                atomic.copy_file(copy, target)
             except OSError as exc:
                 trail.add(f"copy to {target}", f"failed ({one_line(exc)})")
                 return None

@@ -22,6 +22,7 @@ is cheap and has no side effects.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -489,9 +490,7 @@ def write_mp4(
     file has arrived. The file appears under its name only when complete, so a killed build
     never publishes half a video. Uses the ffmpeg binary that ``imageio-ffmpeg`` ships.
     """
-    import imageio_ffmpeg
-
-    from pipeline.library import atomic
+    from pipeline.library.replay.composer import mp4_writer
 
     if len(frames) == 0:
         raise PipelineError("write_mp4: no frames to write.")
@@ -510,23 +509,15 @@ def write_mp4(
                 "frame at the same size."
             )
     h, w = first.shape[:2]
-    size = (w + w % 2, h + h % 2)
     target = Path(path)
-    with atomic.atomic_path(target) as tmp:
-        writer = imageio_ffmpeg.write_frames(
-            str(tmp), size, fps=fps, codec="libx264", pix_fmt_in="rgb24",
-            pix_fmt_out="yuv420p", quality=None, macro_block_size=2, ffmpeg_log_level="error",
-            output_params=["-crf", str(int(crf)), "-preset", "medium", "-movflags", "+faststart"],
-        )
-        writer.send(None)
-        try:
-            for frame in frames:
-                arr = np.asarray(frame)
-                if h % 2 or w % 2:
-                    arr = np.pad(arr, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-                writer.send(np.ascontiguousarray(arr))
-        finally:
-            writer.close()
+    with contextlib.ExitStack() as stack:
+        writer = mp4_writer(stack, target, w, h, fps=fps, crf=int(crf), preset="medium",
+                            pix_fmt_in="rgb24")
+        for frame in frames:
+            arr = np.asarray(frame)
+            if h % 2 or w % 2:
+                arr = np.pad(arr, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+            writer.send(np.ascontiguousarray(arr))
     log.info("wrote %s (%d frames at %g fps)", target, len(frames), fps)
     return target
 

@@ -446,18 +446,20 @@ def frame_metrics(replay: Replay, epochs: Sequence[int]) -> dict[str, list[float
 
 
 def mp4_writer(stack: contextlib.ExitStack, mp4_path: str | os.PathLike[str], width: int,
-               height: int, fps: float, crf: int, preset: str) -> Any:
+               height: int, fps: float, crf: int, preset: str, pix_fmt_in: str = "rgba") -> Any:
     """An H.264 (yuv420p, faststart) ffmpeg writer into a temporary sibling of ``mp4_path``,
-    renamed into place when ``stack`` closes; send it RGBA frames of even size (:func:`_even`).
+    renamed into place when ``stack`` closes; send it frames of even size (:func:`_even`) in
+    ``pix_fmt_in`` (``"rgba"``: the composer's canvases; ``"rgb24"``: RGB arrays).
 
-    The one place that knows the video settings, so every renderer writes the same file.
+    The one place that knows the video settings, so every renderer writes the same file
+    (``Composition.animate``, the one-pass renderer, ``cnn_views.write_mp4``).
     """
     import imageio_ffmpeg
 
     tmp = stack.enter_context(atomic_path(mp4_path))
     w, h = width + width % 2, height + height % 2
     writer = imageio_ffmpeg.write_frames(
-        str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgba",
+        str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in=pix_fmt_in,
         pix_fmt_out="yuv420p", quality=None, macro_block_size=2,
         ffmpeg_log_level="error",
         output_params=["-crf", str(crf), "-preset", preset, "-movflags", "+faststart"],

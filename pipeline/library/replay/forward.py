@@ -20,15 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.library.errors import PipelineError
+from pipeline.library.errors import UnsupportedModel
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ACTIVATIONS", "NumpyForward", "UnsupportedModel"]
-
-
-class UnsupportedModel(PipelineError):
-    """The stored model contains a layer or activation the numpy forward pass cannot evaluate."""
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from pipeline.library.errors import PipelineError
+from pipeline.library.errors import PanelError, PipelineError
 from pipeline.library.replay.store import Replay
 
 if TYPE_CHECKING:
@@ -61,10 +61,6 @@ CLASS_COLORS = ("#b2182b", "#2166ac")
 probability images use, so a red point on a red background is a confident, correct negative."""
 
 Range = tuple[tuple[float, float], tuple[float, float]]
-
-
-class PanelError(PipelineError):
-    """A panel cannot draw this replay (wrong layer, missing data, unsupported model)."""
 
 
 def _cannot(panel: str, needs: str, got: str) -> PanelError:

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.library.atomic import atomic_path
-from pipeline.library.errors import PipelineError
+from pipeline.library.errors import ReplayFileError
 from pipeline.library.replay.forward import NumpyForward
 
 log = logging.getLogger(__name__)
@@ -51,19 +51,6 @@ VERSION = 1
 _PER_EPOCH_PREFIXES = ("metric/", "weight/", "grad/", "output/")
 _PER_EPOCH = frozenset({"probabilities", "sample_loss"})
 """Arrays with one entry per recorded epoch (first axis), besides ``epochs`` itself."""
-
-
-class ReplayFileError(PipelineError):
-    """A replay file is missing, truncated, corrupted, or not a replay file at all."""
-
-    def __init__(self, path: str | os.PathLike[str] | None, message: str) -> None:
-        where = str(path) if path is not None else "<in-memory replay>"
-        super().__init__(f"{where}: {message}")
-        self.path = None if path is None else str(path)
-        self.detail = message
-
-    def __reduce__(self):  # picklable across processes, like the other pipeline errors
-        return (type(self), (self.path, self.detail))
 
 
 def write_replay_file(

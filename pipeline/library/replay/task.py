@@ -19,14 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.library.errors import PipelineError
+from pipeline.library.errors import TaskError
 from pipeline.library.replay.store import Replay
 
 __all__ = ["Task", "TaskError", "TaskKind", "infer_task"]
-
-
-class TaskError(PipelineError):
-    """The replay does not say which kind of task its model solves."""
 
 
 class TaskKind(enum.Enum):
