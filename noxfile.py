@@ -71,8 +71,8 @@ def tests(session: nox.Session) -> None:
     if not session.posargs:
         # The library is backend-neutral: the replay and attribution tests run again on JAX
         # (the whole set per backend: `nox -s tests_jax`, `nox -s tests_torch`).
-        session.run("python", "-m", "pytest", "tests/test_replay_recorder.py",
-                    "tests/test_attribution.py", "-p", "no:cacheprovider",
+        session.run("python", "-m", "pytest", "tests/unit/library/replay/test_recorder.py",
+                    "tests/unit/library/test_attribution.py", "-p", "no:cacheprovider",
                     env={**QUIET_TF, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"})
 
 
@@ -142,11 +142,11 @@ def tests_jax(session: nox.Session) -> None:
     """The backend-neutral library on JAX: replay, attribution, training and backend tests.
 
     Runs with KERAS_BACKEND=jax (TensorFlow is installed too: the reference numbers of
-    tests/test_backends.py come from a TensorFlow subprocess).
+    tests/unit/library/test_backends.py come from a TensorFlow subprocess).
     """
     _install(session, "cpu,jax,test")
-    files = session.posargs or ["tests/test_backends.py", "tests/test_replay_recorder.py",
-                                "tests/test_attribution.py", "tests/test_training.py"]
+    files = session.posargs or ["tests/unit/library/test_backends.py", "tests/unit/library/replay/test_recorder.py",
+                                "tests/unit/library/test_attribution.py", "tests/unit/library/test_training.py"]
     session.run("python", "-m", "pytest", *files, env={**QUIET_TF, "KERAS_BACKEND": "jax"})
 
 
@@ -154,8 +154,8 @@ def tests_jax(session: nox.Session) -> None:
 def tests_torch(session: nox.Session) -> None:
     """The same on PyTorch (not run by CI: the PyPI torch wheel is a multi-GB CUDA build)."""
     _install(session, "cpu,torch,test")
-    files = session.posargs or ["tests/test_backends.py", "tests/test_replay_recorder.py",
-                                "tests/test_attribution.py", "tests/test_training.py"]
+    files = session.posargs or ["tests/unit/library/test_backends.py", "tests/unit/library/replay/test_recorder.py",
+                                "tests/unit/library/test_attribution.py", "tests/unit/library/test_training.py"]
     session.run("python", "-m", "pytest", *files, env={**QUIET_TF, "KERAS_BACKEND": "torch"})
 
 

@@ -1,6 +1,6 @@
 """Run the library's backend-specific paths on the Keras backend named by KERAS_BACKEND.
 
-Used by tests/test_backends.py in a subprocess per backend (a process has one Keras backend).
+Used by tests/unit/library/test_backends.py in a subprocess per backend (a process has one Keras backend).
 Reads initial weights from an .npz (so every backend starts from the same numbers), trains with
 ``fit_fast`` (no shuffling: the backends' shuffles differ by design), records a replay with
 probe gradients, per-batch curves, and computes input gradients, integrated gradients and

@@ -26,7 +26,7 @@ from pipeline.library.replay.store import (
     write_replay_file,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def _dense(name: str, units: int, activation: str) -> dict:

@@ -7,7 +7,7 @@ that returns a list of problems. The "broken" tests show each check failing on a
 broken copy of the site. ``test_real_site`` runs the same checks over ``site/`` when
 ``nox -s build`` has made it.
 
-Run: ``.venv/bin/python -m pytest tests/test_browser.py -m browser -o addopts="" -p no:cacheprovider``
+Run: ``.venv/bin/python -m pytest tests/browser/test_browser.py -m browser -o addopts="" -p no:cacheprovider``
 Screenshots go to ``test-artifacts/screenshots/``.
 """
 

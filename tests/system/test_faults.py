@@ -666,7 +666,7 @@ def test_broken_header_keeps_the_last_good_page_marked_stale(mini) -> None:
 @pytest.mark.parametrize(
     "statement",
     [
-        # (names with "..", absolute names etc. are refused by safe_asset_name: tests/test_runtime.py)
+        # (names with "..", absolute names etc. are refused by safe_asset_name: tests/unit/library/test_runtime.py)
         'ex.save_text("/tmp/escaped.txt", "x")',
         # a link inside the asset dir that points outside it
         'import os; os.symlink(Path(asset_dir).parent.parent.parent, Path(asset_dir) / "up"); '
@@ -808,8 +808,8 @@ def test_builds_get_ctrl_c_even_when_the_test_session_ignores_it() -> None:
 
 
 #: ``NNX_CTRL_C_REPEAT=20``: each Ctrl-C test runs 20 times in a row (pytest-repeat) wherever it
-#: falls in a larger run, e.g. ``NNX_CTRL_C_REPEAT=20 pytest tests/test_faults.py
-#: tests/test_parallel.py -m "slow or not slow"``; the other tests run once.
+#: falls in a larger run, e.g. ``NNX_CTRL_C_REPEAT=20 pytest tests/system/test_faults.py
+#: tests/unit/build/test_parallel.py -m "slow or not slow"``; the other tests run once.
 CTRL_C_REPEAT = int(os.environ.get("NNX_CTRL_C_REPEAT", "1"))
 
 

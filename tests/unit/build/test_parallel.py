@@ -90,7 +90,7 @@ ex.metric("intra", os.environ.get("TF_NUM_INTRAOP_THREADS", "unset"))
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_kernel_threads_reach_the_kernels(mini, monkeypatch, jobs) -> None:
-    from tests.test_faults import add_micro
+    from tests.system.test_faults import add_micro
 
     add_micro(mini, "alpha", body=THREADS_BODY)
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
@@ -104,7 +104,7 @@ def test_kernel_threads_reach_the_kernels(mini, monkeypatch, jobs) -> None:
 
 def test_kernel_threads_reach_dask_kernels(mini, monkeypatch) -> None:
     distributed = pytest.importorskip("distributed")
-    from tests.test_faults import add_micro
+    from tests.system.test_faults import add_micro
 
     add_micro(mini, "alpha", body=THREADS_BODY)
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)

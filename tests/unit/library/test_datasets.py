@@ -36,7 +36,7 @@ from pipeline.library.datasets import (
 )
 from pipeline.library.errors import ConfigError, DatasetUnavailable, PipelineError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 DATA = (REPO.parent / "shared" / "datasets").resolve()
 needs_data = pytest.mark.skipif(
     not (DATA / "mnist").is_dir(), reason="verified data directory ../shared/datasets not present"

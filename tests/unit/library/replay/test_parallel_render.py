@@ -29,7 +29,7 @@ def replay(tmp_path_factory) -> Replay:
 
     from pipeline.library.replay.recorder import ReplayRecorder
     from pipeline.library.training import fit_fast
-    from tests.test_replay_panels import seed000_model
+    from tests.unit.library.replay.test_panels import seed000_model
 
     x, y = make_moons(n_samples=300, random_state=27, noise=0.03)
     path = tmp_path_factory.mktemp("moons") / "moons.npz"

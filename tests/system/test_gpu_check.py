@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks import gpu_check
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import prepare_gpu_carry  # noqa: E402
 

@@ -20,7 +20,7 @@ from benchmarks.bench_build import (
     select_recipes,
     speedup_bound,
 )
-from tests.test_faults import add_micro
+from tests.system.test_faults import add_micro
 
 
 def _png(path, array) -> None:

@@ -112,7 +112,7 @@ def test_checkpoint_path_is_validated_and_separate_from_assets(ex, tmp_path) -> 
 
 def test_checkpoint_dir_defaults_next_to_the_assets(tmp_path) -> None:
     ex = Explainer(asset_dir=tmp_path / "_assets")
-    # keyed on the running code and the parameters (tests/test_by_hand.py checks the keying)
+    # keyed on the running code and the parameters (tests/system/test_by_hand.py checks the keying)
     assert ex.checkpoint_path("x").parent.parent == (tmp_path / "_checkpoints").resolve()
 
 

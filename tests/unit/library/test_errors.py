@@ -13,7 +13,7 @@ import pytest
 from pipeline.library import errors
 from pipeline.library.errors import PipelineError, user_error_names, user_errors
 
-PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
+PACKAGE = Path(__file__).resolve().parents[3] / "pipeline"
 
 
 def _classes_deriving_from_errors(path: Path) -> list[str]:

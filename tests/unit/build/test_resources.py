@@ -60,8 +60,8 @@ def test_jobs_auto_is_accepted_and_bad_jobs_rejected(mini, capsys) -> None:
 
 @pytest.mark.parametrize("jobs", ["1", "2", "auto"])
 def test_unset_threads_are_pinned_whatever_the_jobs(mini, monkeypatch, jobs) -> None:
-    from tests.test_faults import add_micro
-    from tests.test_parallel import THREADS_BODY
+    from tests.system.test_faults import add_micro
+    from tests.unit.build.test_parallel import THREADS_BODY
 
     add_micro(mini, "alpha", body=THREADS_BODY)
     monkeypatch.delenv("NNX_KERNEL_THREADS", raising=False)

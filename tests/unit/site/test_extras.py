@@ -128,7 +128,7 @@ def test_site_nav_report_page_and_limits_in_a_real_build(mini, tmp_path: Path) -
     import sys
 
     out = subprocess.run([sys.executable, "-m", "mkdocs", "build", "-f", str(cfg)],
-                         capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[3],
                          env=dict(os.environ, NNX_BUILD_DIR=str(mini.build_dir)), timeout=300)
     assert out.returncode != 0
     said = out.stdout + out.stderr

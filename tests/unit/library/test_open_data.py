@@ -77,7 +77,7 @@ def test_build_key_changes_with_the_file_and_not_for_recipes_without_data(mini) 
     mini.add("plain", _header("") + "\n# %%\nx = 1\n")
     path = mini.add("withfile", _header("data:\n  - file: w.csv\n") + "\n# %%\nx = 1\n")
     (path.parent / "w.csv").write_text("1\n")
-    opts = BuildOptions(repo_root=Path(__file__).resolve().parent.parent,
+    opts = BuildOptions(repo_root=Path(__file__).resolve().parents[3],
                         content_root=mini.content, build_root=mini.build_dir, data_dir=None)
 
     def keys():

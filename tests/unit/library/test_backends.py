@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-PROBE = Path(__file__).with_name("backend_probe.py")
+ROOT = Path(__file__).resolve().parents[3]
+PROBE = Path(__file__).resolve().parents[2] / "backend_probe.py"
 
 pytestmark = pytest.mark.backends
 

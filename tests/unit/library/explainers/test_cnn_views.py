@@ -285,5 +285,5 @@ def test_importing_cnn_views_does_not_import_tensorflow():
             "print('tensorflow' in sys.modules, 'keras' in sys.modules, "
             "'matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+                         check=True, cwd=str(Path(__file__).resolve().parents[4]))
     assert out.stdout.split() == ["False", "False", "False"]
