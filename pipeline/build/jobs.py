@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.build.cache import FileHasher, key_after_run
 from pipeline.build.executor import CellFailure, RecipeFailed, execute_recipe, kernel_env
 from pipeline.build.store import MANIFEST, BuildDir, file_table, seal_manifest
 from pipeline.library import atomic
+from pipeline.library.deps import DEPFILE, data_roots
 from pipeline.library.errors import AssetPathError, PipelineError
 from pipeline.library.runtime import OUTPUTS_FILE
 
@@ -59,6 +61,8 @@ class Job:
     parameters: dict[str, Any]
     timeout: int
     cached: bool
+    #: hashes of the modules a recipe could import, taken at planning (pipeline.build.cache)
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,6 +131,10 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
                                            "the recipe never called Explainer.finish()", "",
                                            kind="setup"))
         outputs = json.loads(outputs_path.read_text())
+        key, deps = key_after_run(
+            job.key_parts, assets / DEPFILE, options.repo_root,
+            data_roots(options.data_dir, job.recipe_path.parent), job.sources,
+            FileHasher(bdir.hash_memo))
         _check_thumbnail(header.get("thumbnail"), assets, outputs, job.rel_path)
         _check_declared_data(header.get("data", []), outputs, job.rel_path)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -137,8 +145,9 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
             "page": job.page_rel,
             **{k: header[k] for k in ("title", "description", "section", "seed_article", "order",
                                       "thumbnail", "datasets")},
-            "key": job.key,
-            "key_parts": job.key_parts,
+            "key": key.digest,
+            "key_parts": key.parts,
+            "deps": deps,
             "profile": options.profile,
             "seed": header["seed"],
             "sizes": parameters["sizes"],
@@ -158,7 +167,7 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
         # Sealed as written: NaN -> null before hashing, so the seal matches the strict file.
         manifest = atomic.json_safe(manifest)
         atomic.write_json(staged / MANIFEST, seal_manifest(manifest))
-        return Outcome(job.slug, "ran", time.perf_counter() - start, job.key, staged=staged,
+        return Outcome(job.slug, "ran", time.perf_counter() - start, key.digest, staged=staged,
                        metrics=manifest["metrics"], result_status=dict(manifest["status"] or {}))
     except RecipeFailed as exc:
         shutil.rmtree(staged, ignore_errors=True)

@@ -9,17 +9,29 @@ so the last good result of a failing recipe is never replaced.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.build.cache import CacheKey, FileHasher, compute_key, package_versions
+from pipeline.build.cache import (
+    CacheKey,
+    FileHasher,
+    InstalledVersions,
+    changes,
+    compute_key,
+    hash_record,
+    package_versions,
+    snapshot_sources,
+)
 from pipeline.build.jobs import BuildOptions, Job, Outcome
 from pipeline.build.parallel import make_runner
 from pipeline.build.recipes import PROFILES, Recipe
-from pipeline.build.store import BuildDir, CorruptEntry
+from pipeline.build.store import MANIFEST, BuildDir, CorruptEntry
+from pipeline.library.deps import data_roots
 from pipeline.library.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -29,8 +41,12 @@ log = logging.getLogger(__name__)
 
 
 def recipe_key(recipe: Recipe, options: BuildOptions, hasher: FileHasher,
-               versions: dict[str, str]) -> CacheKey:
-    """The cache key of one recipe under the build's options."""
+               versions: dict[str, str], deps: dict[str, Any] | None = None) -> CacheKey:
+    """The cache key of one recipe under the build's options.
+
+    ``deps``: the hashed record of what its last run used (:func:`pipeline.build.cache.hash_record`);
+    None before any run.
+    """
     from pipeline.library.datasets import DATASETS, dataset_files
     from pipeline.library.open_data import key_parts, package_version
 
@@ -44,22 +60,64 @@ def recipe_key(recipe: Recipe, options: BuildOptions, hasher: FileHasher,
     open_data.update(key_parts(recipe.header.data, recipe.path.parent, hash_file=hasher.hash))
     return compute_key(
         recipe.path, options.profile, recipe.header.seed, recipe.header.sizes(options.profile),
-        files, options.repo_root / "pipeline", hasher=hasher, versions=versions,
-        open_data=open_data,
+        files, hasher=hasher, versions=versions, open_data=open_data, deps=deps,
     )
 
 
-def plan(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir) -> list[Job]:
-    """Compute keys and decide which recipes the cache already holds."""
+@dataclass(frozen=True)
+class Decision:
+    """A planned job and, when it is not cached, why it must run (for ``build --dry-run``)."""
+
+    job: Job
+    reasons: tuple[str, ...]
+
+
+def previous_manifest(bdir: BuildDir, slug: str) -> dict[str, Any] | None:
+    """The manifest of ``slug``'s current (last published) result, read but not verified.
+
+    Only its recorded inputs are used, to compute the key to look for; the entry found under
+    that key is verified before it is trusted.
+    """
+    key = bdir.read_state(slug).get("current")
+    if not key:
+        return None
+    try:
+        manifest = json.loads((bdir.entry_dir(slug, key) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def decide(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir,
+           save_memo: bool = True) -> list[Decision]:
+    """Compute each recipe's key from what its last run used, and say what runs and why.
+
+    The key of a recipe with a previous result covers exactly the modules, data files and
+    packages that result's run recorded (its depfile), hashed now: unchanged, the entry under
+    that key is the previous result and nothing runs. Without one (never built), the key is a
+    placeholder for the run's checkpoints; the run's own key is computed when it finishes
+    (:func:`pipeline.build.jobs.run_job`), from what it recorded.
+    """
     if options.profile not in PROFILES:
         raise PipelineError(f"unknown profile {options.profile!r}; choose one of {', '.join(PROFILES)}")
     hasher = FileHasher(bdir.hash_memo)
     versions = package_versions()
-    jobs = []
+    installed = InstalledVersions()
+    snapshot = snapshot_sources(options.repo_root, hasher)
+    decisions = []
     for recipe in recipes:
-        key = recipe_key(recipe, options, hasher, versions)
+        before = previous_manifest(bdir, recipe.slug)
+        recorded = before.get("deps") if before else None
+        deps = None
+        if isinstance(recorded, dict):
+            roots = data_roots(options.data_dir, recipe.path.parent)
+            deps = hash_record(recorded, options.repo_root, roots, hasher, installed, snapshot)
+        key = recipe_key(recipe, options, hasher, versions, deps)
         cached = False
-        if not options.force:
+        reasons: list[str] = []
+        if options.force:
+            reasons.append("--force")
+        else:
             entry = bdir.entry_dir(recipe.slug, key.digest)
             if entry.exists():
                 try:
@@ -67,14 +125,26 @@ def plan(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir) -> list[J
                     cached = True
                 except CorruptEntry as exc:
                     log.warning("%s: cached result is corrupt (%s); rebuilding", recipe.slug, exc)
-        jobs.append(Job(
+                    reasons.append(f"cached result is corrupt ({exc})")
+            if not cached:
+                reasons = changes(before, key.parts, deps) or reasons or [
+                    "its last result is missing from the store"]
+        job = Job(
             slug=recipe.slug, recipe_path=recipe.path, rel_path=recipe.rel_path,
             page_rel=recipe.page.relative_to(options.content_root).as_posix() if recipe.page else None,
             header=_header_dict(recipe), key=key.digest, key_parts=key.parts,
             parameters={}, timeout=recipe.header.timeout, cached=cached,
-        ))
-    hasher.save()
-    return jobs
+            sources=snapshot,
+        )
+        decisions.append(Decision(job, tuple(reasons)))
+    if save_memo:
+        hasher.save()
+    return decisions
+
+
+def plan(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir) -> list[Job]:
+    """Compute keys and decide which recipes the cache already holds."""
+    return [d.job for d in decide(recipes, options, bdir)]
 
 
 def _header_dict(recipe: Recipe) -> dict[str, Any]:
@@ -127,8 +197,13 @@ def execute_jobs(jobs: list[Job], options: BuildOptions, bdir: BuildDir,
         if options.force:  # --force means from scratch: no resuming from old checkpoints
             bdir.drop_checkpoints(job.slug, job.key)
         notify(job.slug, "queued", None)
+    planned = {job.slug: job.key for job in todo}
+
     def record(outcome: Outcome) -> None:
         commit_outcome(outcome, bdir)
+        if outcome.status == "ran" and planned.get(outcome.slug) != outcome.key:
+            # the run keyed its result on what it used; its checkpoints were under the plan's key
+            bdir.drop_checkpoints(outcome.slug, planned[outcome.slug])
         notify(outcome.slug, outcome.status, outcome.seconds)
         if outcome.result_status.get("state") == "diverged":
             log.warning("%s: %s (the page shows this instead of the figures)", outcome.slug,
