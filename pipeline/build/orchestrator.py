@@ -72,20 +72,28 @@ class Decision:
     reasons: tuple[str, ...]
 
 
-def previous_manifest(bdir: BuildDir, slug: str) -> dict[str, Any] | None:
-    """The manifest of ``slug``'s current (last published) result, read but not verified.
+def previous_manifests(bdir: BuildDir, slug: str) -> list[dict[str, Any]]:
+    """``slug``'s stored results' manifests, read but not verified, the current one first.
 
-    Only its recorded inputs are used, to compute the key to look for; the entry found under
-    that key is verified before it is trusted.
+    Only their recorded inputs are used, to compute the key to look for; the entry found under
+    that key is verified before it is trusted. The other entries count too, so that a lost or
+    garbled state file costs nothing: the result is found again and nothing re-executes.
     """
-    key = bdir.read_state(slug).get("current")
-    if not key:
-        return None
-    try:
-        manifest = json.loads((bdir.entry_dir(slug, key) / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-    return manifest if isinstance(manifest, dict) else None
+    current = bdir.read_state(slug).get("current")
+    folder = bdir.store / slug
+    entries = [bdir.entry_dir(slug, current)] if current else []
+    if folder.is_dir():
+        others = [p for p in folder.iterdir() if p.is_dir() and p not in entries]
+        entries += sorted(others, key=lambda p: p.stat().st_mtime, reverse=True)
+    found = []
+    for entry in entries:
+        try:
+            manifest = json.loads((entry / MANIFEST).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict):
+            found.append(manifest)
+    return found
 
 
 def decide(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir,
@@ -106,29 +114,30 @@ def decide(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir,
     snapshot = snapshot_sources(options.repo_root, hasher)
     decisions = []
     for recipe in recipes:
-        before = previous_manifest(bdir, recipe.slug)
-        recorded = before.get("deps") if before else None
-        deps = None
-        if isinstance(recorded, dict):
-            roots = data_roots(options.data_dir, recipe.path.parent)
-            deps = hash_record(recorded, options.repo_root, roots, hasher, installed, snapshot)
-        key = recipe_key(recipe, options, hasher, versions, deps)
-        cached = False
+        roots = data_roots(options.data_dir, recipe.path.parent)
+
+        def key_for(before: dict[str, Any] | None, recipe: Recipe = recipe,
+                    roots: dict[str, Path] = roots) -> tuple[CacheKey, dict[str, Any] | None]:
+            recorded = before.get("deps") if before else None
+            deps = (hash_record(recorded, options.repo_root, roots, hasher, installed, snapshot)
+                    if isinstance(recorded, dict) else None)
+            return recipe_key(recipe, options, hasher, versions, deps), deps
+
+        candidates: list[dict[str, Any] | None] = [*previous_manifests(bdir, recipe.slug)] or [None]
+        before = candidates[0]  # the current result: the reasons compare against it
+        key, deps = key_for(before)
+        cached = not options.force and _cached(bdir, recipe.slug, key)
+        for other in candidates[1:] if not (cached or options.force) else []:
+            other_key, other_deps = key_for(other)
+            if _cached(bdir, recipe.slug, other_key):
+                key, deps, cached = other_key, other_deps, True
+                break
         reasons: list[str] = []
         if options.force:
             reasons.append("--force")
-        else:
-            entry = bdir.entry_dir(recipe.slug, key.digest)
-            if entry.exists():
-                try:
-                    bdir.verify_entry(entry, key.digest)
-                    cached = True
-                except CorruptEntry as exc:
-                    log.warning("%s: cached result is corrupt (%s); rebuilding", recipe.slug, exc)
-                    reasons.append(f"cached result is corrupt ({exc})")
-            if not cached:
-                reasons = changes(before, key.parts, deps) or reasons or [
-                    "its last result is missing from the store"]
+        elif not cached:
+            reasons = changes(before, key.parts, deps) or [
+                "its last result is missing from the store or damaged"]
         job = Job(
             slug=recipe.slug, recipe_path=recipe.path, rel_path=recipe.rel_path,
             page_rel=recipe.page.relative_to(options.content_root).as_posix() if recipe.page else None,
@@ -140,6 +149,19 @@ def decide(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir,
     if save_memo:
         hasher.save()
     return decisions
+
+
+def _cached(bdir: BuildDir, slug: str, key: CacheKey) -> bool:
+    """True when the store holds a sound entry under ``key``."""
+    entry = bdir.entry_dir(slug, key.digest)
+    if not entry.exists():
+        return False
+    try:
+        bdir.verify_entry(entry, key.digest)
+    except CorruptEntry as exc:
+        log.warning("%s: cached result is corrupt (%s); rebuilding", slug, exc)
+        return False
+    return True
 
 
 def plan(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir) -> list[Job]:
