@@ -16,9 +16,16 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.library.errors import BuildLocked, ConfigError, PipelineError
+
+if TYPE_CHECKING:
+    from pipeline.build.jobs import BuildOptions
+    from pipeline.build.recipes import Recipe
+    from pipeline.build.store import BuildDir
 
 log = logging.getLogger("pipeline")
 
@@ -310,7 +317,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def dry_run(recipes, options, bdir, header_errors=()) -> int:
+def dry_run(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir,
+            header_errors: Sequence[PipelineError] = ()) -> int:
     """``build --dry-run``: what a build would run and why, on stdout; no lock, no writes.
 
     Reads the store without the build lock (a build running at the same time may change what
