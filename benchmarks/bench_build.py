@@ -510,12 +510,18 @@ def bench_incremental(project: TempProject, tmp: Path, cold: BuildRun) -> dict[s
                     ignore=shutil.ignore_patterns("__pycache__"))
     build_dir = tmp / "build-incremental"
     shutil.copytree(cold.build_dir, build_dir, ignore=shutil.ignore_patterns(".lock"))
+    env: dict[str, str] = {}
+    if project.data_dir is None:  # the copy's default (../shared/datasets) is not beside it
+        from pipeline.library.datasets import default_data_dir
+
+        data = default_data_dir()
+        env = {"NNX_DATA_DIR": str(data.resolve())} if data is not None else {}
     out: dict[str, Any] = {"recipes": project.slugs, "cold": cold.to_dict(),
                            "cold_s": round(cold.wall_s, 3)}
     for name, rel in INCREMENTAL_EDITS:
         with open(repo / rel, "a", encoding="utf-8") as fh:
             fh.write("\n# a comment added by the benchmark\n")
-        run = project.build(f"incremental-{name}", build_dir, jobs=None, repo=repo)
+        run = project.build(f"incremental-{name}", build_dir, jobs=None, repo=repo, env=env)
         out[name] = {"edited": rel, "wall_s": round(run.wall_s, 3),
                      "reexecuted": sorted(s for s, st in run.statuses.items() if st == "ran"),
                      "over_cold": _ratio(run.wall_s, cold.wall_s), "run": run.to_dict()}
