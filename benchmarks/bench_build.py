@@ -164,11 +164,12 @@ class TempProject:
 
     def build(self, label: str, build_dir: Path, *, jobs: int | None = 1, force: bool = False,
               env: dict[str, str] | None = None, timeout: float = 3600, warm: bool = True,
-              memory: bool = False) -> BuildRun:
+              memory: bool = False, repo: Path | None = None) -> BuildRun:
         """Run the CLI once; raise :class:`BenchError` (with the log's tail) if it fails.
 
         ``jobs=None``: the automatic choice; ``warm=False``: ``--no-warm-kernels``;
-        ``memory``: sample the peak resident memory of the build and all its processes.
+        ``memory``: sample the peak resident memory of the build and all its processes;
+        ``repo``: a copy of the checkout whose ``pipeline/`` builds (default: this one).
         """
         cmd = [sys.executable, "-m", "pipeline", "--content-dir", str(self.content),
                "--build-dir", str(build_dir), "build", "--profile", self.profile,
@@ -182,6 +183,8 @@ class TempProject:
         full_env = {k: v for k, v in os.environ.items() if k != "NNX_KERNEL_THREADS"}
         full_env.update(QUIET_ENV)
         full_env.update(env or {})
+        if repo is not None:
+            full_env["PYTHONPATH"] = str(repo)
         log_path = self.logs / f"{label}.log"
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         log.info("build %-14s jobs=%s %s", label, "auto" if jobs is None else jobs,
@@ -192,7 +195,7 @@ class TempProject:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         with open(log_path, "w") as out:
             start = time.perf_counter()
-            proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, stdout=out,
+            proc = subprocess.Popen(cmd, cwd=repo or REPO_ROOT, env=full_env, stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             if memory:
                 from benchmarks.bench_firstbuild import PeakMemory
@@ -485,6 +488,43 @@ def bench_rebuilds(project: TempProject, build_dir: Path, cold: BuildRun,
         "note": "cold = the --jobs 1 cold build of section jobs; times are wall seconds of "
                 "`python -m pipeline build` (start-up included), best of the repeats",
     }
+
+
+#: (what the incremental section edits, in a copy of the package): one library module that one
+#: recipe imports, and one build-tool module that no result depends on
+INCREMENTAL_EDITS = (("library", "pipeline/library/explainers/cifar_views.py"),
+                     ("build_tool", "pipeline/build/progress.py"))
+
+
+def bench_incremental(project: TempProject, tmp: Path, cold: BuildRun) -> dict[str, Any]:
+    """(e) rebuilds after a comment is added to one library module, then to a build-tool module.
+
+    Runs in a copy of ``pipeline/`` (the checkout is never edited) and a copy of the cold
+    build's folder (keys name modules by their path inside the checkout, so it is all cached).
+    Only the recipes that imported the library module re-execute; the build tool's edit
+    re-executes none.
+    """
+    repo = tmp / "incremental-repo"
+    shutil.copytree(REPO_ROOT / "pipeline", repo / "pipeline",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    build_dir = tmp / "build-incremental"
+    shutil.copytree(cold.build_dir, build_dir, ignore=shutil.ignore_patterns(".lock"))
+    env: dict[str, str] = {}
+    if project.data_dir is None:  # the copy's default (../shared/datasets) is not beside it
+        from pipeline.library.datasets import default_data_dir
+
+        data = default_data_dir()
+        env = {"NNX_DATA_DIR": str(data.resolve())} if data is not None else {}
+    out: dict[str, Any] = {"recipes": project.slugs, "cold": cold.to_dict(),
+                           "cold_s": round(cold.wall_s, 3)}
+    for name, rel in INCREMENTAL_EDITS:
+        with open(repo / rel, "a", encoding="utf-8") as fh:
+            fh.write("\n# a comment added by the benchmark\n")
+        run = project.build(f"incremental-{name}", build_dir, jobs=None, repo=repo, env=env)
+        out[name] = {"edited": rel, "wall_s": round(run.wall_s, 3),
+                     "reexecuted": sorted(s for s, st in run.statuses.items() if st == "ran"),
+                     "over_cold": _ratio(run.wall_s, cold.wall_s), "run": run.to_dict()}
+    return out
 
 
 def bench_jobs(project: TempProject, build_root: Path, base: BuildRun, *, jobs: int = 2,

@@ -10,6 +10,10 @@ Sections (``--skip`` takes their names or the letters):
 * ``threads``: the same pair with ``NNX_KERNEL_THREADS=1`` (one thread per kernel, no
   oversubscription; see :mod:`pipeline.build.parallel`). Not in ``--quick``.
 * ``site``: ``mkdocs build --strict`` of the copy (always renders every page; not cached).
+* ``incremental``: after the cold build, a rebuild once a comment is added to
+  ``pipeline/library/explainers/cifar_views.py`` (only the recipes that import it re-execute)
+  and once to ``pipeline/build/progress.py`` (none), as ratios against the cold build; in a
+  copy of the package.
 * ``training`` (b): ``fit_fast`` vs plain ``model.fit`` for each replay recipe's model.
 * ``rendering`` (c): in-place / blitted panel rendering vs a full redraw, frames per second.
 * ``recording``: ``fit_fast`` on the seed-000 model with and without the replay recorder
@@ -45,6 +49,7 @@ from benchmarks.bench_build import (
     BenchError,
     TempProject,
     available_recipes,
+    bench_incremental,
     bench_jobs,
     bench_rebuilds,
     compare_builds,
@@ -54,10 +59,10 @@ from benchmarks.bench_build import (
 log = logging.getLogger("benchmarks")
 
 SCHEMA = 1
-SECTIONS = ("build", "jobs", "threads", "site", "training", "rendering", "recording",
-            "firstbuild", "explainer", "render", "palettes")
+SECTIONS = ("build", "jobs", "threads", "site", "incremental", "training", "rendering",
+            "recording", "firstbuild", "explainer", "render", "palettes")
 LETTERS = {"a": "build", "b": "training", "c": "rendering", "d": "jobs"}
-BUILD_SECTIONS = ("build", "jobs", "threads", "site")
+BUILD_SECTIONS = ("build", "jobs", "threads", "site", "incremental")
 
 WARM_TARGET = 0.03
 JOBS_TARGET = 1.6
@@ -216,6 +221,9 @@ def _build_sections(args: argparse.Namespace, slugs: list[str], enabled: list[st
         if "threads" in enabled:
             _section("threads", results, errors,
                      lambda: _threads(project, tmp, cold, args.jobs))
+        if "incremental" in enabled:
+            _section("incremental", results, errors,
+                     lambda: bench_incremental(project, tmp, cold))
     finally:
         if args.keep:
             log.info("kept %s", tmp)
@@ -311,6 +319,14 @@ def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
                          "0", build["prose_reexecuted"] == 0))
         rows.append(_row("recipes re-executed by a warm rebuild", build["warm_reexecuted"],
                          "0", build["warm_reexecuted"] == 0, _key_note(build)))
+    incremental = results.get("incremental")
+    for name, label in (("library", "a library module"), ("build_tool", "a build-tool module")):
+        if incremental and name in incremental:
+            res = incremental[name]
+            rows.append(_row(f"rebuild after editing {label} / cold build", res["over_cold"], "",
+                             None, f"{res['wall_s']:.2f} s / {incremental['cold_s']:.1f} s; "
+                             f"{res['edited']}; re-executed: "
+                             f"{', '.join(res['reexecuted']) or 'none'}"))
     for key, label in (("jobs", "default threads"), ("threads", "NNX_KERNEL_THREADS=1")):
         jobs = results.get(key)
         if not jobs:

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
     from pipeline.build.recipes import Recipe
     from pipeline.library.errors import HeaderError
+
+if TYPE_CHECKING:
+    from pipeline.build.jobs import BuildOptions
+    from pipeline.build.recipes import Recipe
+    from pipeline.build.store import BuildDir
 
 log = logging.getLogger("pipeline")
 
@@ -62,6 +67,9 @@ def make_parser() -> argparse.ArgumentParser:
                    help="'local' (default) or 'dask://HOST:PORT' for a dask.distributed cluster")
     b.add_argument("--data-dir", type=Path, default=None,
                    help="offline datasets folder (default: $NNX_DATA_DIR or ../shared/datasets)")
+    b.add_argument("--dry-run", action="store_true",
+                   help="list every recipe as 'would run' (and which input changed) or 'cached'; "
+                        "runs nothing, writes nothing")
     b.add_argument("--lock-timeout", type=float, default=600.0,
                    help="seconds to wait for another build on the same folder (default 600)")
 
@@ -281,6 +289,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         warm_kernels=args.warm_kernels,
     )
     bdir = BuildDir(build_root)
+    if args.dry_run:
+        return dry_run(recipes, options, bdir, header_errors)
     start = time.perf_counter()
     with build_lock(bdir, args.lock_timeout):
         bdir.recover()
@@ -311,6 +321,29 @@ def cmd_build(args: argparse.Namespace) -> int:
     ran = sum(o.status is OutcomeStatus.RAN for o in outcomes)
     log.info("built %d recipe(s), %d from cache, in %.1f s", ran, len(outcomes) - ran, total)
     return 0
+
+
+def dry_run(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir,
+            header_errors: Sequence[PipelineError] = ()) -> int:
+    """``build --dry-run``: what a build would run and why, on stdout; no lock, no writes.
+
+    Reads the store without the build lock (a build running at the same time may change what
+    is cached, as it would for a build started after it).
+    """
+    from pipeline.build.orchestrator import decide
+
+    decisions = decide(recipes, options, bdir, save_memo=False)
+    width = max((len(d.job.slug) for d in decisions), default=0)
+    for d in decisions:
+        if d.job.cached:
+            print(f"cached     {d.job.slug}")
+        else:
+            print(f"would run  {d.job.slug:<{width}}  {'; '.join(d.reasons)}")
+    for err in header_errors:
+        print(f"broken     {err}")
+    to_run = sum(not d.job.cached for d in decisions)
+    print(f"{to_run} of {len(decisions)} recipe(s) would run ({options.profile} profile)")
+    return 1 if header_errors else 0
 
 
 def cmd_new(args: argparse.Namespace) -> int:

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.build.cache import FileHasher, key_after_run
 from pipeline.build.executor import CellFailure, execute_recipe, kernel_env
 from pipeline.build.records import Failure, OutcomeStatus, ResultStatus
 from pipeline.build.store import MANIFEST, BuildDir, file_table, seal_manifest
 from pipeline.library import atomic
+from pipeline.library.deps import DEPFILE, data_roots
 from pipeline.library.errors import AssetPathError, PipelineError, RecipeFailed
 from pipeline.library.runtime import OUTPUTS_FILE
 
@@ -60,6 +62,8 @@ class Job:
     parameters: dict[str, Any]
     timeout: int
     cached: bool
+    #: hashes of the modules a recipe could import, taken at planning (pipeline.build.cache)
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -133,6 +137,10 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
                                            "the recipe never called Explainer.finish()", "",
                                            kind="setup"))
         outputs = json.loads(outputs_path.read_text())
+        key, deps = key_after_run(
+            job.key_parts, assets / DEPFILE, options.repo_root,
+            data_roots(options.data_dir, job.recipe_path.parent), job.sources,
+            FileHasher(bdir.hash_memo))
         _check_thumbnail(header.get("thumbnail"), assets, outputs, job.rel_path)
         _check_declared_data(header.get("data", []), outputs, job.rel_path)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -143,8 +151,9 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
             "page": job.page_rel,
             **{k: header[k] for k in ("title", "description", "section", "seed_article", "order",
                                       "thumbnail", "datasets")},
-            "key": job.key,
-            "key_parts": job.key_parts,
+            "key": key.digest,
+            "key_parts": key.parts,
+            "deps": deps,
             "profile": options.profile,
             "seed": header["seed"],
             "sizes": parameters["sizes"],
@@ -164,7 +173,7 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
         # Sealed as written: NaN -> null before hashing, so the seal matches the strict file.
         manifest = atomic.json_safe(manifest)
         atomic.write_json(staged / MANIFEST, seal_manifest(manifest))
-        return Outcome(job.slug, OutcomeStatus.RAN, time.perf_counter() - start, job.key,
+        return Outcome(job.slug, OutcomeStatus.RAN, time.perf_counter() - start, key.digest,
                        staged=staged, metrics=manifest["metrics"],
                        result_status=ResultStatus.from_dict(manifest["status"]))
     except RecipeFailed as exc:

@@ -9,18 +9,30 @@ so the last good result of a failing recipe is never replaced.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.build.cache import CacheKey, FileHasher, compute_key, package_versions
+from pipeline.build.cache import (
+    CacheKey,
+    FileHasher,
+    InstalledVersions,
+    changes,
+    compute_key,
+    hash_record,
+    package_versions,
+    snapshot_sources,
+)
 from pipeline.build.jobs import BuildOptions, Job, Outcome
 from pipeline.build.parallel import make_runner
 from pipeline.build.recipes import PROFILES, Recipe
 from pipeline.build.records import Attempt, OutcomeStatus, RecipeState
-from pipeline.build.store import BuildDir
+from pipeline.build.store import MANIFEST, BuildDir
+from pipeline.library.deps import data_roots
 from pipeline.library.errors import CorruptEntry, PipelineError
 
 if TYPE_CHECKING:
@@ -30,8 +42,12 @@ log = logging.getLogger(__name__)
 
 
 def recipe_key(recipe: Recipe, options: BuildOptions, hasher: FileHasher,
-               versions: dict[str, str]) -> CacheKey:
-    """The cache key of one recipe under the build's options."""
+               versions: dict[str, str], deps: dict[str, Any] | None = None) -> CacheKey:
+    """The cache key of one recipe under the build's options.
+
+    ``deps``: the hashed record of what its last run used (:func:`pipeline.build.cache.hash_record`);
+    None before any run.
+    """
     from pipeline.library.datasets import DATASETS, dataset_files
     from pipeline.library.open_data import key_parts, package_version
 
@@ -45,37 +61,113 @@ def recipe_key(recipe: Recipe, options: BuildOptions, hasher: FileHasher,
     open_data.update(key_parts(recipe.header.data, recipe.path.parent, hash_file=hasher.hash))
     return compute_key(
         recipe.path, options.profile, recipe.header.seed, recipe.header.sizes(options.profile),
-        files, options.repo_root / "pipeline", hasher=hasher, versions=versions,
-        open_data=open_data,
+        files, hasher=hasher, versions=versions, open_data=open_data, deps=deps,
     )
 
 
-def plan(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir) -> list[Job]:
-    """Compute keys and decide which recipes the cache already holds."""
+@dataclass(frozen=True)
+class Decision:
+    """A planned job and, when it is not cached, why it must run (for ``build --dry-run``)."""
+
+    job: Job
+    reasons: tuple[str, ...]
+
+
+def previous_manifests(bdir: BuildDir, slug: str) -> list[dict[str, Any]]:
+    """``slug``'s stored results' manifests, read but not verified, the current one first.
+
+    Only their recorded inputs are used, to compute the key to look for; the entry found under
+    that key is verified before it is trusted. The other entries count too, so that a lost or
+    garbled state file costs nothing: the result is found again and nothing re-executes.
+    """
+    current = bdir.read_state(slug).current
+    folder = bdir.store / slug
+    entries = [bdir.entry_dir(slug, current)] if current else []
+    if folder.is_dir():
+        others = [p for p in folder.iterdir() if p.is_dir() and p not in entries]
+        entries += sorted(others, key=lambda p: p.stat().st_mtime, reverse=True)
+    found = []
+    for entry in entries:
+        try:
+            manifest = json.loads((entry / MANIFEST).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict):
+            found.append(manifest)
+    return found
+
+
+def decide(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir,
+           save_memo: bool = True) -> list[Decision]:
+    """Compute each recipe's key from what its last run used, and say what runs and why.
+
+    The key of a recipe with a previous result covers exactly the modules, data files and
+    packages that result's run recorded (its depfile), hashed now: unchanged, the entry under
+    that key is the previous result and nothing runs. Without one (never built), the key is a
+    placeholder for the run's checkpoints; the run's own key is computed when it finishes
+    (:func:`pipeline.build.jobs.run_job`), from what it recorded.
+    """
     if options.profile not in PROFILES:
         raise PipelineError(f"unknown profile {options.profile!r}; choose one of {', '.join(PROFILES)}")
     hasher = FileHasher(bdir.hash_memo)
     versions = package_versions()
-    jobs = []
+    installed = InstalledVersions()
+    snapshot = snapshot_sources(options.repo_root, hasher)
+    decisions = []
     for recipe in recipes:
-        key = recipe_key(recipe, options, hasher, versions)
-        cached = False
-        if not options.force:
-            entry = bdir.entry_dir(recipe.slug, key.digest)
-            if entry.exists():
-                try:
-                    bdir.verify_entry(entry, key.digest)
-                    cached = True
-                except CorruptEntry as exc:
-                    log.warning("%s: cached result is corrupt (%s); rebuilding", recipe.slug, exc)
-        jobs.append(Job(
+        roots = data_roots(options.data_dir, recipe.path.parent)
+
+        def key_for(before: dict[str, Any] | None, recipe: Recipe = recipe,
+                    roots: dict[str, Path] = roots) -> tuple[CacheKey, dict[str, Any] | None]:
+            recorded = before.get("deps") if before else None
+            deps = (hash_record(recorded, options.repo_root, roots, hasher, installed, snapshot)
+                    if isinstance(recorded, dict) else None)
+            return recipe_key(recipe, options, hasher, versions, deps), deps
+
+        candidates: list[dict[str, Any] | None] = [*previous_manifests(bdir, recipe.slug)] or [None]
+        before = candidates[0]  # the current result: the reasons compare against it
+        key, deps = key_for(before)
+        cached = not options.force and _cached(bdir, recipe.slug, key)
+        for other in candidates[1:] if not (cached or options.force) else []:
+            other_key, other_deps = key_for(other)
+            if _cached(bdir, recipe.slug, other_key):
+                key, deps, cached = other_key, other_deps, True
+                break
+        reasons: list[str] = []
+        if options.force:
+            reasons.append("--force")
+        elif not cached:
+            reasons = changes(before, key.parts, deps) or [
+                "its last result is missing from the store or damaged"]
+        job = Job(
             slug=recipe.slug, recipe_path=recipe.path, rel_path=recipe.rel_path,
             page_rel=recipe.page.relative_to(options.content_root).as_posix() if recipe.page else None,
             header=_header_dict(recipe), key=key.digest, key_parts=key.parts,
             parameters={}, timeout=recipe.header.timeout, cached=cached,
-        ))
-    hasher.save()
-    return jobs
+            sources=snapshot,
+        )
+        decisions.append(Decision(job, tuple(reasons)))
+    if save_memo:
+        hasher.save()
+    return decisions
+
+
+def _cached(bdir: BuildDir, slug: str, key: CacheKey) -> bool:
+    """True when the store holds a sound entry under ``key``."""
+    entry = bdir.entry_dir(slug, key.digest)
+    if not entry.exists():
+        return False
+    try:
+        bdir.verify_entry(entry, key.digest)
+    except CorruptEntry as exc:
+        log.warning("%s: cached result is corrupt (%s); rebuilding", slug, exc)
+        return False
+    return True
+
+
+def plan(recipes: list[Recipe], options: BuildOptions, bdir: BuildDir) -> list[Job]:
+    """Compute keys and decide which recipes the cache already holds."""
+    return [d.job for d in decide(recipes, options, bdir)]
 
 
 def _header_dict(recipe: Recipe) -> dict[str, Any]:
@@ -126,8 +218,13 @@ def execute_jobs(jobs: list[Job], options: BuildOptions, bdir: BuildDir,
         if options.force:  # --force means from scratch: no resuming from old checkpoints
             bdir.drop_checkpoints(job.slug, job.key)
         notify(job.slug, "queued", None)
+    planned = {job.slug: job.key for job in todo}
+
     def record(outcome: Outcome) -> None:
         commit_outcome(outcome, bdir)
+        if outcome.status == "ran" and planned.get(outcome.slug) != outcome.key:
+            # the run keyed its result on what it used; its checkpoints were under the plan's key
+            bdir.drop_checkpoints(outcome.slug, planned[outcome.slug])
         notify(outcome.slug, outcome.status, outcome.seconds)
         if outcome.result_status.diverged:
             log.warning("%s: %s (the page shows this instead of the figures)", outcome.slug,

@@ -47,7 +47,7 @@ def safe_asset_name(name: str) -> str:
                 f"asset name {name!r} would escape or hide inside the asset directory; "
                 "use a plain relative name such as 'loss.png' or 'frames/0001.jpg'"
             )
-    if name == "outputs.json" or name == "manifest.json":
+    if name in ("outputs.json", "manifest.json", "deps.json"):
         raise AssetPathError(f"asset name {name!r} is reserved for the pipeline")
     return PurePosixPath(*parts).as_posix()
 
@@ -272,6 +272,12 @@ class Explainer:
         self._finite_outputs: set[str] | None = None
         global _active
         _active = self
+        # The depfile: which data files this run reads (modules and packages are read from
+        # sys.modules at finish). The next build keys on exactly these (pipeline.library.deps).
+        from pipeline.library import deps
+
+        deps.start_recording(self.data_dir, _recipe_dir(),
+                             exclude=(self.asset_dir, *filter(None, [self._checkpoint_dir])))
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -557,6 +563,9 @@ class Explainer:
         }
         if withheld:
             payload["withheld"] = withheld
+        from pipeline.library import deps
+
+        deps.write_depfile(self.asset_dir)  # before outputs.json: the build reads both
         path = self.asset_dir / OUTPUTS_FILE
         atomic.write_json(path, payload)
         log.info("wrote %s with %d outputs", path, len(self.outputs))

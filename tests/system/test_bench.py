@@ -142,7 +142,7 @@ def test_bench_report_on_a_mini_project(mini, tmp_path, monkeypatch) -> None:
     assert machine["cpu_count"] >= 1 and machine["cpu"] and isinstance(machine["gpus"], list)
     assert {"tensorflow", "keras", "numpy", "mkdocs"} <= set(report["versions"])
     assert report["options"]["recipes"] == ["alpha", "beta"]
-    assert report["options"]["sections"] == ["build", "jobs"]  # quick leaves out threads
+    assert report["options"]["sections"] == ["build", "jobs", "incremental"]  # no threads
 
     build = report["results"]["build"]
     assert build["cold"]["statuses"] == {"alpha": "ran", "beta": "ran"}
@@ -159,8 +159,12 @@ def test_bench_report_on_a_mini_project(mini, tmp_path, monkeypatch) -> None:
     assert jobs["speedup"] == pytest.approx(jobs["serial_s"] / jobs["parallel_s"], abs=1e-3)
     assert jobs["same_assets"] is True
     assert jobs["comparison"]["recipes"]["alpha"]["same_key"] is True
+    incremental = report["results"]["incremental"]  # neither recipe imports cifar_views
+    assert incremental["library"]["reexecuted"] == [] == incremental["build_tool"]["reexecuted"]
+    assert incremental["library"]["run"]["statuses"] == {"alpha": "cached", "beta": "cached"}
     names = {r["name"] for r in report["summary"]}
     assert "warm no-change rebuild / cold build" in names
+    assert "rebuild after editing a library module / cold build" in names
     assert "--jobs 2 speedup over --jobs 1 (default threads)" in names
 
 
@@ -185,7 +189,7 @@ def test_unknown_recipe_is_an_error_in_the_report(mini, tmp_path) -> None:
                        "--skip", "training,rendering", "--out", str(out)])
     assert code == 1
     errors = json.loads(out.read_text())["errors"]
-    assert set(errors) == {"build", "jobs", "site"} and "did you mean 'alpha'" in errors["build"]
+    assert set(errors) == {"build", "jobs", "site", "incremental"} and "did you mean 'alpha'" in errors["build"]
 
 
 def test_first_build_section_on_a_mini_project(mini, tmp_path) -> None:

@@ -1,5 +1,6 @@
 """Cache keys: deterministic, blind to the order data files are listed in, and sensitive to every
-input that can change a result (recipe, library, profile, seed, sizes, data, versions)."""
+input that can change a result (recipe, profile, seed, sizes, data, versions, and what the last
+run recorded: library modules, data files, packages)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.build import cache
-from pipeline.build.cache import FileHasher, compute_key, library_sources
+from pipeline.build.cache import (
+    FileHasher,
+    InstalledVersions,
+    changes,
+    compute_key,
+    hash_record,
+    library_sources,
+)
 
 VERSIONS = {"tensorflow": "2.21.0", "keras": "3.15.1", "numpy": "2.0.0", "matplotlib": "3.9.0"}
 
@@ -44,6 +52,7 @@ class Inputs:
         (self.package / "library" / "runtime.py").write_text("A = 1\n")
         (self.package / "library" / "replay" / "panels.py").write_text("B = 2\n")
         (self.package / "build" / "cli.py").write_text("# the build tool: not part of the key\n")
+        self.roots = {"data": self.root / "data"}
         self.data: list[Path] = []
         for i, (name, content) in enumerate(sorted(data.items())):
             path = self.root / "data" / f"set{i % 2}" / f"{name}.npz"
@@ -52,9 +61,14 @@ class Inputs:
             self.data.append(path)
 
     def key(self, profile: str = "quick", seed: int = 0, sizes: dict | None = None,
-            data: list[Path] | None = None, versions: dict | None = None) -> str:
+            data: list[Path] | None = None, versions: dict | None = None,
+            record: dict | None = None) -> str:
+        """The key with the recorded dependencies ``record`` (default: both library modules)."""
+        record = record if record is not None else {
+            "modules": ["pipeline/library/runtime.py", "pipeline/library/replay/panels.py"]}
+        deps = hash_record(record, self.root, self.roots, FileHasher(), InstalledVersions())
         return compute_key(self.recipe, profile, seed, sizes or {}, self.data if data is None else data,
-                           self.package, hasher=FileHasher(), versions=versions or VERSIONS).digest
+                           hasher=FileHasher(), versions=versions or VERSIONS, deps=deps).digest
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -111,6 +125,59 @@ def test_build_tool_modules_and_prose_do_not_change_the_key(tmp_path) -> None:
     (inputs.root / "x.md").write_text("prose edits never retrain\n")
     assert inputs.key() == base
     assert [p.name for p in library_sources(inputs.package)] == ["panels.py", "runtime.py"]
+
+
+def test_only_recorded_modules_data_and_packages_count(tmp_path) -> None:
+    """A key covers the modules, data files and packages the last run recorded, and no others."""
+    inputs = Inputs(tmp_path, b"x = 1\n", {})
+    data_file = inputs.root / "data" / "extra.csv"
+    data_file.parent.mkdir(parents=True, exist_ok=True)
+    data_file.write_text("1,2\n")
+    record = {"modules": ["pipeline/library/runtime.py"], "data": ["data:extra.csv"],
+              "packages": ["numpy"]}
+    base = inputs.key(record=record)
+    panels = inputs.package / "library" / "replay" / "panels.py"
+    panels.write_text("B = 3\n")  # not imported by this run
+    assert inputs.key(record=record) == base
+    (inputs.package / "library" / "runtime.py").write_text("A = 2\n")  # imported
+    assert inputs.key(record=record) != base
+    (inputs.package / "library" / "runtime.py").write_text("A = 1\n")
+    data_file.write_text("1,3\n")
+    assert inputs.key(record=record) != base
+    data_file.write_text("1,2\n")
+    assert inputs.key(record=record) == base
+    assert inputs.key(record={**record, "packages": ["numpy", "pillow"]}) != base
+    assert inputs.key(record={**record, "modules": []}) != base
+
+
+def test_reasons_name_the_changed_input(tmp_path) -> None:
+    before_parts = {"schema": 2, "recipe": "r1", "profile": "quick", "seed": 0, "sizes": {},
+                    "data": {}, "versions": {"keras": "3.10"}, "python": "3.11.7", "deps": "d"}
+    deps = {"modules": {"pipeline/library/explainers/cifar_views.py": "a",
+                        "pipeline/library/runtime.py": "b"},
+            "data": {"data:mnist/x.npz": "c"}, "packages": {"numpy": "2.0"}}
+    before = {"key_parts": before_parts, "deps": deps}
+    assert changes(None, before_parts, deps) == ["never built"]
+    assert changes(before, before_parts, deps) == []
+    now_deps = {"modules": {**deps["modules"], "pipeline/library/explainers/cifar_views.py": "z"},
+                "data": {"data:mnist/x.npz": "missing"}, "packages": {"numpy": "2.1"}}
+    now_parts = {**before_parts, "recipe": "r2", "profile": "full",
+                 "versions": {"keras": "3.11"}}
+    assert changes(before, now_parts, now_deps) == [
+        "profile changed (quick -> full)", "recipe text changed", "package keras 3.10 -> 3.11",
+        "pipeline/library/explainers/cifar_views.py changed", "data file data:mnist/x.npz removed",
+        "package numpy 2.0 -> 2.1"]
+    assert changes({"key_parts": before_parts}, before_parts, None) == [
+        "no record of what it used (built before depfiles)"]
+
+
+def test_installed_versions_agree_with_importlib() -> None:
+    from importlib import metadata
+
+    versions = InstalledVersions()
+    for dist in ("numpy", "matplotlib", "PyYAML", "typing_extensions"):
+        assert versions.version(dist) == metadata.version(dist)
+    assert versions.version("surely-not-installed-dist") == "absent"
 
 
 def test_same_named_files_in_two_places_both_count(tmp_path) -> None:

@@ -83,7 +83,11 @@ def test_finish_writes_outputs_json(ex) -> None:
     assert data["data"] == [{"dataset": "moons", "n_train": 10}]
     assert data["sizes"] == {"epochs": 2} and data["seed"] == 3 and data["status"] == {}
     assert {"train", "total"} <= set(data["timings"]) and data["hardware"]["cpu_count"]
-    assert sorted(p.name for p in ex.asset_dir.iterdir()) == [OUTPUTS_FILE, "table.html"]
+    # deps.json: the depfile the build moves into the manifest (pipeline.library.deps)
+    assert sorted(p.name for p in ex.asset_dir.iterdir()) == ["deps.json", OUTPUTS_FILE,
+                                                               "table.html"]
+    depfile = json.loads((ex.asset_dir / "deps.json").read_text())
+    assert "pipeline/library/runtime.py" in depfile["modules"] and "numpy" in depfile["packages"]
 
 
 def test_diverged_records_epoch_rate_and_loss(ex) -> None:
