@@ -198,7 +198,7 @@ class TempProject:
             proc = subprocess.Popen(cmd, cwd=repo or REPO_ROOT, env=full_env, stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             if memory:
-                from benchmarks.bench_firstbuild import PeakMemory
+                from benchmarks.machine import PeakMemory
 
                 peak = PeakMemory()
                 peak.watch(proc.pid)
