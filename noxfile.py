@@ -28,10 +28,10 @@ REQUIRE_ALL = {**QUIET_TF, "NNX_REQUIRE_ALL": "1"}
 
 def _backend_extra() -> str:
     """The pyproject extra for KERAS_BACKEND on this machine: the GPU build when nvidia-smi
-    lists a GPU or NNX_ACCELERATOR=gpu, else the CPU build (pipeline/build/accelerator.py)."""
+    lists a GPU or NNX_ACCELERATOR=gpu, else the CPU build (pipeline/builder/accelerator.py)."""
     sys.path.insert(0, str(ROOT))
     try:
-        from pipeline.build.accelerator import choose
+        from pipeline.builder.accelerator import choose
     finally:
         sys.path.remove(str(ROOT))
     return choose().extra

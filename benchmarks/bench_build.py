@@ -66,7 +66,7 @@ class BenchError(RuntimeError):
 # -- recipe selection ---------------------------------------------------------------------------
 
 def available_recipes(content: Path) -> list[str]:
-    from pipeline.build.recipes import discover_all
+    from pipeline.builder.recipes import discover_all
 
     recipes, _errors = discover_all(content)
     return [r.slug for r in recipes]
@@ -135,7 +135,7 @@ class TempProject:
 
     def __init__(self, root: Path, source_content: Path, slugs: Sequence[str], *,
                  profile: str = "quick", data_dir: Path | None = None) -> None:
-        from pipeline.build.recipes import discover_all
+        from pipeline.builder.recipes import discover_all
 
         source_content = source_content.resolve()
         self.root = root
@@ -379,7 +379,7 @@ def compare_entries(entry_a: Path, manifest_a: dict[str, Any], entry_b: Path,
 
 def compare_builds(dir_a: Path, dir_b: Path, slugs: Iterable[str]) -> dict[str, Any]:
     """Compare every recipe's current result in two build folders (see :func:`compare_entries`)."""
-    from pipeline.build.store import BuildDir
+    from pipeline.builder.store import BuildDir
 
     a, b = BuildDir(dir_a), BuildDir(dir_b)
     per_recipe: dict[str, Any] = {}
@@ -423,7 +423,7 @@ def speedup_bound(seconds: Iterable[float], jobs: int) -> float:
 
 def key_parts(build_dir: Path, slugs: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Each recipe's current cache-key parts (read, not verified: only for diagnostics)."""
-    from pipeline.build.store import BuildDir
+    from pipeline.builder.store import BuildDir
 
     bdir = BuildDir(build_dir)
     out = {}
@@ -493,7 +493,7 @@ def bench_rebuilds(project: TempProject, build_dir: Path, cold: BuildRun,
 #: (what the incremental section edits, in a copy of the package): one library module that one
 #: recipe imports, and one build-tool module that no result depends on
 INCREMENTAL_EDITS = (("library", "pipeline/library/explainers/cifar_views.py"),
-                     ("build_tool", "pipeline/build/progress.py"))
+                     ("build_tool", "pipeline/builder/progress.py"))
 
 
 def bench_incremental(project: TempProject, tmp: Path, cold: BuildRun) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def bench_seed000_explainer(content: Path, root: Path, *, data_dir: Path | None 
 
 
 def _current_manifest(build_dir: Path, slug: str) -> dict[str, Any]:
-    from pipeline.build.store import BuildDir
+    from pipeline.builder.store import BuildDir
 
     current = BuildDir(build_dir).current_entry(slug)
     if current is None:

@@ -79,7 +79,7 @@ class GpuMemorySampler:
 def recipe_slugs(content_dir: Path) -> list[str]:
     """Every recipe's slug, in build order."""
     sys.path.insert(0, str(REPO_ROOT))
-    from pipeline.build.recipes import discover
+    from pipeline.builder.recipes import discover
 
     return [r.slug for r in discover(content_dir)]
 
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     sys.path.insert(0, str(REPO_ROOT))
-    from pipeline.build import accelerator
+    from pipeline.builder import accelerator
 
     data_dir = args.data_dir
     carried = REPO_ROOT / ".gpu-carry" / "data" / "datasets"

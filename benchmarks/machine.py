@@ -95,7 +95,7 @@ def machine_facts() -> dict[str, Any]:
 
 
 def package_versions() -> dict[str, str]:
-    from pipeline.build.cache import package_versions as keyed
+    from pipeline.builder.cache import package_versions as keyed
 
     versions = dict(keyed())
     for name in EXTRA_PACKAGES:

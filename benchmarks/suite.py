@@ -8,11 +8,11 @@ Sections (``--skip`` takes their names or the letters):
 * ``jobs`` (d): cold ``--jobs 2`` vs cold ``--jobs 1`` of the same subset (target >= 1.6x),
   and whether both published the same assets (metrics equal, images within the tolerance).
 * ``threads``: the same pair with ``NNX_KERNEL_THREADS=1`` (one thread per kernel, no
-  oversubscription; see :mod:`pipeline.build.parallel`). Not in ``--quick``.
+  oversubscription; see :mod:`pipeline.builder.parallel`). Not in ``--quick``.
 * ``site``: ``mkdocs build --strict`` of the copy (always renders every page; not cached).
 * ``incremental``: after the cold build, a rebuild once a comment is added to
   ``pipeline/library/explainers/cifar_views.py`` (only the recipes that import it re-execute)
-  and once to ``pipeline/build/progress.py`` (none), as ratios against the cold build; in a
+  and once to ``pipeline/builder/progress.py`` (none), as ratios against the cold build; in a
   copy of the package.
 * ``training`` (b): ``fit_fast`` vs plain ``model.fit`` for each replay recipe's model.
 * ``rendering`` (c): in-place / blitted panel rendering vs a full redraw, frames per second.

@@ -2,7 +2,7 @@
 
 Three rooms, one sub-package each:
 
-- :mod:`pipeline.build`: the build tool (``python -m pipeline build``), host side;
+- :mod:`pipeline.builder`: the build tool (``python -m pipeline build``), host side;
 - :mod:`pipeline.site`: the mkdocs side, which shows the build store as pages;
 - :mod:`pipeline.library`: the explainer library that recipes import.
 

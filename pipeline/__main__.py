@@ -1,5 +1,5 @@
 """Entry point for ``python -m pipeline``."""
 
-from pipeline.build.cli import main
+from pipeline.builder.cli import main
 
 raise SystemExit(main())

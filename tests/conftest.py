@@ -89,7 +89,7 @@ class MiniProject:
         return path
 
     def cli(self, *args: str) -> int:
-        from pipeline.build.cli import main
+        from pipeline.builder.cli import main
 
         common = ["--content-dir", str(self.content), "--build-dir", str(self.build_dir)]
         command, rest = args[0], list(args[1:])
@@ -99,12 +99,12 @@ class MiniProject:
 
     def state(self, slug: str) -> dict:
         """The recipe's state record as its JSON dict (read through the typed reader)."""
-        from pipeline.build.store import BuildDir
+        from pipeline.builder.store import BuildDir
 
         return BuildDir(self.build_dir).read_state(slug).to_dict()
 
     def current(self, slug: str):
-        from pipeline.build.store import BuildDir
+        from pipeline.builder.store import BuildDir
 
         return BuildDir(self.build_dir).current_entry(slug)
 

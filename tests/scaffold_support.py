@@ -18,10 +18,10 @@ _MARKER = re.compile(r"^# %%.*$", re.MULTILINE)
 
 def scaffold(template: str, *, slug: str, section: str, title: str, description: str
              ) -> tuple[str, str]:
-    """``(recipe, page)`` of ``pipeline/build/scaffold/<template>.recipe.py`` / ``.md``, substituted."""
+    """``(recipe, page)`` of ``pipeline/builder/scaffold/<template>.recipe.py`` / ``.md``, substituted."""
     import tempfile
 
-    from pipeline.build.scaffolding import create
+    from pipeline.builder.scaffolding import create
 
     with tempfile.TemporaryDirectory() as content:  # exactly what `pipeline new` writes
         made = create(Path(content), slug, section, template=template, title=title,

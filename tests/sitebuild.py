@@ -57,7 +57,7 @@ def build_real_recipes(build_dir: Path, slugs: tuple[str, ...] | list[str], data
     result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                             timeout=timeout)
     assert result.returncode == 0, result.stderr[-6000:]
-    from pipeline.build.store import BuildDir
+    from pipeline.builder.store import BuildDir
 
     bdir = BuildDir(build_dir)
     entries = {}

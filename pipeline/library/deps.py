@@ -43,7 +43,7 @@ DEPS_SCHEMA = 1
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = _PACKAGE_DIR.parent
 #: Sub-packages that never run in a recipe's kernel (the build tool, the site).
-NOT_RECIPE_CODE = ("pipeline/build/", "pipeline/site/")
+NOT_RECIPE_CODE = ("pipeline/builder/", "pipeline/site/")
 
 #: Distributions that run the kernel rather than the recipe: they are in every kernel's
 #: ``sys.modules`` but never change a result (an ipykernel upgrade must not retrain everything).

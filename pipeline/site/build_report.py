@@ -17,7 +17,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from pipeline.build.records import Manifest, RecipeState, read_state
+from pipeline.builder.records import Manifest, RecipeState, read_state
 from pipeline.site.render import render
 
 CACHE_WORDS = {

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.build.records import Manifest
+from pipeline.builder.records import Manifest
 from pipeline.library.errors import HostingLimitError
 from pipeline.site.build_report import report_page, row_for
 from pipeline.site.config import HostingConfig

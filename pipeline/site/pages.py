@@ -1,6 +1,6 @@
 """What the site shows from build results: shortcodes, provenance box, stale banner, gallery.
 
-Pure functions over manifests and states (:mod:`pipeline.build.records`; a plain dict as read
+Pure functions over manifests and states (:mod:`pipeline.builder.records`; a plain dict as read
 from JSON is accepted and converted), so they are tested without mkdocs. The mkdocs plugin
 (``pipeline/site/plugin.py``) only wires them into mkdocs' events. What they decide is here;
 the markup they produce is in ``templates/`` (:mod:`pipeline.site.render`).
@@ -19,7 +19,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from pipeline.build.records import Failure, Manifest, RecipeState, read_state
+from pipeline.builder.records import Failure, Manifest, RecipeState, read_state
 from pipeline.library.errors import ShortcodeError, ShortcodeUsageError, UnsafeInclude
 from pipeline.library.suggest import did_you_mean
 from pipeline.site.render import render

@@ -25,9 +25,9 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from pipeline.build.recipes import RECIPE_SUFFIX, Recipe, RecipeHeader, discover_all
-from pipeline.build.records import Manifest, RecipeState
-from pipeline.build.store import BuildDir, CorruptEntry
+from pipeline.builder.recipes import RECIPE_SUFFIX, Recipe, RecipeHeader, discover_all
+from pipeline.builder.records import Manifest, RecipeState
+from pipeline.builder.store import BuildDir, CorruptEntry
 from pipeline.library.errors import HeaderError
 from pipeline.site import extras as site_extras
 from pipeline.site.config import ExplainersConfig, moved_extra_options

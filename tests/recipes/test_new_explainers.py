@@ -3,7 +3,7 @@
 The issue's "done means": a multiclass classifier with more than 2 input features (wine, 13),
 a regression network (diabetes), and a binary classifier with a 2-D input and 3 hidden layers
 (moons). Each recipe in ``tests/fixtures/explainers/`` is the replay scaffold
-(``pipeline/build/scaffold/replay.recipe.py``, placeholders substituted) with only its ``data`` and
+(``pipeline/builder/scaffold/replay.recipe.py``, placeholders substituted) with only its ``data`` and
 ``model`` cells changed (a fast test below checks exactly that), so each uses only
 ``default_layout`` and the scaffold's documented calls. The slow tests build them, and the
 unchanged scaffold itself, through the real CLI in the quick profile, build the site with

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pipeline.build.recipes import discover_all
+from pipeline.builder.recipes import discover_all
 from tests.conftest import REPO_ROOT
 
 RECIPES, _ = discover_all(REPO_ROOT / "content")

@@ -117,7 +117,7 @@ EXPECTED = {
 def test_published_assets_are_complete_and_playable(built, slug):
     from PIL import Image
 
-    from pipeline.build.recipes import discover_all
+    from pipeline.builder.recipes import discover_all
 
     assets, manifest = built[slug]
     want = EXPECTED[slug]

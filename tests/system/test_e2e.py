@@ -27,8 +27,8 @@ def real_build():
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=3600,
     )
     assert result.returncode == 0, result.stderr[-6000:]
-    from pipeline.build.recipes import discover
-    from pipeline.build.store import BuildDir
+    from pipeline.builder.recipes import discover
+    from pipeline.builder.store import BuildDir
 
     bdir = BuildDir(REPO_ROOT / "build")
     recipes = discover(REPO_ROOT / "content")

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from pipeline.build.executor import cell_start_lines
+from pipeline.builder.executor import cell_start_lines
 from pipeline.library.errors import HeaderError
 from pipeline.site.pages import PageContext, expand_shortcodes, is_diverged
 from tests.conftest import recipe_header, tiny_recipe
@@ -22,7 +22,7 @@ def test_only_on_a_broken_header_reports_the_header_error(mini, capsys) -> None:
 
 
 def test_select_raises_the_header_error_itself() -> None:
-    from pipeline.build.cli import _select
+    from pipeline.builder.cli import _select
 
     error = HeaderError("demo/broken.recipe.py", "unknown field 'explainer.titel'")
     with pytest.raises(HeaderError, match="titel"):

@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipeline.build.store import MANIFEST, BuildDir, CorruptEntry
+from pipeline.builder.store import MANIFEST, BuildDir, CorruptEntry
 from tests.conftest import REPO_ROOT, MiniProject, recipe_header, tiny_recipe
 
 pytestmark = pytest.mark.faults
@@ -319,7 +319,7 @@ def test_store_entries_appear_only_by_renaming_complete_staging_dirs(mini, monke
     """Watch the store while a build runs: every entry ever seen is complete and verifies."""
     import threading
 
-    import pipeline.build.store as store
+    import pipeline.builder.store as store
 
     for slug in ("alpha", "beta"):
         add_micro(mini, slug)
@@ -609,7 +609,7 @@ def test_unparsable_arguments_exit_2_and_write_nothing(mini, capsys, args) -> No
 
 @pytest.mark.parametrize("where", ["file", "inside-content", "missing-content"])
 def test_bad_folders_are_refused(mini, capsys, where) -> None:
-    from pipeline.build.cli import main
+    from pipeline.builder.cli import main
 
     add_micro(mini, "alpha")
     content, build = mini.content, mini.build_dir
@@ -809,7 +809,7 @@ def test_builds_get_ctrl_c_even_when_the_test_session_ignores_it() -> None:
 
 #: ``NNX_CTRL_C_REPEAT=20``: each Ctrl-C test runs 20 times in a row (pytest-repeat) wherever it
 #: falls in a larger run, e.g. ``NNX_CTRL_C_REPEAT=20 pytest tests/system/test_faults.py
-#: tests/unit/build/test_parallel.py -m "slow or not slow"``; the other tests run once.
+#: tests/unit/builder/test_parallel.py -m "slow or not slow"``; the other tests run once.
 CTRL_C_REPEAT = int(os.environ.get("NNX_CTRL_C_REPEAT", "1"))
 
 

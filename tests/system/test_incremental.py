@@ -114,7 +114,7 @@ def test_edits_rerun_exactly_the_recipes_that_used_them(tmp_path) -> None:
     assert co.ran() == {"alpha"}
 
     # The build tool and the site: nothing runs.
-    for tool in (tmp_path / "repo" / "pipeline" / "build" / "progress.py",
+    for tool in (tmp_path / "repo" / "pipeline" / "builder" / "progress.py",
                  tmp_path / "repo" / "pipeline" / "site" / "pages.py"):
         tool.write_text(tool.read_text() + "\n# refactored\n")
     assert co.dry_run() == {"alpha": "cached", "beta": "cached"}

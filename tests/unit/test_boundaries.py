@@ -108,15 +108,15 @@ def imported_modules(module: str, *, typing_only: bool = False) -> dict[str, int
 
 def test_the_module_list_is_complete() -> None:
     """Guards the other tests: a broken walk would make them pass on nothing."""
-    assert {"pipeline.build.cli", "pipeline.site.plugin", "pipeline.library.runtime",
+    assert {"pipeline.builder.cli", "pipeline.site.plugin", "pipeline.library.runtime",
             "pipeline.library.replay.composer"} <= set(MODULES)
-    assert len([m for m in MODULES if m.startswith("pipeline.build.")]) >= 15
+    assert len([m for m in MODULES if m.startswith("pipeline.builder.")]) >= 15
 
 
 def test_build_tool_and_site_never_import_tensorflow() -> None:
     """Import every module of the build tool and the site in a fresh interpreter: none of them
     may bring in TensorFlow, Keras, JAX or PyTorch (the first module that does is named)."""
-    host = sorted(m for m in MODULES if m.startswith(("pipeline.build", "pipeline.site")))
+    host = sorted(m for m in MODULES if m.startswith(("pipeline.builder", "pipeline.site")))
     code = textwrap.dedent(
         f"""
         import importlib, sys
@@ -141,7 +141,7 @@ def test_the_library_never_imports_the_build_tool_or_the_site() -> None:
         for module in sorted(MODULES)
         if module.startswith("pipeline.library")
         for target, line in imported_modules(module, typing_only=True).items()
-        if target.startswith(("pipeline.build", "pipeline.site"))
+        if target.startswith(("pipeline.builder", "pipeline.site"))
     ]
     assert not offences, "the explainer library must not import the build tool or the site:\n" + (
         "\n".join(offences)

@@ -42,11 +42,11 @@ def test_recorder_notes_reads_below_the_roots_only(tmp_path, monkeypatch) -> Non
 def test_recorded_modules_are_library_code_and_packages_are_third_party() -> None:
     import numpy  # noqa: F401  (imported: recorded)
 
-    import pipeline.build.cache  # noqa: F401  (build tool: never recorded)
+    import pipeline.builder.cache  # noqa: F401  (build tool: never recorded)
 
     modules = deps.recorded_modules()
     assert "pipeline/library/deps.py" in modules
-    assert not [m for m in modules if m.startswith(("pipeline/build/", "pipeline/site/"))]
+    assert not [m for m in modules if m.startswith(("pipeline/builder/", "pipeline/site/"))]
     packages = deps.recorded_packages()
     assert packages["numpy"] == numpy.__version__
     assert "json" not in packages and "os" not in packages

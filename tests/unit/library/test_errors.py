@@ -57,9 +57,9 @@ def test_user_error_names_walk_the_subclasses() -> None:
 
 
 def test_old_import_paths_give_the_same_classes() -> None:
-    from pipeline.build.executor import RecipeFailed
-    from pipeline.build.store import CorruptEntry
-    from pipeline.build.store_pack import PackError
+    from pipeline.builder.executor import RecipeFailed
+    from pipeline.builder.store import CorruptEntry
+    from pipeline.builder.store_pack import PackError
     from pipeline.library.datasets import DatasetCorrupt
     from pipeline.library.replay.forward import UnsupportedModel
     from pipeline.library.replay.panels import PanelError
@@ -96,7 +96,7 @@ def test_errors_pickle_with_their_message(exc) -> None:
 
 
 def test_recipe_failed_carries_its_failure() -> None:
-    from pipeline.build.executor import CellFailure
+    from pipeline.builder.executor import CellFailure
 
     failure = CellFailure("a.recipe.py", 3, 2, "x = 1/0", "ZeroDivisionError", "division", "tb")
     exc = pickle.loads(pickle.dumps(errors.RecipeFailed(failure)))

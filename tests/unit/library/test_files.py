@@ -24,7 +24,7 @@ def test_sha256_file_matches_hashlib_across_chunks(tmp_path) -> None:
 
 
 def test_the_build_tool_and_the_library_share_one_sha256() -> None:
-    from pipeline.build import cache, store
+    from pipeline.builder import cache, store
 
     assert cache.sha256_file is sha256_file and store.sha256_file is sha256_file
 

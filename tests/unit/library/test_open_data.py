@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.build.recipes import parse_header
+from pipeline.builder.recipes import parse_header
 from pipeline.library.errors import DatasetUnavailable, HeaderError, PipelineError
 from pipeline.library.open_data import DataDecl, fetch_url, key_parts, parse_data_field
 from tests.conftest import recipe_header
@@ -48,7 +48,7 @@ def test_bad_entries_name_the_entry_and_the_fix(data_yaml, expected) -> None:
 
 
 def test_missing_file_beside_the_recipe_is_a_header_error(tmp_path) -> None:
-    from pipeline.build.recipes import load_recipe
+    from pipeline.builder.recipes import load_recipe
 
     folder = tmp_path / "s"
     folder.mkdir()
@@ -70,9 +70,9 @@ def test_key_parts_cover_file_hash_url_hash_and_package_version(tmp_path, monkey
 
 
 def test_build_key_changes_with_the_file_and_not_for_recipes_without_data(mini) -> None:
-    from pipeline.build.cache import FileHasher
-    from pipeline.build.orchestrator import BuildOptions, recipe_key
-    from pipeline.build.recipes import discover
+    from pipeline.builder.cache import FileHasher
+    from pipeline.builder.orchestrator import BuildOptions, recipe_key
+    from pipeline.builder.recipes import discover
 
     mini.add("plain", _header("") + "\n# %%\nx = 1\n")
     path = mini.add("withfile", _header("data:\n  - file: w.csv\n") + "\n# %%\nx = 1\n")

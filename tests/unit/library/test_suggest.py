@@ -42,14 +42,14 @@ def test_call_sites_keep_their_messages(call, expected, tmp_path) -> None:
     from pipeline.library.errors import ConfigError, HeaderError
 
     if call == "recipes":
-        from pipeline.build.recipes import parse_header
+        from pipeline.builder.recipes import parse_header
 
         text = ('# ---\n# explainer:\n#   titel: T\n#   description: D\n#   section: s\n'
                 '#   profiles: {quick: {}, full: {}}\n# ---\n')
         with pytest.raises(HeaderError) as info:
             parse_header(text, "x.recipe.py")
     else:
-        from pipeline.build.scaffolding import create
+        from pipeline.builder.scaffolding import create
 
         with pytest.raises(ConfigError) as info:
             create(tmp_path, "demo", "basics", template="blnk")

@@ -1,0 +1,59 @@
+"""``python -m pipeline doctor``: facts and problems, each problem with its fix."""
+
+from __future__ import annotations
+
+import importlib.util
+import stat
+
+import pytest
+
+from pipeline.builder import doctor
+from pipeline.builder.cli import main
+from tests.conftest import SHARED_DATA
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch, tmp_path):
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    exe = folder / "nvidia-smi"
+    exe.write_text('#!/bin/sh\necho "NVIDIA H200, 143771"\n')
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", str(folder))
+    monkeypatch.delenv("NNX_ACCELERATOR", raising=False)
+
+
+def test_a_gpu_the_backend_cannot_see_is_a_problem_with_its_fix(fake_gpu, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    report = doctor.diagnose(SHARED_DATA)
+    assert report.facts["gpus"] == [{"name": "NVIDIA H200", "memory_mib": 143771}]
+    assert report.facts["install_extra"] == "gpu"
+    assert report.facts["backend_sees_gpus"] == []  # tensorflow-cpu here
+    [problem] = [p for p in report.problems if "does not see a GPU" in p["problem"]]
+    assert "NNX_ACCELERATOR=gpu" in problem["fix"]
+    assert "off" in report.facts["mixed_precision"]
+
+
+def test_missing_backend_and_data_are_problems(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(doctor.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    report = doctor.diagnose(tmp_path / "nowhere", import_backend=False)
+    text = doctor.format_report(report)
+    assert "KERAS_BACKEND=torch but torch is not installed" in text
+    assert "fix: pip install -e '.[torch]'" in text
+    assert "no offline data folder" in text and "NNX_DATA_DIR" in text
+
+
+def test_cli_reports_and_sets_the_exit_status(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    rc = main(["doctor", "--data-dir", str(SHARED_DATA)])
+    out = capsys.readouterr().out
+    assert "keras_backend        tensorflow" in out and "nvidia-smi is not on PATH" in out
+    assert "cifar10 (50,000 training JPEGs, full profile): yes" in out
+    assert rc == (1 if "PROBLEM" in out else 0)
+    rc = main(["doctor", "--data-dir", str(tmp_path / "missing"), "--json"])
+    assert rc == 1 and '"problem": "no offline data folder' in capsys.readouterr().out

@@ -1,0 +1,149 @@
+"""End-to-end builds of tiny recipes: caching, failures, atomic publishing, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import SHARED_DATA, tiny_recipe
+
+FAILING_BODY = """
+# %%
+values = [1, 2, 3]
+
+# %%
+raise ValueError("the recipe's own bug")
+"""
+
+
+def test_build_then_cache_then_prose_edit(mini) -> None:
+    mini.add("alpha", tiny_recipe("Alpha"))
+    assert mini.cli("build") == 0
+    assert mini.statuses() == {"alpha": "ran"}
+    entry, manifest = mini.current("alpha")
+    assert manifest["metrics"] == {"n": 3} and manifest["profile"] == "quick"
+    assert (entry / "assets" / "line.png").stat().st_size > 1000
+    assert (entry / "notebook" / "alpha.md").exists()
+    assert "line.png" in manifest["files"]["assets/line.png"]["sha256"] or manifest["files"]
+
+    assert mini.cli("build") == 0
+    assert mini.statuses() == {"alpha": "cached"}
+
+    page = mini.content / "demo" / "alpha.md"
+    page.write_text(page.read_text() + "\nMore prose that changes nothing computed.\n")
+    assert mini.cli("build") == 0
+    assert mini.statuses() == {"alpha": "cached"}
+
+
+def test_recipe_edit_and_profile_change_rerun(mini) -> None:
+    recipe = mini.add("alpha", tiny_recipe("Alpha"))
+    assert mini.cli("build") == 0
+    recipe.write_text(recipe.read_text().replace("** 2", "** 3"))
+    assert mini.cli("build") == 0
+    assert mini.statuses() == {"alpha": "ran"}
+    assert mini.cli("build", "--profile", "full") == 0
+    assert mini.current("alpha")[1]["metrics"] == {"n": 6}
+
+
+def test_data_change_reruns(mini) -> None:
+    src = SHARED_DATA / "boston_housing" / "boston_housing.npz"
+    if not src.exists():
+        pytest.skip("shared datasets not available")
+    (mini.data_dir / "boston_housing").mkdir()
+    copy = mini.data_dir / "boston_housing" / "boston_housing.npz"
+    shutil.copy(src, copy)
+    mini.add("alpha", tiny_recipe("Alpha", datasets="[boston_housing]"))
+    assert mini.cli("build") == 0
+    assert mini.cli("build") == 0
+    assert mini.statuses() == {"alpha": "cached"}
+    copy.write_bytes(copy.read_bytes() + b"\0")  # the data changed
+    assert mini.cli("build") == 0
+    assert mini.statuses() == {"alpha": "ran"}
+
+
+def test_failing_recipe_reports_cell_and_keeps_last_good(mini, capsys) -> None:
+    mini.add("alpha", tiny_recipe("Alpha"))
+    beta = mini.add("beta", tiny_recipe("Beta"))
+    assert mini.cli("build") == 0
+    good_entry, good_manifest = mini.current("beta")
+
+    beta.write_text(tiny_recipe("Beta", body=FAILING_BODY))
+    mini.add("gamma", tiny_recipe("Gamma"))
+    assert mini.cli("build") == 1
+    assert mini.statuses() == {"alpha": "cached", "beta": "failed", "gamma": "ran"}
+
+    failure = mini.state("beta")["last_attempt"]["failure"]
+    assert failure["ename"] == "ValueError" and "the recipe's own bug" in failure["evalue"]
+    assert failure["source"].strip() == 'raise ValueError("the recipe\'s own bug")'
+    assert failure["line"] == beta.read_text().splitlines().index(failure["source"].strip()) + 1
+    assert "Cell In[" in failure["traceback"] and "pipeline/builder/executor.py" not in failure["traceback"]
+    assert "\x1b[" not in failure["traceback"]
+    err = capsys.readouterr().err
+    assert "demo/beta.recipe.py" in err and "the recipe's own bug" in err
+
+    entry, manifest = mini.current("beta")  # last good result still served
+    assert entry == good_entry and manifest["key"] == good_manifest["key"]
+    assert (entry / "assets" / "line.png").exists()
+    assert not any((mini.build_dir / "staging").iterdir())
+
+
+def test_header_error_does_not_stop_others(mini) -> None:
+    mini.add("alpha", tiny_recipe("Alpha"))
+    (mini.content / "demo" / "broken.recipe.py").write_text("# no header\n")
+    assert mini.cli("build") == 1
+    assert mini.statuses() == {"alpha": "ran"}
+    assert "no header found" in mini.report()["header_errors"][0]
+
+
+def test_asset_escape_is_refused_and_nothing_written(mini) -> None:
+    body = '\n# %%\nex.asset_path("../../escaped.txt").write_text("x")\n'
+    mini.add("alpha", tiny_recipe("Alpha", body=body))
+    assert mini.cli("build") == 1
+    failure = mini.state("alpha")["last_attempt"]["failure"]
+    assert failure["ename"] == "AssetPathError"
+    assert not list(mini.root.rglob("escaped.txt"))
+    assert mini.current("alpha") is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("build", "--profile", "fulll"), "Did you mean 'full'"),
+        (("build", "--only", "alpah"), "Did you mean 'alpha'"),
+        (("build", "--jobs", "0"), "--jobs must be at least 1"),
+    ],
+)
+def test_cli_errors(mini, capsys, args, message) -> None:
+    mini.add("alpha", tiny_recipe("Alpha"))
+    assert mini.cli(*args) == 2
+    assert message in " ".join(capsys.readouterr().err.split())
+    assert not (mini.build_dir / "store").exists()
+
+
+def test_unknown_command_exits_2(mini) -> None:
+    with pytest.raises(SystemExit) as info:
+        mini.cli("bulid")
+    assert info.value.code == 2
+
+
+def test_list_and_clean(mini, capsys) -> None:
+    mini.add("alpha", tiny_recipe("Alpha"))
+    assert mini.cli("build") == 0
+    assert mini.cli("list") == 0
+    assert "alpha" in capsys.readouterr().out
+    assert mini.cli("clean") == 0
+    assert not (mini.build_dir / "store").exists()
+
+
+def test_manifest_lists_outputs_versions_and_data(mini) -> None:
+    mini.add("alpha", tiny_recipe("Alpha"))
+    assert mini.cli("build") == 0
+    _, m = mini.current("alpha")
+    assert m["outputs"] == [{"alt": "a parabola drawn from the sizes", "kind": "image", "name": "line.png",
+                             "extra": {"dark": "line.dark.png"}}]  # the dark-palette version
+    assert "assets/line.dark.png" in m["files"]
+    assert set(m["versions"]) >= {"tensorflow", "keras", "numpy", "matplotlib", "python"}
+    assert m["timings"]["execute"] > 0 and "total" in m["timings"]
+    assert json.loads((mini.build_dir / "reports" / "last-build.json").read_text())["profile"] == "quick"
