@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pipeline.library.inline_dark import DARK_PNG_MIME
+
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -36,6 +38,31 @@ def plain_text_for_rich_output(nb: Any) -> Any:
     return nb
 
 
+def dark_twins(nb: Any, slug: str, extracted: dict[str, bytes]) -> dict[str, bytes]:
+    """``{light image path: dark PNG}`` for the outputs that carry a dark twin.
+
+    The kernel adds the twin to a figure's display output (``pipeline.library.inline_dark``).
+    nbconvert names the light file it extracts ``<slug>_files/<slug>_<cell>_<output>.png``; the
+    twin goes next to it as ``....dark.png`` (``palette.variant_name``), which is how the site
+    pairs them. A twin whose light file was not extracted is dropped: nothing would show it.
+    """
+    import base64
+
+    from pipeline.library.palette import variant_name
+
+    twins: dict[str, bytes] = {}
+    for cell_index, cell in enumerate(nb.get("cells", [])):
+        for index, output in enumerate(cell.get("outputs", [])):
+            dark = (output.get("data") or {}).get(DARK_PNG_MIME)
+            if not dark:
+                continue
+            light = f"{slug}_files/{slug}_{cell_index}_{index}.png"
+            if light in extracted:
+                text = "".join(dark) if isinstance(dark, list) else dark
+                twins[variant_name(light, "dark")] = base64.b64decode(text)
+    return twins
+
+
 def export_markdown(nb: Any, notebook_dir: Path, slug: str) -> Path:
     """Export the executed notebook as ``<slug>.md`` + ``<slug>_files/`` for the "Notebook" page.
 
@@ -49,7 +76,9 @@ def export_markdown(nb: Any, notebook_dir: Path, slug: str) -> Path:
     resources: dict[str, Any] = {"output_files_dir": f"{slug}_files", "unique_key": slug}
     body, resources = exporter.from_notebook_node(plain_text_for_rich_output(nb),
                                                   resources=resources)
-    for rel, data in (resources.get("outputs") or {}).items():
+    outputs: dict[str, bytes] = dict(resources.get("outputs") or {})
+    outputs.update(dark_twins(nb, slug, outputs))
+    for rel, data in outputs.items():
         out = notebook_dir / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)

@@ -88,6 +88,59 @@ def write_bundle(folder: str | Path) -> Path:
     return target
 
 
+# The site's palette, for HiPlot's own dark theme (its ``dark`` option, the ``hip_thm--dark``
+# styles of its bundle): the scheme Material sets on the embedding page's <body> (the plot is a
+# same-origin iframe), else the palette Material stored in localStorage (``<scope>.__palette``,
+# the page opened on its own), else the system preference. The page and the root element get the
+# theme's background before HiPlot draws; a palette change on the embedding page redraws the plot
+# in the new theme (the iframe reloads itself; the script is cached). Data colours (HiPlot's
+# colour scale for ``colorby``) are the same in both themes.
+_PALETTE_HEAD = """<script>
+(function () {
+  function fromParent() {
+    try {
+      var body = window.parent !== window && window.parent.document.body;
+      var scheme = body && body.getAttribute("data-md-color-scheme");
+      if (scheme) return scheme === "slate" ? "dark" : "light";
+    } catch (e) { /* another origin: fall through */ }
+    return null;
+  }
+  function fromStorage() {
+    try {
+      for (var i = 0; i < localStorage.length; i++) {
+        var key = localStorage.key(i);
+        if (!/(^|\\.)__palette$/.test(key)) continue;
+        var value = JSON.parse(localStorage.getItem(key));
+        var scheme = value && value.color && value.color.scheme;
+        if (scheme) return scheme === "slate" ? "dark" : "light";
+      }
+    } catch (e) { /* no storage */ }
+    return null;
+  }
+  function palette() {
+    return fromParent() || fromStorage() ||
+      (window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
+  }
+  var shown = palette();
+  window.nnxHiplotPalette = shown;
+  document.documentElement.setAttribute("data-nnx-palette", shown);
+  try {
+    var body = window.parent !== window && window.parent.document.body;
+    if (body && window.MutationObserver) {
+      new MutationObserver(function () {
+        if (palette() !== shown) window.location.reload();
+      }).observe(body, { attributes: true, attributeFilter: ["data-md-color-scheme"] });
+    }
+  } catch (e) { /* another origin: the palette at load time stays */ }
+})();
+</script>
+<style>
+html[data-nnx-palette="dark"], html[data-nnx-palette="dark"] body { background: #222; color: #fff; color-scheme: dark; }
+</style>
+"""
+_PALETTE_OPTION = "options.dark = window.nnxHiplotPalette === \"dark\";\n"
+
+
 def standalone_page(exp: Any, script_src: str) -> str:
     """HiPlot's standalone page for ``exp`` that loads its script from ``script_src``."""
     import html as html_lib
@@ -102,6 +155,8 @@ def standalone_page(exp: Any, script_src: str) -> str:
     if n != 1:
         raise RuntimeError(f"HiPlot's page template has {n} bundle <script> tags, expected 1; "
                            "update pipeline/library/hiplot_export.py for this HiPlot version")
+    page = page.replace("/*ON_LOAD_SCRIPT_INJECT*/", "/*ON_LOAD_SCRIPT_INJECT*/\n" + _PALETTE_OPTION, 1)
+    page = page.replace("</head>", _PALETTE_HEAD + "</head>", 1)
     page = _ICON_LINK.sub("", page)
     page = page.replace("<html>", '<html lang="en">', 1)
     # HiPlot names its root element with a random uuid; name it after the content instead, so

@@ -278,6 +278,10 @@ class Explainer:
 
         deps.start_recording(self.data_dir, _recipe_dir(),
                              exclude=(self.asset_dir, *filter(None, [self._checkpoint_dir])))
+        # In a kernel, every figure a cell shows inline gets a dark twin for the notebook page.
+        from pipeline.library import inline_dark
+
+        inline_dark.install()
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -389,7 +393,7 @@ class Explainer:
         restyled by :func:`pipeline.library.palette.restyle_figure` (data colours unchanged), as
         ``variant_name(name, "dark")``; the page shows the one matching the reader's palette.
         """
-        from pipeline.library import palette
+        from pipeline.library import inline_dark, palette
 
         path = self.asset_path(name)
         bbox = savefig_kwargs.pop("bbox_inches", "tight")
@@ -400,7 +404,8 @@ class Explainer:
             with contextlib.suppress(ImportError):
                 from IPython.display import display
 
-                display(fig)
+                with inline_dark.skip_dark():  # its dark twin is the dark asset below
+                    display(fig)
         if dark:
             dark_name = palette.variant_name(name, "dark")
             palette.restyle_figure(fig, "dark")

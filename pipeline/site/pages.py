@@ -598,7 +598,9 @@ SAVE_FIGURE_RE = re.compile(r"""save_figure\(\s*[^,()]+,\s*(?:name\s*=\s*)?["'](
 
 
 def notebook_image_alts(markdown: str, outputs: list[dict[str, Any]],
-                        size_of: Callable[[str], tuple[int, int] | None] | None = None) -> str:
+                        size_of: Callable[[str], tuple[int, int] | None] | None = None,
+                        dark_of: Callable[[str, str | None], tuple[str, str] | None] | None = None,
+                        ) -> str:
     """Give the executed notebook's images meaningful alt text (nbconvert writes ``![png]``).
 
     An image output right after a cell that calls ``ex.save_figure(fig, "name.png", alt=...)``
@@ -608,6 +610,14 @@ def notebook_image_alts(markdown: str, outputs: list[dict[str, Any]],
     ``(width, height)``) adds the size, so the page reserves the space and the browser defers
     only what is really far from the viewport (a lazy image of unknown size is 0 px tall, so
     every one of them counts as near).
+
+    ``dark_of(src, saved)`` (``saved``: the ``save_figure`` name the image comes from, if any)
+    returns the ``(light URL, dark URL)`` of an image that has a dark twin, both relative to the
+    page: the image is then written as the site's palette-aware ``<img>`` (``palette_img``), so
+    only the version matching the reader's palette is fetched. A saved figure's twin is the
+    recipe's own ``name.dark.png`` asset; another inline figure's is the ``.dark.png`` the kernel
+    drew next to it (``pipeline.library.inline_dark``). Raw HTML is not rewritten by mkdocs,
+    hence URLs relative to the page rather than to the Markdown file.
     """
     alts = {o.get("name"): o.get("alt") for o in outputs if o.get("alt")}
     counter = 0
@@ -620,12 +630,18 @@ def notebook_image_alts(markdown: str, outputs: list[dict[str, Any]],
         open_ = before.rfind("```", 0, close) if close > 0 else -1
         saved = SAVE_FIGURE_RE.findall(before[open_:close]) if open_ >= 0 else []
         nth = len(NOTEBOOK_IMAGE_RE.findall(before[close:])) if close >= 0 else 0
-        alt = alts.get(saved[nth]) if nth < len(saved) else None
+        saved_name = saved[nth] if nth < len(saved) else None
+        alt = alts.get(saved_name) if saved_name else None
         if not alt:
             alt = f"Figure {counter} of the notebook, drawn by the code cell above"
         alt = alt.replace("[", "(").replace("]", ")")
         src = match.group(2)
         size = size_of(src) if size_of is not None else None
+        pair = dark_of(src, saved_name) if dark_of is not None else None
+        if pair is not None:
+            size_ints = (int(size[0]), int(size[1])) if size else None
+            return render("notebook_image.html", url=pair[0], dark_url=pair[1], alt=alt,
+                          size=size_ints).strip()
         dims = f' width="{int(size[0])}" height="{int(size[1])}"' if size else ""
         return f"![{alt}]({src}){{ loading=lazy{dims} }}"
 

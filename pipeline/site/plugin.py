@@ -15,6 +15,7 @@ the rebuilds of ``mkdocs serve`` never see the previous build's recipes or resul
 from __future__ import annotations
 
 import logging
+import posixpath
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from pipeline.builder.recipes import RECIPE_SUFFIX, Recipe, RecipeHeader, discov
 from pipeline.builder.records import Manifest, RecipeState
 from pipeline.builder.store import BuildDir, CorruptEntry
 from pipeline.library.errors import HeaderError
+from pipeline.library.palette import variant_name
 from pipeline.site import extras as site_extras
 from pipeline.site.config import ExplainersConfig, moved_extra_options
 from pipeline.site.pages import (
@@ -143,8 +145,10 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
                     continue
                 name = rel[len("notebook/"):]
                 if name == f"{slug}.md":
+                    page_dir = (f"notebooks/{slug}/" if config["use_directory_urls"]
+                                else "notebooks/")
                     files.append(File.generated(config, f"notebooks/{name}",
-                                                content=_notebook_page(slug, res, path)))
+                                                content=_notebook_page(slug, res, path, page_dir)))
                 else:
                     files.append(AssetFile.generated(config, f"notebooks/{name}",
                                                      abs_src_path=str(path)))
@@ -300,15 +304,47 @@ def _recipe_from_last_result(bdir: BuildDir, docs: Path, err: HeaderError) -> Re
                   content_root=docs)
 
 
-def _notebook_page(slug: str, res: dict[str, Any], path: Path) -> str:
-    """The page of the executed notebook: a heading, a download link, then the notebook."""
+def _notebook_page(slug: str, res: dict[str, Any], path: Path, page_dir: str) -> str:
+    """The page of the executed notebook: a heading, a download link, then the notebook.
+
+    ``page_dir`` is the folder of the page's URL (``notebooks/<slug>/`` with directory URLs):
+    a palette-aware image is raw HTML, which mkdocs does not rewrite.
+    """
     manifest: Manifest = res["manifest"]
     return render("notebook_page.md", title=manifest.title or slug,
                   recipe_path=res["recipe"].rel_path, profile=manifest.profile,
                   slug=slug,
                   notebook=notebook_image_alts(path.read_text(encoding="utf-8"),
                                                manifest.outputs,
-                                               size_of=_image_size_in(path.parent)))
+                                               size_of=_image_size_in(path.parent),
+                                               dark_of=_dark_twin_in(slug, manifest, path.parent,
+                                                                     page_dir)))
+
+
+def _dark_twin_in(slug: str, manifest: Manifest, folder: Path, page_dir: str
+                  ) -> Callable[[str, str | None], tuple[str, str] | None]:
+    """``(src, saved name) -> (light URL, dark URL)`` of a notebook image with a dark twin.
+
+    A figure saved with ``save_figure`` pairs with the recipe's ``<name>.dark.png`` asset (when
+    the store entry lists it); any other image with the ``.dark.png`` the kernel wrote next to
+    it (``notebook_export.dark_twins``). URLs are relative to the page's URL folder.
+    """
+    dark_assets = {o.get("name"): (o.get("extra") or {}).get("dark") for o in manifest.outputs}
+
+    def dark_of(src: str, saved: str | None) -> tuple[str, str] | None:
+        light_path = posixpath.normpath(posixpath.join("notebooks", src))
+        if not light_path.startswith("notebooks/") or not (folder / src).is_file():
+            return None
+        light = posixpath.relpath(light_path, page_dir)
+        dark_asset = dark_assets.get(saved) if saved else None
+        if dark_asset and manifest.has_file(f"assets/{dark_asset}"):
+            return light, posixpath.relpath(f"assets/{slug}/{dark_asset}", page_dir)
+        twin = variant_name(src, "dark")
+        if (folder / twin).is_file():
+            return light, posixpath.relpath(posixpath.join("notebooks", twin), page_dir)
+        return None
+
+    return dark_of
 
 
 def _image_size_in(folder: Path) -> Callable[[str], tuple[int, int] | None]:
