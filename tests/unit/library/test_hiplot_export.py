@@ -77,3 +77,16 @@ def test_the_same_rows_give_the_same_bytes(tmp_path: Path) -> None:
     assert len(ids) == 1 and rb'getElementById("' + ids.pop() + b'")' in a
     other = HX.parallel_coordinates(rows[:4], tmp_path / "c" / "plot.html").read_bytes()
     assert re.findall(rb'id="(hiplot_[0-9a-f]+)"', other) != re.findall(rb'id="(hiplot_[0-9a-f]+)"', a)
+
+
+def test_the_page_asks_hiplot_for_the_sites_palette(tmp_path: Path) -> None:
+    """HiPlot's own ``dark`` option is set from the site's palette before the plot is drawn
+    (the browser test checks the theme it gives, in both palettes and on a toggle)."""
+    page = HX.parallel_coordinates(ROWS, tmp_path / "plot.html").read_text()
+    head = page[: page.index("</head>")]
+    assert 'getAttribute("data-md-color-scheme")' in head and "__palette" in head
+    assert "window.location.reload()" in head  # a toggle on the embedding page redraws it
+    option = page.index('options.dark = window.nnxHiplotPalette === "dark";')
+    assert page.index("window.nnxHiplotPalette = shown") < option < page.index("hiplot.render(")
+    assert 'html[data-nnx-palette="dark"]' in head
+    assert not re.search(r"<(?:link|script)[^>]+(?:href|src)=[\"']https?://", page)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,42 @@ def test_notebook_images_get_alt_text_lazy_loading_and_size() -> None:
     assert '![The loss (log scale)](nb_files/a.png){ loading=lazy width="640" height="480" }' in out
     assert ("![Figure 2 of the notebook, drawn by the code cell above](nb_files/b.png)"
             "{ loading=lazy }") in out
+
+
+def test_every_notebook_image_with_a_dark_twin_gets_palette_markup(tmp_path: Path) -> None:
+    """A saved figure pairs with the recipe's .dark.png asset, a shown one with the kernel's twin
+    next to it; only an image without any twin stays a plain Markdown image."""
+    from pipeline.builder.records import Manifest
+    from pipeline.site.plugin import _dark_twin_in
+
+    files = tmp_path / "nb_files"
+    files.mkdir()
+    for name in ("nb_1_0.png", "nb_2_0.png", "nb_2_0.dark.png", "nb_3_0.png"):
+        (files / name).write_bytes(b"png")
+    md = ('```python\nex.save_figure(fig, "loss.png", alt="x")\n```\n\n![png](nb_files/nb_1_0.png)\n\n'
+          "```python\nplt.show()\n```\n\n![png](nb_files/nb_2_0.png)\n\n"
+          "```python\ndisplay(Image('x.png'))\n```\n\n![png](nb_files/nb_3_0.png)\n")
+    outputs = [{"name": "loss.png", "alt": "The loss", "kind": "image",
+                "extra": {"dark": "loss.dark.png"}}]
+    manifest = Manifest(slug="demo", outputs=outputs,
+                        files={"assets/loss.png": {}, "assets/loss.dark.png": {}})
+    dark_of = _dark_twin_in("demo", manifest, tmp_path, "notebooks/demo/")
+    out = notebook_image_alts(md, outputs, size_of=lambda src: (640, 480), dark_of=dark_of)
+    imgs = re.findall(r"<img [^>]*>", out.replace("<noscript><img", "<noscript>"))
+    assert len(imgs) == 2  # the two with a dark twin; the third has none
+    saved, shown = imgs
+    assert 'data-nnx-light="../nb_files/nb_1_0.png"' in saved
+    assert 'data-nnx-dark="../../assets/demo/loss.dark.png"' in saved
+    assert 'data-nnx-light="../nb_files/nb_2_0.png"' in shown
+    assert 'data-nnx-dark="../nb_files/nb_2_0.dark.png"' in shown
+    for img in imgs:  # no src: the script fetches only the palette shown; lazy, sized
+        assert " src=" not in img and 'loading="lazy"' in img
+        assert 'width="640" height="480"' in img
+    assert 'alt="The loss"' in saved and 'alt="Figure 2 of the notebook' in shown
+    assert out.count("<noscript>") == 2 and "\n" not in out.split("nb_1_0.png", 1)[1].split("</noscript>")[0]
+    assert '![Figure 3 of the notebook, drawn by the code cell above](nb_files/nb_3_0.png)' in out
+    # a twin the store entry does not list is not used (nothing unlisted reaches the site)
+    manifest_without = Manifest(slug="demo", outputs=outputs, files={"assets/loss.png": {}})
+    out = notebook_image_alts(md, outputs, dark_of=_dark_twin_in("demo", manifest_without, tmp_path,
+                                                                 "notebooks/"))
+    assert "loss.dark.png" not in out and 'data-nnx-dark="nb_files/nb_2_0.dark.png"' in out
