@@ -246,6 +246,13 @@ PALETTE_RECIPE = textwrap.dedent('''\
     ex.metric("final_loss_a", float(losses["a"][-1]))
 
     # %%
+    # A figure only shown inline: the kernel adds its dark twin for the notebook page.
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot(epochs, losses["a"], color="tab:blue")
+    ax.set_title("shown inline, not saved")
+    plt.show()
+
+    # %%
     ex.finish()
     ''')
 
@@ -650,6 +657,121 @@ def test_palette_toggle_swaps_every_figure_and_never_fetches_the_other(
             srcs = page.eval_on_selector_all(".nnx-frame-stage img", "els => els.map(e => e.src)")
             assert all((".dark/" in s) == dark_folder for s in srcs), srcs
             assert_none(console_problems(visit))
+
+
+def test_notebook_page_swaps_its_images_and_never_fetches_the_other(
+        browser: Any, fixture_site: Site) -> None:
+    """The executed notebook's images (a saved figure, a figure only shown) follow the palette."""
+    base = fixture_site.base
+    url = base + "notebooks/palette/"
+    for scheme, other in (("light", "dark"), ("dark", "light")):
+        with open_page(browser, url, base, color_scheme=scheme) as (page, visit):
+            reveal_deferred(page)
+            page.wait_for_function("() => Array.from(document.querySelectorAll('article img'))"
+                                   ".every(i => i.complete && i.naturalWidth > 0)")
+            # every inline image of the notebook is paired with its dark twin
+            unpaired = page.eval_on_selector_all("article img:not([data-nnx-light])",
+                                                 "els => els.map(e => e.outerHTML)")
+            assert unpaired == []
+            urls = page.evaluate(_PALETTE_URLS_JS)
+            assert len(urls["light"]) == 2, urls  # heat.png (saved) and the figure shown inline
+            assert any("/assets/palette/heat.dark.png" in u for u in urls["dark"]), urls
+            assert any(u.endswith(".dark.png") and "/notebooks/palette_files/" in u
+                       for u in urls["dark"]), urls
+            assert sorted(urls["shown"]) == sorted(urls[scheme])
+            assert not set(visit.requests) & set(urls[other]), sorted(set(visit.requests) & set(urls[other]))
+            assert set(urls[scheme]) <= set(visit.requests)
+            # the pixels shown are this palette's: the figure background's brightness
+            corners = page.eval_on_selector_all("article img[data-nnx-light]", """els => els.map(img => {
+                const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+                const g = c.getContext('2d'); g.drawImage(img, 0, 0); const d = g.getImageData(1, 1, 1, 1).data;
+                return (d[0] + d[1] + d[2]) / 3; })""")
+            assert all((v < 80) if scheme == "dark" else (v > 200) for v in corners), corners
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"fixture-notebook-palette-{scheme}.png"), full_page=True)
+            before = len(visit.requests)
+            page.evaluate("window.nnxNoReload = true")
+            _toggle_palette(page)
+            page.wait_for_function("s => window.nnxPalette.current() === s", arg=other)
+            reveal_deferred(page)
+            after = page.evaluate(_PALETTE_URLS_JS)
+            assert sorted(after["shown"]) == sorted(urls[other])
+            assert page.evaluate("window.nnxNoReload") is True
+            page.wait_for_function("() => Array.from(document.querySelectorAll('article img'))"
+                                   ".every(i => i.complete && i.naturalWidth > 0)")
+            assert set(urls[other]) <= set(visit.requests[before:])
+            assert_none(console_problems(visit))
+
+
+def test_hiplot_page_follows_the_palette(browser: Any, tmp_path: Path) -> None:
+    """HiPlot's dark theme as the embedding page's palette is, on load and on a toggle; on its
+    own, as the palette Material stored; its data colours are the same in both themes."""
+    pytest.importorskip("hiplot")
+    from pipeline.library.hiplot_export import parallel_coordinates
+
+    rows = [{"epoch": e, "loss": 1.0 / (e + 1)} for e in range(1, 9)]
+    parallel_coordinates(rows, tmp_path / "plot.html", color_by="epoch")
+    (tmp_path / "page.html").write_text(
+        '<!doctype html><html lang="en"><head><title>Embed</title></head>'
+        '<body data-md-color-scheme="default"><iframe title="HiPlot" id="plot" src="plot.html" '
+        'width="900" height="600"></iframe></body></html>')
+    root = "[class^=hip_thm]"
+
+    def background(frame: Any) -> str:
+        return str(frame.evaluate("getComputedStyle(document.body).backgroundColor"))
+
+    with StaticServer(tmp_path) as server:
+        with open_page(browser, server.base + "page.html", server.base) as (page, visit):
+            frame = page.frame_locator("#plot")
+            frame.locator(root).wait_for()
+            assert frame.locator(root).get_attribute("class") == "hip_thm--light"
+            light_frame = page.frame(url=lambda u: "plot.html" in u)
+            assert light_frame is not None and background(light_frame) == "rgba(0, 0, 0, 0)"
+            light_pixels = _hiplot_line_colours(light_frame)
+            page.evaluate("document.body.setAttribute('data-md-color-scheme', 'slate')")
+            page.wait_for_function("""() => { const d = document.getElementById('plot').contentDocument;
+                const r = d && d.querySelector('[class^=hip_thm]'); return r && r.className === 'hip_thm--dark'; }""")
+            dark_frame = page.frame(url=lambda u: "plot.html" in u)
+            assert dark_frame is not None and background(dark_frame) == "rgb(34, 34, 34)"
+            dark_pixels = _hiplot_line_colours(dark_frame)
+            # the lines' colours (data) are the same set in both themes
+            assert light_pixels and dark_pixels and light_pixels == dark_pixels
+            assert_none(external_request_problems(visit, server.base))
+        # opened on its own: the palette the site stored (Material's "<scope>.__palette")
+        with open_page(browser, server.base + "plot.html", server.base) as (page, _visit):
+            page.evaluate("localStorage.setItem('/.__palette', JSON.stringify("
+                          "{index: 1, color: {scheme: 'slate', primary: 'indigo'}}))")
+            page.reload()
+            page.locator(root).wait_for()
+            assert page.locator(root).get_attribute("class") == "hip_thm--dark"
+
+
+def _hiplot_line_colours(frame: Any) -> set[tuple[int, int, int]]:
+    """The saturated colours drawn on HiPlot's parallel-plot canvases (its lines: data)."""
+    js = _HIPLOT_COLOURS_JS
+    colours, previous = None, None
+    for _ in range(40):  # HiPlot draws its lines over several animation frames: wait until done
+        frame.wait_for_timeout(250)
+        colours = frame.evaluate(js)
+        if colours and colours == previous:
+            break
+        previous = colours
+    return {tuple(int(v) for v in c.split(",")) for c in colours or []}  # type: ignore[misc]
+
+
+_HIPLOT_COLOURS_JS = """() => {
+        const out = {};
+        document.querySelectorAll('canvas').forEach(c => {
+            if (!c.width || !c.height) return;
+            const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 0; i < px.length; i += 4) {
+                const [r, g, b, a] = [px[i], px[i + 1], px[i + 2], px[i + 3]];
+                if (a < 200 || Math.max(r, g, b) - Math.min(r, g, b) < 80) continue;
+                const key = r + ',' + g + ',' + b; out[key] = (out[key] || 0) + 1;
+            }
+        });
+        return Object.entries(out).filter(([k, n]) => n > 40).map(([k]) => k).sort();
+    }"""
 
 
 def test_dark_and_light_frames_differ_outside_the_data(fixture_site: Site) -> None:
