@@ -63,6 +63,18 @@ def dark_twins(nb: Any, slug: str, extracted: dict[str, bytes]) -> dict[str, byt
     return twins
 
 
+def without_dark_twins(nb: Any) -> Any:
+    """A copy of ``nb`` without the dark twins: the download is the notebook as a reader runs it
+    (Jupyter would ignore the extra mimetype, but it would double every figure's bytes)."""
+    import copy
+
+    nb = copy.deepcopy(nb)
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            (output.get("data") or {}).pop(DARK_PNG_MIME, None)
+    return nb
+
+
 def export_markdown(nb: Any, notebook_dir: Path, slug: str) -> Path:
     """Export the executed notebook as ``<slug>.md`` + ``<slug>_files/`` for the "Notebook" page.
 
@@ -85,5 +97,5 @@ def export_markdown(nb: Any, notebook_dir: Path, slug: str) -> Path:
     body = ANSI_RE.sub("", body)
     path = notebook_dir / f"{slug}.md"
     path.write_text(body, encoding="utf-8")
-    nbformat.write(nb, notebook_dir / f"{slug}.ipynb")
+    nbformat.write(without_dark_twins(nb), notebook_dir / f"{slug}.ipynb")
     return path

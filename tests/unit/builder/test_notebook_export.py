@@ -46,6 +46,7 @@ def test_a_dark_twin_is_written_next_to_its_light_image(tmp_path: Path) -> None:
     assert sorted(p.name for p in files.iterdir()) == ["demo_1_1.dark.png", "demo_1_1.png",
                                                        "demo_2_0.png"]
     assert DARK_PNG_MIME not in md
-    # the downloadable notebook keeps the twin in its output (the executed notebook as it ran)
+    # the downloadable notebook is the one a reader runs: its figures once, without the twins
     kept = nbformat.read(tmp_path / "demo.ipynb", as_version=4)
-    assert DARK_PNG_MIME in kept.cells[1].outputs[1]["data"]
+    assert sorted(kept.cells[1].outputs[1]["data"]) == ["image/png", "text/plain"]
+    assert DARK_PNG_MIME in nb.cells[1].outputs[1]["data"]  # the caller's notebook is untouched
