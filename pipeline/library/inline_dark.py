@@ -10,6 +10,9 @@ is untouched, so the notebook, the ``.ipynb`` download and nbconvert's Markdown 
 were; ``pipeline/builder/notebook_export.py`` writes the twin next to the light file
 (``x.png`` -> ``x.dark.png``) and the site pairs them.
 
+A PNG shown from a file (``display(Image(filename="x.png"))``) gets ``x.dark.png`` as its twin
+when that file exists (a recipe's asset drawn in both palettes).
+
 Importing this module is cheap (no matplotlib, no IPython): the build tool reads the constant.
 """
 
@@ -102,10 +105,12 @@ def install(shell: Any = None) -> bool:
         _return_type = str
 
         def __call__(self, obj: Any) -> str | None:
-            if not self.enabled or not _is_figure(obj):
+            if not self.enabled:
                 return None
             try:
-                return _format(obj)
+                if _is_figure(obj):
+                    return _format(obj)
+                return _asset_twin(obj)
             except Exception as exc:  # noqa: BLE001 - never fail the cell for its dark twin
                 log.warning("no dark version of an inline figure (%s: %s)",
                             type(exc).__name__, exc)
@@ -113,6 +118,23 @@ def install(shell: Any = None) -> bool:
 
     formatters[DARK_PNG_MIME] = DarkPNGFormatter(parent=shell.display_formatter)
     return True
+
+
+def _asset_twin(obj: Any) -> str | None:
+    """A PNG shown from a file (``display(Image(filename=...))``, typically a recipe's asset)
+    whose dark version was written next to it (``variant_name``): that file, as base64."""
+    from pathlib import Path
+
+    filename = getattr(obj, "filename", None)
+    if _skip_depth or not filename or getattr(obj, "format", None) != "png":
+        return None
+    if not any(cls.__name__ == "Image" and cls.__module__.startswith("IPython")
+               for cls in type(obj).__mro__):
+        return None
+    from pipeline.library.palette import variant_name
+
+    dark = Path(filename).with_name(variant_name(Path(filename).name, "dark"))
+    return base64.b64encode(dark.read_bytes()).decode("ascii") if dark.is_file() else None
 
 
 def _is_figure(obj: Any) -> bool:

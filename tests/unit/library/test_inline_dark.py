@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +97,22 @@ def test_saved_figures_and_other_objects_get_no_inline_twin() -> None:
 
 def test_install_outside_ipython_is_a_no_op() -> None:
     assert inline_dark.install() is False  # no running shell in pytest
+
+
+def test_an_image_shown_from_a_file_pairs_with_its_dark_file(tmp_path: Path) -> None:
+    from IPython.display import Image
+
+    shell = _Shell()
+    inline_dark.install(shell)
+    light = _light_png(_figure())
+    fig = _figure()
+    fig.patch.set_facecolor("black")
+    dark = _light_png(fig)
+    (tmp_path / "still.png").write_bytes(light)
+    (tmp_path / "still.dark.png").write_bytes(dark)
+    (tmp_path / "alone.png").write_bytes(light)
+    bundle, _ = shell.display_formatter.format(Image(filename=str(tmp_path / "still.png")))
+    assert base64.b64decode(bundle[inline_dark.DARK_PNG_MIME]) == dark
+    assert base64.b64decode(bundle["image/png"]) == light
+    bundle, _ = shell.display_formatter.format(Image(filename=str(tmp_path / "alone.png")))
+    assert inline_dark.DARK_PNG_MIME not in bundle  # no dark file: no twin
