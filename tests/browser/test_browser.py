@@ -286,7 +286,10 @@ class PageReport:
 
 
 # ------------------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open, its event loop counts as running
+# in the main thread, and the in-process Ctrl-C tests that run after this module (which need
+# asyncio.run and signal handlers in the main thread) would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: `apt-get install -y chromium` (never a downloaded browser)")
@@ -354,7 +357,7 @@ def check_page(browser: Any, site: Site, path: str, axe: Path | str | None,
     return PageReport(path, visit, problems)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def reports(browser: Any, fixture_site: Site, axe_js: Path | str) -> dict[str, PageReport]:
     return {path: check_page(browser, fixture_site, path, axe_js, "fixture")
             for path in site_pages(fixture_site.path)}
