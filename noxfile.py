@@ -63,8 +63,11 @@ def tests(session: nox.Session) -> None:
         session.run("python", "-m", "pipeline", "build", "--profile", "quick", env=QUIET_TF,
                     success_codes=[0, 1])
         session.run("mkdocs", "build", "--strict", env=REQUIRE_ALL, success_codes=[0, 1])
+    # One pytest worker per core (at most 4: each runs Keras kernels), whole files per worker so
+    # module fixtures (the Chromium browser, the fixture site) are made once.
+    workers = str(max(1, min(4, os.cpu_count() or 1)))
     args = session.posargs or ["-m", "slow or browser or not slow", "-p", "no:cacheprovider",
-                               "--durations=15"]
+                               "--durations=15", "-n", workers, "--dist", "loadfile"]
     # The recipe tests reuse the store just built (cache hits) instead of training again.
     env = {**QUIET_TF, "NNX_TEST_BUILD_DIR": str(ROOT / "build")} if not session.posargs else QUIET_TF
     session.run("python", "-m", "pytest", *args, env=env)
