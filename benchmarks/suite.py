@@ -121,6 +121,12 @@ def make_parser() -> argparse.ArgumentParser:
                         help="warm and prose rebuilds, best counts (default 3; 1 with --quick)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "bench.json",
                         help="where the JSON goes (default build/bench.json)")
+    parser.add_argument("--no-issue-day", dest="issue_day", action="store_false",
+                        help="firstbuild: leave out the issue-day serial build (needs the git "
+                             "history of that commit; about 5 minutes)")
+    parser.add_argument("--no-warm-pair", dest="warm_pair", action="store_false",
+                        help="firstbuild: leave out the --jobs 1 cold/warm pair that measures "
+                             "the warm-kernel saving alone")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary project and its build folders (path logged)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -243,7 +249,8 @@ def _first_build_sections(args: argparse.Namespace, sizes: Sizes, enabled: list[
         try:
             if name == "firstbuild":
                 _section(name, results, errors, lambda tmp=tmp: fb.bench_first_build(
-                    args.content_dir, tmp, data_dir=args.data_dir, profile=args.profile))
+                    args.content_dir, tmp, data_dir=args.data_dir, profile=args.profile,
+                    issue_day=args.issue_day, with_warm_pair=args.warm_pair))
             else:
                 _section(name, results, errors, lambda tmp=tmp: fb.bench_seed000_explainer(
                     args.content_dir, tmp, data_dir=args.data_dir))

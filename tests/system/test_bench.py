@@ -200,10 +200,11 @@ def test_first_build_section_on_a_mini_project(mini, tmp_path) -> None:
     out = tmp_path / "out" / "bench.json"
     skip = ",".join(s for s in suite.SECTIONS if s != "firstbuild")
     code = suite.main(["--content-dir", str(mini.content), "--data-dir", str(mini.data_dir),
-                       "--skip", skip, "--out", str(out)])
+                       "--skip", skip, "--out", str(out), "--no-issue-day"])
     assert code == 0
     first = json.loads(out.read_text())["results"]["firstbuild"]
     assert set(first["runs"]) == {"before", "cold_pinned", "warm", "after"}
+    assert "speedup_vs_issue_day" not in first
     assert all(r["ran"] == 3 for r in first["runs"].values())
     assert first["runs"]["before"]["env"] == {"NNX_KERNEL_THREADS": "default"}
     assert first["speedup"] == pytest.approx(first["before_s"] / first["after_s"], abs=1e-2)
@@ -212,3 +213,22 @@ def test_first_build_section_on_a_mini_project(mini, tmp_path) -> None:
     assert first["after_same_assets_as_jobs1"] is True
     saving = first["runs"]["cold_pinned"]["wall_s"] - first["runs"]["warm"]["wall_s"]
     assert first["warm_kernel_saving_s"] == pytest.approx(saving, abs=0.02)
+
+
+def test_issue_day_commit_extracts_with_its_own_build_tool_and_recipes(tmp_path) -> None:
+    """The ``issue_day`` baseline builds the project as it was: that commit's CLI and recipes."""
+    from benchmarks import bench_firstbuild as fb
+
+    src = fb.extract_commit(fb.ISSUE_DAY_COMMIT, tmp_path / "day")
+    assert (src / "pipeline" / "build.py").is_file()  # the serial build tool of that day
+    assert not (src / "pipeline" / "builder").exists()
+    recipes = fb.available_recipes(src / "content")
+    assert len(recipes) == 7 and "inside-an-all-convolutional-net" in recipes
+    assert "train_per_class: 400" in next((src / "content").rglob("inside-an-all-*.recipe.py")).read_text()
+
+
+def test_issue_day_commit_missing_is_a_clear_error(tmp_path) -> None:
+    from benchmarks import bench_firstbuild as fb
+
+    with pytest.raises(fb.BenchError, match="cannot extract commit 0000000.*--no-issue-day"):
+        fb.extract_commit("0000000", tmp_path / "day")
