@@ -127,6 +127,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-warm-pair", dest="warm_pair", action="store_false",
                         help="firstbuild: leave out the --jobs 1 cold/warm pair that measures "
                              "the warm-kernel saving alone")
+    parser.add_argument("--warm-pair-recipes",
+                        type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                        default=None, help="firstbuild: the cold/warm --jobs 1 pair on these "
+                        "recipes only (default: all)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary project and its build folders (path logged)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -250,7 +254,8 @@ def _first_build_sections(args: argparse.Namespace, sizes: Sizes, enabled: list[
             if name == "firstbuild":
                 _section(name, results, errors, lambda tmp=tmp: fb.bench_first_build(
                     args.content_dir, tmp, data_dir=args.data_dir, profile=args.profile,
-                    issue_day=args.issue_day, with_warm_pair=args.warm_pair))
+                    issue_day=args.issue_day, with_warm_pair=args.warm_pair,
+                    warm_pair_recipes=args.warm_pair_recipes))
             else:
                 _section(name, results, errors, lambda tmp=tmp: fb.bench_seed000_explainer(
                     args.content_dir, tmp, data_dir=args.data_dir))

@@ -200,12 +200,15 @@ def test_first_build_section_on_a_mini_project(mini, tmp_path) -> None:
     out = tmp_path / "out" / "bench.json"
     skip = ",".join(s for s in suite.SECTIONS if s != "firstbuild")
     code = suite.main(["--content-dir", str(mini.content), "--data-dir", str(mini.data_dir),
-                       "--skip", skip, "--out", str(out), "--no-issue-day"])
+                       "--skip", skip, "--out", str(out), "--no-issue-day",
+                       "--warm-pair-recipes", "alpha,gamma"])
     assert code == 0
     first = json.loads(out.read_text())["results"]["firstbuild"]
     assert set(first["runs"]) == {"before", "cold_pinned", "warm", "after"}
     assert "speedup_vs_issue_day" not in first
-    assert all(r["ran"] == 3 for r in first["runs"].values())
+    assert first["runs"]["before"]["ran"] == first["runs"]["after"]["ran"] == 3
+    assert first["runs"]["cold_pinned"]["ran"] == first["runs"]["warm"]["ran"] == 2
+    assert first["warm_pair_recipes"] == ["alpha", "gamma"]
     assert first["runs"]["before"]["env"] == {"NNX_KERNEL_THREADS": "default"}
     assert first["speedup"] == pytest.approx(first["before_s"] / first["after_s"], abs=1e-2)
     assert first["peak_rss_mb"] and first["peak_rss_mb"] > 10  # python + kernels
