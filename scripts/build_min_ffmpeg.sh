@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build a minimal, static ffmpeg that does what the recipes ask of it and no more: raw RGB(A)
 # frames on a pipe -> libx264 (yuv420p, crf, preset) -> MP4 with +faststart, and reading such an
-# MP4 back. Usage: sh scripts/build_min_ffmpeg.sh OUT_EXE [WORK_DIR]
+# MP4 back (imageio-ffmpeg's read_frames). Usage: sh scripts/build_min_ffmpeg.sh OUT_EXE [WORK_DIR]
 #
 # Why: the GPU check's carry must fit one 64 MiB device call, and imageio-ffmpeg's bundled static
 # ffmpeg (a build with every codec) is 27 MB as a wheel and ~19 MiB even xz-compressed; this one
@@ -43,7 +43,7 @@ EOF
     --pkg-config-flags=--static --extra-ldflags="-L$lib" --extra-ldexeflags=-static \
     --extra-libs="-lpthread -lm -ldl" \
     --enable-protocol=file,pipe --enable-demuxer=rawvideo,mov --enable-decoder=rawvideo,h264 \
-    --enable-parser=h264 --enable-encoder=libx264,rawvideo --enable-muxer=mp4,mov,rawvideo,null \
+    --enable-parser=h264 --enable-encoder=libx264,rawvideo --enable-muxer=mp4,mov,rawvideo,image2pipe,null \
     --enable-filter=scale,format,null,anull,aformat,trim,atrim,hflip,vflip,transpose,fps,setpts,pad,crop \
     --enable-swscale >"$work/configure.log"
   PATH="$root/usr/bin:$PATH" nice -n 19 make -j"$(nproc)" ffmpeg >"$work/make.log"

@@ -38,8 +38,10 @@ fi
 export KERAS_BACKEND="${KERAS_BACKEND:-jax}" NNX_DATA_DIR="$PWD/$carry/data/datasets"
 python3 -m pipeline doctor --data-dir "$NNX_DATA_DIR" || true
 rc_file="$(mktemp)"
-{ python3 -m benchmarks.gpu_check --data-dir "$NNX_DATA_DIR" --out "$out/gpu_check.json" \
-    --budget-s "${GPU_CHECK_BUDGET_S:-420}" "$@"; echo $? >"$rc_file"; } 2>&1 | tee "$out/gpu_check.log"
+# The exit status survives the pipe into tee (POSIX sh has no pipefail; set -e stops at no `if`).
+{ if python3 -m benchmarks.gpu_check --data-dir "$NNX_DATA_DIR" --out "$out/gpu_check.json" \
+    --budget-s "${GPU_CHECK_BUDGET_S:-420}" "$@"; then echo 0; else echo $?; fi >"$rc_file"; } 2>&1 \
+  | tee "$out/gpu_check.log"
 rc="$(cat "$rc_file")"; rm -f "$rc_file"
 say "wrote $out/gpu_check.json (exit status $rc)"
 exit "$rc"
