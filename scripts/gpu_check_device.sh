@@ -13,6 +13,7 @@ mkdir -p "$out"
 say() { echo "gpu_check_device: $*" >&2; }
 
 [ -d "$carry/wheels" ] || { say "no $carry/wheels: run scripts/prepare_gpu_carry.py here first"; exit 2; }
+carry="$(cd "$carry" && pwd)"
 python3 -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target "$site" "$carry"/wheels/*.whl
 export PYTHONPATH="$site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -21,7 +22,7 @@ export JUPYTER_PATH="$site/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
 
 if [ -f "$carry/ffmpeg/ffmpeg" ]; then
   chmod 755 "$carry/ffmpeg/ffmpeg"
-  export IMAGEIO_FFMPEG_EXE="$PWD/$carry/ffmpeg/ffmpeg"
+  export IMAGEIO_FFMPEG_EXE="$carry/ffmpeg/ffmpeg"
   say "ffmpeg: the carried minimal build, $IMAGEIO_FFMPEG_EXE"
 elif [ -n "${IMAGEIO_FFMPEG_EXE:-}" ]; then
   say "ffmpeg: IMAGEIO_FFMPEG_EXE=$IMAGEIO_FFMPEG_EXE (none carried)"
@@ -35,12 +36,12 @@ if [ -n "$exe" ] && ! "$exe" -hide_banner -encoders 2>/dev/null | grep -q libx26
   say "ffmpeg: $exe has no libx264 encoder: the MP4 writers will fail"
 fi
 
-export KERAS_BACKEND="${KERAS_BACKEND:-jax}" NNX_DATA_DIR="$PWD/$carry/data/datasets"
+export KERAS_BACKEND="${KERAS_BACKEND:-jax}" NNX_DATA_DIR="$carry/data/datasets"
 python3 -m pipeline doctor --data-dir "$NNX_DATA_DIR" || true
 rc_file="$(mktemp)"
 # The exit status survives the pipe into tee (POSIX sh has no pipefail; set -e stops at no `if`).
 { if python3 -m benchmarks.gpu_check --data-dir "$NNX_DATA_DIR" --out "$out/gpu_check.json" \
-    --budget-s "${GPU_CHECK_BUDGET_S:-420}" "$@"; then echo 0; else echo $?; fi >"$rc_file"; } 2>&1 \
+    --budget-s "${GPU_CHECK_BUDGET_S:-420}" "$@"; then echo 0 >"$rc_file"; else echo $? >"$rc_file"; fi; } 2>&1 \
   | tee "$out/gpu_check.log"
 rc="$(cat "$rc_file")"; rm -f "$rc_file"
 say "wrote $out/gpu_check.json (exit status $rc)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -187,3 +188,47 @@ def test_tiny_check_on_this_machine(tmp_path) -> None:
     assert run["seconds"] > 0 and run["metrics"]["moons_val_accuracy"] > 0.8
     assert report["backend"] == run["backend"] == os.environ.get("KERAS_BACKEND", "tensorflow")
     assert report["compare"]["speedup_wall"] > 0
+
+
+def test_device_script_uses_the_carried_ffmpeg_and_keeps_the_exit_status(tmp_path) -> None:
+    """gpu_check_device.sh with stand-ins for python3 and ffmpeg: what it runs, logs and returns."""
+    carry = tmp_path / "carry"
+    (carry / "wheels").mkdir(parents=True)
+    (carry / "wheels" / "x-1-py3-none-any.whl").write_bytes(b"")
+    (carry / "ffmpeg").mkdir()
+    (carry / "ffmpeg" / "ffmpeg").write_text("#!/bin/sh\necho ' V....D libx264 H.264'\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    # pip and doctor succeed; imageio_ffmpeg's lookup answers IMAGEIO_FFMPEG_EXE; the check fails (3).
+    (bin_dir / "python3").write_text(f"""#!/bin/sh
+echo "$*" >> {calls}
+case "$*" in
+  *benchmarks.gpu_check*) echo "checking with IMAGEIO_FFMPEG_EXE=$IMAGEIO_FFMPEG_EXE"; exit 3;;
+  -c*) echo "$IMAGEIO_FFMPEG_EXE";;
+esac
+""")
+    (bin_dir / "python3").chmod(0o755)
+    out = tmp_path / "out"
+    env = {"PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", "GPU_CARRY": str(carry),
+           "GPU_SITE": str(tmp_path / "site"), "OUT": str(out)}
+    proc = subprocess.run(["sh", str(ROOT / "scripts" / "gpu_check_device.sh"), "--only", "alpha"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 3, proc.stderr
+    assert f"ffmpeg: the carried minimal build, {carry}/ffmpeg/ffmpeg" in proc.stderr
+    assert "no libx264" not in proc.stderr
+    log = (out / "gpu_check.log").read_text()
+    assert f"IMAGEIO_FFMPEG_EXE={carry}/ffmpeg/ffmpeg" in log
+    ran = calls.read_text().splitlines()
+    assert ran[0].startswith("-m pip install") and "--no-index" in ran[0] and "--target" in ran[0]
+    check = ran[-1]
+    assert check.startswith("-m benchmarks.gpu_check") and check.endswith("--budget-s 420 --only alpha")
+    assert f"--out {out}/gpu_check.json" in check
+
+
+def test_device_script_says_what_to_do_without_a_carry(tmp_path) -> None:
+    proc = subprocess.run(["sh", str(ROOT / "scripts" / "gpu_check_device.sh")], cwd=ROOT,
+                          env={"PATH": os.environ["PATH"], "GPU_CARRY": str(tmp_path / "none"),
+                               "OUT": str(tmp_path / "out")},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and "run scripts/prepare_gpu_carry.py" in proc.stderr
