@@ -5,10 +5,10 @@
 #
 # Why: the GPU check's carry must fit one 64 MiB device call, and imageio-ffmpeg's bundled static
 # ffmpeg (a build with every codec) is 27 MB as a wheel and ~19 MiB even xz-compressed; this one
-# is ~2 MiB. The sources come from Debian (bookworm) through apt, the only registry besides PyPI
-# reachable here: FFmpeg's source package and libx264-dev (which ships libx264.a). Needs apt-get,
+# is 5.8 MiB. The sources come through apt, from the Debian release this machine's apt sources
+# name (bookworm here): FFmpeg's source package and libx264-dev (which ships libx264.a). Needs apt-get,
 # gcc, make and pkg-config; nasm is unpacked from its .deb, nothing is installed system-wide.
-# Takes about 4 minutes on 2 cores (niced). Reuses WORK_DIR's build when it is there.
+# Takes about 8 minutes on 2 cores (niced). Reuses WORK_DIR's build when it is there.
 set -eu
 out="${1:?usage: build_min_ffmpeg.sh OUT_EXE [WORK_DIR]}"
 work="${2:-build/min-ffmpeg}"
@@ -19,14 +19,14 @@ exe="$work/ffmpeg-bin"
 
 if [ ! -x "$exe" ]; then
   mkdir -p "$work/lists/partial" "$work/parts" "$root"
-  # A private deb-src list: the machine's own apt configuration is left alone.
-  cat > "$work/parts/src.sources" <<'EOF'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
+  # A private deb-src list made from this machine's own apt sources (which are left alone).
+  : >"$work/parts/src.sources"
+  for f in /etc/apt/sources.list.d/*.sources; do
+    if [ -f "$f" ]; then sed 's/^Types:.*/Types: deb-src/' "$f" >>"$work/parts/src.sources"; echo >>"$work/parts/src.sources"; fi
+  done
+  if [ -f /etc/apt/sources.list ]; then
+    sed -n 's/^deb \(.*\)/deb-src \1/p' /etc/apt/sources.list >"$work/parts/src.list"
+  fi
   apt_src="-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=$work/parts -o Dir::State::Lists=$work/lists"
   (cd "$work" && apt-get -q $apt_src update >/dev/null && apt-get -q $apt_src source --download-only ffmpeg \
      && apt-get -q download libx264-dev nasm)

@@ -9,7 +9,7 @@ working tree that travels (tracked and untracked files) plus the carried folder.
   machine lacks, one version each. pip resolves the whole closure (metadata only, ``--dry-run
   --report``); only what is reachable through packages the machine lacks is kept (numpy's or
   pandas' own needs are the machine's business), then each is fetched with ``--no-deps``;
-* ``ffmpeg/ffmpeg``: a minimal static ffmpeg (libx264 to MP4, ~2 MiB;
+* ``ffmpeg/ffmpeg``: a minimal static ffmpeg (libx264 to MP4, 5.8 MiB;
   ``scripts/build_min_ffmpeg.sh``) in place of imageio-ffmpeg's 27 MB wheel, which with the data
   cannot fit; imageio-ffmpeg itself travels as its binary-free wheel, built from its sdist, and
   finds the carried ffmpeg through ``IMAGEIO_FFMPEG_EXE``;
