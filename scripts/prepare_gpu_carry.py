@@ -52,10 +52,12 @@ REQUIREMENTS = [
     "scikit-learn>=1.4,<2", "scikit-image>=0.22,<1", "hiplot>=0.1.33,<0.2", "nbconvert>=7.16,<8",
     "jinja2>=3.1,<4", "markupsafe>=2.1,<4", "numpy>=1.26,<3",
 ]
-#: Required by a carried package but never imported by a build, so not carried (5 MB and 5 MB):
+#: Required by a carried package but never imported by a build, so not carried (12 MB in all):
 #: ipykernel imports debugpy only for a front end's debugger, IPython jedi (and parso) only for
-#: tab completion; both guard the import. The simulated device run (README) checks this.
-SKIP = ["debugpy", "jedi", "parso"]
+#: tab completion, both behind a guarded import; hiplot imports flask (and flask-compress, with
+#: brotli and zstd) only inside ``run_server``, its web server. A simulated device run (README,
+#: "GPU check") builds recipes without them.
+SKIP = ["debugpy", "jedi", "parso", "flask", "flask-compress"]
 #: Python packages already on the lent machine (kind nvidia-h200, image 'cuda'): the device
 #: tool's notes, /work/.library/device/KINDS.md, "Python packages already there", as read on
 #: that machine on 2026-11-17 and copied here on 2026-12-01. Update it from there when it changes.
