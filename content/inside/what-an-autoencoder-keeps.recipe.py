@@ -36,7 +36,7 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from pipeline.library.explainers.cnn_views import (ProbeRow, codes_to_images, epoch_strip_figure, pick_epochs,
-                                probe_recorder, probe_rows_figure,
+                                probe_recorder, probe_rows_figure, update_probe_rows,
                                 save_model_without_optimizer, write_mp4)
 from pipeline.library.datasets import load_mnist
 from pipeline.library.inspection import figure_to_array
@@ -191,23 +191,33 @@ ex.save_figure(fig, "reconstructions-over-epochs.png",
 val_by_epoch = [float("nan")] + [float(v) for v in hist["val_loss"]]
 
 
-def frame(i: int, palette: str = "light") -> np.ndarray:
+def probe_rows(i: int) -> list[ProbeRow]:
+    return [ProbeRow("input", probe_x.reshape(10, 28, 28), vmin=0, vmax=1),
+            ProbeRow("code (8x4)", codes_to_images(codes_by_epoch[i]), cmap="magma", vmin=0,
+                     vmax=code_vmax),
+            ProbeRow("reconstruction", recons_by_epoch[i].reshape(10, 28, 28), vmin=0, vmax=1)]
+
+
+def frame_title(i: int) -> str:
+    return (f"epoch {epochs[i]}" + ("  (untrained)" if epochs[i] == 0 else
+                                    f"   test loss {val_by_epoch[i]:.4f}"))
+
+
+def frames_for(palette: str) -> list[np.ndarray]:
+    """Every epoch's frame: one figure per palette, only its pictures and title change."""
     fig = Figure(figsize=(11.5, 3.9), dpi=80)
-    probe_rows_figure(
-        [ProbeRow("input", probe_x.reshape(10, 28, 28), vmin=0, vmax=1),
-         ProbeRow("code (8x4)", codes_to_images(codes_by_epoch[i]), cmap="magma", vmin=0,
-                  vmax=code_vmax),
-         ProbeRow("reconstruction", recons_by_epoch[i].reshape(10, 28, 28), vmin=0, vmax=1)],
-        col_titles=col_titles, figure=fig,
-        title=(f"epoch {epochs[i]}" + ("  (untrained)" if epochs[i] == 0 else
-                                       f"   test loss {val_by_epoch[i]:.4f}")))
+    probe_rows_figure(probe_rows(0), col_titles=col_titles, figure=fig, title=frame_title(0))
     restyle_figure(fig, palette)  # the dark palette's version: theme colours only
-    return figure_to_array(fig)
+    frames = []
+    for i in range(len(epochs)):
+        update_probe_rows(fig, probe_rows(i), title=frame_title(i))
+        frames.append(figure_to_array(fig))
+    return frames
 
 
 with ex.timer("render"):
     for palette in PALETTES:  # a light and a dark video, from the same arrays
-        frames = [frame(i, palette) for i in range(len(epochs))]
+        frames = frames_for(palette)
         frames += [frames[-1]] * int(sizes["fps"] * 2)  # hold the trained state for two seconds
         write_mp4(ex.asset_path(variant_name("training.mp4", palette)), frames, fps=sizes["fps"])
         Image.fromarray(frames[-1]).save(ex.asset_path(variant_name("training-poster.png", palette)))

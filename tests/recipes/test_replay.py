@@ -15,7 +15,8 @@ loads the replayed weights of an epoch and checks:
 - the decision-boundary panel's probability grid is ``model.predict`` on that grid, and its
   0.5 contour runs where the model's prediction crosses 0.5;
 
-plus the published assets: H.264 yuv420p faststart MP4 with one frame per epoch, GIF, poster,
+plus the published assets: H.264 yuv420p faststart MP4 with one frame per shown epoch (seed 000's
+quick profile: every `video_step`-th, at fps / video_step, so as long), GIF, poster,
 still, and the scrubber's frames with their ``index.json``. Marked slow: it executes both
 recipes (about 30 s on two cores) and builds a small mkdocs site.
 """
@@ -89,7 +90,7 @@ def _mp4_top_level_boxes(path: Path) -> list[str]:
     return boxes
 
 
-def _check_video(path: Path, n_frames: int) -> tuple[int, int]:
+def _check_video(path: Path, n_frames: int, seconds: float) -> tuple[int, int]:
     import imageio_ffmpeg
 
     boxes = _mp4_top_level_boxes(path)
@@ -99,17 +100,19 @@ def _check_video(path: Path, n_frames: int) -> tuple[int, int]:
                            capture_output=True, text=True)
     stream = next(line for line in probe.stderr.splitlines() if "Video:" in line)
     assert "h264" in stream and "yuv420p" in stream, stream
-    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
+    frames, secs = imageio_ffmpeg.count_frames_and_secs(str(path))
     assert frames == n_frames
+    assert secs == pytest.approx(seconds, abs=0.15)
     w, h = (int(v) for v in re.search(r", (\d+)x(\d+)", stream).groups())
     return w, h
 
 
 EXPECTED = {
     SEED000: {"video": "replay.mp4", "gif": "replay.gif", "still": "epoch-160.png",
-              "frame_epochs": [*range(0, 201, 2)], "video_frames": 201},
+              # quick: video_step 2, every second epoch at 10 fps (as long as 201 at 20 fps)
+              "frame_epochs": [*range(0, 201, 2)], "video_frames": 101, "video_seconds": 10.1},
     BOUNDARY: {"video": "boundary.mp4", "gif": "boundary.gif", "still": "boundary-epoch-100.png",
-               "frame_epochs": [*range(0, 101)], "video_frames": 101},
+               "frame_epochs": [*range(0, 101)], "video_frames": 101, "video_seconds": 10.1},
 }
 
 
@@ -135,7 +138,7 @@ def test_published_assets_are_complete_and_playable(built, slug):
     assert outputs[want["still"]]["kind"] == "image"
     assert outputs["frames/index.json"]["kind"] == "frames"
 
-    w, h = _check_video(assets / want["video"], want["video_frames"])
+    w, h = _check_video(assets / want["video"], want["video_frames"], want["video_seconds"])
     with Image.open(assets / "poster.png") as poster:
         assert poster.size == (w, h)
     with Image.open(assets / want["gif"]) as gif:

@@ -8,7 +8,9 @@ cover, and what the three ``content/inside`` recipes would otherwise each re-imp
   (:func:`probe_recorder`), so a page can show codes and reconstructions *changing*;
 * pictures that return exactly the arrays they drew (as ``inspection.feature_map_grid`` does),
   so a test can compare the picture with the model: :func:`probe_rows_figure`,
-  :func:`epoch_strip_figure`, :func:`feature_map_pair_figure`;
+  :func:`epoch_strip_figure`, :func:`feature_map_pair_figure`; :func:`update_probe_rows`
+  turns a :func:`probe_rows_figure` into the next frame of an animation without building a
+  new figure;
 * an atomic MP4 writer (:func:`write_mp4`) for animations;
 * numbers that answer "is the model looking at the animal?": :func:`box_share`;
 * the expected spread of Glorot-uniform weights (:func:`glorot_uniform_std`), to check an
@@ -55,6 +57,7 @@ __all__ = [
     "pick_epochs",
     "probe_recorder",
     "probe_rows_figure",
+    "update_probe_rows",
     "save_model_without_optimizer",
     "squash_resize",
     "to_unit_gray",
@@ -297,10 +300,7 @@ def probe_rows_figure(
     shown: dict[str, np.ndarray] = {}
     for r, row in enumerate(rows):
         imgs = np.asarray(row.images)
-        vmin = float(imgs.min()) if row.vmin is None else row.vmin
-        vmax = float(imgs.max()) if row.vmax is None else row.vmax
-        if vmax <= vmin:
-            vmax = vmin + 1e-6
+        vmin, vmax = _row_limits(row, imgs)
         im = None
         for c in range(n):
             ax = axes[r, c]
@@ -316,6 +316,56 @@ def probe_rows_figure(
     if title:
         fig.suptitle(title)
     return fig, shown
+
+
+def _row_limits(row: ProbeRow, imgs: np.ndarray) -> tuple[float, float]:
+    """The row's colour scale, as :func:`probe_rows_figure` picks it."""
+    vmin = float(imgs.min()) if row.vmin is None else row.vmin
+    vmax = float(imgs.max()) if row.vmax is None else row.vmax
+    return vmin, (vmin + 1e-6 if vmax <= vmin else vmax)
+
+
+def update_probe_rows(
+    fig: Figure,
+    rows: Sequence[ProbeRow],
+    title: str | None = None,
+) -> dict[str, np.ndarray]:
+    """Show ``rows`` in ``fig``, a :func:`probe_rows_figure` of rows of the same shape.
+
+    Why: an animation's frames differ only in their pictures and title, and building the
+    figure (dozens of axes) and restyling it for a palette cost far more than drawing it.
+    Only the image data, each row's colour scale and the title change, so the drawn pixels
+    equal those of a new :func:`probe_rows_figure` with the same arguments (tested),
+    including a figure already restyled by :func:`~pipeline.library.palette.restyle_figure`
+    (the title keeps its colour). ``title=None`` keeps the current title. Returns ``shown``
+    as :func:`probe_rows_figure` does.
+    """
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    if not rows:
+        raise PipelineError("update_probe_rows: no rows to draw.")
+    n = len(rows[0].images)
+    if len(images) != n * len(rows):
+        raise PipelineError(
+            f"update_probe_rows: the figure shows {len(images)} pictures, the rows "
+            f"{len(rows)} x {n}; pass the figure probe_rows_figure drew for rows of this shape."
+        )
+    shown: dict[str, np.ndarray] = {}
+    for r, row in enumerate(rows):
+        imgs = np.asarray(row.images)
+        if imgs.ndim != 3 or len(imgs) != n:
+            raise PipelineError(
+                f"update_probe_rows: row {row.label!r} must be (n, h, w) with n = {n}, got "
+                f"shape {imgs.shape}."
+            )
+        vmin, vmax = _row_limits(row, imgs)
+        for c in range(n):
+            im = images[r * n + c]
+            im.set_data(imgs[c])
+            im.set_clim(vmin, vmax)
+        shown[row.label] = imgs
+    if title is not None:
+        fig.suptitle(title)
+    return shown
 
 
 def epoch_strip_figure(

@@ -84,6 +84,22 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
+def _rgb_image(frame: np.ndarray) -> Any:
+    """A Pillow RGB image of an ``(H, W, 4)`` RGBA canvas buffer or an ``(H, W, 3)`` array.
+
+    Why: Pillow reads the RGBA buffer in place and drops the alpha in one C pass, about 4x
+    less work than copying the strided RGB view with numpy and then into Pillow. The pixels
+    are the same (Agg's canvas is opaque; ``convert("RGB")`` keeps R, G and B as they are).
+    """
+    from PIL import Image
+
+    if frame.ndim == 3 and frame.shape[2] == 4 and frame.dtype == np.uint8:
+        buf = np.ascontiguousarray(frame)  # the canvas buffer already is: no copy
+        h, w = buf.shape[:2]
+        return Image.frombuffer("RGBA", (w, h), buf, "raw", "RGBA", 0, 1).convert("RGB")
+    return Image.fromarray(np.ascontiguousarray(frame))
+
+
 class Composition:
     """Panels placed on a grid in one figure, rendered for any epoch of a replay.
 
@@ -356,7 +372,7 @@ class Composition:
                 if writer is not None:
                     writer.send(_even(rgba))
                 if epoch in gif_epochs:
-                    gif_frames.append(_gif_frame(rgba[..., :3], gif_scale))
+                    gif_frames.append(_gif_frame(rgba, gif_scale))
         out: dict[str, Any] = {"epochs": chosen, "fps": fps}
         if mp4_path is not None:
             out["mp4"] = Path(mp4_path)
@@ -408,8 +424,8 @@ class Composition:
         size = (self.width, self.height)
         final = Path(directory)
         with atomic_directory(final) as tmp:
-            for epoch, frame in self.iter_frames(chosen):
-                img = Image.fromarray(frame)
+            for epoch, rgba in self._iter_rgba(chosen):
+                img = _rgb_image(rgba)
                 if scale != 1.0:
                     size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
                     img = img.resize(size, Image.Resampling.LANCZOS)
@@ -470,10 +486,10 @@ def mp4_writer(stack: contextlib.ExitStack, mp4_path: str | os.PathLike[str], wi
 
 
 def _gif_frame(frame: np.ndarray, scale: float) -> Any:
-    """Downscale and palette-quantize one frame for the GIF."""
+    """Downscale and palette-quantize one frame (RGBA canvas or RGB array) for the GIF."""
     from PIL import Image
 
-    img = Image.fromarray(np.ascontiguousarray(frame))
+    img = _rgb_image(frame)
     if scale != 1.0:
         size = (max(2, round(img.width * scale)), max(2, round(img.height * scale)))
         img = img.resize(size, Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR)

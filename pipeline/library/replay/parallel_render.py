@@ -46,6 +46,7 @@ from pipeline.library.replay.composer import (
     Composition,
     _even,
     _gif_frame,
+    _rgb_image,
     frame_metrics,
     mp4_writer,
     select_epochs,
@@ -128,8 +129,14 @@ def _init_worker(layout: Layout, replay: Replay, layout_kwargs: dict[str, Any]) 
     _worker_composition = layout(replay, **layout_kwargs)
 
 
-def _render_chunk(chunk: _Chunk, comp: Composition | None = None) -> _ChunkResult:
-    """Draw the chunk's epochs (blitted) and turn each into what the chunk asks for."""
+def _render_chunk(chunk: _Chunk, comp: Composition | None = None,
+                  video_sink: Callable[[np.ndarray], Any] | None = None) -> _ChunkResult:
+    """Draw the chunk's epochs (blitted) and turn each into what the chunk asks for.
+
+    ``video_sink`` (rendering in this process): takes each video frame as it is drawn, a
+    live view of the canvas as :meth:`Composition.animate` sends it to ffmpeg, instead of a
+    copy kept in the result (a 1200x600 frame is 2.9 MB: 200 of them would be held at once).
+    """
     from PIL import Image
 
     comp = comp or _worker_composition
@@ -139,11 +146,14 @@ def _render_chunk(chunk: _Chunk, comp: Composition | None = None) -> _ChunkResul
     options = dict(chunk.frame_options)
     for epoch, rgba in comp._iter_rgba(chunk.epochs):
         if epoch in chunk.video:
-            result.video.append(np.array(_even(rgba)))  # a copy: the canvas buffer is reused
+            if video_sink is not None:
+                video_sink(_even(rgba))
+            else:
+                result.video.append(np.array(_even(rgba)))  # a copy: the buffer is reused
         if epoch in chunk.gif:
-            result.gif.append(_gif_frame(rgba[..., :3], chunk.gif_scale))
+            result.gif.append(_gif_frame(rgba, chunk.gif_scale))
         if epoch in chunk.frames and chunk.frames_dir is not None:
-            img = Image.fromarray(np.array(rgba[..., :3]))
+            img = _rgb_image(rgba)
             if chunk.frame_size is not None:
                 img = img.resize(chunk.frame_size, Image.Resampling.LANCZOS)
             name = f"epoch_{epoch:04d}.{chunk.frame_format}"
@@ -234,8 +244,9 @@ def render_outputs(
                    fmt, tuple(options.items()), frame_size, gif_scale)
             for part in _chunks(needed, count * (CHUNKS_PER_WORKER if count > 1 else 1))
         ]
-        if count == 1:
-            results: Iterable[_ChunkResult] = (_render_chunk(t, comp) for t in tasks)
+        if count == 1:  # video frames go to ffmpeg as they are drawn, without a copy
+            sink = writer.send if writer is not None else None
+            results: Iterable[_ChunkResult] = (_render_chunk(t, comp, sink) for t in tasks)
         else:
             pool = stack.enter_context(ProcessPoolExecutor(
                 max_workers=count, mp_context=get_context("spawn"), initializer=_init_worker,

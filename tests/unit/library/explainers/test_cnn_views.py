@@ -139,6 +139,67 @@ def test_probe_rows_figure_returns_what_it_drew():
         V.probe_rows_figure([V.ProbeRow("a", digits)], col_titles=["x"])
 
 
+def _probe_frames_rebuilt(epochs, palette):
+    """The old way: a new figure per frame, restyled, drawn."""
+    from matplotlib.figure import Figure
+
+    from pipeline.library.inspection import figure_to_array
+    from pipeline.library.palette import restyle_figure
+
+    digits, codes, recons = epochs
+    out = []
+    for i in range(len(codes)):
+        fig = Figure(figsize=(4.5, 2.6), dpi=40)
+        V.probe_rows_figure(_probe_rows(digits, codes[i], recons[i]), col_titles=list("abcd"),
+                            figure=fig, title=f"epoch {i}" + ("  (untrained)" if i == 0 else ""))
+        restyle_figure(fig, palette)
+        out.append(figure_to_array(fig))
+    return out
+
+
+def _probe_rows(digits, codes, recons):
+    return [V.ProbeRow("input", digits, vmin=0, vmax=1),
+            V.ProbeRow("code", codes, cmap="magma", colorbar=True),  # its own min and max
+            V.ProbeRow("reconstruction", recons, vmin=0, vmax=1)]
+
+
+@pytest.mark.parametrize("palette", ["light", "dark"])
+def test_update_probe_rows_draws_the_frames_a_new_figure_draws(palette):
+    from matplotlib.figure import Figure
+
+    from pipeline.library.inspection import figure_to_array
+    from pipeline.library.palette import restyle_figure
+
+    rng = np.random.default_rng(3)
+    digits = rng.random((4, 6, 6))
+    codes = rng.random((5, 4, 8, 4)) * np.arange(1, 6)[:, None, None, None]  # the scale grows
+    recons = rng.random((5, 4, 6, 6))
+    old = _probe_frames_rebuilt((digits, codes, recons), palette)
+    fig = Figure(figsize=(4.5, 2.6), dpi=40)
+    V.probe_rows_figure(_probe_rows(digits, codes[0], recons[0]), col_titles=list("abcd"),
+                        figure=fig, title="epoch 0  (untrained)")
+    restyle_figure(fig, palette)
+    new = []
+    for i in range(len(codes)):
+        shown = V.update_probe_rows(fig, _probe_rows(digits, codes[i], recons[i]),
+                                    title=f"epoch {i}" + ("  (untrained)" if i == 0 else ""))
+        np.testing.assert_array_equal(shown["code"], codes[i])
+        new.append(figure_to_array(fig))
+    assert len(new) == len(old) == 5
+    for i, (a, b) in enumerate(zip(old, new, strict=True)):
+        assert np.array_equal(a, b), f"frame {i} ({palette}) differs from a new figure's"
+    assert not np.array_equal(new[1], new[2])  # the frames do change
+
+
+def test_update_probe_rows_rejects_rows_of_another_shape():
+    digits = np.zeros((4, 6, 6))
+    fig, _ = V.probe_rows_figure([V.ProbeRow("a", digits), V.ProbeRow("b", digits)])
+    with pytest.raises(PipelineError, match="2 x 3"):
+        V.update_probe_rows(fig, [V.ProbeRow("a", digits[:3]), V.ProbeRow("b", digits[:3])])
+    with pytest.raises(PipelineError, match="row 'b'"):
+        V.update_probe_rows(fig, [V.ProbeRow("a", digits), V.ProbeRow("b", digits[:3])])
+
+
 def test_epoch_strip_figure():
     arr = np.random.default_rng(2).random((3, 4, 8, 4))
     fig, shown = V.epoch_strip_figure(arr, [0, 5, 10], col_titles=list("abcd"),

@@ -107,3 +107,38 @@ def test_chunks_and_workers(monkeypatch) -> None:
 def test_nothing_to_render_is_an_error(replay: Replay) -> None:
     with pytest.raises(PipelineError, match="mp4_path"):
         render_outputs(seed000_layout, replay)
+
+
+def test_rgb_image_has_the_pixels_of_the_rgb_slice() -> None:
+    """Frames and GIF frames read the canvas' RGBA buffer in place: the same RGB pixels."""
+    from pipeline.library.replay.composer import _rgb_image
+
+    rng = np.random.default_rng(5)
+    rgba = rng.integers(0, 256, (7, 9, 4), dtype=np.uint8)  # odd sizes, any alpha
+    want = np.array(rgba[..., :3])
+    img = _rgb_image(rgba)
+    assert img.mode == "RGB" and img.size == (9, 7)
+    np.testing.assert_array_equal(np.asarray(img), want)
+    np.testing.assert_array_equal(np.asarray(_rgb_image(want)), want)  # RGB arrays too
+    np.testing.assert_array_equal(np.asarray(_rgb_image(rgba[:, ::2])), want[:, ::2])  # strided
+
+
+def test_serial_render_streams_video_frames(replay: Replay, tmp_path: Path, monkeypatch) -> None:
+    """In one process the video frames go to ffmpeg as they are drawn, none kept back."""
+    from pipeline.library.replay import parallel_render
+
+    kept: list[int] = []
+    real = parallel_render._render_chunk
+
+    def spy(chunk, comp=None, video_sink=None):
+        result = real(chunk, comp, video_sink)
+        kept.append(len(result.video))
+        return result
+
+    monkeypatch.setattr(parallel_render, "_render_chunk", spy)
+    out = render_outputs(seed000_layout, replay, layout_kwargs=SMALL, workers=1,
+                         mp4_path=tmp_path / "r.mp4", fps=10)
+    import imageio_ffmpeg
+
+    assert kept == [0]
+    assert imageio_ffmpeg.count_frames_and_secs(str(out["mp4"]))[0] == EPOCHS + 1
