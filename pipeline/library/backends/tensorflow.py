@@ -138,7 +138,7 @@ def onednn_enabled() -> bool:
     (:mod:`pipeline.library.precision`).
     """
     try:
-        from tensorflow.python.util import _pywrap_util_port
+        from tensorflow.python.util import _pywrap_util_port  # type: ignore[import-untyped]
     except ImportError:  # a TensorFlow without the probe: assume its default for x86 Linux
         import os
 
