@@ -8,8 +8,8 @@
 #   timeout: 1800
 #   thumbnail: cat-conv1.png
 #   profiles:
-#     quick: {train_limit: 12000, test_limit: 2000, epochs: 3, batch: 128}
-#     full: {train_limit: null, test_limit: null, epochs: 6, batch: 128}
+#     quick: {train_limit: 12000, test_limit: 2000, epochs: 3, batch: 128, mixed_precision: true}
+#     full: {train_limit: null, test_limit: null, epochs: 6, batch: 128, mixed_precision: true}
 # ---
 
 # %% [markdown]
@@ -27,7 +27,7 @@ profile = "quick"
 seed = 0
 asset_dir = "_assets"
 data_dir = None
-sizes = {"train_limit": 12000, "test_limit": 2000, "epochs": 3, "batch": 128}
+sizes = {"train_limit": 12000, "test_limit": 2000, "epochs": 3, "batch": 128, "mixed_precision": True}
 
 # %%
 import matplotlib.pyplot as plt
@@ -38,7 +38,7 @@ from pipeline.library.explainers.cnn_views import (feature_map_pair_figure, save
 from pipeline.library.datasets import load_cat_photo, load_mnist
 from pipeline.library.inspection import feature_maps
 from pipeline.library.runtime import Explainer
-from pipeline.library.training import fit_fast
+from pipeline.library.training import fit_fast, float32_copy
 
 ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
 ex.seed_everything()
@@ -64,8 +64,14 @@ inputs = {"cat": cat, "digit": digit}
 # ## The network
 # The seed's three convolutions, with names, plus a head so it can learn to classify digits.
 # `untrained` is a copy taken before training: same architecture, the same initial weights.
+# Training uses mixed precision where it is faster than float32 (float16 on a GPU, bfloat16 on
+# a CPU with bfloat16 matrix units); the weights stay float32, and every map below is computed
+# in float32 from them.
 
 # %%
+policy = ex.enable_mixed_precision() if sizes.get("mixed_precision") else None
+ex.metric("mixed_precision", policy is not None)
+ex.metric("training_compute_dtype", policy.removeprefix("mixed_") if policy else "float32")
 model = keras.Sequential([
     keras.Input(shape=(28, 28, 1), name="image"),
     keras.layers.Conv2D(32, (3, 3), activation="relu", name="conv1"),
@@ -75,7 +81,7 @@ model = keras.Sequential([
     keras.layers.Conv2D(64, (3, 3), activation="relu", name="conv3"),
     keras.layers.Flatten(name="flatten"),
     keras.layers.Dense(64, activation="relu", name="dense"),
-    keras.layers.Dense(10, activation="softmax", name="digit"),
+    keras.layers.Dense(10, activation="softmax", name="digit", dtype="float32"),  # exact softmax
 ], name="small_cnn")
 untrained = keras.models.clone_model(model)
 untrained.set_weights(model.get_weights())
@@ -91,6 +97,9 @@ ex.metric("epochs", sizes["epochs"])
 ex.metric("n_train", len(x_train))
 ex.metric("n_test", len(x_test))
 print(f"test accuracy after {sizes['epochs']} epochs: {acc:.4f}")
+if policy:  # everything drawn from here on computes in float32 (the same weights)
+    model, untrained = float32_copy(model), float32_copy(untrained)
+    keras.mixed_precision.set_global_policy("float32")
 
 # %% [markdown]
 # ## The two inputs

@@ -69,6 +69,22 @@ def _backend_facts(report: Report, choice: accelerator.Choice, import_backend: b
         )
 
 
+def _mixed_precision_fact(gpu: bool, backend: str) -> str:
+    """What ``Explainer.enable_mixed_precision`` will pick in a recipe's kernel, and why.
+
+    Kernels run with ``TF_ENABLE_ONEDNN_OPTS=0`` unless the environment sets it
+    (:func:`pipeline.builder.executor.kernel_env`), and only oneDNN reaches a CPU's bfloat16 units.
+    """
+    from pipeline.library.precision import bf16_cpu_flags, choose_mixed_precision
+
+    onednn = backend == "tensorflow" and os.environ.get("TF_ENABLE_ONEDNN_OPTS", "0").strip().lower() not in (
+        "0", "false")
+    picked = choose_mixed_precision(gpu=gpu, cpu_flags=bf16_cpu_flags(), onednn=onednn)
+    if picked.policy is None:
+        return f"off ({picked.reason})"
+    return f"on for recipes whose sizes ask for it (mixed_precision: true): {picked.reason}"
+
+
 def diagnose(data_dir: Path | None = None, *, import_backend: bool = True) -> Report:
     """Collect the facts and problems (``import_backend=False`` skips importing the framework)."""
     report = Report()
@@ -86,10 +102,7 @@ def diagnose(data_dir: Path | None = None, *, import_backend: bool = True) -> Re
     })
     _backend_facts(report, choice, import_backend)
     sees = bool(report.facts.get("backend_sees_gpus"))
-    report.facts["mixed_precision"] = (
-        "on for the full profile (float16 compute on the GPU)" if sees else
-        "off (no GPU visible to the backend; float32 on the CPU)"
-    )
+    report.facts["mixed_precision"] = _mixed_precision_fact(sees, choice.backend)
     threads = os.environ.get("NNX_KERNEL_THREADS")
     report.facts["threads"] = (f"NNX_KERNEL_THREADS={threads}" if threads else
                                f"all {os.cpu_count()} cores (NNX_KERNEL_THREADS unset)")

@@ -330,11 +330,40 @@ class Explainer:
 
             keras.utils.set_random_seed(self.seed)
 
-    def enable_mixed_precision_on_gpu(self) -> bool:
-        """Use float16 compute with float32 variables when a GPU is present (the full profile).
+    def enable_mixed_precision(self) -> str | None:
+        """Switch Keras to the mixed-precision policy that is faster than float32 here, if any.
 
-        On CPUs mixed precision is slower, so it stays off there; the choice is recorded in the
-        provenance notes so a reader knows which arithmetic produced the numbers.
+        ``mixed_float16`` when the backend computes on a GPU; ``mixed_bfloat16`` on a CPU with
+        bfloat16 matrix units (``amx_bf16`` or ``avx512_bf16`` in ``/proc/cpuinfo``) when
+        TensorFlow's oneDNN kernels are on (the only way to those units); otherwise nothing, as
+        mixed precision would be slower (:mod:`pipeline.library.precision` has the measurements).
+        Variables stay float32 either way. The choice, and why, is a provenance note so a reader
+        knows which arithmetic produced the numbers. Returns the policy name, or None.
+
+        Train with it, then draw every picture from :func:`pipeline.library.training.float32_copy`
+        of the model after ``keras.mixed_precision.set_global_policy("float32")``.
+        """
+        from pipeline.library import backends
+        from pipeline.library.precision import bf16_cpu_flags, choose_mixed_precision
+
+        module = backends.current()
+        onednn = backends.name() == "tensorflow" and bool(module.onednn_enabled())
+        choice = choose_mixed_precision(gpu=bool(module.visible_gpus()),
+                                        cpu_flags=bf16_cpu_flags(), onednn=onednn)
+        if choice.policy is None:
+            log.info("mixed precision off: %s", choice.reason)
+            return None
+        import keras
+
+        keras.mixed_precision.set_global_policy(choice.policy)
+        self.note(f"Trained with mixed precision: {choice.reason}.")
+        return choice.policy
+
+    def enable_mixed_precision_on_gpu(self) -> bool:
+        """Use float16 compute with float32 variables when a GPU is present; off on CPUs.
+
+        Kept for recipes written before :meth:`enable_mixed_precision`, which also uses a CPU's
+        bfloat16 units; the choice is recorded in the provenance notes.
         """
         from pipeline.library import backends
 

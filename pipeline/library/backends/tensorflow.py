@@ -130,6 +130,22 @@ def probe_function(
     return probe_step
 
 
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its oneDNN CPU kernels (``TF_ENABLE_ONEDNN_OPTS``, read at import).
+
+    Why: the CPU's bfloat16 matrix units (AMX-BF16, AVX512-BF16) are used only through oneDNN;
+    without it bfloat16 is emulated and much slower than float32
+    (:mod:`pipeline.library.precision`).
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # type: ignore[import-untyped]
+    except ImportError:  # a TensorFlow without the probe: assume its default for x86 Linux
+        import os
+
+        return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() not in ("0", "false")
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def visible_gpus() -> list[str]:
     """Names of the GPUs TensorFlow computes on (empty for tensorflow-cpu)."""
     import tensorflow as tf

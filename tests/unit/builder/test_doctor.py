@@ -57,3 +57,22 @@ def test_cli_reports_and_sets_the_exit_status(monkeypatch, tmp_path, capsys):
     assert rc == (1 if "PROBLEM" in out else 0)
     rc = main(["doctor", "--data-dir", str(tmp_path / "missing"), "--json"])
     assert rc == 1 and '"problem": "no offline data folder' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("onednn", "expected"), [("1", "on for recipes"), (None, "off"),
+                                                 ("0", "off")])
+def test_mixed_precision_fact_follows_the_cpu_and_onednn(monkeypatch, tmp_path, onednn, expected):
+    """bfloat16 on a CPU with bfloat16 units only with oneDNN, which kernels have off by default."""
+    from pipeline.library import precision
+
+    (tmp_path / "cpuinfo").write_text("processor : 0\nflags : avx512f avx512_bf16 amx_bf16\n")
+    monkeypatch.setattr(precision, "CPUINFO", tmp_path / "cpuinfo")
+    if onednn is None:
+        monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    else:
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", onednn)
+    fact = doctor._mixed_precision_fact(False, "tensorflow")
+    assert fact.startswith(expected) and "amx_bf16" in fact
+    assert "bfloat16 compute" in fact if expected != "off" else "TF_ENABLE_ONEDNN_OPTS" in fact
+    assert doctor._mixed_precision_fact(False, "jax").startswith("off")
+    assert "float16 compute" in doctor._mixed_precision_fact(True, "tensorflow")
