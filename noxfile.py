@@ -19,7 +19,7 @@ nox.options.default_venv_backend = "venv"
 
 ROOT = Path(__file__).parent
 PYTHON = "3.11"
-QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0",
+QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1",
             "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1"}
 #: Full site builds demand every recipe: an unbuilt one fails --strict instead of showing the
 #: "not built yet" placeholder an author working on one recipe gets.

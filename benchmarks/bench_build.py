@@ -55,7 +55,7 @@ IMAGE_SUFFIXES = (".png", ".webp", ".gif", ".jpg", ".jpeg")
 #: Not compared: the recipe's own bookkeeping (it holds wall-clock timings).
 IGNORED_ASSETS = ("outputs.json",)
 
-QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0",
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1",
              "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "120"}
 
 

@@ -349,7 +349,7 @@ def bench_explainer(epochs: int = 200, seed: int = 0,
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and print one JSON object per benchmark."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=200, help="training epochs (default 200)")
     parser.add_argument(

@@ -491,7 +491,7 @@ def _build_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     args = make_parser().parse_args(argv)
     _configure_logging(args.verbose)
     report = run_benchmarks(args)

@@ -72,13 +72,13 @@ def _backend_facts(report: Report, choice: accelerator.Choice, import_backend: b
 def _mixed_precision_fact(gpu: bool, backend: str) -> str:
     """What ``Explainer.enable_mixed_precision`` will pick in a recipe's kernel, and why.
 
-    Kernels run with ``TF_ENABLE_ONEDNN_OPTS=0`` unless the environment sets it
-    (:func:`pipeline.builder.executor.kernel_env`), and only oneDNN reaches a CPU's bfloat16 units.
+    Kernels run with oneDNN on (``ONEDNN_DEFAULT``) unless the environment sets
+    ``TF_ENABLE_ONEDNN_OPTS`` (:func:`pipeline.builder.executor.kernel_env`), and only oneDNN
+    reaches a CPU's bfloat16 units.
     """
-    from pipeline.library.precision import bf16_cpu_flags, choose_mixed_precision
+    from pipeline.library.precision import bf16_cpu_flags, choose_mixed_precision, onednn_requested
 
-    onednn = backend == "tensorflow" and os.environ.get("TF_ENABLE_ONEDNN_OPTS", "0").strip().lower() not in (
-        "0", "false")
+    onednn = backend == "tensorflow" and onednn_requested()
     picked = choose_mixed_precision(gpu=gpu, cpu_flags=bf16_cpu_flags(), onednn=onednn)
     if picked.policy is None:
         return f"off ({picked.reason})"

@@ -23,6 +23,7 @@ from pipeline.builder.interrupts import run_cancellable
 from pipeline.builder.kernel_sockets import ipc_kernel_manager, socket_base
 from pipeline.builder.notebook_export import ANSI_RE, export_markdown
 from pipeline.library.errors import PipelineError, RecipeFailed, user_error_names
+from pipeline.library.precision import ONEDNN_DEFAULT
 
 if TYPE_CHECKING:
     from pipeline.builder.warm_kernels import WarmKernel
@@ -183,7 +184,7 @@ def kernel_env(repo_root: Path, data_dir: Path | None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo_root), env.get("PYTHONPATH", "")]))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    env.setdefault("TF_ENABLE_ONEDNN_OPTS", ONEDNN_DEFAULT)  # why: library/precision.py
     env.setdefault("PYTHONHASHSEED", "0")
     env.pop("MPLBACKEND", None)  # inline backend in kernels; a forced Agg loses the figures
     if data_dir is not None:

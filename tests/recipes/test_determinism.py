@@ -34,7 +34,7 @@ def _build(content, build_dir, *extra: str) -> None:
     # the defaults: threads pinned from the machine, warm kernels importing TensorFlow
     env = {k: v for k, v in os.environ.items()
            if k not in ("NNX_KERNEL_THREADS", "NNX_WARM_IMPORTS", "NNX_WARM_KERNELS")}
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0")
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="1")
     result = subprocess.run(
         [sys.executable, "-m", "pipeline", "--content-dir", str(content), "--build-dir",
          str(build_dir), "build", "--profile", "quick", *extra],

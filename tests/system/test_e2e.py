@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def real_build():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="1")
     result = subprocess.run(
         [sys.executable, "-m", "pipeline", "build", "--profile", "quick"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=3600,

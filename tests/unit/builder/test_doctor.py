@@ -59,10 +59,10 @@ def test_cli_reports_and_sets_the_exit_status(monkeypatch, tmp_path, capsys):
     assert rc == 1 and '"problem": "no offline data folder' in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("onednn", "expected"), [("1", "on for recipes"), (None, "off"),
-                                                 ("0", "off")])
+@pytest.mark.parametrize(("onednn", "expected"), [("1", "on for recipes"),
+                                                 (None, "on for recipes"), ("0", "off")])
 def test_mixed_precision_fact_follows_the_cpu_and_onednn(monkeypatch, tmp_path, onednn, expected):
-    """bfloat16 on a CPU with bfloat16 units only with oneDNN, which kernels have off by default."""
+    """bfloat16 on a CPU with bfloat16 units only with oneDNN, which kernels have on by default."""
     from pipeline.library import precision
 
     (tmp_path / "cpuinfo").write_text("processor : 0\nflags : avx512f avx512_bf16 amx_bf16\n")

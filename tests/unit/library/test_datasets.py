@@ -603,7 +603,7 @@ def test_mobilenet_builds_offline_with_installed_weights(tmp_path):
         KERAS_HOME=str(home),
         NNX_OFFLINE="1",
         TF_CPP_MIN_LOG_LEVEL="2",
-        TF_ENABLE_ONEDNN_OPTS="0",
+        TF_ENABLE_ONEDNN_OPTS="1",
         CUDA_VISIBLE_DEVICES="",
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, timeout=300)
