@@ -29,6 +29,7 @@ from typing import Any
 from pipeline.library import atomic
 from pipeline.library.deps import canonical_name, resolve_token
 from pipeline.library.files import sha256_file
+from pipeline.library.precision import onednn_requested
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,11 @@ def package_versions() -> dict[str, str]:
     # Another Keras backend computes with other kernels: its results get their own keys. (The
     # default, TensorFlow, adds nothing, so existing keys stay valid.)
     backend = os.environ.get("KERAS_BACKEND", "tensorflow").strip() or "tensorflow"
-    if backend != "tensorflow":
+    if backend == "tensorflow":
+        # TensorFlow's oneDNN and plain CPU kernels differ in the last bits (and only oneDNN
+        # trains in bfloat16), so the setting the kernels get is part of the key.
+        versions["tensorflow_onednn"] = "on" if onednn_requested() else "off"
+    else:
         versions["keras_backend"] = backend
         try:
             versions[backend] = metadata.version(backend)

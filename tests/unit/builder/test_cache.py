@@ -230,3 +230,17 @@ def test_unreadable_memo_is_ignored(tmp_path) -> None:
     assert FileHasher(memo).hash(f) == cache.sha256_file(f)
     memo.write_text(json.dumps({str(f.resolve()): "not a list"}))
     assert FileHasher(memo).hash(f) == cache.sha256_file(f)
+
+
+@pytest.mark.parametrize(("backend", "onednn", "expected"), [
+    ("tensorflow", None, "on"), ("tensorflow", "1", "on"), ("tensorflow", "0", "off"),
+    ("jax", "0", None)])
+def test_tensorflow_onednn_setting_is_part_of_the_key(monkeypatch, backend, onednn,
+                                                      expected) -> None:
+    """oneDNN and plain CPU kernels differ in the last bits: a result of one is not the other's."""
+    monkeypatch.setenv("KERAS_BACKEND", backend)
+    if onednn is None:
+        monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    else:
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", onednn)
+    assert cache.package_versions().get("tensorflow_onednn") == expected
