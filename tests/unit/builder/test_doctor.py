@@ -23,15 +23,20 @@ def fake_gpu(monkeypatch, tmp_path):
     monkeypatch.delenv("NNX_ACCELERATOR", raising=False)
 
 
-def test_a_gpu_the_backend_cannot_see_is_a_problem_with_its_fix(fake_gpu, monkeypatch):
+def test_a_gpu_the_backend_cannot_see_is_a_problem_with_its_fix(fake_gpu, monkeypatch, tmp_path):
+    from pipeline.library import precision
+
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    (tmp_path / "cpuinfo").write_text("processor : 0\nflags : avx2 fma\n")  # no bfloat16 units
+    monkeypatch.setattr(precision, "CPUINFO", tmp_path / "cpuinfo")
     report = doctor.diagnose(SHARED_DATA)
     assert report.facts["gpus"] == [{"name": "NVIDIA H200", "memory_mib": 143771}]
     assert report.facts["install_extra"] == "gpu"
     assert report.facts["backend_sees_gpus"] == []  # tensorflow-cpu here
     [problem] = [p for p in report.problems if "does not see a GPU" in p["problem"]]
     assert "NNX_ACCELERATOR=gpu" in problem["fix"]
-    assert "off" in report.facts["mixed_precision"]
+    # an invisible GPU gets no float16; this fake CPU has no bfloat16 units either
+    assert report.facts["mixed_precision"].startswith("off (float32: no GPU")
 
 
 def test_missing_backend_and_data_are_problems(monkeypatch, tmp_path):
