@@ -96,9 +96,11 @@ def bench_issue_day_build(root: Path, *, data_dir: Path | None = None, profile: 
         data_dir = default_data_dir()
     project = TempProject(root / "issue-day-project", src / "content",
                           available_recipes(src / "content"), profile=profile, data_dir=data_dir)
-    # that day's CLI: serial by default, no --jobs auto, no warm kernels, default threads
+    # that day's CLI and settings: serial by default, no --jobs auto, no warm kernels, the
+    # libraries' own thread count, TensorFlow's oneDNN off (its kernels and nox sessions set it)
     run = project.build("issue-day-serial", root / "issue-day", jobs=1, repo=src,
-                        env={"NNX_KERNEL_THREADS": "default"}).to_dict()
+                        env={"NNX_KERNEL_THREADS": "default",
+                             "TF_ENABLE_ONEDNN_OPTS": "0"}).to_dict()
     run["commit"] = commit
     return run
 
