@@ -235,3 +235,15 @@ def test_issue_day_commit_missing_is_a_clear_error(tmp_path) -> None:
 
     with pytest.raises(fb.BenchError, match="cannot extract commit 0000000.*--no-issue-day"):
         fb.extract_commit("0000000", tmp_path / "day")
+
+
+def test_training_and_recording_sections_measure_the_same_training() -> None:
+    """The ``training`` / ``recording`` sections (where the fit_fast >= 5x and recorder <= 20 %
+    targets live, not in timed tests): both runs train the same model to the same loss."""
+    from benchmarks.bench_replay import bench_recording, bench_training
+
+    training = bench_training(epochs=3)
+    assert training["fast_eval_loss"] == pytest.approx(training["plain_eval_loss"], abs=2e-3)
+    assert training["plain_fit_s"] > 0 and training["fit_fast_s"] > 0
+    recording = bench_recording(epochs=3, repeats=1)
+    assert recording["fit_fast_s"] > 0 and np.isfinite(recording["overhead_recorder_time"])

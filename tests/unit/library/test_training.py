@@ -189,18 +189,6 @@ def test_divergence_guard_can_just_record() -> None:
     assert healthy.error is None
 
 
-@pytest.mark.slow
-def test_seed000_speed_and_loss_against_plain_fit(request) -> None:
-    """Seed-000 size (200 epochs): at least 5x faster than fit, same final loss (about 60 s)."""
-    if not request.config.getoption("markexpr"):
-        pytest.skip("slow: select it with -m slow")
-    from benchmarks.bench_replay import bench_training
-
-    result = bench_training(epochs=200)
-    assert result["speedup"] >= 5, result
-    assert result["fast_eval_loss"] == pytest.approx(result["plain_eval_loss"], abs=0.002)
-
-
 @pytest.mark.parametrize(("mixed", "compute", "atol"),
                          [("mixed_float16", "float16", 5e-3), ("mixed_bfloat16", "bfloat16", 2e-2)])
 def test_mixed_precision_trains_to_the_same_loss_and_copies_back_to_float32(mixed, compute,
