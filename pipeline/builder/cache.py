@@ -55,8 +55,8 @@ def package_versions() -> dict[str, str]:
                 continue
         else:
             versions[label] = "absent"
-    # Another Keras backend computes with other kernels: its results get their own keys. (The
-    # default, TensorFlow, adds nothing, so existing keys stay valid.)
+    # Another Keras backend computes with other kernels: its results get their own keys; on
+    # TensorFlow, the oneDNN setting does (below).
     backend = os.environ.get("KERAS_BACKEND", "tensorflow").strip() or "tensorflow"
     if backend == "tensorflow":
         # TensorFlow's oneDNN and plain CPU kernels differ in the last bits (and only oneDNN

@@ -139,10 +139,10 @@ def onednn_enabled() -> bool:
     """
     try:
         from tensorflow.python.util import _pywrap_util_port  # type: ignore[import-untyped]
-    except ImportError:  # a TensorFlow without the probe: assume its default for x86 Linux
-        import os
+    except ImportError:  # a TensorFlow without the probe: what this process was started with
+        from pipeline.library.precision import onednn_requested
 
-        return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() not in ("0", "false")
+        return onednn_requested()
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
