@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from typing import Any
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CARRY = REPO_ROOT / ".gpu-carry"
@@ -116,8 +116,8 @@ DEVICE_COMMAND = "KERAS_BACKEND={backend} GPU_CHECK_BUDGET_S={budget:g} sh scrip
 
 
 def normalise(name: str) -> str:
-    """PEP 503 normalised project name."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    """PEP 503 normalised project name (``packaging``'s rule, as pip applies it)."""
+    return str(canonicalize_name(name))
 
 
 def project_name(wheel: Path) -> str:

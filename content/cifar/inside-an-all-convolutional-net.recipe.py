@@ -50,6 +50,7 @@ from pipeline.library.datasets import CIFAR10_CLASSES
 from pipeline.library.errors import TrainingDiverged
 from pipeline.library.inspection import activation_strip_gif, feature_map_grid, feature_maps, weight_histograms
 from pipeline.library.palette import PALETTES, restyle_figure, variant_name
+from pipeline.library.precision import compute_dtype
 from pipeline.library.replay import ReplayRecorder, weight_ridgeline
 from pipeline.library.replay.composer import select_epochs
 from pipeline.library.runtime import Explainer
@@ -115,7 +116,7 @@ variance = x_train.var(axis=(0, 1, 2))
 policy = ex.enable_mixed_precision() if sizes.get("mixed_precision") else None
 mixed = policy is not None
 ex.metric("mixed_precision", mixed)
-ex.metric("training_compute_dtype", policy.removeprefix("mixed_") if policy else "float32")
+ex.metric("training_compute_dtype", compute_dtype(policy))
 model = all_conv_net(sizes["width"], mean=mean, variance=variance)
 model.compile(optimizer=keras.optimizers.Adam(sizes["learning_rate"]),
               loss="sparse_categorical_crossentropy", metrics=["accuracy"])

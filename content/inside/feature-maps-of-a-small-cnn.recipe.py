@@ -37,6 +37,7 @@ from pipeline.library.explainers.cnn_views import (feature_map_pair_figure, save
                                 to_unit_gray)
 from pipeline.library.datasets import load_cat_photo, load_mnist
 from pipeline.library.inspection import feature_maps
+from pipeline.library.precision import compute_dtype
 from pipeline.library.runtime import Explainer
 from pipeline.library.training import fit_fast, float32_copy
 
@@ -71,7 +72,7 @@ inputs = {"cat": cat, "digit": digit}
 # %%
 policy = ex.enable_mixed_precision() if sizes.get("mixed_precision") else None
 ex.metric("mixed_precision", policy is not None)
-ex.metric("training_compute_dtype", policy.removeprefix("mixed_") if policy else "float32")
+ex.metric("training_compute_dtype", compute_dtype(policy))
 model = keras.Sequential([
     keras.Input(shape=(28, 28, 1), name="image"),
     keras.layers.Conv2D(32, (3, 3), activation="relu", name="conv1"),

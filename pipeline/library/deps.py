@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,8 +57,11 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | getattr(os, "O_DIRECTORY",
 
 
 def canonical_name(distribution: str) -> str:
-    """PEP 503 name: ``Typing_Extensions`` and ``typing-extensions`` are one distribution."""
-    return re.sub(r"[-_.]+", "-", distribution).lower()
+    """PEP 503 name: ``Typing_Extensions`` and ``typing-extensions`` are one distribution
+    (``packaging``'s rule, which pip and the build's version lookup also use)."""
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(distribution))
 
 
 def data_roots(data_dir: str | os.PathLike[str] | None,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["BF16_CPU_FLAGS", "ONEDNN_DEFAULT", "PrecisionChoice", "bf16_cpu_flags",
-           "choose_mixed_precision", "onednn_requested"]
+           "choose_mixed_precision", "compute_dtype", "onednn_requested"]
 
 #: ``TF_ENABLE_ONEDNN_OPTS`` for recipe kernels when the environment does not set it: on.
 #: Why: oneDNN's CPU kernels train the CIFAR-10 quick profile in 40 % of the time of TensorFlow's
@@ -64,6 +64,13 @@ def bf16_cpu_flags(cpuinfo: str | None = None) -> tuple[str, ...]:
     return tuple(flag for flag in BF16_CPU_FLAGS if flag in common)
 
 
+def compute_dtype(policy: str | None) -> str:
+    """The arithmetic of the layers under a Keras dtype ``policy`` (what
+    ``Explainer.enable_mixed_precision`` returns; None: no policy was set): ``float16``,
+    ``bfloat16`` or ``float32``. Recipes report it as a metric, so the page says it."""
+    return policy.removeprefix("mixed_") if policy else "float32"
+
+
 @dataclass(frozen=True)
 class PrecisionChoice:
     """A Keras dtype policy (``None``: stay in float32) and the sentence saying why."""
@@ -74,7 +81,7 @@ class PrecisionChoice:
     @property
     def compute_dtype(self) -> str:
         """The arithmetic of the layers: ``float16``, ``bfloat16`` or ``float32``."""
-        return self.policy.removeprefix("mixed_") if self.policy else "float32"
+        return compute_dtype(self.policy)
 
 
 def choose_mixed_precision(*, gpu: bool, cpu_flags: tuple[str, ...], onednn: bool) -> PrecisionChoice:

@@ -6,11 +6,6 @@ pixels inside one known rectangle, so every attribution method must point there.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-
 import numpy as np
 import pytest
 

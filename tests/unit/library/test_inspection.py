@@ -6,9 +6,6 @@ import json
 import os
 import stat
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-
 import numpy as np
 import pytest
 

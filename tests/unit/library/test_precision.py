@@ -103,3 +103,12 @@ def test_explainer_enables_the_chosen_policy_and_notes_it(monkeypatch, tmp_path,
         assert "float16" in notes
     else:
         assert "mixed precision" not in notes.lower()
+
+
+def test_compute_dtype_of_a_policy_name() -> None:
+    """The recipes' ``training_compute_dtype`` metric: the policy's arithmetic, float32 without."""
+    from pipeline.library.precision import compute_dtype
+
+    assert compute_dtype("mixed_bfloat16") == "bfloat16"
+    assert compute_dtype("mixed_float16") == "float16"
+    assert compute_dtype(None) == "float32"

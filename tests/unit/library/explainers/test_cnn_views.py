@@ -3,11 +3,7 @@ matches its definition, and the recorder stores what the model predicts at each 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import numpy as np
 import pytest

@@ -9,9 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-
 keras = pytest.importorskip("keras")
 
 from pipeline.library.errors import PipelineError  # noqa: E402

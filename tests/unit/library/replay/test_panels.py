@@ -8,14 +8,10 @@ boundary's grid with ``model.predict``, histograms with the predictions they cou
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 keras = pytest.importorskip("keras")
 
