@@ -247,3 +247,35 @@ def test_training_and_recording_sections_measure_the_same_training() -> None:
     assert training["plain_fit_s"] > 0 and training["fit_fast_s"] > 0
     recording = bench_recording(epochs=3, repeats=1)
     assert recording["fit_fast_s"] > 0 and np.isfinite(recording["overhead_recorder_time"])
+
+
+def test_explainer_startup_and_cpu_floor_come_from_the_executed_notebook(tmp_path) -> None:
+    """``explainer``: the kernel's start is the run minus the cells' span; the import cell is the
+    first that imports; the CPU floor row says why a target is out of reach on these cores."""
+    from benchmarks import bench_firstbuild as fb
+
+    def cell(source, sent, done):
+        return {"cell_type": "code", "source": source, "metadata": {"execution": {
+            "iopub.execute_input": f"2026-12-01T10:00:{sent:06.3f}Z",
+            "shell.execute_reply": f"2026-12-01T10:00:{done:06.3f}Z"}}}
+
+    notebook = tmp_path / "run.ipynb"
+    notebook.write_text(json.dumps({"cells": [
+        cell("profile = 'full'", 1.0, 1.01),
+        {"cell_type": "markdown", "source": "# prose", "metadata": {}},
+        cell(["import keras\n", "x = 1"], 1.02, 6.52),
+        cell("train()", 6.6, 20.0),
+    ]}))
+    assert fb.cell_seconds(notebook) == {"span_s": 19.0, "import_cell_s": 5.5}
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "source": "x",
+                                                "metadata": {}}]}))
+    with pytest.raises(RuntimeError, match="no cell timings"):
+        fb.cell_seconds(notebook)
+
+    explainer = {"speedup_vs_deepreplay": 3.0, "kernel_to_last_asset_s": 47.3,
+                 "cpu_floor_s": 32.5, "build_cpu_s": 65.0, "cores": 2, "kernel_start_s": 1.7,
+                 "import_cell_s": 4.9}
+    rows = {r["name"]: r for r in suite.summarize({"explainer": explainer})}
+    floor = rows["seed-000 full: CPU s / cores, the fastest any schedule could be (s)"]
+    assert floor["value"] == 32.5 and floor["target"] == "< 14.2"
+    assert "65.0 CPU s on 2 cores" in floor["note"] and "import cell 4.9 s" in floor["note"]
