@@ -63,6 +63,9 @@ def test_a_warm_kernel_has_its_imports_done(tmp_path) -> None:
         try:
             client = jupyter_client.BlockingKernelClient()
             client.load_connection_info(kernel.km.get_connection_info())
+            # A client of its own judges the kernel by heartbeats, 1 s apart by default; on a
+            # loaded 2-core machine one late answer read as "kernel died" (CI, load 6).
+            client.hb_channel.time_to_dead = 10.0
             client.start_channels()
             client.wait_for_ready(timeout=60)
             reply = client.execute_interactive(
