@@ -1022,7 +1022,7 @@ def _other_palette_problems(page: Any, visit: PageVisit, path: str, crawl: Crawl
     """Pictures of the other palette the page fetched (requests so far, lazy ones if revealed)."""
     urls = page.evaluate(_PALETTE_URLS_JS)
     wrong = sorted(set(visit.requests) & (set(urls[crawl.other]) - set(urls[crawl.scheme])))
-    return [f"/{path}: fetched the {crawl.other} palette's picture {u}" for u in wrong]
+    return [f"/{path}: fetched the {crawl.other} palette's file {u}" for u in wrong]
 
 
 def _largest(visit: PageVisit) -> str:
