@@ -4,8 +4,9 @@ A fixture site is built once per session from two tiny TensorFlow-free recipes (
 and a fake "replay" recipe that writes two MP4s, posters and two scrubber frame folders), served
 from 127.0.0.1 and visited once per page; every check is a function in tests/browser_support.py
 that returns a list of problems. The "broken" tests show each check failing on a deliberately
-broken copy of the site. ``test_real_site`` runs the same checks over ``site/`` when
-``nox -s build`` has made it.
+broken copy of the site. When ``nox -s build`` has made ``site/``, five crawls of it (one per
+viewport, palettes alternating) run the same checks plus first-load budgets and palette checks:
+``test_real_site`` and ``test_real_site_first_load_within_budget_at_any_viewport``.
 
 Run: ``.venv/bin/python -m pytest tests/browser/test_browser.py -m browser -o addopts="" -p no:cacheprovider``
 Screenshots go to ``test-artifacts/screenshots/``.
