@@ -430,13 +430,22 @@ def axe_problems(page: Any, axe_js: Path, impacts: tuple[str, ...] = ("serious",
 
 
 # ------------------------------------------------------------------------------------- scrubber
-def expected_frame(index: dict[str, Any], epoch: int) -> str:
-    """The file a panel shows at ``epoch``: its last frame at or before it."""
+def _expected_position(index: dict[str, Any], epoch: int) -> int:
     best = 0
     for i, e in enumerate(index["epochs"]):
         if e <= epoch:
             best = i
-    return index["files"][best]
+    return best
+
+
+def expected_frame(index: dict[str, Any], epoch: int) -> str:
+    """The file a panel shows at ``epoch``: its last frame at or before it."""
+    return str(index["files"][_expected_position(index, epoch)])
+
+
+def expected_epoch(index: dict[str, Any], epoch: int) -> int:
+    """The epoch a panel shows (its ``data-nnx-epoch``) when the scrubber is at ``epoch``."""
+    return int(index["epochs"][_expected_position(index, epoch)])
 
 
 _PANELS_JS = """() => Array.from(document.querySelectorAll('figure.nnx-video[data-nnx-frames]'), f => {
@@ -490,10 +499,16 @@ def scrubber_problems(page: Any, checker: UrlChecker, timeout_ms: int = 10_000) 
         return problems
 
     def settle(epoch: int) -> None:
+        # The bar at `epoch` and each panel at ITS epoch: a panel recorded more sparsely shows its
+        # last frame at or before `epoch`, so waiting for `epoch` on every panel would time out.
+        want = {url: str(expected_epoch(ix, epoch)) for url, ix in indexes.items()}
         with contextlib.suppress(Exception):
             page.wait_for_function(
-                """e => Array.from(document.querySelectorAll('figure.nnx-video[data-nnx-frames]'))
-                     .every(f => f.dataset.nnxEpoch === String(e))""", arg=epoch, timeout=timeout_ms)
+                """([want, e]) => document.querySelector('.nnx-scrubber').dataset.nnxEpoch === e
+                     && Array.from(document.querySelectorAll('figure.nnx-video[data-nnx-frames]'))
+                     .every(f => f.dataset.nnxEpoch
+                                 === want[new URL(f.getAttribute('data-nnx-frames'), document.baseURI).href])""",
+                arg=[want, str(epoch)], timeout=timeout_ms)
 
     slider.focus()
     page.keyboard.press("Home")
