@@ -22,6 +22,8 @@ nox.options.default_venv_backend = "uv|venv"
 
 ROOT = Path(__file__).parent
 PYTHON = "3.11"
+# TF_ENABLE_ONEDNN_OPTS: pipeline.library.precision.ONEDNN_DEFAULT (the sessions' own processes
+# import TensorFlow too, e.g. the bench; the recipe kernels get it from kernel_env)
 QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1",
             "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1"}
 #: Full site builds demand every recipe: an unbuilt one fails --strict instead of showing the

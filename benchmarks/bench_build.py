@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.library.precision import ONEDNN_DEFAULT
 from pipeline.library.suggest import close_matches
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ IMAGE_SUFFIXES = (".png", ".webp", ".gif", ".jpg", ".jpeg")
 #: Not compared: the recipe's own bookkeeping (it holds wall-clock timings).
 IGNORED_ASSETS = ("outputs.json",)
 
-QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1",
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": ONEDNN_DEFAULT,
              "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "120"}
 
 

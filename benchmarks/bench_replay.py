@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.library.precision import ONEDNN_DEFAULT
+
 log = logging.getLogger(__name__)
 
 SEED000 = {"n_samples": 2000, "random_state": 27, "noise": 0.03}
@@ -349,7 +351,7 @@ def bench_explainer(epochs: int = 200, seed: int = 0,
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and print one JSON object per benchmark."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", ONEDNN_DEFAULT)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=200, help="training epochs (default 200)")
     parser.add_argument(

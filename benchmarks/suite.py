@@ -55,6 +55,7 @@ from benchmarks.bench_build import (
     compare_builds,
     select_recipes,
 )
+from pipeline.library.precision import ONEDNN_DEFAULT
 
 log = logging.getLogger("benchmarks")
 
@@ -491,7 +492,7 @@ def _build_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", ONEDNN_DEFAULT)
     args = make_parser().parse_args(argv)
     _configure_logging(args.verbose)
     report = run_benchmarks(args)

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.library.precision import ONEDNN_DEFAULT
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO_ROOT.parent / "shared" / "datasets").resolve()
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", ONEDNN_DEFAULT)
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 os.environ.setdefault("NNX_OFFLINE", "1")
 os.environ.setdefault("NNX_WARM_IMPORTS", "numpy,matplotlib.pyplot")  # the recipes here skip TF

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pipeline.library.precision import ONEDNN_DEFAULT
 from tests.conftest import REPO_ROOT
 
 
@@ -49,7 +50,7 @@ def build_real_recipes(build_dir: Path, slugs: tuple[str, ...] | list[str], data
     Returns ``{slug: (assets folder, manifest)}`` of each verified current entry, so the slow
     recipe tests can recompute every picture from the model it claims to show.
     """
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="1", NNX_OFFLINE="1")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS=ONEDNN_DEFAULT, NNX_OFFLINE="1")
     cmd = [sys.executable, "-m", "pipeline", "--build-dir", str(build_dir), "build",
            "--profile", "quick", "--data-dir", str(data_dir)]
     for slug in slugs:

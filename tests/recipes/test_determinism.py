@@ -23,6 +23,7 @@ import sys
 import pytest
 
 from benchmarks.bench_build import IMAGE_SUFFIXES, compare_builds
+from pipeline.library.precision import ONEDNN_DEFAULT
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -34,7 +35,7 @@ def _build(content, build_dir, *extra: str) -> None:
     # the defaults: threads pinned from the machine, warm kernels importing TensorFlow
     env = {k: v for k, v in os.environ.items()
            if k not in ("NNX_KERNEL_THREADS", "NNX_WARM_IMPORTS", "NNX_WARM_KERNELS")}
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="1")
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS=ONEDNN_DEFAULT)
     result = subprocess.run(
         [sys.executable, "-m", "pipeline", "--content-dir", str(content), "--build-dir",
          str(build_dir), "build", "--profile", "quick", *extra],

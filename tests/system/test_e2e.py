@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from pipeline.library.precision import ONEDNN_DEFAULT
 from tests.conftest import REPO_ROOT
 from tests.sitebuild import build_site
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def real_build():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="1")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS=ONEDNN_DEFAULT)
     result = subprocess.run(
         [sys.executable, "-m", "pipeline", "build", "--profile", "quick"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=3600,

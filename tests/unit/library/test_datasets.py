@@ -35,6 +35,7 @@ from pipeline.library.datasets import (
     places,
 )
 from pipeline.library.errors import ConfigError, DatasetUnavailable, PipelineError
+from pipeline.library.precision import ONEDNN_DEFAULT
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = (REPO.parent / "shared" / "datasets").resolve()
@@ -603,7 +604,7 @@ def test_mobilenet_builds_offline_with_installed_weights(tmp_path):
         KERAS_HOME=str(home),
         NNX_OFFLINE="1",
         TF_CPP_MIN_LOG_LEVEL="2",
-        TF_ENABLE_ONEDNN_OPTS="1",
+        TF_ENABLE_ONEDNN_OPTS=ONEDNN_DEFAULT,
         CUDA_VISIBLE_DEVICES="",
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, timeout=300)
