@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import tarfile
 import tempfile
@@ -168,7 +167,9 @@ def bench_seed000_explainer(content: Path, root: Path, *, data_dir: Path | None 
     timings = manifest.get("timings", {})
     execute = float(timings["execute"])
     cells = cell_seconds(entry / "notebook" / f"{SEED000}.ipynb")
-    cores = usable_cores()
+    from pipeline.library.cores import usable_cores
+
+    cores = usable_cores()  # the build's kernels inherit the same affinity
     result: dict[str, Any] = {
         "build": run.to_dict(),
         "build_cpu_s": run.cpu_s,
@@ -225,10 +226,6 @@ def cell_seconds(notebook: Path) -> dict[str, float]:
     return {"span_s": round((spans[-1][1] - spans[0][0]).total_seconds(), 2),
             "import_cell_s": round((importing[1] - importing[0]).total_seconds(), 2)}
 
-
-def usable_cores() -> int:
-    """Cores this process may run on (the build's kernels inherit the same affinity)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def bench_parallel_render(epochs: int = 200, frame_step: int = 1,

@@ -221,7 +221,9 @@ def render_palettes(target: Any, render: Any, *, parallel: bool | None = None) -
     import time
 
     start = time.perf_counter()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from pipeline.library.cores import usable_cores
+
+    cores = usable_cores()
     use_fork = (parallel if parallel is not None else cores > 1) and \
         "fork" in mp.get_all_start_methods()
     seconds: dict[str, float] = {}
