@@ -8,7 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from pipeline.library.errors import PipelineError, TrainingDiverged  # noqa: E402
-from pipeline.library.training import DivergenceGuard, fit_fast  # noqa: E402
+from pipeline.library.training import DivergenceGuard, fit_fast, start_fit_fast  # noqa: E402
 
 
 def moons(n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
@@ -143,6 +143,33 @@ def test_errors_for_bad_use() -> None:
         fit_fast(model, x, y, epochs=2, batch_size=8, initial_epoch=3)
     with pytest.raises(PipelineError, match="different numbers of rows"):
         fit_fast(model, x, y[:10], epochs=1, batch_size=8)
+
+
+def test_a_model_trained_in_the_background_equals_a_serial_run() -> None:
+    """start_fit_fast overlaps two runs; each ends with the weights it has alone, bit for bit."""
+    x, y = moons(512)
+    serial = [seed000_model(s) for s in (0, 42)]
+    for s, model in zip((0, 42), serial, strict=True):
+        fit_fast(model, x, y, epochs=6, batch_size=16, seed=s)
+    overlapped = [seed000_model(s) for s in (0, 42)]
+    background = start_fit_fast(overlapped[1], x, y, epochs=6, batch_size=16, seed=42)
+    fit_fast(overlapped[0], x, y, epochs=6, batch_size=16, seed=0)
+    history = background.result(timeout=120)
+    assert history.epoch == list(range(6))
+    for alone, beside in zip(serial, overlapped, strict=True):
+        for a, b in zip(alone.get_weights(), beside.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_background_run_hands_its_error_to_result() -> None:
+    x, y = moons(256)
+    future = start_fit_fast(_exploding_model(lr=50.0), x, y * 100.0, epochs=50, batch_size=16,
+                            callbacks=[DivergenceGuard()])
+    with pytest.raises(TrainingDiverged, match="diverged at epoch"):
+        future.result(timeout=120)
+    with pytest.raises(PipelineError, match="compile the model first"):
+        start_fit_fast(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), x, y,
+                       epochs=1, batch_size=16).result(timeout=60)
 
 
 def _exploding_model(lr: float) -> keras.Model:
