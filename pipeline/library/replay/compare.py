@@ -18,7 +18,8 @@ import numpy as np
 
 from pipeline.library.errors import PipelineError
 from pipeline.library.replay.composer import Composition
-from pipeline.library.replay.panels import FeatureSpacePanel, LossHistogramPanel, _HistogramPanel
+from pipeline.library.replay.panels import FeatureSpacePanel, LossHistogramPanel
+from pipeline.library.replay.panels.histograms import _HistogramPanel
 from pipeline.library.replay.store import Replay
 
 __all__ = ["share_limits", "compare_layouts"]

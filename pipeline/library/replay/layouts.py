@@ -39,8 +39,8 @@ from pipeline.library.replay.panels import (
     ProbabilityHistogramPanel,
     ProjectionPanel,
     ResidualHistogramPanel,
-    _limits,
 )
+from pipeline.library.replay.panels.data import _limits
 from pipeline.library.replay.store import Replay
 from pipeline.library.replay.task import Task, TaskKind, infer_task
 
