@@ -95,7 +95,7 @@ class Failure:
     """Where and why a recipe failed: the failing cell, its source and the kernel's traceback.
 
     The one record of a failure: the executor and the job runners build it, it rides in
-    :class:`pipeline.library.errors.RecipeFailed` and in an :class:`Outcome` across worker
+    :class:`pipeline.library.errors.RecipeFailed` and in a ``jobs.Outcome`` across worker
     processes (plain, frozen data, so it pickles), the state file keeps it in the last attempt,
     and the build's summary and the page's stale banner show it.
 

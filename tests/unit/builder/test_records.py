@@ -60,6 +60,20 @@ def test_failure_round_trips_through_its_dict_and_pickle() -> None:
     assert Failure.read(failure) is failure
 
 
+def test_a_recipe_failed_record_of_another_type_is_read_through_its_dict() -> None:
+    """RecipeFailed types its record as a protocol; anything fitting it becomes a Failure."""
+    failure = Failure("s/a.recipe.py", ename="MissingOutputs", evalue="no finish()",
+                      kind=FailureKind.SETUP)
+
+    class Foreign:
+        summary = failure.summary
+
+        def to_dict(self) -> dict:
+            return failure.to_dict()
+
+    assert Failure.read(Foreign()) == failure
+
+
 def test_a_state_file_written_before_the_records_were_merged_still_loads() -> None:
     """The dict shape ``CellFailure.to_dict`` wrote into ``state/<slug>.json`` until now."""
     written = {"recipe": "basics/b.recipe.py", "cell_index": 7, "line": 31,
