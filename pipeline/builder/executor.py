@@ -22,6 +22,7 @@ from jupyter_core.utils import ensure_async
 from pipeline.builder.interrupts import run_cancellable
 from pipeline.builder.kernel_sockets import ipc_kernel_manager, socket_base
 from pipeline.builder.notebook_export import ANSI_RE, export_markdown
+from pipeline.builder.records import Failure, FailureKind
 from pipeline.library.errors import PipelineError, RecipeFailed, user_error_names
 from pipeline.library.precision import ONEDNN_DEFAULT
 
@@ -36,46 +37,6 @@ INJECTED_TAG = "injected-parameters"
 
 def strip_ansi(text: str) -> str:
     return ANSI_RE.sub("", text)
-
-
-@dataclass
-class CellFailure:
-    """Where and why a recipe failed; plain data so it pickles across processes."""
-
-    recipe: str
-    cell_index: int | None
-    line: int | None
-    source: str
-    ename: str
-    evalue: str
-    traceback: str
-    #: "error" | "timeout" | "kernel-died" | "diverged" | "setup" | "internal"
-    kind: str = "error"
-
-    def summary(self) -> str:
-        where = f"cell {self.cell_index}" if self.cell_index is not None else "setup"
-        if self.line:
-            where += f" (line {self.line})"
-        return f"{self.recipe}, {where}: {self.ename}: {self.evalue}".strip()
-
-    def report(self) -> str:
-        lines = [self.summary()]
-        if self.source:
-            lines += ["", "Cell source:", _indent(self.source)]
-        if self.traceback:
-            lines += ["", "Traceback (from the recipe's kernel):", _indent(self.traceback)]
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "recipe": self.recipe, "cell_index": self.cell_index, "line": self.line,
-            "source": self.source, "ename": self.ename, "evalue": self.evalue,
-            "traceback": self.traceback, "kind": self.kind, "summary": self.summary(),
-        }
-
-
-def _indent(text: str, prefix: str = "    ") -> str:
-    return "\n".join(prefix + line for line in text.rstrip().splitlines())
 
 
 @dataclass
@@ -216,8 +177,8 @@ def execute_recipe(
     except PipelineError:
         raise
     except Exception as exc:  # jupytext parse problems
-        raise RecipeFailed(CellFailure(rel_name, None, None, "", type(exc).__name__, str(exc), "",
-                                       kind="setup")) from None
+        raise RecipeFailed(Failure(rel_name, ename=type(exc).__name__, evalue=str(exc),
+                                   kind=FailureKind.SETUP)) from None
     recipe_text = recipe_path.read_text(encoding="utf-8")
     if kernel is not None:
         try:
@@ -286,20 +247,21 @@ def _as_failure(error: BaseException, overran: bool, nb: Any, index: int | None,
         return RecipeFailed(_failure(rel_name, nb, index, recipe_text, "TimeoutError",
                                      f"the recipe exceeded its timeout of {timeout} s "
                                      "(set 'timeout' in its header)", strip_ansi(str(error)),
-                                     kind="timeout"))
+                                     kind=FailureKind.TIMEOUT))
     if isinstance(error, DeadKernelError):
         return RecipeFailed(_failure(rel_name, nb, index, recipe_text, "DeadKernelError",
                                      "the kernel died (out of memory or killed)",
-                                     strip_ansi(str(error)), kind="kernel-died"))
+                                     strip_ansi(str(error)), kind=FailureKind.KERNEL_DIED))
     if isinstance(error, CellExecutionError):
         short = error.ename in user_error_names()
         tb = _kernel_traceback(nb, index, short=short) or strip_ansi(str(error))
-        kind = "diverged" if error.ename == "TrainingDiverged" else "error"
+        kind = FailureKind.DIVERGED if error.ename == "TrainingDiverged" else FailureKind.ERROR
         return RecipeFailed(_failure(rel_name, nb, index, recipe_text, error.ename,
                                      strip_ansi(error.evalue), tb, kind=kind))
     # the kernel could not start, a broken kernelspec, ...
-    return RecipeFailed(CellFailure(rel_name, None, None, "", type(error).__name__,
-                                    strip_ansi(str(error)) or repr(error), "", kind="setup"))
+    return RecipeFailed(Failure(rel_name, ename=type(error).__name__,
+                                evalue=strip_ansi(str(error)) or repr(error),
+                                kind=FailureKind.SETUP))
 
 
 #: Seconds past a recipe's deadline after which the kernel is killed even if nbclient has not
@@ -481,10 +443,10 @@ def _fold_library_frames(entries: list[str]) -> list[str]:
 
 
 def _failure(rel_name: str, nb: Any, index: int | None, recipe_text: str, ename: str,
-             evalue: str, tb: str, kind: str = "error") -> CellFailure:
+             evalue: str, tb: str, kind: FailureKind = FailureKind.ERROR) -> Failure:
     source = nb.cells[index].source if index is not None else ""
     line = failing_line(nb, index, recipe_text, tb) if index is not None and source else None
-    return CellFailure(
+    return Failure(
         recipe=rel_name, cell_index=index, line=line,
         source=source, ename=ename, evalue=evalue, traceback=tb, kind=kind,
     )

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.builder.cache import FileHasher, key_after_run
-from pipeline.builder.executor import CellFailure, execute_recipe, kernel_env
-from pipeline.builder.records import Failure, OutcomeStatus, ResultStatus
+from pipeline.builder.executor import execute_recipe, kernel_env
+from pipeline.builder.records import Failure, FailureKind, OutcomeStatus, ResultStatus
 from pipeline.builder.store import MANIFEST, BuildDir, file_table, seal_manifest
 from pipeline.library import atomic
 from pipeline.library.deps import DEPFILE, data_roots
@@ -133,9 +133,9 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
         )
         outputs_path = assets / OUTPUTS_FILE
         if not outputs_path.exists():
-            raise RecipeFailed(CellFailure(job.rel_path, None, None, "", "MissingOutputs",
-                                           "the recipe never called Explainer.finish()", "",
-                                           kind="setup"))
+            raise RecipeFailed(Failure(job.rel_path, ename="MissingOutputs",
+                                       evalue="the recipe never called Explainer.finish()",
+                                       kind=FailureKind.SETUP))
         outputs = json.loads(outputs_path.read_text())
         key, deps = key_after_run(
             job.key_parts, assets / DEPFILE, options.repo_root,
@@ -179,20 +179,20 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
     except RecipeFailed as exc:
         shutil.rmtree(staged, ignore_errors=True)
         return Outcome(job.slug, OutcomeStatus.FAILED, time.perf_counter() - start, job.key,
-                       failure=Failure.from_dict(exc.failure.to_dict()))
+                       failure=Failure.read(exc.failure))
     except PipelineError as exc:
         shutil.rmtree(staged, ignore_errors=True)
-        failure = CellFailure(job.rel_path, None, None, "", type(exc).__name__, str(exc), "",
-                              kind="setup")
+        failure = Failure(job.rel_path, ename=type(exc).__name__, evalue=str(exc),
+                          kind=FailureKind.SETUP)
         return Outcome(job.slug, OutcomeStatus.FAILED, time.perf_counter() - start, job.key,
-                       failure=Failure.from_dict(failure.to_dict()))
+                       failure=failure)
     except Exception as exc:  # a bug or an environment problem: report it, keep building
         shutil.rmtree(staged, ignore_errors=True)
         log.debug("%s: internal error", job.slug, exc_info=True)
-        failure = CellFailure(job.rel_path, None, None, "", type(exc).__name__, str(exc),
-                              traceback.format_exc(), kind="internal")
+        failure = Failure(job.rel_path, ename=type(exc).__name__, evalue=str(exc),
+                          traceback=traceback.format_exc(), kind=FailureKind.INTERNAL)
         return Outcome(job.slug, OutcomeStatus.FAILED, time.perf_counter() - start, job.key,
-                       failure=Failure.from_dict(failure.to_dict()))
+                       failure=failure)
     except BaseException:  # KeyboardInterrupt / SystemExit: nothing half-written stays behind
         shutil.rmtree(staged, ignore_errors=True)
         raise

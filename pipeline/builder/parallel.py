@@ -35,7 +35,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import TYPE_CHECKING
 
-from pipeline.builder.records import Failure, Manifest, OutcomeStatus
+from pipeline.builder.records import Failure, FailureKind, Manifest, OutcomeStatus
 from pipeline.builder.resources import (
     environ_with,
     kernel_thread_env,
@@ -225,18 +225,16 @@ def run_pool(jobs: list[Job], options: BuildOptions,
 
 def _result_or_failure(future: Future[Outcome], job: Job) -> Outcome:
     """The job's outcome; a worker that died (out of memory, killed) becomes a failed outcome."""
-    from pipeline.builder.executor import CellFailure
     from pipeline.builder.jobs import Outcome
 
     try:
         return future.result()
     except Exception as exc:
         log.error("%s: the worker process running it failed: %s", job.slug, exc)
-        failure = CellFailure(job.rel_path, None, None, "", type(exc).__name__,
-                              f"the worker process running this recipe died or failed ({exc})",
-                              "", kind="kernel-died")
-        return Outcome(job.slug, OutcomeStatus.FAILED, 0.0, job.key,
-                       failure=Failure.from_dict(failure.to_dict()))
+        failure = Failure(job.rel_path, ename=type(exc).__name__,
+                          evalue=f"the worker process running this recipe died or failed ({exc})",
+                          kind=FailureKind.KERNEL_DIED)
+        return Outcome(job.slug, OutcomeStatus.FAILED, 0.0, job.key, failure=failure)
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:

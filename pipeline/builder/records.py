@@ -20,7 +20,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline.library.errors import RecipeFailure
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +94,16 @@ def _enum(kind: type[enum.StrEnum], value: Any) -> Any:
 class Failure:
     """Where and why a recipe failed: the failing cell, its source and the kernel's traceback.
 
-    Written by the build (``CellFailure.to_dict`` in the executor), kept in the state file's
-    last attempt, shown by the build's summary and the page's stale banner.
+    The one record of a failure: the executor and the job runners build it, it rides in
+    :class:`pipeline.library.errors.RecipeFailed` and in a ``jobs.Outcome`` across worker
+    processes (plain, frozen data, so it pickles), the state file keeps it in the last attempt,
+    and the build's summary and the page's stale banner show it.
+
+    ``summary`` is the one-line headline. A new failure computes it from the other fields; one
+    read back from a state file keeps the line as written (a file without one gets it computed,
+    or "" when the file says nothing at all, so the page falls back to a generic wording).
     """
 
-    summary: str = ""
     recipe: str = ""
     cell_index: int | None = None
     line: int | None = None
@@ -103,25 +111,53 @@ class Failure:
     ename: str = ""
     evalue: str = ""
     traceback: str = ""
-    kind: FailureKind | None = None
+    kind: FailureKind = FailureKind.ERROR
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.summary:
+            object.__setattr__(self, "summary", self._headline())
+
+    def _headline(self) -> str:
+        """``<recipe>, cell <n> (line <m>): <ename>: <evalue>``; "" for an empty record."""
+        if not (self.recipe or self.ename or self.evalue):
+            return ""
+        where = f"cell {self.cell_index}" if self.cell_index is not None else "setup"
+        if self.line:
+            where += f" (line {self.line})"
+        return f"{self.recipe}, {where}: {self.ename}: {self.evalue}".strip()
+
+    @classmethod
+    def read(cls, failure: RecipeFailure) -> Failure:
+        """What a :class:`~pipeline.library.errors.RecipeFailed` carries, as a :class:`Failure`.
+
+        The exception types it only as a protocol (the library cannot import the build tool),
+        so anything else that fits is converted through its dict.
+        """
+        return failure if isinstance(failure, Failure) else cls.from_dict(failure.to_dict())
 
     @classmethod
     def from_dict(cls, data: Any) -> Failure:
+        """Read a failure as written by :meth:`to_dict`; a garbled field gets its default.
+
+        An unknown or missing ``kind`` reads as :attr:`FailureKind.ERROR`, the generic kind the
+        site words as plainly "failed".
+        """
         d = _dict(data)
         return cls(
-            summary=_str(d.get("summary")), recipe=_str(d.get("recipe")),
+            recipe=_str(d.get("recipe")),
             cell_index=_opt_int(d.get("cell_index")), line=_opt_int(d.get("line")),
             source=_str(d.get("source")), ename=_str(d.get("ename")),
             evalue=_str(d.get("evalue")), traceback=_str(d.get("traceback")),
-            kind=_enum(FailureKind, d.get("kind")),
+            kind=_enum(FailureKind, d.get("kind")) or FailureKind.ERROR,
+            summary=_str(d.get("summary")),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "recipe": self.recipe, "cell_index": self.cell_index, "line": self.line,
             "source": self.source, "ename": self.ename, "evalue": self.evalue,
-            "traceback": self.traceback, "kind": None if self.kind is None else str(self.kind),
-            "summary": self.summary,
+            "traceback": self.traceback, "kind": str(self.kind), "summary": self.summary,
         }
 
     def report(self) -> str:

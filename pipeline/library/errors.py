@@ -89,8 +89,13 @@ class PackError(PipelineError):
 
 
 class RecipeFailure(Protocol):
-    """What :class:`RecipeFailed` carries: the build's failure record (``CellFailure``)."""
+    """What :class:`RecipeFailed` carries: the build's failure record.
 
+    That record is ``pipeline.builder.records.Failure``; a protocol here because the library
+    never imports the build tool.
+    """
+
+    @property
     def summary(self) -> str: ...
 
     def to_dict(self) -> dict[str, Any]: ...
@@ -100,7 +105,7 @@ class RecipeFailed(PipelineError):
     """A recipe's notebook failed; carries the failure record (cell, source, traceback)."""
 
     def __init__(self, failure: RecipeFailure) -> None:
-        super().__init__(failure.summary())
+        super().__init__(failure.summary)
         self.failure = failure
 
     def __reduce__(self) -> tuple[type[RecipeFailed], tuple[RecipeFailure]]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from pipeline.builder.records import Failure, Manifest, RecipeState, read_state
+from pipeline.builder.records import Failure, FailureKind, Manifest, RecipeState, read_state
 from pipeline.library.errors import ShortcodeError, ShortcodeUsageError, UnsafeInclude
 from pipeline.library.suggest import did_you_mean
 from pipeline.site.render import render
@@ -501,12 +501,13 @@ def divergence_notice(manifest: Manifest | dict[str, Any] | None) -> str:
                   loss=status.loss, message=status.message)
 
 
-FAILURE_WORDS = {
-    "timeout": "ran past its time limit and was stopped",
-    "kernel-died": "crashed (its kernel died: out of memory or killed)",
-    "diverged": "stopped because training diverged",
-    "setup": "could not start",
-    "internal": "hit an internal error of the build tool",
+#: How the stale banner words each kind of failure; the generic ``error`` is plainly "failed".
+FAILURE_WORDS: dict[FailureKind, str] = {
+    FailureKind.TIMEOUT: "ran past its time limit and was stopped",
+    FailureKind.KERNEL_DIED: "crashed (its kernel died: out of memory or killed)",
+    FailureKind.DIVERGED: "stopped because training diverged",
+    FailureKind.SETUP: "could not start",
+    FailureKind.INTERNAL: "hit an internal error of the build tool",
 }
 
 
@@ -523,7 +524,7 @@ def stale_banner(state: RecipeState | dict[str, Any],
     return render("stale_banner.md", has_results=m is not None,
                   built_at=(m.built_at if m is not None else None) or "?",
                   attempted_at=attempt.at or "?",
-                  what=FAILURE_WORDS.get(str(failure.kind), "failed"), summary=summary,
+                  what=FAILURE_WORDS.get(failure.kind, "failed"), summary=summary,
                   detail=detail)
 
 

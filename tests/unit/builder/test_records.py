@@ -35,20 +35,75 @@ def test_statuses_are_enums_that_read_and_write_as_the_old_strings() -> None:
     assert ResultStatus.from_dict({}).state is ResultState.OK
 
 
-def test_failure_round_trips_the_executor_dict() -> None:
-    from pipeline.builder.executor import CellFailure
+def test_a_new_failure_words_its_summary_and_report() -> None:
+    failure = Failure("s/a.recipe.py", 4, 2, "x = 1/0\n", "ZeroDivisionError", "division by zero",
+                      "Traceback ...\n  line 1\n", kind=FailureKind.TIMEOUT)
+    assert failure.summary == "s/a.recipe.py, cell 4 (line 2): ZeroDivisionError: division by zero"
+    assert failure.report() == "\n".join([
+        failure.summary, "", "Cell source:", "    x = 1/0", "",
+        "Traceback (from the recipe's kernel):", "    Traceback ...", "      line 1"])
+    outside = Failure("s/a.recipe.py", ename="MissingOutputs", evalue="no finish()",
+                      kind=FailureKind.SETUP)
+    assert outside.summary == "s/a.recipe.py, setup: MissingOutputs: no finish()"
+    assert outside.report() == outside.summary and Failure().summary == ""
 
-    cell = CellFailure("s/a.recipe.py", 4, 2, "x = 1/0", "ZeroDivisionError", "division by zero",
-                       "Traceback ...", kind="timeout")
-    failure = Failure.from_dict(cell.to_dict())
-    assert failure.kind is FailureKind.TIMEOUT and failure.summary == cell.summary()
-    assert failure.to_dict() == cell.to_dict()
-    assert failure.report() == cell.report()
+
+def test_failure_round_trips_through_its_dict_and_pickle() -> None:
+    failure = Failure("s/a.recipe.py", 4, 2, "x = 1/0", "ZeroDivisionError", "division by zero",
+                      "Traceback ...", kind=FailureKind.TIMEOUT)
+    data = failure.to_dict()
+    assert data["kind"] == "timeout" and data["summary"] == failure.summary
+    assert json.loads(json.dumps(data)) == data
+    back = Failure.from_dict(data)
+    assert back == failure and back.kind is FailureKind.TIMEOUT and back.report() == failure.report()
+    assert pickle.loads(pickle.dumps(failure)) == failure
+    assert Failure.read(failure) is failure
+
+
+def test_a_recipe_failed_record_of_another_type_is_read_through_its_dict() -> None:
+    """RecipeFailed types its record as a protocol; anything fitting it becomes a Failure."""
+    failure = Failure("s/a.recipe.py", ename="MissingOutputs", evalue="no finish()",
+                      kind=FailureKind.SETUP)
+
+    class Foreign:
+        summary = failure.summary
+
+        def to_dict(self) -> dict:
+            return failure.to_dict()
+
+    assert Failure.read(Foreign()) == failure
+
+
+def test_a_state_file_written_before_the_records_were_merged_still_loads() -> None:
+    """The dict shape ``CellFailure.to_dict`` wrote into ``state/<slug>.json`` until now."""
+    written = {"recipe": "basics/b.recipe.py", "cell_index": 7, "line": 31,
+               "source": "model.fit(x, y)", "ename": "TrainingDiverged",
+               "evalue": "training diverged at epoch 2", "traceback": "TrainingDiverged: ...",
+               "kind": "diverged",
+               "summary": "basics/b.recipe.py, cell 7 (line 31): TrainingDiverged: training "
+                          "diverged at epoch 2"}
+    state = RecipeState.from_dict({"current": KEY, "last_attempt": {
+        "key": KEY, "status": "failed", "at": "2026-11-30T10:00:00+0000", "seconds": 12.5,
+        "failure": written}})
+    assert state.last_attempt is not None and state.last_attempt.failure is not None
+    failure = state.last_attempt.failure
+    assert failure.kind is FailureKind.DIVERGED and (failure.cell_index, failure.line) == (7, 31)
+    assert failure == Failure("basics/b.recipe.py", 7, 31, "model.fit(x, y)", "TrainingDiverged",
+                              "training diverged at epoch 2", "TrainingDiverged: ...",
+                              kind=FailureKind.DIVERGED)
+    assert failure.to_dict() == written
+
+
+def test_a_summary_read_back_is_kept_as_written() -> None:
+    """A state file's summary line is shown as written, even if the fields would word it apart."""
+    assert Failure.from_dict(FAILURE).summary == FAILURE["summary"]
+    assert Failure.from_dict(FAILURE).to_dict() == FAILURE
+    assert Failure.from_dict({"summary": "only this"}).summary == "only this"
 
 
 def test_garbled_failure_fields_are_dropped_not_trusted() -> None:
     failure = Failure.from_dict({"cell_index": "4", "kind": "volcano", "summary": 7, "line": True})
-    assert failure == Failure()
+    assert failure == Failure() and failure.kind is FailureKind.ERROR
     assert Failure.from_dict("not a dict") == Failure()
 
 

@@ -96,11 +96,12 @@ def test_errors_pickle_with_their_message(exc) -> None:
 
 
 def test_recipe_failed_carries_its_failure() -> None:
-    from pipeline.builder.executor import CellFailure
+    from pipeline.builder.records import Failure
 
-    failure = CellFailure("a.recipe.py", 3, 2, "x = 1/0", "ZeroDivisionError", "division", "tb")
+    failure = Failure("a.recipe.py", 3, 2, "x = 1/0", "ZeroDivisionError", "division", "tb")
     exc = pickle.loads(pickle.dumps(errors.RecipeFailed(failure)))
-    assert exc.failure == failure and str(exc) == failure.summary()
+    assert exc.failure == failure and str(exc) == failure.summary
+    assert str(exc) == "a.recipe.py, cell 3 (line 2): ZeroDivisionError: division"
 
 
 def test_errors_module_imports_only_the_standard_library() -> None:

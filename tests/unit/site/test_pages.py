@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.builder.records import Attempt, Failure, FailureKind, OutcomeStatus, RecipeState
 from pipeline.library.tables import html_table
 from pipeline.site.pages import (
+    FAILURE_WORDS,
     INCLUDE_MAX_BYTES,
     PageContext,
     expand_shortcodes,
     notebook_image_alts,
     sc_iframe,
+    stale_banner,
 )
 
 
@@ -157,3 +160,17 @@ def test_every_notebook_image_with_a_dark_twin_gets_palette_markup(tmp_path: Pat
     out = notebook_image_alts(md, outputs, dark_of=_dark_twin_in("demo", manifest_without, tmp_path,
                                                                  "notebooks/"))
     assert "loss.dark.png" not in out and 'data-nnx-dark="nb_files/nb_2_0.dark.png"' in out
+
+
+@pytest.mark.parametrize("kind", list(FailureKind))
+def test_the_stale_banner_words_each_kind_of_failure(kind: FailureKind) -> None:
+    """The build's failure record, through the state file's dict, to the page's wording."""
+    failure = Failure("s/a.recipe.py", 2, 5, "fit()", "OSError", "disk full", "tb", kind=kind)
+    state = RecipeState(last_attempt=Attempt(status=OutcomeStatus.FAILED, at="then",
+                                             failure=failure))
+    banner = stale_banner(state.to_dict(), None)
+    words = FAILURE_WORDS.get(kind, "failed")
+    assert f"The latest build of this explainer {words}, and no earlier results exist." in banner
+    assert "`s/a.recipe.py, cell 2 (line 5): OSError: disk full`" in banner
+    assert banner == stale_banner(state, None)
+    assert (kind in FAILURE_WORDS) is (kind is not FailureKind.ERROR)
