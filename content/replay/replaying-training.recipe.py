@@ -120,12 +120,10 @@ model.summary()
 # and the per-sample loss. The `output` layer's own output is the prediction, which it stores
 # anyway, and the first layer is not drawn, so only `hidden` is recorded. It checkpoints every
 # 50 epochs, so a killed build resumes instead of starting again. The seed-42 run of the last
-# section trains beside it with `start_fit_fast`, in a second thread: the compiled epochs release
-# Python's lock, so on two cores both runs take about as long as one.
+# section trains beside it with `start_fit_fast`, in a second thread (the compiled epochs release
+# Python's lock); nothing is shared, so each run gives the weights it would give alone.
 
 # %%
-# The seed-42 run of the last section trains at the same time, on the other core (nothing is
-# shared between the two runs, so each gives the weights it would give alone).
 compare_seed = int(sizes["compare_seed"])
 other = build_model(compare_seed)
 other_recorder = ReplayRecorder(X, y, layers=["hidden"])
@@ -262,8 +260,9 @@ print("the replay's last epoch matches the trained model")
 # %% [markdown]
 # ## Why not the article's seed 42?
 # The same model, initialised and shuffled with seed 42 as in the article, trained and
-# recorded the same way (it was started beside the seed-0 run, with `start_fit_fast`). Keras 3 draws other initial weights from seed 42 than the Keras 2 of
-# the article did, and from those the network gets stuck: its last frame is drawn below.
+# recorded the same way (it was started beside the seed-0 run, with `start_fit_fast`). Keras 3
+# draws other initial weights from seed 42 than the Keras 2 of the article did, and from those
+# the network gets stuck: its last frame is drawn below.
 
 # %%
 with ex.timer("compare_seed"):
