@@ -4,7 +4,7 @@ sphinx-gallery's execution-times page is the model: one row per example, the slo
 totals on the same page. Here each row is a recipe's current build (its manifest and state):
 profile, device, training / rendering / whole-run seconds, peak memory, whether the last build
 executed or came from the cache, the data it used and the build date. The table is plain HTML
-sorted in the browser by ``site_overrides/assets/nnx-sort.js`` (no library from a CDN); without
+sorted in the browser by ``pipeline/site/assets/nnx-sort.js`` (no library from a CDN); without
 JavaScript it reads as a table sorted by total time. Pure functions over manifests and states;
 the markup is ``templates/build_report_table.html`` and ``templates/build_report.md``.
 """

@@ -32,6 +32,7 @@ from pipeline.builder.store import BuildDir, CorruptEntry
 from pipeline.library.errors import HeaderError
 from pipeline.library.palette import variant_name
 from pipeline.site import extras as site_extras
+from pipeline.site import page_assets
 from pipeline.site.config import ExplainersConfig, moved_extra_options
 from pipeline.site.pages import (
     PageContext,
@@ -109,6 +110,7 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
             if bdir.state_dir.exists() and state_dir not in config["watch"]:
                 config["watch"].append(state_dir)
         site_extras.configure_nav(config, results, docs, self.config.learning_path)
+        page_assets.inject(config)
         return config
 
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
@@ -153,6 +155,7 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
                     files.append(AssetFile.generated(config, f"notebooks/{name}",
                                                      abs_src_path=str(path)))
         site_extras.add_build_report(files, config)
+        page_assets.add_files(files, config, AssetFile)
         return files
 
     def _page_slug(self, page: Page) -> str | None:
