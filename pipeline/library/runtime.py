@@ -26,7 +26,7 @@ from pipeline.library.errors import AssetPathError
 log = logging.getLogger(__name__)
 
 OUTPUTS_FILE = "outputs.json"
-OUTPUT_KINDS = ("image", "video", "gif", "iframe", "frames", "data", "replay", "html")
+OUTPUT_KINDS = ("image", "video", "gif", "iframe", "frames", "data", "replay", "html", "live-replay")
 
 
 def safe_asset_name(name: str) -> str:
@@ -140,7 +140,7 @@ def _cpu_name() -> str:
 
 
 #: Output kinds that are pictures: withheld from the page when an unguarded run went non-finite.
-VISUAL_KINDS = frozenset({"image", "video", "gif", "iframe", "frames", "html"})
+VISUAL_KINDS = frozenset({"image", "video", "gif", "iframe", "frames", "html", "live-replay"})
 
 _active: Explainer | None = None
 
@@ -406,7 +406,7 @@ class Explainer:
         clean = safe_asset_name(name)
         if kind not in OUTPUT_KINDS:
             raise AssetPathError(f"output kind {kind!r} for {name!r} is not one of {OUTPUT_KINDS}")
-        if kind in ("image", "video", "gif", "iframe", "frames") and not alt.strip():
+        if kind in ("image", "video", "gif", "iframe", "frames", "live-replay") and not alt.strip():
             raise AssetPathError(f"output {name!r} needs alt text describing what it shows")
         if poster is not None:
             poster = safe_asset_name(poster)

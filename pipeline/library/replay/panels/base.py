@@ -50,11 +50,19 @@ class _BasePanel:
     def _draw(self, ax: Axes) -> None:  # pragma: no cover - overridden
         """Create the artists on ``ax``."""
 
-    def setup(self, ax: Axes, replay: Replay) -> None:
-        """Prepare for ``replay`` (once) and draw on ``ax``."""
+    def prepare(self, replay: Replay) -> None:
+        """Compute what the panel shows of ``replay`` (ranges, bins, per-epoch arrays), once.
+
+        ``setup`` calls it; the page's data writer (:mod:`pipeline.library.replay.browser_data`)
+        calls it alone, so it reads the same ranges and bins without drawing a figure.
+        """
         if self._prepared_for is not replay:
             self._prepare(replay)
             self._prepared_for = replay
+
+    def setup(self, ax: Axes, replay: Replay) -> None:
+        """Prepare for ``replay`` (once) and draw on ``ax``."""
+        self.prepare(replay)
         self.ax = ax
         self.replay = replay
         # Ticks and grid below every data artist (zorder 0.5): the animated artists (zorder >= 1)
