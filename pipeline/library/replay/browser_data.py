@@ -510,8 +510,7 @@ def _feature_view(plan: _Plan, panel: Any) -> dict[str, Any]:
     notes = list(getattr(panel, "notes", []))
     if panel._lines_fs is not None:
         why = plan.can_run(stop_at=panel.layer)
-        if why is None:
-            plan.need_input()
+        if why is None:  # the grid needs the weights up to the layer, not the inputs
             plan.layers_needed.update(plan.names_through(panel.layer))
             (x0, x1), (y0, y1) = panel.grid_range
             spec["input_grid"] = {"range": [[float(x0), float(x1)], [float(y0), float(y1)]],
