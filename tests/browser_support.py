@@ -530,3 +530,69 @@ def scrubber_problems(page: Any, checker: UrlChecker, timeout_ms: int = 10_000) 
     except Exception:  # noqa: BLE001 - playwright's TimeoutError
         problems.append(f"{page.url}: playback did not stop at the last epoch")
     return problems
+
+
+# --------------------------------------------------------------------------------- live replays
+_LIVE_JS = """i => {
+  const f = document.querySelectorAll('figure.nnx-replay')[i];
+  const g = window.nnxReplay && window.nnxReplay.groups.find(x => x.figure === f);
+  const slider = f.querySelector('.nnx-rp-controls input[type=range]');
+  const out = f.querySelector('.nnx-rp-controls output');
+  const blank = Array.from(f.querySelectorAll('.nnx-rp-panel canvas')).filter(c => {
+    if (!c.width || !c.height) return true;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let k = 3; k < d.length; k += 4) if (d[k]) return false;
+    return true;
+  }).length;
+  return {live: f.classList.contains('nnx-replay-live'), epoch: f.dataset.nnxEpoch || null,
+          epochs: g && g.epochs ? g.epochs : [], playing: !!(g && g.playing),
+          fallbackShown: Array.from(f.querySelectorAll('.nnx-replay-fallback')).some(x => !x.hidden),
+          canvases: f.querySelectorAll('.nnx-rp-panel canvas').length, blank,
+          label: out ? out.textContent.trim() : null,
+          valuetext: slider ? slider.getAttribute('aria-valuetext') : null,
+          labelled: !!(slider && document.querySelector('label[for="' + slider.id + '"]'))};
+}"""
+
+
+def live_replay_problems(page: Any, timeout_ms: int = 15_000) -> list[str]:
+    """Every live replay (``replay(...)`` shortcode) loads its data, draws every view, and its
+    slider moves it from the keyboard (Home, ArrowRight, End) with the epoch read out in
+    ``aria-valuetext``. Returns [] on pages without one.
+    """
+    figures = page.locator("figure.nnx-replay")
+    problems: list[str] = []
+    for i in range(figures.count()):
+        where = f"{page.url}: live replay {i + 1}"
+        figures.nth(i).scroll_into_view_if_needed()
+        try:
+            page.wait_for_function(
+                "i => document.querySelectorAll('figure.nnx-replay')[i].classList"
+                ".contains('nnx-replay-live')", arg=i, timeout=timeout_ms)
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError; report it
+            problems.append(f"{where} was not drawn (did its data load?)")
+            continue
+        state = page.evaluate(_LIVE_JS, i)
+        if state["fallbackShown"]:
+            problems.append(f"{where}: the poster/video fallback is still shown")
+        if not state["canvases"] or state["blank"]:
+            problems.append(f"{where}: {state['blank']} of {state['canvases']} views are blank")
+        if not state["labelled"]:
+            problems.append(f"{where}: the epoch slider has no <label>")
+        epochs = state["epochs"]
+        slider = figures.nth(i).locator(".nnx-rp-controls input[type=range]")
+        for key, want in (("Home", epochs[0]), ("ArrowRight", epochs[min(1, len(epochs) - 1)]),
+                          ("End", epochs[-1])):
+            slider.press(key)
+            with contextlib.suppress(Exception):
+                page.wait_for_function(
+                    "([i, e]) => document.querySelectorAll('figure.nnx-replay')[i].dataset"
+                    ".nnxEpoch === String(e)", arg=[i, want], timeout=timeout_ms)
+            state = page.evaluate(_LIVE_JS, i)
+            if state["epoch"] != str(want) or state["label"] != f"epoch {want}":
+                problems.append(f"{where}: after {key} it shows {state['epoch']!r} "
+                                f"({state['label']!r}), not epoch {want}")
+            if not (state["valuetext"] or "").startswith(f"epoch {want} of {epochs[-1]}"):
+                problems.append(f"{where}: after {key} aria-valuetext is {state['valuetext']!r}")
+        if state["playing"]:
+            problems.append(f"{where}: still playing after the reader moved the slider")
+    return problems
