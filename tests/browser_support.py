@@ -268,6 +268,12 @@ _REFERENCED_JS = """() => {
   });
   document.querySelectorAll('figure[data-nnx-frames]').forEach(e =>
     add('scrubber index', new URL(e.getAttribute('data-nnx-frames'), document.baseURI).href));
+  document.querySelectorAll('[data-nnx-replay]').forEach(e =>
+    add('live replay data', new URL(e.getAttribute('data-nnx-replay'), document.baseURI).href));
+  document.querySelectorAll('template.nnx-replay-fallback').forEach(t =>  // shown if data fails
+    t.content.querySelectorAll('*').forEach(e => ['src', 'poster', 'data-nnx-light', 'data-nnx-dark',
+      'data-nnx-poster-light', 'data-nnx-poster-dark'].forEach(a => e.getAttribute(a) &&
+      add('replay fallback ' + a, new URL(e.getAttribute(a), document.baseURI).href))));
   return out;
 }"""
 
@@ -305,6 +311,8 @@ def resource_problems(page: Any, checker: UrlChecker) -> list[str]:
     """
     problems = []
     for kind, url in page.evaluate(_REFERENCED_JS):
+        if kind == "live replay data":
+            problems += _live_data_problems(page.url, url, checker)
         if url.startswith(("data:", "blob:")):
             continue
         if not is_local(url, checker.base):
@@ -316,6 +324,19 @@ def resource_problems(page: Any, checker: UrlChecker) -> list[str]:
         elif kind == "scrubber index":
             problems += _frame_problems(page.url, url, checker)
     return problems
+
+
+def _live_data_problems(page_url: str, index_url: str, checker: UrlChecker) -> list[str]:
+    """A live replay's index names its binary file; that file must resolve too."""
+    if checker.status(index_url) != 200:
+        return []  # reported as the index's own status
+    try:
+        index = checker.get_json(index_url)
+    except (OSError, ValueError) as exc:
+        return [f"{page_url}: live replay data {index_url} unreadable: {exc}"]
+    binary = urllib.parse.urljoin(index_url, str(index.get("bin", "")))
+    status = checker.status(binary)
+    return [] if status == 200 else [f"{page_url}: live replay binary {binary} -> {status}"]
 
 
 def _frame_problems(page_url: str, index_url: str, checker: UrlChecker) -> list[str]:
@@ -546,7 +567,8 @@ _LIVE_JS = """i => {
   }).length;
   return {live: f.classList.contains('nnx-replay-live'), epoch: f.dataset.nnxEpoch || null,
           epochs: g && g.epochs ? g.epochs : [], playing: !!(g && g.playing),
-          fallbackShown: Array.from(f.querySelectorAll('.nnx-replay-fallback')).some(x => !x.hidden),
+          fallbackShown: f.querySelectorAll('.nnx-replay-placeholder').length > 0
+            || Array.from(f.querySelectorAll('video, .nnx-replay-run > img')).some(v => v.offsetParent !== null),
           canvases: f.querySelectorAll('.nnx-rp-panel canvas').length, blank,
           label: out ? out.textContent.trim() : null,
           valuetext: slider ? slider.getAttribute('aria-valuetext') : null,
@@ -573,7 +595,7 @@ def live_replay_problems(page: Any, timeout_ms: int = 15_000) -> list[str]:
             continue
         state = page.evaluate(_LIVE_JS, i)
         if state["fallbackShown"]:
-            problems.append(f"{where}: the poster/video fallback is still shown")
+            problems.append(f"{where}: its placeholder, poster or video is still shown")
         if not state["canvases"] or state["blank"]:
             problems.append(f"{where}: {state['blank']} of {state['canvases']} views are blank")
         if not state["labelled"]:

@@ -276,7 +276,7 @@ PALETTE_PAGE = """# Palette fixture
 LIVE_RECIPE = textwrap.dedent('''\
     # ---
     # explainer:
-    #   title: Live replay fixture
+    #   title: Drawn live
     #   description: A replay the page draws from its data, and two runs side by side.
     #   seed_article: "000 (test fixture)"
     #   datasets: []
@@ -1026,7 +1026,7 @@ def test_build_report_table_sorts_from_the_keyboard(browser: Any, fixture_site: 
             return rows.evaluate_all("rs => rs.map(r => r.dataset.slug)")
 
         page.locator("table.nnx-sortable th button", has_text="Explainer").focus()
-        page.keyboard.press("Enter")  # by title: Alpha, Live replay, Palette, Replay fixture
+        page.keyboard.press("Enter")  # by title: Alpha, Drawn live, Palette, Replay fixture
         assert slugs() == ["alpha", "live", "palette", "replay"]
         head = page.locator("table.nnx-sortable thead th", has_text="Explainer")
         assert head.get_attribute("aria-sort") == "ascending"
@@ -1217,7 +1217,7 @@ def test_live_replay_follows_the_palette_and_instant_navigation(browser: Any,
     base = fixture_site.base
     with open_page(browser, base, base, reduced_motion="reduce") as (page, visit):
         page.evaluate("window.nnxSamePage = true")
-        page.locator("a.nnx-card-link", has_text="Live replay fixture").click()
+        page.locator("a.nnx-card-link", has_text="Drawn live").click()
         page.wait_for_url("**/" + LIVE_PAGE_PATH)
         _open_live_figure(page, 0)
         assert page.evaluate("window.nnxSamePage") is True  # material's instant navigation
@@ -1251,9 +1251,22 @@ def test_live_replay_follows_the_palette_and_instant_navigation(browser: Any,
         assert page.evaluate("window.nnxSamePage") is True
         assert_none(console_problems(visit))
     with open_page(browser, base + LIVE_PAGE_PATH, base, javascript=False) as (page, visit):
-        fallback = page.locator("figure.nnx-replay").first.locator(".nnx-replay-fallback video")
+        fallback = page.locator("figure.nnx-replay").first.locator("video")
         assert fallback.is_visible() and fallback.get_attribute("poster").endswith("poster.png")
         assert page.locator("canvas").count() == 0
+        assert not page.locator(".nnx-replay-placeholder").first.is_visible()
+
+
+def test_live_replay_page_downloads_neither_poster_nor_video(browser: Any,
+                                                            fixture_site: Site) -> None:
+    base = fixture_site.base
+    with open_page(browser, base + LIVE_PAGE_PATH, base) as (page, visit):
+        _open_live_figure(page, 0)
+        _open_live_figure(page, 1)
+        page.wait_for_load_state("networkidle")
+        wasted = [u for u in visit.requests if u.endswith(("/live/poster.png", "/live/other.png",
+                                                           "/live/replay.mp4"))]
+        assert not wasted, wasted
 
 
 # ------------------------------------------------------------- each check fails when it should
@@ -1264,6 +1277,7 @@ def broken_site(fixture_site: Site, tmp_path_factory: pytest.TempPathFactory) ->
     shutil.copytree(fixture_site.path, path)
     (path / "assets" / "replay" / "replay-a.mp4").unlink()  # a broken <source>
     (path / "assets" / "replay" / "frames-b" / "epoch_0004.png").unlink()  # a broken frame
+    (path / "assets" / "live" / "replay.bin").unlink()  # a live replay without its data
     pages = {
         "console": '<script>console.error("deliberate console error");'
                    'throw new Error("deliberate failure");</script>',
@@ -1285,6 +1299,20 @@ def test_broken_asset_is_caught(browser: Any, broken_site: Site) -> None:
         problems = resource_problems(page, broken_site.checker)
     assert any("replay-a.mp4 -> 404" in p for p in problems), problems
     assert any("frames-b/epoch_0004.png -> 404" in p for p in problems), problems
+
+
+def test_live_replay_without_its_data_shows_the_video(browser: Any, broken_site: Site) -> None:
+    base = broken_site.base
+    with open_page(browser, base + LIVE_PAGE_PATH, base) as (page, visit):
+        page.locator("figure.nnx-replay").first.scroll_into_view_if_needed()
+        page.wait_for_function("() => document.querySelector('figure.nnx-replay video')")
+        video = page.locator("figure.nnx-replay").first.locator("video")
+        page.wait_for_function("() => document.querySelector('figure.nnx-replay video').getAttribute('poster')")
+        assert video.is_visible() and video.get_attribute("poster").endswith("poster.png")
+        assert "could not load" in page.locator("figure.nnx-replay").first.inner_text()
+        assert page.locator("figure.nnx-replay").first.locator("canvas").count() == 0
+        problems = resource_problems(page, broken_site.checker)
+    assert any("live replay binary" in p and "replay.bin -> 404" in p for p in problems), problems
 
 
 def test_console_error_is_caught(browser: Any, broken_site: Site) -> None:

@@ -6,7 +6,9 @@
  *   <figure class="nnx-replay" data-nnx-autoplay="true" aria-label="...">
  *     <div class="nnx-replay-runs">
  *       <div class="nnx-replay-run" data-nnx-replay="../assets/<slug>/replay.json" data-nnx-label="seed 0">
- *         <div class="nnx-replay-fallback"> the poster and the video (what readers without JavaScript see) </div>
+ *         <div class="nnx-replay-placeholder"> (the poster's size, until the data is drawn) </div>
+ *         <noscript> the poster and the video, for readers without JavaScript </noscript>
+ *         <template class="nnx-replay-fallback"> the same, shown only if the data cannot load </template>
  *       </div> ... one per run side by side
  *     </div>
  *     <figcaption>, download links, <details> with the numbers per epoch
@@ -31,7 +33,9 @@
  *   (matplotlib's, as the video).
  * - Material's instant navigation: set up on every document$ emission, the previous page's
  *   figures torn down. Without material: on DOMContentLoaded.
- * - Without JavaScript, or if the data cannot load, the poster and the video stay.
+ * - Without JavaScript the poster and the video are shown (<noscript>); if the data cannot
+ *   load, the script puts them in (from the <template>), so a reader whose page draws the
+ *   replay downloads neither.
  *
  * window.nnxReplay.groups are the live figures (tests and the benchmark drive them).
  */
@@ -630,11 +634,8 @@
     this.state.theme = readTheme(figure);
     this.views = runs.map(function (run, k) {
       var node = self.runNodes[k], view = new RunView(self, node, run, node.getAttribute("data-nnx-label"));
-      var fallback = node.querySelector(".nnx-replay-fallback");
-      if (fallback) {
-        fallback.hidden = true;
-        fallback.querySelectorAll("video").forEach(function (v) { v.pause(); });
-      }
+      var placeholder = node.querySelector(".nnx-replay-placeholder");
+      if (placeholder) placeholder.remove();
       if (runs.length > 1 && view.label) node.appendChild(el("p", "nnx-rp-run-label", view.label));
       node.appendChild(view.node);
       return view;
@@ -915,6 +916,17 @@
   };
 
   // ------------------------------------------------------------------------ mount/unmount
+  /** Put each run's poster and video (its <template>) in place of its placeholder. */
+  function showFallback(figure) {
+    figure.querySelectorAll(".nnx-replay-run").forEach(function (node) {
+      var tpl = node.querySelector("template.nnx-replay-fallback");
+      var placeholder = node.querySelector(".nnx-replay-placeholder");
+      if (!tpl || !placeholder) return;
+      placeholder.replaceWith(tpl.content.cloneNode(true));
+    });
+    if (window.nnxPalette) window.nnxPalette.apply(figure);
+  }
+
   function setup(root) {
     var figures = Array.prototype.slice.call(root.querySelectorAll("figure.nnx-replay"));
     var token = api.generation;
@@ -925,7 +937,8 @@
       return new Promise(function (resolve) {
         var start = function () {
           group.load().then(resolve, function (err) {
-            console.warn("nnx-replay: the live replay could not load; the video stays", err);
+            console.warn("nnx-replay: the live replay could not load; showing the video", err);
+            showFallback(figure);
             var note = el("p", "nnx-rp-notes", "The live replay could not load (" + err.message + "); the video shows the same replay.");
             figure.appendChild(note);
             resolve(null);
