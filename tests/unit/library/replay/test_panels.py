@@ -20,7 +20,6 @@ from matplotlib.figure import Figure  # noqa: E402
 from pipeline.library.errors import PipelineError  # noqa: E402
 from pipeline.library.explainers.seed000 import seed000_layout  # noqa: E402
 from pipeline.library.replay.composer import Composition, select_epochs  # noqa: E402
-from pipeline.library.replay.parallel_render import render_outputs  # noqa: E402
 from pipeline.library.replay.forward import NumpyForward, UnsupportedModel  # noqa: E402
 from pipeline.library.replay.panels import (  # noqa: E402
     CurvesPanel,
@@ -32,6 +31,7 @@ from pipeline.library.replay.panels import (  # noqa: E402
     WeightDistributionPanel,
     weight_ridgeline,
 )
+from pipeline.library.replay.parallel_render import render_outputs  # noqa: E402
 from pipeline.library.replay.recorder import ReplayRecorder  # noqa: E402
 from pipeline.library.replay.store import Replay  # noqa: E402
 from pipeline.library.training import fit_fast  # noqa: E402
