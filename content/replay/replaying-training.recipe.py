@@ -194,7 +194,8 @@ if not ex.is_diverged:
     with ex.timer("render"):
         comp = seed000_layout(replay)
         data = write_replay_data(ex.asset_path("replay.json"), replay, comp, fps=sizes["fps"])
-        comp.still(still_epoch, ex.asset_path(f"epoch-{still_epoch}.png"))
+        webp = {"pil_kwargs": {"quality": 85}}  # a quarter of a PNG's bytes: the page stays light
+        comp.still(still_epoch, ex.asset_path(f"epoch-{still_epoch}.webp"), **webp)
         comp.poster(ex.asset_path("poster.png"))
         # the MP4 and the GIF in one pass over the epochs (light palette only: they are files
         # to download; the page draws the replay in the reader's palette)
@@ -202,10 +203,11 @@ if not ex.is_diverged:
                        gif_path=ex.asset_path("replay.gif"), fps=video_fps, epochs=video_epochs,
                        preset="veryfast")  # 4x less encoding than medium, 7 % smaller
         comp.set_palette("dark")  # the still and the poster in the dark palette too
-        comp.still(still_epoch, ex.asset_path(variant_name(f"epoch-{still_epoch}.png", "dark")))
+        comp.still(still_epoch, ex.asset_path(variant_name(f"epoch-{still_epoch}.webp", "dark")),
+                   **webp)
         comp.poster(ex.asset_path(variant_name("poster.png", "dark")))
-    ex.add_output(f"epoch-{still_epoch}.png", kind="image",
-                  dark=variant_name(f"epoch-{still_epoch}.png", "dark"),
+    ex.add_output(f"epoch-{still_epoch}.webp", kind="image",
+                  dark=variant_name(f"epoch-{still_epoch}.webp", "dark"),
                   alt=f"The replay at epoch {still_epoch}: the hidden layer has bent the grid so "
                       f"the two moons lie on either side of the output's boundary; accuracy "
                       f"{ex.metrics['still_accuracy']:.1%}, and both probability histograms are "
@@ -225,7 +227,7 @@ if not ex.is_diverged:
                   alt=f"The replay of all {len(replay.epochs)} recorded epochs, drawn by the "
                       f"page: the feature space of the hidden layer, the probability histograms "
                       f"of both classes, loss and accuracy, and the per-sample loss")
-    display(Image(filename=str(ex.asset_path(f"epoch-{still_epoch}.png"))))
+    display(Image(filename=str(ex.asset_path("poster.png"))))
     print(f"{len(video_epochs)} video frames; page data {data.total_bytes / 1e3:.0f} kB "
           f"({', '.join(f'{k} {v}' for k, v in data.sources.items())}); "
           f"render {ex.timings['render']:.1f} s")
@@ -273,15 +275,17 @@ with ex.timer("compare_seed"):
                       fps=sizes["fps"])
     for palette in PALETTES:
         other_comp.set_palette(palette)
-        other_comp.still(other_last, ex.asset_path(variant_name(f"seed-{compare_seed}.png", palette)))
-ex.add_output(f"seed-{compare_seed}.png", kind="image",
-              dark=variant_name(f"seed-{compare_seed}.png", "dark"),
+        other_comp.still(other_last, ex.asset_path(variant_name(f"seed-{compare_seed}.webp", palette)),
+                         pil_kwargs={"quality": 85})
+        if palette == "light":
+            display(other_comp)  # the notebook shows the light still
+ex.add_output(f"seed-{compare_seed}.webp", kind="image",
+              dark=variant_name(f"seed-{compare_seed}.webp", "dark"),
               alt=f"The replay of the seed-{compare_seed} run at epoch {other_last}: every point "
                   f"of the input plane lands on one thin curve of the hidden layer's plane, the "
                   f"two moons overlap along it, and accuracy stays at {other_acc:.1%}")
-ex.add_output(f"seed-{compare_seed}.json", kind="live-replay", poster=f"seed-{compare_seed}.png",
+ex.add_output(f"seed-{compare_seed}.json", kind="live-replay", poster=f"seed-{compare_seed}.webp",
               alt=f"The replay of the seed-{compare_seed} run, drawn by the page")
-display(Image(filename=str(ex.asset_path(f"seed-{compare_seed}.png"))))
 ex.metric("compare_seed", compare_seed)
 ex.metric("compare_seed_accuracy", round(float(other_acc), 4))
 ex.metric("compare_seed_loss", round(float(other_loss), 4))

@@ -145,7 +145,8 @@ if not ex.is_diverged:
     with ex.timer("render"):
         comp = boundary_composition(replay)
         data = write_replay_data(ex.asset_path("replay.json"), replay, comp, fps=sizes["fps"])
-        comp.still(last, ex.asset_path(f"boundary-epoch-{last}.png"))
+        webp = {"pil_kwargs": {"quality": 85}}  # a quarter of a PNG's bytes: the page stays light
+        comp.still(last, ex.asset_path(f"boundary-epoch-{last}.webp"), **webp)
         comp.poster(ex.asset_path("poster.png"))
         # the MP4 and the GIF in one pass over the epochs, in this process (the layout is
         # defined here), light palette only: they are files to download
@@ -153,10 +154,10 @@ if not ex.is_diverged:
                        gif_path=ex.asset_path("boundary.gif"), fps=sizes["fps"],
                        preset="veryfast")  # as seed 000's: half of medium's encoding CPU
         comp.set_palette("dark")  # the still and the poster in both palettes
-        comp.still(last, ex.asset_path(variant_name(f"boundary-epoch-{last}.png", "dark")))
+        comp.still(last, ex.asset_path(variant_name(f"boundary-epoch-{last}.webp", "dark")), **webp)
         comp.poster(ex.asset_path(variant_name("poster.png", "dark")))
-    ex.add_output(f"boundary-epoch-{last}.png", kind="image",
-                  dark=variant_name(f"boundary-epoch-{last}.png", "dark"),
+    ex.add_output(f"boundary-epoch-{last}.webp", kind="image",
+                  dark=variant_name(f"boundary-epoch-{last}.webp", "dark"),
                   alt=f"After {last} epochs: the decision boundary curves around the tips of "
                       f"both moons; accuracy {accuracy[-1]:.1%}, loss {loss[-1]:.3f}")
     ex.add_output("poster.png", kind="image", dark=variant_name("poster.png", "dark"),
@@ -171,7 +172,7 @@ if not ex.is_diverged:
                   gif="boundary.gif",
                   alt=f"The decision boundary and the loss and accuracy curves at each of the "
                       f"{len(replay.epochs)} recorded epochs, drawn by the page")
-    display(Image(filename=str(ex.asset_path(f"boundary-epoch-{last}.png"))))
+    display(Image(filename=str(ex.asset_path("poster.png"))))
     print(f"{len(replay.epochs)} epochs; page data {data.total_bytes / 1e3:.0f} kB; "
           f"render {ex.timings['render']:.1f} s")
 
@@ -193,7 +194,7 @@ if not ex.is_diverged:
         ax.set_ylabel("")
         ax.tick_params(labelsize=7)
     fig.tight_layout()
-    ex.save_figure(fig, "moments.png",
+    ex.save_figure(fig, "moments.webp", dpi=75, pil_kwargs={"quality": 80},
                    alt="The decision boundary at epochs " + ", ".join(map(str, moments))
                        + ", with the accuracy at each: random at epoch 0, a nearly straight "
                          "cut after one epoch, then a line that bends further around the tips "
@@ -237,7 +238,7 @@ n_full = sum(a >= 0.99 for a in final_accs.values())
 ex.metric("compare_seeds", len(final_accs))
 ex.metric("compare_seeds_full", int(n_full))
 ex.metric("compare_seeds_worst", round(min(final_accs.values()), 4))
-ex.save_figure(fig, "other-seeds.png",
+ex.save_figure(fig, "other-seeds.webp", dpi=75, pil_kwargs={"quality": 80},
                alt=f"Final decision boundaries for initialisation seeds 0 to {len(compare) - 1}: "
                    f"{n_full} of {len(compare)} bend around the tips of the moons (accuracy 99% "
                    f"or more); the others stay almost straight at about "
@@ -258,11 +259,12 @@ stuck_replay = dict(compare)[stuck]
 with ex.timer("render_compare"):
     stuck_comp = boundary_composition(stuck_replay)
     write_replay_data(ex.asset_path("stuck.json"), stuck_replay, stuck_comp, fps=sizes["fps"])
-    stuck_comp.still(int(stuck_replay.epochs[-1]), ex.asset_path("stuck.png"))
-ex.add_output("stuck.png", kind="image",
+    stuck_comp.still(int(stuck_replay.epochs[-1]), ex.asset_path("stuck.webp"),
+                     pil_kwargs={"quality": 85})
+ex.add_output("stuck.webp", kind="image",
               alt=f"The decision boundary of seed {stuck} after the last epoch: a nearly "
                   f"straight cut, accuracy {final_accs[stuck]:.1%}")
-ex.add_output("stuck.json", kind="live-replay", poster="stuck.png",
+ex.add_output("stuck.json", kind="live-replay", poster="stuck.webp",
               alt=f"The decision boundary of seed {stuck}, the run that ends lowest, drawn by "
                   "the page")
 print(f"seed {seed} vs stuck seed {stuck} ({final_accs[stuck]:.1%})")

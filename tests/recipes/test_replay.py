@@ -109,11 +109,11 @@ def _check_video(path: Path, n_frames: int, seconds: float) -> tuple[int, int]:
 
 
 EXPECTED = {
-    SEED000: {"video": "replay.mp4", "gif": "replay.gif", "still": "epoch-160.png",
+    SEED000: {"video": "replay.mp4", "gif": "replay.gif", "still": "epoch-160.webp",
               # quick: video_step 2, every second epoch at 10 fps (as long as 201 at 20 fps)
               "epochs": [*range(0, 201)], "video_frames": 101, "video_seconds": 10.1,
               "runs": ["replay.json", "seed-42.json"]},
-    BOUNDARY: {"video": "boundary.mp4", "gif": "boundary.gif", "still": "boundary-epoch-100.png",
+    BOUNDARY: {"video": "boundary.mp4", "gif": "boundary.gif", "still": "boundary-epoch-100.webp",
                "epochs": [*range(0, 101)], "video_frames": 101, "video_seconds": 10.1,
                "runs": ["replay.json", "stuck.json"]},
 }
@@ -373,7 +373,7 @@ def test_every_image_has_a_dark_version_and_the_runs_compare(built, slug):
 
     assets, manifest = built[slug]
     for out in manifest["outputs"]:
-        if out["kind"] != "image" or out["name"] == "stuck.png":  # the stuck run's fallback
+        if out["kind"] != "image" or out["name"] == "stuck.webp":  # the stuck run's fallback
             continue
         dark = (out.get("extra") or {}).get("dark")
         assert dark and (assets / dark).is_file(), f"{slug}/{out['name']} has no dark version"

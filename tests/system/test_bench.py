@@ -298,7 +298,8 @@ def test_live_replay_rows_and_the_side_by_side_output() -> None:
     assert bench_live._rows(out) == {"dr_train": (24.1, 7000000), "dr_replay": (137.2, 7220000),
                                      "nnx_full": (14.9, 990000)}
     results = {
-        "pageweight": {"heaviest": {"page": "replay/a/", "viewport": "2560x1440", "bytes": 900_000},
+        "pageweight": {"heaviest": {"page": "replay/a/", "viewport": "2560x1440", "bytes": 900_000,
+                                    "served_bytes": 420_000},
                        "ok": True, "replay_data": {"a/replay.json": {"index_bytes": 14_000,
                                                                      "binary_bytes": 46_000}}},
         "scrubfps": {"fps": 59.8, "ok": True, "points": 2000, "epochs": 201, "frames": 400,

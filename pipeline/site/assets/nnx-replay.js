@@ -599,21 +599,33 @@
     this.cleanups.push(function () { target.removeEventListener(type, fn, opts); });
   };
 
+  /** A run's index and binary file, fetched once per page (figures may share a run). */
+  function fetchRun(href) {
+    var hit = api.runs.get(href);
+    if (hit) return hit;
+    var url = new URL(href);
+    var promise = fetch(url).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status + " for " + url);
+      return r.json();
+    }).then(function (index) {
+      var bin = new URL(index.bin, url);
+      return fetch(bin).then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status + " for " + bin);
+        return r.arrayBuffer();
+      }).then(function (buffer) { return { index: index, buffer: buffer }; });
+    });
+    api.runs.set(href, promise);
+    promise.catch(function () { api.runs.delete(href); });
+    return promise;
+  }
+
   /** Fetch every run's index and binary file; resolves to this group (or rejects). */
   Group.prototype.load = function () {
     var self = this;
     return Promise.all(this.runNodes.map(function (node) {
-      var url = new URL(node.getAttribute("data-nnx-replay"), document.baseURI);
-      return fetch(url).then(function (r) {
-        if (!r.ok) throw new Error("HTTP " + r.status + " for " + url);
-        return r.json();
-      }).then(function (index) {
-        var bin = new URL(index.bin, url);
-        return fetch(bin).then(function (r) {
-          if (!r.ok) throw new Error("HTTP " + r.status + " for " + bin);
-          return r.arrayBuffer();
-        }).then(function (buffer) { return new core.Run(index, buffer); });
-      });
+      var href = new URL(node.getAttribute("data-nnx-replay"), document.baseURI).href;
+      // each figure decodes its own Run (its own caches), over the same bytes
+      return fetchRun(href).then(function (data) { return new core.Run(data.index, data.buffer); });
     })).then(function (runs) {
       if (self.destroyed) return self;
       self.mount(runs);
@@ -945,13 +957,14 @@
           });
         };
         if (!window.IntersectionObserver) { start(); return; }
-        // fetch when the figure comes within a screen of the viewport
+        // fetch when the figure comes within a quarter of a screen of the viewport: a replay
+        // further down the page costs nothing until the reader scrolls towards it
         group.loadObserver = new IntersectionObserver(function (entries) {
           if (!entries.some(function (en) { return en.isIntersecting; })) return;
           group.loadObserver.disconnect();
           group.loadObserver = null;
           if (token === api.generation) start(); else resolve(null);
-        }, { rootMargin: "100% 0px" });
+        }, { rootMargin: "25% 0px" });
         group.loadObserver.observe(figure);
       });
     }));
@@ -959,6 +972,7 @@
 
   var api = {
     groups: [],
+    runs: new Map(), // URL of a run's index -> Promise of {index, buffer}, for this page
     generation: 0,
     ready: Promise.resolve([]),
     core: core,
@@ -966,6 +980,7 @@
     init: function () {
       api.groups.forEach(function (g) { g.destroy(); });
       api.groups = [];
+      api.runs = new Map();
       api.generation += 1;
       api.ready = setup(document);
       return api.ready;
