@@ -667,12 +667,15 @@
 
   /**
    * A view's grid of predictions at epoch row e: the feature plane's background (the layers
-   * after the viewed one) or the input plane's (the whole model). Returns {xs, ys, k, p}:
-   * probabilities, k per grid point, rows along y.
+   * after the viewed one) or the input plane's (the whole model), over the view's limits or
+   * the given ones (runs side by side share theirs). Returns {xs, ys, k, p}: probabilities, k
+   * per grid point, rows along y.
    */
-  Run.prototype.grid = function (view, e) {
+  Run.prototype.grid = function (view, e, xlim, ylim) {
     var r = view.kind === "boundary" ? view.resolution : view.background.resolution;
-    var xs = linspace(view.xlim[0], view.xlim[1], r), ys = linspace(view.ylim[0], view.ylim[1], r);
+    xlim = xlim || view.xlim;
+    ylim = ylim || view.ylim;
+    var xs = linspace(xlim[0], xlim[1], r), ys = linspace(ylim[0], ylim[1], r);
     var pts = new Float64Array(2 * r * r);
     for (var j = 0; j < r; j++) for (var i = 0; i < r; i++) { pts[2 * (j * r + i)] = xs[i]; pts[2 * (j * r + i) + 1] = ys[j]; }
     var res = view.kind === "boundary"

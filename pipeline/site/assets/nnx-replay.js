@@ -263,8 +263,9 @@
   Panel.prototype.drawImage = function (ctx, e, state) {
     var s = this.spec, bg = s.kind === "boundary" ? s : s.background;
     if (!bg) return null;
-    var grid = this.run.grid(s, e), r = grid.xs.length;
-    var key = String(e);
+    var lim = this.limits(); // the axes shown (shared by runs side by side): fill them
+    var grid = this.run.grid(s, e, lim.x, lim.y), r = grid.xs.length;
+    var key = e + ":" + lim.x + ":" + lim.y;
     if (this.imageKey !== key) {
       if (!this.image) { this.image = document.createElement("canvas"); this.image.width = r; this.image.height = r; }
       var ictx = this.image.getContext("2d"), img = ictx.createImageData(r, r), px = img.data;
@@ -648,8 +649,7 @@
       var node = self.runNodes[k], view = new RunView(self, node, run, node.getAttribute("data-nnx-label"));
       var placeholder = node.querySelector(".nnx-replay-placeholder");
       if (placeholder) placeholder.remove();
-      if (runs.length > 1 && view.label) node.appendChild(el("p", "nnx-rp-run-label", view.label));
-      node.appendChild(view.node);
+      node.appendChild(view.node); // under the run's caption (the shortcode's label)
       return view;
     });
     this.buildControls();
