@@ -22,7 +22,8 @@ from pipeline.builder.records import Failure, FailureKind, OutcomeStatus, Result
 from pipeline.builder.store import MANIFEST, BuildDir, file_table, seal_manifest
 from pipeline.library import atomic
 from pipeline.library.deps import DEPFILE, data_roots
-from pipeline.library.errors import AssetPathError, PipelineError, RecipeFailed
+from pipeline.builder.errors import RecipeFailed
+from pipeline.library.errors import AssetPathError, PipelineError
 from pipeline.library.runtime import OUTPUTS_FILE
 
 if TYPE_CHECKING:

@@ -20,10 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pipeline.library.errors import RecipeFailure
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +92,7 @@ class Failure:
     """Where and why a recipe failed: the failing cell, its source and the kernel's traceback.
 
     The one record of a failure: the executor and the job runners build it, it rides in
-    :class:`pipeline.library.errors.RecipeFailed` and in a ``jobs.Outcome`` across worker
+    :class:`pipeline.builder.errors.RecipeFailed` and in a ``jobs.Outcome`` across worker
     processes (plain, frozen data, so it pickles), the state file keeps it in the last attempt,
     and the build's summary and the page's stale banner show it.
 
@@ -128,11 +125,11 @@ class Failure:
         return f"{self.recipe}, {where}: {self.ename}: {self.evalue}".strip()
 
     @classmethod
-    def read(cls, failure: RecipeFailure) -> Failure:
-        """What a :class:`~pipeline.library.errors.RecipeFailed` carries, as a :class:`Failure`.
+    def read(cls, failure: Any) -> Failure:
+        """What a :class:`~pipeline.builder.errors.RecipeFailed` carries, as a :class:`Failure`.
 
-        The exception types it only as a protocol (the library cannot import the build tool),
-        so anything else that fits is converted through its dict.
+        Anything else with a ``to_dict`` (a failure record from another version of this class,
+        unpickled across processes) is converted through its dict.
         """
         return failure if isinstance(failure, Failure) else cls.from_dict(failure.to_dict())
 

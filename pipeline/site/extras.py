@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.builder.records import Manifest
-from pipeline.library.errors import HostingLimitError
+from pipeline.site.errors import HostingLimitError
 from pipeline.site.build_report import report_page, row_for
 from pipeline.site.config import HostingConfig
 from pipeline.site.hosting_limits import (

@@ -9,6 +9,7 @@ drives ``python -m pipeline build [--dry-run]`` there in a subprocess (slow: it 
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -91,6 +92,25 @@ class Checkout:
         return lines
 
 
+def site_and_builder_error_texts() -> list[tuple[str, str]]:
+    """``(repo-relative file, first docstring line)`` of the errors only the site or the build
+    tool raise, imported from the modules that raise them (so wherever they are defined)."""
+    from pipeline.builder.executor import RecipeFailed
+    from pipeline.builder.locking import BuildLocked
+    from pipeline.builder.store import CorruptEntry
+    from pipeline.builder.store_pack import PackError
+    from pipeline.site.hosting_limits import HostingLimitError
+    from pipeline.site.pages import ShortcodeError, ShortcodeUsageError, UnsafeInclude
+
+    found = []
+    for cls in (ShortcodeError, ShortcodeUsageError, UnsafeInclude, HostingLimitError,
+                BuildLocked, CorruptEntry, PackError, RecipeFailed):
+        source = Path(inspect.getsourcefile(cls)).resolve()
+        found.append((source.relative_to(REPO_ROOT).as_posix(),
+                      inspect.getdoc(cls).splitlines()[0]))
+    return found
+
+
 @pytest.mark.slow
 def test_edits_rerun_exactly_the_recipes_that_used_them(tmp_path) -> None:
     co = Checkout(tmp_path / "repo")
@@ -120,6 +140,16 @@ def test_edits_rerun_exactly_the_recipes_that_used_them(tmp_path) -> None:
     assert co.dry_run() == {"alpha": "cached", "beta": "cached"}
     co.build()
     assert co.ran() == set()
+
+    # The text of an error only the site or the build tool raises, wherever it is defined:
+    # nothing runs (every recipe imports the library's error module, so there it would re-run
+    # every recipe).
+    for rel, line in site_and_builder_error_texts():
+        target = co.root / rel
+        text = target.read_text()
+        assert line in text, (rel, line)
+        target.write_text(text.replace(line, line + " Reworded.", 1))
+    assert co.dry_run() == {"alpha": "cached", "beta": "cached"}
 
     # A data file one recipe read (not declared anywhere): that recipe.
     (co.data / "table.csv").write_text("a,b\n1,3\n")
