@@ -13,13 +13,11 @@ tool, the site, and their errors), which cannot change what a recipe computes.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import platform
-import sys
 import time
 from dataclasses import dataclass
 from importlib import metadata

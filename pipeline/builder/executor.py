@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
 
+from pipeline.builder.errors import RecipeFailed
 from pipeline.builder.interrupts import run_cancellable
 from pipeline.builder.kernel_sockets import ipc_kernel_manager, socket_base
 from pipeline.builder.notebook_export import ANSI_RE, export_markdown
 from pipeline.builder.records import Failure, FailureKind
-from pipeline.builder.errors import RecipeFailed
 from pipeline.library.errors import PipelineError, user_error_names
 from pipeline.library.precision import ONEDNN_DEFAULT
 

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.builder.cache import FileHasher, key_after_run
+from pipeline.builder.errors import RecipeFailed
 from pipeline.builder.executor import execute_recipe, kernel_env
 from pipeline.builder.records import Failure, FailureKind, OutcomeStatus, ResultStatus
 from pipeline.builder.store import MANIFEST, BuildDir, file_table, seal_manifest
 from pipeline.library import atomic
 from pipeline.library.deps import DEPFILE, data_roots
-from pipeline.builder.errors import RecipeFailed
 from pipeline.library.errors import AssetPathError, PipelineError
 from pipeline.library.runtime import OUTPUTS_FILE
 

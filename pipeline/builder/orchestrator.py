@@ -26,12 +26,12 @@ from pipeline.builder.cache import (
     snapshot_sources,
 )
 from pipeline.builder.depfiles import InstalledVersions, hash_record
+from pipeline.builder.errors import CorruptEntry
 from pipeline.builder.jobs import BuildOptions, Job, Outcome
 from pipeline.builder.parallel import make_runner
 from pipeline.builder.recipes import PROFILES, Recipe
 from pipeline.builder.records import Attempt, OutcomeStatus, RecipeState
 from pipeline.builder.store import MANIFEST, BuildDir
-from pipeline.builder.errors import CorruptEntry
 from pipeline.library.deps import data_roots
 from pipeline.library.errors import PipelineError
 

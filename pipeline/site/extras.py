@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.builder.records import Manifest
-from pipeline.site.errors import HostingLimitError
 from pipeline.site.build_report import report_page, row_for
 from pipeline.site.config import HostingConfig
+from pipeline.site.errors import HostingLimitError
 from pipeline.site.hosting_limits import (
     MAX_SITE_BYTES,
     MB,

@@ -20,8 +20,8 @@ from typing import Any
 from markupsafe import Markup
 
 from pipeline.builder.records import Failure, FailureKind, Manifest, RecipeState, read_state
-from pipeline.site.errors import ShortcodeError, ShortcodeUsageError, UnsafeInclude
 from pipeline.library.suggest import did_you_mean
+from pipeline.site.errors import ShortcodeError, ShortcodeUsageError, UnsafeInclude
 from pipeline.site.render import render
 from pipeline.site.render import seconds as _fmt_seconds
 
