@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.builder.cache import FileHasher, key_after_run
 from pipeline.builder.errors import RecipeFailed
 from pipeline.builder.executor import execute_recipe, kernel_env
+from pipeline.builder.notebook_export import withhold_in_stored
 from pipeline.builder.records import Failure, FailureKind, OutcomeStatus, ResultStatus
 from pipeline.builder.store import MANIFEST, BuildDir, file_table, seal_manifest
 from pipeline.library import atomic
@@ -142,6 +143,9 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
             job.key_parts, assets / DEPFILE, options.repo_root,
             data_roots(options.data_dir, job.recipe_path.parent), job.sources,
             FileHasher(bdir.hash_memo))
+        # Nothing of a diverged run: the notebook keeps no picture the recipe's own files lost.
+        withhold_in_stored(result.notebook, ResultStatus.from_dict(
+            outputs.get("status")).untrusted_from_cell)
         _check_thumbnail(header.get("thumbnail"), assets, outputs, job.rel_path)
         _check_declared_data(header.get("data", []), outputs, job.rel_path)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -168,7 +172,7 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
             "resources": outputs.get("resources", {}),
             "versions": {**job.key_parts["versions"], "python": _python_version()},
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "notebook": f"notebook/{job.slug}.md",
+            "notebook": f"notebook/{job.slug}.ipynb",
         }
         manifest["files"] = file_table(staged)
         # Sealed as written: NaN -> null before hashing, so the seal matches the strict file.

@@ -181,6 +181,8 @@ class ResultStatus:
     loss: Any = None
     message: str = ""
     detected: str = ""
+    #: the notebook cell (its execution count) in which a non-finite value was detected
+    cell: int | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -189,7 +191,7 @@ class ResultStatus:
         state = ResultState.DIVERGED if d.get("state") == ResultState.DIVERGED else ResultState.OK
         return cls(state=state, epoch=_opt_int(d.get("epoch")), learning_rate=d.get("learning_rate"),
                    loss=d.get("loss"), message=str(d.get("message") or ""),
-                   detected=_str(d.get("detected")), raw=d)
+                   detected=_str(d.get("detected")), cell=_opt_int(d.get("cell")), raw=d)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.raw)
@@ -197,6 +199,15 @@ class ResultStatus:
     @property
     def diverged(self) -> bool:
         return self.state is ResultState.DIVERGED
+
+    @property
+    def untrusted_from_cell(self) -> int | None:
+        """Notebook cells from this execution count on show pictures of a diverged run that the
+        recipe did not handle itself (the non-finite check, not ``Explainer.diverged``); 0 means
+        every cell (the run was found out only at the end). None: nothing to withhold."""
+        if not self.diverged or self.detected != "non-finite":
+            return None
+        return self.cell if self.cell is not None and self.epoch is not None else 0
 
 
 @dataclass(frozen=True)

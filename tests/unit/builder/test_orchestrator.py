@@ -25,7 +25,7 @@ def test_build_then_cache_then_prose_edit(mini) -> None:
     entry, manifest = mini.current("alpha")
     assert manifest["metrics"] == {"n": 3} and manifest["profile"] == "quick"
     assert (entry / "assets" / "line.png").stat().st_size > 1000
-    assert (entry / "notebook" / "alpha.md").exists()
+    assert (entry / "notebook" / "alpha.ipynb").exists()
     assert "line.png" in manifest["files"]["assets/line.png"]["sha256"] or manifest["files"]
 
     assert mini.cli("build") == 0

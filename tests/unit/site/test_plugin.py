@@ -113,7 +113,7 @@ def test_markdown_asset_is_copied_not_rendered_and_include_inlines_tables(mini) 
     assert "<caption>Layers</caption>" in block and "<p>" not in block.split("</div>")[0]
 
     # a fragment with a script, or a non-HTML asset, fails --strict naming the page and asset
-    for name, message in (("evil.html", "contains a <script> element"),
+    for name, message in (("evil.html", "removed: a <script> element"),
                           ("summary.md", "not an HTML fragment")):
         page.write_text(TINY_PAGE_WITH(name))
         result = build_site(mini.content, mini.build_dir, site)
