@@ -239,14 +239,15 @@ def removed_parts(before: str, after: str) -> tuple[tuple[str, ...], tuple[str, 
         (active if tag in _ACTIVE_ELEMENTS else inert).extend([phrase] * gone)
     kept = Counter((tag, name, value) for tag, attrs in new.elements for name, value in attrs)
     for tag, attrs in old.elements:
-        if tag not in TAGS:
-            continue  # the element is gone, and reported above
         for name, value in attrs:
             if name == "id":
                 continue
             if kept[(tag, name, value)] > 0:
                 kept[(tag, name, value)] -= 1
                 continue
+            if tag not in TAGS and not (name.startswith("on") or name in _ACTIVE_ATTRIBUTES
+                                        or name in _URL_ATTRIBUTES and not _url_allowed(value)):
+                continue  # went with its element, reported above
             if name.startswith("on"):
                 active.append(f"{name}= on <{tag}>")
             elif name in _URL_ATTRIBUTES and not _url_allowed(value):

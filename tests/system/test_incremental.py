@@ -172,3 +172,53 @@ def test_edits_rerun_exactly_the_recipes_that_used_them(tmp_path) -> None:
     beta_module.write_text(beta_module.read_text() + "# edited\n")
     assert co.dry_run() == {"alpha": "pipeline/library/demo_beta.py changed",
                             "beta": "pipeline/library/demo_beta.py changed"}
+
+
+MARKED_EXPORTER = '''
+
+def _marked(exporter_class):
+    """nbconvert's exporter, changed: every page it makes ends with a marker (test edit)."""
+
+    class Marked(exporter_class):
+        def from_notebook_node(self, nb, resources=None, **kw):
+            body, resources = super().from_notebook_node(nb, resources=resources, **kw)
+            return body + "\\n\\nExported by the changed exporter.\\n", resources
+
+    return Marked
+'''
+
+
+@pytest.mark.slow
+def test_a_changed_notebook_exporter_changes_the_page_and_retrains_nothing(tmp_path) -> None:
+    """The notebook page's format is not waiting in the store for a retrain (issue 25, item 3):
+    editing the code that exports a notebook (wherever it lives) changes the page at the next
+    site build, and ``build --dry-run`` still says every recipe is cached."""
+    from tests.sitebuild import write_config
+
+    co = Checkout(tmp_path / "repo")
+    co.build("--only", "alpha")
+    assert co.ran() == {"alpha"}
+
+    def notebook_page() -> str:
+        site = co.root / "site"
+        cfg = write_config(co.content, site, co.root / "mkdocs.test.yml")
+        env = {**os.environ, "PYTHONPATH": str(co.root), "NNX_BUILD_DIR": str(co.root / "build"),
+               "NO_MKDOCS_2_WARNING": "1"}
+        done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "-f", str(cfg)],
+                              cwd=co.root, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return (site / "notebooks" / "alpha" / "index.html").read_text()
+
+    before = notebook_page()
+    assert "save_figure" in before and "Exported by the changed exporter" not in before
+    exporters = [p for p in sorted((co.root / "pipeline").rglob("*.py"))
+                 if "MarkdownExporter()" in p.read_text()]
+    assert len(exporters) == 1, exporters
+    source = exporters[0]
+    source.write_text(source.read_text().replace("MarkdownExporter()",
+                                                 "_marked(MarkdownExporter)()") + MARKED_EXPORTER)
+    assert co.dry_run()["alpha"] == "cached"
+    after = notebook_page()
+    assert "Exported by the changed exporter" in after
+    co.build("--only", "alpha")
+    assert co.ran() == set()
