@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.builder.records import Manifest
-from pipeline.site.build_report import report_page, row_for
+from pipeline.site.build_report import ReportSection, report_page, row_for
 from pipeline.site.config import HostingConfig
 from pipeline.site.errors import HostingLimitError
 from pipeline.site.hosting_limits import (
@@ -24,7 +24,7 @@ from pipeline.site.hosting_limits import (
     check_hard_limits,
     pages_over_budget,
 )
-from pipeline.site.nav import BUILD_REPORT_PAGE, NavPage, learning_path_nav
+from pipeline.site.nav import BUILD_REPORT_PAGE, BUILD_REPORT_TITLE, NavPage, learning_path_nav
 from pipeline.site.thumbnails import THUMBNAIL_DIR, make_thumbnail
 
 log = logging.getLogger("mkdocs.plugins.nnx")
@@ -61,11 +61,21 @@ def add_build_report(files: Any, config: Any) -> None:
     from mkdocs.structure.files import File
 
     if files.get_file_from_path(BUILD_REPORT_PAGE) is None:
-        files.append(File.generated(config, BUILD_REPORT_PAGE, content="# How this site was built\n"))
+        # Front matter here, in the page's source, where mkdocs reads it: the text the plugin
+        # puts in the page at page time (report_page) is Markdown only.
+        files.append(File.generated(config, BUILD_REPORT_PAGE, content=(
+            f"---\ntitle: {BUILD_REPORT_TITLE}\n---\n\n# {BUILD_REPORT_TITLE}\n")))
 
 
 def is_build_report(page: Any) -> bool:
     return page.file.src_uri == BUILD_REPORT_PAGE and page.file.generated_by is not None
+
+
+def build_report_sections(results: dict[str, Any], docs: Path, page: Any, files: Any
+                          ) -> list[ReportSection]:
+    """The report page's sections after the cost table, in order (none yet): another section
+    of the page is one more item here."""
+    return []
 
 
 def build_report_markdown(results: dict[str, Any], docs: Path, page: Any, files: Any) -> str:
@@ -79,7 +89,8 @@ def build_report_markdown(results: dict[str, Any], docs: Path, page: Any, files:
             url = target.url_relative_to(page.file) if target else None
         rows.append(row_for(slug, recipe.header.title, url, res.get("manifest"),
                             res.get("state") or {}))
-    return report_page(rows, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    return report_page(rows, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                       build_report_sections(results, docs, page, files))
 
 
 def check_hosting_limits(site: Path, hosting: HostingConfig, log: logging.Logger) -> None:
