@@ -45,7 +45,7 @@ from tests.browser_support import (
     scrubber_problems,
     site_pages,
 )
-from tests.conftest import REPO_ROOT, MiniProject, tiny_recipe
+from tests.conftest import REPO_ROOT, MiniProject, missing, need_module, tiny_recipe
 from tests.sitebuild import build_site
 
 pytestmark = pytest.mark.browser
@@ -293,7 +293,7 @@ class PageReport:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: `apt-get install -y chromium` (never a downloaded browser)")
+        missing(f"Chromium at {CHROMIUM}", "`apt-get install -y chromium` (never a downloaded browser)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -718,7 +718,7 @@ def test_notebook_page_swaps_its_images_and_never_fetches_the_other(
 def test_hiplot_page_follows_the_palette(browser: Any, tmp_path: Path) -> None:
     """HiPlot's dark theme as the embedding page's palette is, on load and on a toggle; on its
     own, as the palette Material stored; its data colours are the same in both themes."""
-    pytest.importorskip("hiplot")
+    need_module("hiplot")
     from pipeline.library.hiplot_export import parallel_coordinates
 
     rows = [{"epoch": e, "loss": 1.0 / (e + 1)} for e in range(1, 9)]

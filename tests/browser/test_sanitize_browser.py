@@ -26,7 +26,7 @@ import pytest
 from pipeline.site.notebook_page import export_page
 from pipeline.site.pages import PageContext, expand_shortcodes
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, StaticServer
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, missing
 from tests.xss_vectors import NAVIGATING, VECTORS, srcdoc, with_payload
 
 pytestmark = pytest.mark.browser
@@ -105,7 +105,7 @@ def corpus_pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium`")
+        missing(f"Chromium at {CHROMIUM}", "`apt-get install -y chromium`")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

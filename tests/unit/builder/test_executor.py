@@ -108,7 +108,6 @@ def test_ctrl_c_shuts_the_kernel_down_before_it_interrupts(tmp_path: Path, warm:
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     presser = threading.Thread(target=press_ctrl_c, daemon=True)
     presser.start()
-    start = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
             executor.execute_recipe(recipe, "demo/sleeper.recipe.py", {}, workdir,
@@ -118,7 +117,8 @@ def test_ctrl_c_shuts_the_kernel_down_before_it_interrupts(tmp_path: Path, warm:
         presser.join(130)
         signal.signal(signal.SIGINT, previous)
     assert (workdir / "started").exists(), "the cell ran before the interrupt"
-    assert time.monotonic() - start < 60
+    # (the interrupted cell sleeps 300 s: had the interrupt not stopped it, execute_recipe
+    # would have returned instead of raising; how fast it stops is the benchmarks' business)
     assert _kernels() - before == set(), "the kernel was shut down before the interrupt"
     assert not list(workdir.glob("kernel*")), "its sockets and connection file are gone"
     if kernel is not None:
@@ -146,11 +146,9 @@ def test_the_watchdog_kills_a_run_stuck_outside_a_cell(tmp_path: Path, monkeypat
     before = _kernels()
     monkeypatch.setattr(executor, "TIMEOUT_GRACE_S", 0.0)
     monkeypatch.setattr(executor._NotebookRun, "_cells", stuck_after_the_kernel_started)
-    start = time.monotonic()
     with pytest.raises(executor.RecipeFailed) as failed:
         executor.execute_recipe(recipe, "demo/quick.recipe.py", {}, workdir,
                                 tmp_path / "notebook", "quick", 1, Path.cwd(), None)
-    assert time.monotonic() - start < 30
     failure = failed.value.failure
     assert failure.kind == "timeout" and "exceeded its timeout of 1 s" in failure.evalue
     assert "the kernel was killed" in caplog.text, "the watchdog, not nbclient, stopped it"
