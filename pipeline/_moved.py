@@ -49,8 +49,8 @@ MOVED: dict[str, str] = {
 _NOTES = {
     "pipeline.errors": " (errors only the build tool or the site raise are in "
                        "pipeline.builder.errors and pipeline.site.errors)",
-    "pipeline.notebook_export": " (the notebook page is now exported by the site: "
-                                "pipeline.site.notebook_page)",
+    "pipeline.notebook_export": " (it stores the executed notebook; the notebook page is "
+                                "made by pipeline.site.notebook_page)",
 }
 
 

@@ -275,6 +275,12 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
         )
         if res is None and "{{" not in markdown:
             return markdown
+        if slug is not None and page.file.src_uri == f"notebooks/{slug}.md":
+            # A notebook page is code and outputs, not prose: a "{{ ... }}" a cell prints is
+            # text, never a shortcode; it keeps its recipe's provenance box.
+            if ctx.manifest is None:
+                return markdown
+            return markdown.rstrip() + "\n\n" + provenance_box(ctx.manifest)
         out = expand_shortcodes(markdown, ctx)
         if ctx.unbuilt_ok and slug:  # unbuilt_ok implies a result, found by slug
             out = unlink_unbuilt_assets(out, slug)
