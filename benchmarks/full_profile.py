@@ -56,6 +56,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", default="full", help="the profile (default full)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help=f"where the JSON goes (default {DEFAULT_OUT.relative_to(REPO_ROOT)})")
+    parser.add_argument("--speed-probe", action="store_true",
+                        help="also time the CIFAR-10 network's training in float32 and bfloat16 "
+                             "(benchmarks.cifar_speed, about 3 minutes): what a machine without "
+                             "bfloat16 units pays for the full profile")
     parser.add_argument("--no-build", dest="build", action="store_false",
                         help="do not build: report what the store holds (every recipe must "
                              "have a result of this profile)")
@@ -186,6 +190,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.build:
         report["build"] = run_build(build_command(args))
     report["recipes"] = collect(args.build_dir, args.content_dir, args.profile, args.only)
+    if args.speed_probe:
+        from benchmarks.cifar_speed import measure
+
+        log.info("timing the CIFAR-10 network's training in float32 and bfloat16")
+        report["training_speed"] = measure()
     devices = sorted({r.get("device") for r in report["recipes"].values() if r.get("device")})
     report["device"] = ", ".join(devices) or None
     report["machine"] = {**machine_facts(), "load_after": load_average()}
