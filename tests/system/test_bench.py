@@ -282,8 +282,6 @@ def test_explainer_startup_and_cpu_floor_come_from_the_executed_notebook(tmp_pat
 
 
 def test_the_readme_article_table_comes_from_the_record_and_the_pages(tmp_path) -> None:
-    import json
-
     from benchmarks.article_table import END, START, table, update
     from tests.conftest import REPO_ROOT
 
@@ -299,4 +297,3 @@ def test_the_readme_article_table_comes_from_the_record_and_the_pages(tmp_path) 
     update(readme, text)
     out = readme.read_text()
     assert "old" not in out and out.endswith(f"{END}\n\nafter\n") and "| 82.0 % |" in out
-    json.dumps(record)
