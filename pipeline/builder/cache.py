@@ -206,15 +206,20 @@ def _digest(value: Any) -> str:
 
 def key_after_run(declared: dict[str, Any], depfile: Path, repo_root: Path,
                   roots: dict[str, Path], sources: dict[str, str],
-                  hasher: FileHasher | None = None) -> tuple[CacheKey, dict[str, Any] | None]:
+                  hasher: FileHasher | None = None,
+                  threads: str | None = None) -> tuple[CacheKey, dict[str, Any] | None]:
     """The key of a finished run: its declared parts plus what its depfile recorded.
 
     Reads and deletes ``depfile`` (it goes into the manifest, not into the assets). Module
-    hashes come from ``sources``, the snapshot taken when the build was planned.
+    hashes come from ``sources``, the snapshot taken when the build was planned. ``threads``:
+    the thread count the build gave the kernel (a count or "default"), recorded with the rest
+    of what the run used, because it changes the last bits of its numbers.
     """
     record = read_depfile(depfile)
     if record is None:
         return with_deps(declared, None), None
+    if threads is not None:
+        record["threads"] = threads
     deps = hash_record(record, repo_root, roots, hasher or FileHasher(), InstalledVersions(),
                        sources)
     return with_deps(declared, deps), deps

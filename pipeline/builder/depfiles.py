@@ -112,7 +112,10 @@ def hash_record(record: Mapping[str, Any], repo_root: Path, roots: Mapping[str, 
     data = {token: file_hash(resolve_token(token, roots))
             for token in sorted(record.get("data", ()))}
     packages = {name: versions.version(name) for name in sorted(record.get("packages", ()))}
-    return {"modules": modules, "data": data, "packages": packages}
+    hashed: dict[str, Any] = {"modules": modules, "data": data, "packages": packages}
+    if "threads" in record:  # the kernel's thread count (pipeline.builder.resources): as used
+        hashed["threads"] = str(record["threads"])
+    return hashed
 
 
 def _inside(root: Path, rel: str) -> Path | None:

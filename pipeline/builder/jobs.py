@@ -21,6 +21,7 @@ from pipeline.builder.errors import RecipeFailed
 from pipeline.builder.executor import execute_recipe, kernel_env
 from pipeline.builder.notebook_export import withhold_in_stored
 from pipeline.builder.records import Failure, FailureKind, OutcomeStatus, ResultStatus
+from pipeline.builder.resources import threads_used
 from pipeline.builder.store import MANIFEST, BuildDir, file_table, seal_manifest
 from pipeline.library import atomic
 from pipeline.library.deps import DEPFILE, data_roots
@@ -142,7 +143,7 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
         key, deps = key_after_run(
             job.key_parts, assets / DEPFILE, options.repo_root,
             data_roots(options.data_dir, job.recipe_path.parent), job.sources,
-            FileHasher(bdir.hash_memo))
+            FileHasher(bdir.hash_memo), threads=threads_used())
         # Nothing of a diverged run: the notebook keeps no picture the recipe's own files lost.
         withhold_in_stored(result.notebook, ResultStatus.from_dict(
             outputs.get("status")).untrusted_from_cell)
@@ -170,6 +171,7 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
             "status": outputs.get("status", {}),
             "hardware": outputs.get("hardware", {}),
             "resources": outputs.get("resources", {}),
+            "resumed_from": outputs.get("resumed_from", []),
             "versions": {**job.key_parts["versions"], "python": _python_version()},
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "notebook": f"notebook/{job.slug}.ipynb",

@@ -193,12 +193,14 @@ def cost_section(rows: list[ReportRow]) -> ReportSection:
 
 
 def report_page(rows: list[ReportRow], site_built_at: str,
-                sections: Sequence[ReportSection] = ()) -> str:
+                sections: Sequence[ReportSection] = (), mixed_note: str = "") -> str:
     """The page's Markdown: a sentence of totals, then its sections, the cost table first.
 
     ``sections`` are further sections, in order (the page is a list of sections so that others
-    can be added without touching the table). The title is the page's one ``#`` heading; the
-    page's front matter is mkdocs' (``extras.add_build_report``), never part of this text.
+    can be added without touching the table: each explainer against its article is one,
+    ``extras.build_report_sections``); ``mixed_note`` warns when the rows come from more than
+    one profile. The title is the page's one ``#`` heading; the page's front matter is mkdocs'
+    (``extras.add_build_report``), never part of this text.
     """
     return render("build_report.md", totals=totals(rows), site_built_at=site_built_at,
-                  sections=[cost_section(rows), *sections])
+                  sections=[cost_section(rows), *sections], mixed_note=Markup(mixed_note))
