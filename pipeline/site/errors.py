@@ -32,3 +32,7 @@ class ShortcodeUsageError(ShortcodeError):
 
     Always reported, even on a diverged page: it is a typo in the page, not a missing picture.
     """
+
+
+class ClaimError(PipelineError, ValueError):
+    """A malformed ``article_comparison`` entry (the message names the page and the entry)."""
