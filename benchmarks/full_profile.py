@@ -148,9 +148,9 @@ def recipe_record(slug: str, state: Any, manifest: dict[str, Any] | None,
 def collect(build_dir: Path, content_dir: Path, profile: str, only: list[str]
             ) -> dict[str, dict[str, Any]]:
     """Every recipe's record (or only ``only``), from the store after the build."""
+    from pipeline.builder.errors import CorruptEntry
     from pipeline.builder.recipes import discover_all
     from pipeline.builder.store import BuildDir
-    from pipeline.library.errors import CorruptEntry
 
     bdir = BuildDir(build_dir)
     recipes, _ = discover_all(content_dir)

@@ -20,20 +20,20 @@ from typing import TYPE_CHECKING, Any
 from pipeline.builder.cache import (
     CacheKey,
     FileHasher,
-    InstalledVersions,
     changes,
     compute_key,
-    hash_record,
     package_versions,
     snapshot_sources,
 )
+from pipeline.builder.depfiles import InstalledVersions, hash_record
+from pipeline.builder.errors import CorruptEntry
 from pipeline.builder.jobs import BuildOptions, Job, Outcome
 from pipeline.builder.parallel import make_runner
 from pipeline.builder.recipes import PROFILES, Recipe
 from pipeline.builder.records import Attempt, OutcomeStatus, RecipeState
 from pipeline.builder.store import MANIFEST, BuildDir
 from pipeline.library.deps import data_roots
-from pipeline.library.errors import CorruptEntry, PipelineError
+from pipeline.library.errors import PipelineError
 
 if TYPE_CHECKING:
     pass
@@ -45,7 +45,7 @@ def recipe_key(recipe: Recipe, options: BuildOptions, hasher: FileHasher,
                versions: dict[str, str], deps: dict[str, Any] | None = None) -> CacheKey:
     """The cache key of one recipe under the build's options.
 
-    ``deps``: the hashed record of what its last run used (:func:`pipeline.builder.cache.hash_record`);
+    ``deps``: the hashed record of what its last run used (:func:`pipeline.builder.depfiles.hash_record`);
     None before any run.
     """
     from pipeline.library.datasets import DATASETS, dataset_files

@@ -28,6 +28,7 @@ from typing import Any
 from markupsafe import Markup
 
 from pipeline.builder.records import Manifest
+from pipeline.site.errors import ClaimError as ClaimError  # raised here
 from pipeline.site.render import render
 
 #: The front matter key of an explainer page.
@@ -45,10 +46,6 @@ class Claim:
     why: str
     ours: str | None = None
     format: str = "float"
-
-
-class ClaimError(ValueError):
-    """A malformed ``article_comparison`` entry (the message names the page and the entry)."""
 
 
 def _check_format(fmt: str, where: str) -> str:

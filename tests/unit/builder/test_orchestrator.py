@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import SHARED_DATA, tiny_recipe
+from tests.conftest import need_data, tiny_recipe
 
 FAILING_BODY = """
 # %%
@@ -25,7 +25,7 @@ def test_build_then_cache_then_prose_edit(mini) -> None:
     entry, manifest = mini.current("alpha")
     assert manifest["metrics"] == {"n": 3} and manifest["profile"] == "quick"
     assert (entry / "assets" / "line.png").stat().st_size > 1000
-    assert (entry / "notebook" / "alpha.md").exists()
+    assert (entry / "notebook" / "alpha.ipynb").exists()
     assert "line.png" in manifest["files"]["assets/line.png"]["sha256"] or manifest["files"]
 
     assert mini.cli("build") == 0
@@ -48,9 +48,7 @@ def test_recipe_edit_and_profile_change_rerun(mini) -> None:
 
 
 def test_data_change_reruns(mini) -> None:
-    src = SHARED_DATA / "boston_housing" / "boston_housing.npz"
-    if not src.exists():
-        pytest.skip("shared datasets not available")
+    src = need_data("boston_housing", "boston_housing.npz")
     (mini.data_dir / "boston_housing").mkdir()
     copy = mini.data_dir / "boston_housing" / "boston_housing.npz"
     shutil.copy(src, copy)
