@@ -19,7 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.library.errors import BuildLocked, ConfigError, PipelineError
+from pipeline.builder.errors import BuildLocked
+from pipeline.library.errors import ConfigError, PipelineError
 from pipeline.library.suggest import did_you_mean
 
 if TYPE_CHECKING:

@@ -131,6 +131,22 @@ def peak_memory() -> dict[str, float]:
     return out
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds this kernel spent (user + system, with the child processes it waited for).
+
+    With the wall time it says how many cores a recipe kept busy; the build report and the
+    full-profile benchmark show both.
+    """
+    with contextlib.suppress(ImportError, OSError):
+        import resource
+
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        total = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+        return {"cpu_s": round(total, 1)}
+    return {}
+
+
 def _cpu_name() -> str:
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -268,6 +284,8 @@ class Explainer:
         self.notes: list[str] = []
         self.status: dict[str, Any] = {}
         self._started = time.perf_counter()
+        #: checkpoint files that already existed when first asked for: this run resumed them
+        self.resumed: list[str] = []
         #: outputs registered before a non-finite value was detected (None: nothing detected)
         self._finite_outputs: set[str] | None = None
         global _active
@@ -398,6 +416,8 @@ class Explainer:
         if not path.is_relative_to(self.checkpoint_dir):
             raise AssetPathError(f"checkpoint name {name!r} resolves outside the checkpoint directory")
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and clean not in self.resumed:
+            self.resumed.append(clean)  # a killed run left it: the manifest says this run resumed
         return path
 
     def add_output(self, name: str, kind: str, alt: str = "", poster: str | None = None,
@@ -497,6 +517,9 @@ class Explainer:
             "loss": _json_number(value),
             "message": message,
             "detected": "non-finite",
+            # The notebook page withholds the pictures of this cell and the later ones
+            # (every one when no epoch says when it happened).
+            "cell": _execution_count() if epoch is not None else None,
         }
         self._finite_outputs = set(self.outputs) if epoch is not None else set()
         log.warning("%s", message)
@@ -593,8 +616,10 @@ class Explainer:
             "notes": self.notes,
             "status": self.status,
             "hardware": detect_hardware(),
-            "resources": peak_memory(),
+            "resources": {**peak_memory(), **cpu_seconds()},
         }
+        if self.resumed:
+            payload["resumed_from"] = list(self.resumed)
         if withheld:
             payload["withheld"] = withheld
         from pipeline.library import deps
@@ -608,25 +633,55 @@ class Explainer:
     def _withhold_untrusted_pictures(self) -> list[str]:
         """Drop pictures registered after a non-finite value was detected; return their names.
 
-        Their files are deleted too, so no plot of NaN reaches the store or the site. The page's
-        shortcodes for them then say "not drawn: training diverged".
+        Their files are deleted too, with everything derived from them: the dark twin, the
+        poster and its twin, a frames folder and its dark folder (:func:`_derived_files`), so no
+        plot of NaN reaches the store or the site. A file a kept picture also uses stays. The
+        page's shortcodes for them then say "not drawn: training diverged".
         """
         if self._finite_outputs is None:
             return []
         withheld = [name for name, out in self.outputs.items()
                     if out.kind in VISUAL_KINDS and name not in self._finite_outputs]
-        for name in withheld:
-            out = self.outputs.pop(name)
-            for file_name in (name, out.poster):
-                if file_name and file_name not in self.outputs:
-                    target = self.asset_dir / file_name
-                    if target.is_dir():
-                        import shutil
+        gone = [self.outputs.pop(name) for name in withheld]
+        kept = {path for out in self.outputs.values() for path in _derived_files(out)}
+        import shutil
 
-                        shutil.rmtree(target, ignore_errors=True)
-                    else:
-                        target.unlink(missing_ok=True)
+        for out in gone:
+            for rel in _derived_files(out):
+                if rel in kept:
+                    continue
+                target = self.asset_dir / rel
+                if target.is_dir():
+                    shutil.rmtree(target, ignore_errors=True)
+                else:
+                    target.unlink(missing_ok=True)
         if withheld:
             log.warning("not publishing %d picture(s) drawn after training diverged: %s",
                         len(withheld), ", ".join(withheld))
         return withheld
+
+
+def _derived_files(out: Output) -> set[str]:
+    """The asset files and folders an output stands for: itself, its poster, the dark twins
+    of both (registered with ``dark=`` or written by the naming rule,
+    :func:`pipeline.library.palette.variant_name`), and for a frames index its whole folder."""
+    from pipeline.library.palette import variant_name
+
+    names = {out.name, *(v for v in (out.poster, out.extra.get("dark")) if isinstance(v, str))}
+    names |= {variant_name(n, "dark") for n in list(names)}
+    files = set(names)
+    for name in names:
+        if out.kind == "frames" and name.endswith("/index.json"):
+            files.add(name.rsplit("/", 1)[0])  # the folder of the frames
+    return files
+
+
+def _execution_count() -> int | None:
+    """The number of the notebook cell running now (``In [N]``), or None outside IPython."""
+    with contextlib.suppress(ImportError):
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None:
+            return int(shell.execution_count)
+    return None

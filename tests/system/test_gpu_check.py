@@ -32,7 +32,10 @@ case $n in 0) echo "50"; echo "50";; 1) echo "300"; echo "0";; *) echo "200"; ec
     import time
 
     with gpu_check.GpuMemorySampler(interval_s=0.05) as sampler:
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60  # a hang guard, not a timing: wait for the 3rd call
+        while int(counter.read_text() or 0) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert int(counter.read_text()) >= 3
     assert sampler.peak == 300
 
 

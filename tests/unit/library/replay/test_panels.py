@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+from tests.conftest import need_module
+
+keras = need_module("keras")
 
 from matplotlib.figure import Figure  # noqa: E402
 
