@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
-keras = pytest.importorskip("keras")
+from tests.conftest import need_module
+
+keras = need_module("keras")
 
 from pipeline.library.explainers.seed000 import seed000_layout  # noqa: E402
 from pipeline.library.replay import default_layout  # noqa: E402
@@ -48,7 +49,7 @@ from pipeline.library.replay.browser_data import (  # noqa: E402
 )
 from pipeline.library.replay.forward import NumpyForward  # noqa: E402
 from pipeline.library.replay.store import Replay  # noqa: E402
-from tests.conftest import REPO_ROOT  # noqa: E402
+from tests.conftest import REPO_ROOT, missing  # noqa: E402
 from tests.replay_synth import synthetic_replay  # noqa: E402
 
 JS_TESTS = REPO_ROOT / "tests" / "js"
@@ -278,8 +279,9 @@ def write_fixtures(root: Path) -> list[str]:
 
 def test_the_page_script_computes_what_numpy_computes(tmp_path: Path) -> None:
     node = shutil.which("node")
-    assert node is not None, ("Node.js is not installed: the page's JavaScript tests need it "
-                              "(apt-get install nodejs; version 20 or newer)")
+    if node is None:
+        missing("Node.js (the page's JavaScript tests run with `node --test`)",
+                "install it (apt-get install nodejs; version 20 or newer)")
     names = write_fixtures(tmp_path)
     env = {**os.environ, "NNX_REPLAY_FIXTURES": str(tmp_path)}
     files = sorted(str(p) for p in JS_TESTS.glob("*.test.js"))

@@ -48,9 +48,16 @@ def test_one_run_is_a_live_figure_with_the_video_behind_it(tmp_path: Path) -> No
     assert out.startswith('<figure class="nnx-replay" data-nnx-autoplay="true" role="group" '
                           'aria-label="All epochs">')
     assert 'data-nnx-replay="../assets/demo/replay.json"' in out
-    # readers without JavaScript: the poster (palette-aware) and the video
-    assert 'data-nnx-poster-light="../assets/demo/poster.png"' not in out  # one-palette video
-    assert 'poster="../assets/demo/poster.png"' in out and 'src="../assets/demo/replay.mp4"' in out
+    # a placeholder of the poster's size until the page draws the replay; readers without
+    # JavaScript get the poster and the video, readers whose data fails the same, palette-aware
+    assert '<div class="nnx-replay-placeholder">' in out  # no poster file here: no size known
+    noscript = re.search(r"<noscript>(.*?)</noscript>", out).group(1)
+    assert 'poster="../assets/demo/poster.png"' in noscript
+    assert 'src="../assets/demo/replay.mp4"' in noscript
+    template = re.search(r'<template class="nnx-replay-fallback">(.*?)</template>', out).group(1)
+    assert 'data-nnx-poster-light="../assets/demo/poster.png"' in template
+    assert 'data-nnx-poster-dark="../assets/demo/poster.dark.png"' in template
+    assert " poster=" not in template  # nothing is fetched unless the script shows it
     assert re.search(r'<p class="nnx-replay-downloads">Download: <a href="../assets/demo/replay.mp4"'
                      r' download>video \(MP4\)</a> · <a href="../assets/demo/replay.gif" '
                      r'download>GIF</a></p>', out)
