@@ -19,7 +19,8 @@ Sections of ``python -m benchmarks`` (see :mod:`benchmarks.suite`):
   full-profile build of our seed-000 recipe one after the other in one run. DeepReplay is
   installed, as its README says, into a throwaway virtual environment
   (``build/bench-deepreplay/venv``, or ``$NNX_DEEPREPLAY_PY``) on first use. Our side runs in a
-  copy of the recipe (its own build folder, nothing of this checkout's store touched). Ratios:
+  copy of the recipe (its own build folder, nothing of this checkout's store touched); a
+  checkout elsewhere names the anchor with ``$NNX_DEEPREPLAY_ANCHOR``. Ratios:
   DeepReplay's seconds over the build's wall time (the script's), and over the recipe's kernel
   start to its last file (the manifest's ``execute``). Target: >= 10x. Never a stored
   constant: without the anchor or DeepReplay the section fails with the reason.
@@ -48,7 +49,10 @@ SCRUB_FPS_TARGET = 50.0
 DEEPREPLAY_TARGET = 10.0
 #: The crawls' viewports (tests/browser/test_browser.py REAL_SITE_VIEWPORTS).
 VIEWPORTS = ((1280, 900), (1920, 1080), (2560, 1440), (1080, 1920), (390, 844))
-ANCHOR = REPO_ROOT.parent / "shared" / "anchors" / "deepreplay"
+#: The DeepReplay anchor (its README, bench.py, side_by_side.sh): ``$NNX_DEEPREPLAY_ANCHOR``,
+#: else ``../shared/anchors/deepreplay`` beside the checkout.
+ANCHOR = Path(os.environ.get("NNX_DEEPREPLAY_ANCHOR")
+              or REPO_ROOT.parent / "shared" / "anchors" / "deepreplay")
 DEEPREPLAY_PACKAGES = (["tensorflow-cpu==2.15.*", "keras==2.15.*", "matplotlib<3.8",
                         "numpy==1.26.4", "pandas<2.3", "seaborn==0.13.2", "h5py", "scikit-learn",
                         "imageio-ffmpeg"], ["--no-deps", "deepreplay==0.1.2a2"])
@@ -265,10 +269,16 @@ def bench_deepreplay(content: Path, root: Path, *, data_dir: Path | None = None,
     """``deepreplay``: side_by_side.sh, DeepReplay and our full-profile seed-000 build."""
     script = anchor / "side_by_side.sh"
     if not script.exists():
-        raise BenchError(f"{script} is missing: the DeepReplay anchor lives in ../shared")
+        raise BenchError(f"{script} is missing: the DeepReplay anchor lives in "
+                         "../shared/anchors/deepreplay (or set NNX_DEEPREPLAY_ANCHOR)")
     dr_py = deepreplay_python()
     project = TempProject(root / "project", content, [SEED000], profile="full",
                           data_dir=data_dir)
+    # The script runs `python -m pipeline build` in NNX_REPO: with a copy of the package there,
+    # that copy is imported (its folder first on sys.path), so the build uses the copy's
+    # content/ and build/, never this checkout's store.
+    shutil.copytree(REPO_ROOT / "pipeline", project.root / "pipeline",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     env = {**os.environ, "DR_PY": str(dr_py), "NNX_PY": sys.executable,
            "NNX_REPO": str(project.root), "DR_WORK": str(root / "dr-work"),
            "TF_CPP_MIN_LOG_LEVEL": "2"}

@@ -48,7 +48,7 @@ from pipeline.library.palette import PALETTES, variant_name
 from pipeline.library.explainers.seed000 import seed000_layout
 from pipeline.library.replay import ReplayRecorder
 from pipeline.library.replay.browser_data import write_replay_data
-from pipeline.library.replay.parallel_render import render_outputs
+from pipeline.library.replay.parallel_render import render_in_background
 from pipeline.library.runtime import Explainer
 from pipeline.library.training import DivergenceGuard, fit_fast, start_fit_fast
 
@@ -197,11 +197,13 @@ if not ex.is_diverged:
         webp = {"pil_kwargs": {"quality": 85}}  # a quarter of a PNG's bytes: the page stays light
         comp.still(still_epoch, ex.asset_path(f"epoch-{still_epoch}.webp"), **webp)
         comp.poster(ex.asset_path("poster.png"))
-        # the MP4 and the GIF in one pass over the epochs (light palette only: they are files
-        # to download; the page draws the replay in the reader's palette)
-        render_outputs(seed000_layout, replay, composition=comp, mp4_path=ex.asset_path("replay.mp4"),
-                       gif_path=ex.asset_path("replay.gif"), fps=video_fps, epochs=video_epochs,
-                       preset="veryfast")  # 4x less encoding than medium, 7 % smaller
+        # the MP4 and the GIF in one pass over the epochs, in a forked process while this one
+        # goes on (light palette only: they are files to download; the page draws the replay
+        # in the reader's palette); `video.result()` below waits for them
+        video = render_in_background(
+            seed000_layout, replay, composition=comp, mp4_path=ex.asset_path("replay.mp4"),
+            gif_path=ex.asset_path("replay.gif"), fps=video_fps, epochs=video_epochs,
+            preset="veryfast")  # 4x less encoding than medium, 7 % smaller
         comp.set_palette("dark")  # the still and the poster in the dark palette too
         comp.still(still_epoch, ex.asset_path(variant_name(f"epoch-{still_epoch}.webp", "dark")),
                    **webp)
@@ -228,9 +230,8 @@ if not ex.is_diverged:
                       f"page: the feature space of the hidden layer, the probability histograms "
                       f"of both classes, loss and accuracy, and the per-sample loss")
     display(Image(filename=str(ex.asset_path("poster.png"))))
-    print(f"{len(video_epochs)} video frames; page data {data.total_bytes / 1e3:.0f} kB "
-          f"({', '.join(f'{k} {v}' for k, v in data.sources.items())}); "
-          f"render {ex.timings['render']:.1f} s")
+    print(f"{len(video_epochs)} video frames (rendering); page data "
+          f"{data.total_bytes / 1e3:.0f} kB ({', '.join(f'{k} {v}' for k, v in data.sources.items())})")
 
 # %% [markdown]
 # ## The replay file
@@ -293,6 +294,16 @@ ex.note(f"Initialisation seed {seed} instead of the article's {compare_seed}: un
         f"Keras {keras.__version__} seed {compare_seed} stops at {other_acc:.1%} "
         f"accuracy after {EPOCHS} epochs, seed {seed} reaches {accuracy[-1]:.1%}.")
 print(f"seed {compare_seed}: accuracy {other_acc:.4f}, loss {other_loss:.4f}")
+
+# %% [markdown]
+# The video and the GIF rendered in the background since the replay cell: wait for them.
+
+# %%
+if not ex.is_diverged:
+    with ex.timer("video_wait"):
+        rendered = video.result()
+    print(f"video: {len(rendered['epochs'])} frames in {rendered['seconds']:.1f} s "
+          f"({'a forked process' if video.forked else 'this process'})")
 
 # %%
 ex.finish()

@@ -42,7 +42,7 @@ from pipeline.library.errors import TrainingDiverged
 from pipeline.library.palette import variant_name
 from pipeline.library.replay import Composition, CurvesPanel, DecisionBoundaryPanel, ReplayRecorder
 from pipeline.library.replay.browser_data import write_replay_data
-from pipeline.library.replay.parallel_render import render_outputs
+from pipeline.library.replay.parallel_render import render_in_background
 from pipeline.library.runtime import Explainer
 from pipeline.library.training import DivergenceGuard, fit_fast
 
@@ -148,11 +148,13 @@ if not ex.is_diverged:
         webp = {"pil_kwargs": {"quality": 85}}  # a quarter of a PNG's bytes: the page stays light
         comp.still(last, ex.asset_path(f"boundary-epoch-{last}.webp"), **webp)
         comp.poster(ex.asset_path("poster.png"))
-        # the MP4 and the GIF in one pass over the epochs, in this process (the layout is
-        # defined here), light palette only: they are files to download
-        render_outputs(None, replay, composition=comp, mp4_path=ex.asset_path("boundary.mp4"),
-                       gif_path=ex.asset_path("boundary.gif"), fps=sizes["fps"],
-                       preset="veryfast")  # as seed 000's: half of medium's encoding CPU
+        # the MP4 and the GIF in one pass over the epochs, in a forked process while this one
+        # goes on (light palette only: they are files to download); `video.result()` at the
+        # end waits for them
+        video = render_in_background(
+            None, replay, composition=comp, mp4_path=ex.asset_path("boundary.mp4"),
+            gif_path=ex.asset_path("boundary.gif"), fps=sizes["fps"],
+            preset="veryfast")  # as seed 000's: half of medium's encoding CPU
         comp.set_palette("dark")  # the still and the poster in both palettes
         comp.still(last, ex.asset_path(variant_name(f"boundary-epoch-{last}.webp", "dark")), **webp)
         comp.poster(ex.asset_path(variant_name("poster.png", "dark")))
@@ -173,8 +175,7 @@ if not ex.is_diverged:
                   alt=f"The decision boundary and the loss and accuracy curves at each of the "
                       f"{len(replay.epochs)} recorded epochs, drawn by the page")
     display(Image(filename=str(ex.asset_path("poster.png"))))
-    print(f"{len(replay.epochs)} epochs; page data {data.total_bytes / 1e3:.0f} kB; "
-          f"render {ex.timings['render']:.1f} s")
+    print(f"{len(replay.epochs)} epochs; page data {data.total_bytes / 1e3:.0f} kB")
 
 # %% [markdown]
 # ## Six moments in one picture
@@ -285,6 +286,12 @@ np.testing.assert_allclose(check.probability_grid(last),
                            model.predict(check.grid_points, batch_size=8192, verbose=0)[:, 0]
                            .reshape(len(check.ys), len(check.xs)), atol=1e-5)
 print("the drawn probabilities match model.predict on the grid")
+
+# %%
+if not ex.is_diverged:
+    with ex.timer("video_wait"):  # rendered in the background since the replay cell
+        rendered = video.result()
+    print(f"video: {len(rendered['epochs'])} frames in {rendered['seconds']:.1f} s")
 
 # %%
 ex.finish()

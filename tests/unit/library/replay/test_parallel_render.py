@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -69,16 +70,49 @@ def test_chunks_and_workers(monkeypatch) -> None:
     with pytest.raises(PipelineError, match="NNX_RENDER_WORKERS"):
         render_workers(10)
     monkeypatch.delenv("NNX_RENDER_WORKERS")
-    assert render_workers(5) == 1  # too few frames to pay for a process
-    import pipeline.library.replay.parallel_render as pr
+    assert render_workers(1000) == 1  # by default in this process (the frames' trip costs more)
+    assert render_workers(1000, 2) == 2
 
-    monkeypatch.setattr(pr.os, "getloadavg", lambda: (0.9, 0.0, 0.0))
-    monkeypatch.setattr("pipeline.library.cores.usable_cores", lambda: 4)
-    assert pr.idle_cores() == 4 and render_workers(1000) == 4  # only this kernel runs
-    monkeypatch.setattr(pr.os, "getloadavg", lambda: (3.2, 0.0, 0.0))
-    assert pr.idle_cores() == 2  # two other kernels busy
-    monkeypatch.setattr(pr.os, "getloadavg", lambda: (9.0, 0.0, 0.0))
-    assert render_workers(1000) == 1  # saturated: one pass in this process
+
+def test_render_in_background_writes_the_same_files(replay: Replay, tmp_path: Path,
+                                                    monkeypatch) -> None:
+    from pipeline.library.replay.parallel_render import render_in_background
+
+    monkeypatch.setattr("pipeline.library.cores.usable_cores", lambda: 2)  # fork even on 1 core
+    comp = seed000_layout(replay, **SMALL)
+    job = render_in_background(None, replay, composition=comp, mp4_path=tmp_path / "bg.mp4",
+                               gif_path=tmp_path / "bg.gif", fps=10, gif_max_frames=6)
+    comp.set_palette("dark")  # the parent goes on with the figure: the child has its own copy
+    comp.still(3, tmp_path / "dark.png")
+    out = job.result()
+    assert job.forked and out["mp4"] == tmp_path / "bg.mp4" and out["workers"] == 1
+    here = render_outputs(None, replay, composition=seed000_layout(replay, **SMALL),
+                          mp4_path=tmp_path / "fg.mp4", gif_path=tmp_path / "fg.gif", fps=10,
+                          gif_max_frames=6)
+    assert (tmp_path / "bg.mp4").read_bytes() == here["mp4"].read_bytes()
+    assert (tmp_path / "bg.gif").read_bytes() == here["gif"].read_bytes()
+
+
+def test_a_failed_background_render_is_done_again_here(replay: Replay, tmp_path: Path,
+                                                       monkeypatch, caplog) -> None:
+    from pipeline.library.replay import parallel_render
+
+    monkeypatch.setattr("pipeline.library.cores.usable_cores", lambda: 2)
+    comp = seed000_layout(replay, **SMALL)
+    real = parallel_render.render_outputs
+    parent = os.getpid()
+
+    def crash_in_the_child(*args, **kwargs):
+        if os.getpid() != parent:
+            raise RuntimeError("FT_Load_Glyph failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(parallel_render, "render_outputs", crash_in_the_child)
+    job = parallel_render.render_in_background(None, replay, composition=comp,
+                                               gif_path=tmp_path / "a.gif", gif_max_frames=4)
+    out = job.result()
+    assert out["gif"].is_file()
+    assert "FT_Load_Glyph failed" in caplog.text and "rendering again here" in caplog.text
 
 
 def test_nothing_to_render_is_an_error(replay: Replay, tmp_path: Path) -> None:
