@@ -31,10 +31,10 @@
 sizes = {"epochs": 60, "batch": 32, "fps": 15, "max_frames": 61}
 
 # %%
+import keras
 import numpy as np
 from IPython.display import Image, display
 
-import keras
 from pipeline.library import Explainer
 from pipeline.library.errors import TrainingDiverged
 from pipeline.library.replay import ReplayRecorder, default_layout, infer_task
