@@ -18,7 +18,6 @@ from matplotlib.axes import Axes
 
 from pipeline.library.replay.store import Replay
 
-
 CLASS_COLORS = ("#b2182b", "#2166ac")
 """Negative (0) and positive (1) class colours: the two ends of the ``RdBu`` map the
 probability images use, so a red point on a red background is a confident, correct negative."""

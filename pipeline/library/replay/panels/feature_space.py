@@ -14,7 +14,7 @@ from matplotlib.collections import LineCollection
 
 from pipeline.library.errors import PanelError, PipelineError
 from pipeline.library.palette import neutral
-from pipeline.library.replay.panels.base import Range, Panel, _cannot
+from pipeline.library.replay.panels.base import Panel, Range, _cannot
 from pipeline.library.replay.panels.data import _as_probabilities, _layer_points, _limits, _task
 from pipeline.library.replay.panels.drawing import (
     _argmax_image,
