@@ -168,8 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "doctor":
             from pipeline.builder import doctor
 
-            return doctor.run(_data_dir(args.data_dir, _site(args, required=False)),
-                              as_json=args.json)
+            # a --data-dir that does not exist is one of the problems doctor reports
+            data = (args.data_dir if args.data_dir is not None
+                    else _data_dir(None, _site(args, required=False)))
+            return doctor.run(data, as_json=args.json)
         if args.command in ("pack", "unpack"):
             from pipeline.builder import store_pack
             from pipeline.builder.store import BuildDir
