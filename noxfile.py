@@ -138,12 +138,15 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def deploy(session: nox.Session) -> None:
-    """Build, then publish site/ to the gh-pages branch with `mkdocs gh-deploy`.
+    """Build the full profile (cached recipes do not re-run), then publish site/ to the
+    gh-pages branch with `mkdocs gh-deploy`.
 
-    Set SITE_URL and REPO_URL for your fork; see README.
+    NNX_PROFILE=quick publishes the quick profile instead. Set SITE_URL and REPO_URL for your
+    fork; see README.
     """
     _install(session, "BACKEND")
-    session.run("python", "-m", "pipeline", "build", env=QUIET_TF)
+    profile = os.environ.get("NNX_PROFILE", "full")
+    session.run("python", "-m", "pipeline", "build", "--profile", profile, env=QUIET_TF)
     session.run("mkdocs", "gh-deploy", "--strict", "--force", *session.posargs,
                 env={**REQUIRE_ALL, **{k: v for k, v in os.environ.items() if k in ("SITE_URL", "REPO_URL")}})
 

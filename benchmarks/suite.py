@@ -491,6 +491,13 @@ def _build_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["full-profile"]:  # its own command: one full build, recorded (not a ratio)
+        from benchmarks.full_profile import main as full_profile_main
+
+        return full_profile_main(argv[1:])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", ONEDNN_DEFAULT)
     args = make_parser().parse_args(argv)

@@ -254,22 +254,30 @@ def hash_record(record: dict[str, Any], repo_root: Path, roots: dict[str, Path],
     data = {token: file_hash(resolve_token(token, roots))
             for token in sorted(record.get("data", ()))}
     packages = {name: versions.version(name) for name in sorted(record.get("packages", ()))}
-    return {"modules": modules, "data": data, "packages": packages}
+    hashed: dict[str, Any] = {"modules": modules, "data": data, "packages": packages}
+    if "threads" in record:  # the kernel's thread count (pipeline.builder.resources): as used
+        hashed["threads"] = str(record["threads"])
+    return hashed
 
 
 def key_after_run(declared: dict[str, Any], depfile: Path, repo_root: Path,
                   roots: dict[str, Path], sources: dict[str, str],
-                  hasher: FileHasher | None = None) -> tuple[CacheKey, dict[str, Any] | None]:
+                  hasher: FileHasher | None = None,
+                  threads: str | None = None) -> tuple[CacheKey, dict[str, Any] | None]:
     """The key of a finished run: its declared parts plus what its depfile recorded.
 
     Reads and deletes ``depfile`` (it goes into the manifest, not into the assets). Module
-    hashes come from ``sources``, the snapshot taken when the build was planned.
+    hashes come from ``sources``, the snapshot taken when the build was planned. ``threads``:
+    the thread count the build gave the kernel (a count or "default"), recorded with the rest
+    of what the run used, because it changes the last bits of its numbers.
     """
     if not depfile.is_file():
         log.warning("%s is missing: the next build cannot tell what this run used", depfile)
         return with_deps(declared, None), None
     record = json.loads(depfile.read_text())
     depfile.unlink()
+    if threads is not None:
+        record["threads"] = threads
     deps = hash_record(record, repo_root, roots, hasher or FileHasher(), InstalledVersions(),
                        sources)
     return with_deps(declared, deps), deps

@@ -105,7 +105,8 @@ def diagnose(data_dir: Path | None = None, *, import_backend: bool = True) -> Re
     report.facts["mixed_precision"] = _mixed_precision_fact(sees, choice.backend)
     threads = os.environ.get("NNX_KERNEL_THREADS")
     report.facts["threads"] = (f"NNX_KERNEL_THREADS={threads}" if threads else
-                               f"all {os.cpu_count()} cores (NNX_KERNEL_THREADS unset)")
+                               f"{os.cpu_count()} cores shared among the recipes a build runs "
+                               "(NNX_KERNEL_THREADS unset)")
 
     from pipeline.library import datasets
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.builder.cache import FileHasher, key_after_run
 from pipeline.builder.executor import execute_recipe, kernel_env
 from pipeline.builder.records import Failure, FailureKind, OutcomeStatus, ResultStatus
+from pipeline.builder.resources import threads_used
 from pipeline.builder.store import MANIFEST, BuildDir, file_table, seal_manifest
 from pipeline.library import atomic
 from pipeline.library.deps import DEPFILE, data_roots
@@ -140,7 +141,7 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
         key, deps = key_after_run(
             job.key_parts, assets / DEPFILE, options.repo_root,
             data_roots(options.data_dir, job.recipe_path.parent), job.sources,
-            FileHasher(bdir.hash_memo))
+            FileHasher(bdir.hash_memo), threads=threads_used())
         _check_thumbnail(header.get("thumbnail"), assets, outputs, job.rel_path)
         _check_declared_data(header.get("data", []), outputs, job.rel_path)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -165,6 +166,7 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
             "status": outputs.get("status", {}),
             "hardware": outputs.get("hardware", {}),
             "resources": outputs.get("resources", {}),
+            "resumed_from": outputs.get("resumed_from", []),
             "versions": {**job.key_parts["versions"], "python": _python_version()},
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "notebook": f"notebook/{job.slug}.md",

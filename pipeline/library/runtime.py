@@ -136,6 +136,22 @@ def peak_memory() -> dict[str, float]:
     return out
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds this kernel spent (user + system, with the child processes it waited for).
+
+    With the wall time it says how many cores a recipe kept busy; the build report and the
+    full-profile benchmark show both.
+    """
+    with contextlib.suppress(ImportError, OSError):
+        import resource
+
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        total = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+        return {"cpu_s": round(total, 1)}
+    return {}
+
+
 def _cpu_name() -> str:
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -340,6 +356,8 @@ class Explainer:
         self.notes: list[str] = []
         self.status: dict[str, Any] = {}
         self._started = time.perf_counter()
+        #: checkpoint files that already existed when first asked for: this run resumed them
+        self.resumed: list[str] = []
         #: outputs registered before a non-finite value was detected (None: nothing detected)
         self._finite_outputs: set[str] | None = None
         global _active
@@ -510,6 +528,8 @@ class Explainer:
         if not path.is_relative_to(self.checkpoint_dir):
             raise AssetPathError(f"checkpoint name {name!r} resolves outside the checkpoint directory")
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and clean not in self.resumed:
+            self.resumed.append(clean)  # a killed run left it: the manifest says this run resumed
         return path
 
     def add_output(self, name: str, kind: str, alt: str = "", poster: str | None = None,
@@ -705,8 +725,10 @@ class Explainer:
             "notes": self.notes,
             "status": self.status,
             "hardware": detect_hardware(),
-            "resources": peak_memory(),
+            "resources": {**peak_memory(), **cpu_seconds()},
         }
+        if self.resumed:
+            payload["resumed_from"] = list(self.resumed)
         if withheld:
             payload["withheld"] = withheld
         from pipeline.library import deps

@@ -137,7 +137,11 @@ def report_html(rows: list[ReportRow]) -> str:
     return render("build_report_table.html", columns=columns, rows=shown, totals=totals(rows))
 
 
-def report_page(rows: list[ReportRow], site_built_at: str) -> str:
-    """The Markdown page: a sentence of totals, then the table."""
+def report_page(rows: list[ReportRow], site_built_at: str, mixed_note: str = "",
+                comparison: str = "") -> str:
+    """The Markdown page: a sentence of totals, the table, then each explainer against its
+    article (``comparison``, :mod:`pipeline.site.article_comparison`); ``mixed_note`` warns
+    when the rows come from more than one profile."""
     return render("build_report.md", totals=totals(rows), site_built_at=site_built_at,
-                  table=Markup(report_html(rows)))
+                  table=Markup(report_html(rows)), mixed_note=Markup(mixed_note),
+                  comparison=Markup(comparison))

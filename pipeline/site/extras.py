@@ -10,12 +10,14 @@ order and titles) and ``hosting`` (``page_budget_mb``, ``max_file_mb``, ``max_si
 from __future__ import annotations
 
 import logging
+import posixpath
 import time
 from pathlib import Path
 from typing import Any
 
 from pipeline.builder.records import Manifest
 from pipeline.library.errors import HostingLimitError
+from pipeline.site.article_comparison import rows_for, site_table
 from pipeline.site.build_report import report_page, row_for
 from pipeline.site.config import HostingConfig
 from pipeline.site.hosting_limits import (
@@ -25,6 +27,7 @@ from pipeline.site.hosting_limits import (
     pages_over_budget,
 )
 from pipeline.site.nav import BUILD_REPORT_PAGE, NavPage, learning_path_nav
+from pipeline.site.profile_notes import mixed_profiles_note
 from pipeline.site.thumbnails import THUMBNAIL_DIR, make_thumbnail
 
 log = logging.getLogger("mkdocs.plugins.nnx")
@@ -71,6 +74,7 @@ def is_build_report(page: Any) -> bool:
 def build_report_markdown(results: dict[str, Any], docs: Path, page: Any, files: Any) -> str:
     """The report page's Markdown, with links relative to the page."""
     rows = []
+    comparisons = []
     for slug, res in results.items():
         recipe = res["recipe"]
         url = None
@@ -79,7 +83,16 @@ def build_report_markdown(results: dict[str, Any], docs: Path, page: Any, files:
             url = target.url_relative_to(page.file) if target else None
         rows.append(row_for(slug, recipe.header.title, url, res.get("manifest"),
                             res.get("state") or {}))
-    return report_page(rows, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+        # a Markdown link to the page's source, which mkdocs checks and rewrites (the HTML URL
+        # above goes into raw HTML, which it does not)
+        source = (posixpath.relpath(recipe.page.relative_to(docs).as_posix(),
+                                    posixpath.dirname(page.file.src_uri) or ".")
+                  if recipe.page is not None and url is not None else None)
+        comparisons.append((recipe.header.title, source,
+                            rows_for(res.get("claims") or [], res.get("manifest"))))
+    return report_page(rows, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                       mixed_note=mixed_profiles_note(r.profile for r in rows),
+                       comparison=site_table(comparisons))
 
 
 def check_hosting_limits(site: Path, hosting: HostingConfig, log: logging.Logger) -> None:

@@ -33,6 +33,14 @@ from pipeline.library.errors import HeaderError
 from pipeline.library.palette import variant_name
 from pipeline.site import extras as site_extras
 from pipeline.site import page_assets
+from pipeline.site.article_comparison import (
+    Claim,
+    ClaimError,
+    page_table,
+    parse_claims,
+    read_page_meta,
+    rows_for,
+)
 from pipeline.site.config import ExplainersConfig, moved_extra_options
 from pipeline.site.pages import (
     PageContext,
@@ -47,6 +55,7 @@ from pipeline.site.pages import (
     unlink_unbuilt_assets,
     unusable_result_banner,
 )
+from pipeline.site.profile_notes import profile_sentence
 from pipeline.site.render import render
 from pipeline.site.thumbnails import make_thumbnail, thumbnail_path
 
@@ -93,7 +102,8 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
             log.warning("%s", err)
         results = {}
         for r in recipes:
-            results[r.slug] = {"recipe": r, **_current_result(bdir, r.slug)}
+            results[r.slug] = {"recipe": r, **_current_result(bdir, r.slug),
+                               "claims": _article_claims(r, docs)}
         for err in errors:
             # A recipe whose header no longer parses keeps its page and last good result
             # online, marked as such, until the header is fixed (it is the author's typo, not
@@ -250,7 +260,8 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
         if _unbuilt(res) and not ctx.unbuilt_ok:
             log.warning("%s: recipe %r has not been built; run "
                         "`python -m pipeline build --only %s`", page.file.src_uri, slug, slug)
-        banners = [stale_banner(ctx.state, ctx.manifest), divergence_notice(ctx.manifest)]
+        banners = [profile_sentence(ctx.manifest.profile if ctx.manifest else None),
+                   stale_banner(ctx.state, ctx.manifest), divergence_notice(ctx.manifest)]
         if ctx.unbuilt_ok:
             banners.append(unbuilt_placeholder(slug))
         if res.get("header_error"):
@@ -262,6 +273,9 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
             out = _after_title(out, banner)
         if ctx.notebook_url and "notebook_link(" not in markdown:
             out = out.rstrip() + "\n\n" + expand_shortcodes("{{ notebook_link() }}", ctx) + "\n"
+        if res.get("claims"):
+            out = (out.rstrip() + "\n\n## This explainer against its article\n\n"
+                   + page_table(rows_for(res["claims"], ctx.manifest)))
         if ctx.manifest is not None and "provenance(" not in markdown:
             out = out.rstrip() + "\n\n" + provenance_box(ctx.manifest)
         return out
@@ -286,6 +300,20 @@ def _current_result(bdir: BuildDir, slug: str) -> dict[str, Any]:
             log.warning("not serving the stored result of %r: %s; rebuild it with "
                         "`python -m pipeline build --only %s`", slug, exc, slug)
     return {"state": state, "entry": entry, "manifest": manifest, "problem": problem}
+
+
+def _article_claims(recipe: Recipe, docs: Path) -> list[Claim]:
+    """The claims in the recipe page's front matter; a malformed entry is a warning (strict
+    builds fail) and the page shows no comparison rather than a wrong one."""
+    if recipe.page is None:
+        return []
+    rel = recipe.page.relative_to(docs).as_posix() if recipe.page.is_relative_to(docs) \
+        else str(recipe.page)
+    try:
+        return parse_claims(read_page_meta(recipe.page), rel)
+    except (ClaimError, OSError) as exc:
+        log.warning("%s", exc)
+        return []
 
 
 def _recipe_from_last_result(bdir: BuildDir, docs: Path, err: HeaderError) -> Recipe | None:
