@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -234,6 +235,36 @@ esac
     check = ran[-1]
     assert check.startswith("-m benchmarks.gpu_check") and check.endswith("--budget-s 420 --only alpha")
     assert f"--out {out}/gpu_check.json" in check
+
+
+def test_run_sh_runs_the_check_from_the_carried_tree_and_leaves_one_file(tmp_path) -> None:
+    """.gpu-carry/run.sh, as prepare_gpu_carry.py writes it, run from anywhere: the device
+    script of the carried tree, the carried data, and the result in .gpu-carry/out/."""
+    carry = tmp_path / "elsewhere" / ".gpu-carry"
+    (carry / "src" / "scripts").mkdir(parents=True)
+    shutil.copy2(ROOT / "scripts" / "gpu_check_device.sh", carry / "src" / "scripts")
+    (carry / "wheels").mkdir()
+    (carry / "wheels" / "x-1-py3-none-any.whl").write_bytes(b"")
+    (carry / "run.sh").write_text(prepare_gpu_carry.RUN_SCRIPT.format(backend="jax", budget=420))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    (bin_dir / "python3").write_text(f"""#!/bin/sh
+echo "$PWD|$KERAS_BACKEND|$NNX_DATA_DIR|$*" >> {calls}
+case "$*" in *benchmarks.gpu_check*) echo '{{}}' > "$OUT/gpu_check.json";; esac
+""")
+    (bin_dir / "python3").chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin",
+           "GPU_SITE": str(tmp_path / "site")}
+    proc = subprocess.run(["sh", str(carry / "run.sh"), "--only", "alpha"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    check = calls.read_text().splitlines()[-1]
+    workdir, backend, data, args = check.split("|")
+    assert workdir == str(carry / "src") and backend == "jax"
+    assert data == str(carry / "data" / "datasets")
+    assert args.endswith("--budget-s 420 --only alpha")
+    assert (carry / "out" / "gpu_check.json").is_file() and (carry / "out" / "gpu_check.log").is_file()
 
 
 def test_device_script_says_what_to_do_without_a_carry(tmp_path) -> None:
