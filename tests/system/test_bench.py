@@ -279,3 +279,21 @@ def test_explainer_startup_and_cpu_floor_come_from_the_executed_notebook(tmp_pat
     floor = rows["seed-000 full: CPU s / cores, the fastest any schedule could be (s)"]
     assert floor["value"] == 32.5 and floor["target"] == "< 14.2"
     assert "65.0 CPU s on 2 cores" in floor["note"] and "import cell 4.9 s" in floor["note"]
+
+
+def test_the_readme_article_table_comes_from_the_record_and_the_pages(tmp_path) -> None:
+    from benchmarks.article_table import END, START, table, update
+    from tests.conftest import REPO_ROOT
+
+    record = {"profile": "full", "recipes": {"inside-an-all-convolutional-net": {
+        "metrics": {"test_accuracy_first_50": 0.82, "test_accuracy": 0.8011, "n_train": 50000}}}}
+    text = table(record, REPO_ROOT / "content")
+    row = next(line for line in text.splitlines() if "article's 50 test images" in line)
+    assert "| 81 % (50 test images, as the article says) | 82.0 % |" in row
+    assert "| 80.1 % |" in text and "| 50,000 |" in text
+    assert "not built yet" in text  # recipes the record lacks are said, not left blank
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{START}\nold\n{END}\n\nafter\n")
+    update(readme, text)
+    out = readme.read_text()
+    assert "old" not in out and out.endswith(f"{END}\n\nafter\n") and "| 82.0 % |" in out
