@@ -190,8 +190,8 @@ def doctor(session: nox.Session) -> None:
 def gpu_check(session: nox.Session) -> None:
     """Full profile of every recipe on the GPU, timed, plus one recipe GPU vs CPU: build/gpu_check.json.
 
-    KERAS_BACKEND picks the framework (jax on the lent machine). Without nox (the lent machine
-    has no nox): `python -m benchmarks.gpu_check`, see README "GPU check".
+    KERAS_BACKEND picks the framework. Without nox (an offline GPU host):
+    `sh .gpu-carry/run.sh` from `python scripts/prepare_gpu_carry.py`, see docs/gpu.md.
     """
     _install(session, "BACKEND")
     session.run("python", "-m", "benchmarks.gpu_check", *session.posargs, env=QUIET_TF)

@@ -14,19 +14,24 @@ import math
 import os
 import platform
 import random
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipeline.library import atomic
-from pipeline.library.errors import AssetPathError
+from pipeline.library.errors import AssetPathError, ConfigError
 
 log = logging.getLogger(__name__)
 
 OUTPUTS_FILE = "outputs.json"
 OUTPUT_KINDS = ("image", "video", "gif", "iframe", "frames", "data", "replay", "html", "live-replay")
+#: The values the build injects after a recipe's ``parameters`` cell, with the defaults a run
+#: by hand gets when the recipe does not set them (:meth:`Explainer.from_parameters`).
+PARAMETER_DEFAULTS: dict[str, Any] = {"profile": "quick", "seed": 0, "asset_dir": "_assets",
+                                      "data_dir": None, "sizes": {}, "checkpoint_dir": None}
 
 
 def safe_asset_name(name: str) -> str:
@@ -255,6 +260,73 @@ def _learning_rate_of(model: Any) -> float | None:
         return None
 
 
+class _SeedKerasOnImport:
+    """A meta path finder that seeds Keras right after its first import, then removes itself.
+
+    Why not import Keras in :meth:`Explainer.seed_everything`: importing it costs seconds (its
+    backend) in a recipe that never trains a model, and authors were told to import Keras only
+    after seeding. With this finder, ``import keras`` before or after the Explainer gives the
+    same weights.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != "keras":
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        import importlib.util
+
+        spec = importlib.util.find_spec("keras")
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader, seed = spec.loader, self.seed
+        original = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            # Importing Keras and its backend draws from Python's `random` (and Keras takes
+            # the seeds of unseeded initializers from it): undo that, so the recipe's state is
+            # what seeding left, as if Keras had been imported before.
+            states = _random_states()
+            original(module)
+            _seed_keras(module, seed, states)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]  # this spec's loader only
+        return spec
+
+
+def _random_states() -> tuple[Any, Any]:
+    import numpy as np
+
+    return random.getstate(), np.random.get_state()
+
+
+def _seed_keras(keras: Any, seed: int, states: tuple[Any, Any] | None = None) -> None:
+    """``keras.utils.set_random_seed(seed)``, then Python's and NumPy's random states put back
+    to ``states`` (default: as they are now: seeded by the Explainer, maybe drawn from since)."""
+    import numpy as np
+
+    py_state, np_state = states or _random_states()
+    try:
+        keras.utils.set_random_seed(seed)
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+def _seed_keras_on_import(seed: int) -> None:
+    """Seed Keras now if it is imported, else as soon as it is (see :class:`_SeedKerasOnImport`)."""
+    for finder in [f for f in sys.meta_path if isinstance(f, _SeedKerasOnImport)]:
+        sys.meta_path.remove(finder)  # a later Explainer's seed replaces an earlier one's
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "utils"):
+        _seed_keras(keras, seed)
+    else:
+        sys.meta_path.insert(0, _SeedKerasOnImport(seed))
+
+
 class Explainer:
     """Collects a recipe's outputs, metrics and provenance; writes ``outputs.json`` at the end."""
 
@@ -301,6 +373,41 @@ class Explainer:
 
         inline_dark.install()
 
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any] | Any = None, *,
+                        seed: bool = True) -> Explainer:
+        """The run's Explainer from the build's parameters: ``Explainer.from_parameters(globals())``.
+
+        The build injects ``profile``, ``seed``, ``asset_dir``, ``data_dir``, ``sizes`` and
+        ``checkpoint_dir`` after the cell tagged ``parameters``; this reads them from the
+        recipe's namespace (``globals()``), a mapping, or an object with those attributes, so a
+        recipe's parameters cell needs only the values it wants by hand (typically ``sizes``).
+        Missing ones take :data:`PARAMETER_DEFAULTS`. With ``seed`` (the default) it calls
+        :meth:`seed_everything` at once, so every random number the recipe draws after this line,
+        whatever it imported before, comes from the build's seed.
+        """
+        values = dict(PARAMETER_DEFAULTS)
+        for name in PARAMETER_DEFAULTS:
+            if isinstance(parameters, Mapping):
+                if name in parameters:
+                    values[name] = parameters[name]
+            elif parameters is not None and hasattr(parameters, name):
+                values[name] = getattr(parameters, name)
+        if not isinstance(values["profile"], str) or not values["profile"]:
+            raise ConfigError(f"parameter 'profile' must be a profile name such as 'quick', got "
+                              f"{values['profile']!r}")
+        if isinstance(values["seed"], bool) or not isinstance(values["seed"], int):
+            raise ConfigError(f"parameter 'seed' must be an integer, got {values['seed']!r}")
+        if not isinstance(values["sizes"], Mapping):
+            raise ConfigError(f"parameter 'sizes' must be a mapping such as {{'epochs': 20}}, got "
+                              f"{values['sizes']!r}")
+        ex = cls(asset_dir=values["asset_dir"], profile=values["profile"], seed=values["seed"],
+                 data_dir=values["data_dir"], sizes=dict(values["sizes"]),
+                 checkpoint_dir=values["checkpoint_dir"])
+        if seed:
+            ex.seed_everything()
+        return ex
+
     @property
     def checkpoint_dir(self) -> Path:
         """Where :meth:`checkpoint_path` puts files a re-run may resume from.
@@ -338,15 +445,20 @@ class Explainer:
 
     # -- reproducibility -------------------------------------------------------------------
     def seed_everything(self) -> None:
-        """Seed Python, NumPy and Keras (and TF) so a rebuild gives the same numbers."""
+        """Seed Python, NumPy and Keras (and its backend) so a rebuild gives the same numbers.
+
+        Import order does not matter: when Keras is already imported it is seeded now; when it
+        is not, it is seeded the moment the recipe imports it (:func:`_seed_keras_on_import`),
+        without importing it here (a page without a model does not pay for TensorFlow) and
+        without touching the Python and NumPy random states the recipe may have used by then.
+        Either way a model built after this call gets the same weights (tested).
+        :meth:`from_parameters` calls it for you.
+        """
         random.seed(self.seed)
         import numpy as np
 
         np.random.seed(self.seed)
-        with contextlib.suppress(ImportError):
-            import keras
-
-            keras.utils.set_random_seed(self.seed)
+        _seed_keras_on_import(self.seed)
 
     def enable_mixed_precision(self) -> str | None:
         """Switch Keras to the mixed-precision policy that is faster than float32 here, if any.

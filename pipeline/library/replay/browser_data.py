@@ -729,8 +729,8 @@ def write_replay_data(
             if maker is None:
                 raise PanelError(f"{kind} has no view in the page's script; it is drawn only "
                                  "in the video and the still")
-            if hasattr(panel, "prepare"):
-                panel.prepare(replay)
+            if hasattr(panel, "prepare_once"):
+                panel.prepare_once(replay)
             spec = maker(plan, panel)
         except PipelineError as exc:
             spec = {"kind": "unsupported", "title": kind, "why": str(exc)}
