@@ -308,6 +308,17 @@ class _Plan:
                     f"{self.fwd.steps[0].kind}; the page evaluates flat inputs only")
         return self.fwd.unsupported(start_after=start_after, stop_at=stop_at)
 
+    def missing_weights(self, names: list[str]) -> str | None:
+        """Why the page cannot evaluate ``names`` for lack of recorded weights, or None."""
+        assert self.fwd is not None
+        have = {key.partition("/")[0] for key in self.replay.weight_keys}
+        for step in self.fwd.steps:
+            if step.name in names and step.kind in ("Dense", "BatchNormalization") \
+                    and step.name not in have:
+                return (f"the replay has no weights of layer {step.name!r} (record it with "
+                        "ReplayRecorder(weights=True))")
+        return None
+
     def need_input(self) -> None:
         if not self.input_needed:
             self.blob.float32("probe_x", np.asarray(self.replay.probe_x).reshape(
@@ -323,6 +334,8 @@ class _Plan:
         if key in self.points:
             return self.points[key]
         why = self.can_run(stop_at=layer) if self.derive else "derivation switched off"
+        if why is None:
+            why = self.missing_weights(self.names_through(layer))
         if why is None:
             assert self.fwd is not None
             got = np.stack([self.fwd(self.replay.weights(int(e)), self.replay.probe_x,
@@ -355,6 +368,8 @@ class _Plan:
         from_logits = bool(replay.meta.get("from_logits"))
         out: dict[str, Any] = {"from_logits": from_logits}
         why = self.can_run() if self.derive else "derivation switched off"
+        if why is None:
+            why = self.missing_weights(self.names_through(None))
         derived_out = derived_pre = None
         if why is None:
             assert self.fwd is not None
@@ -509,7 +524,8 @@ def _feature_view(plan: _Plan, panel: Any) -> dict[str, Any]:
                              panel._points_fs, None))
     notes = list(getattr(panel, "notes", []))
     if panel._lines_fs is not None:
-        why = plan.can_run(stop_at=panel.layer)
+        why = plan.can_run(stop_at=panel.layer) or plan.missing_weights(
+            plan.names_through(panel.layer))
         if why is None:  # the grid needs the weights up to the layer, not the inputs
             plan.layers_needed.update(plan.names_through(panel.layer))
             (x0, x1), (y0, y1) = panel.grid_range
@@ -518,7 +534,11 @@ def _feature_view(plan: _Plan, panel: Any) -> dict[str, Any]:
                                   "points": int(panel.line_points)}
         else:
             notes.append(f"No bent input grid in the page: {why}")
-    if panel._has_tail:
+    tail_missing = plan.missing_weights(plan.names_after(panel.layer)) if panel._has_tail \
+        else None
+    if tail_missing is not None:
+        notes.append(f"No background in the page: {tail_missing}")
+    elif panel._has_tail:
         plan.layers_needed.update(plan.names_after(panel.layer))
         multiclass = task.kind.value == "multiclass"
         spec["background"] = {
@@ -552,7 +572,7 @@ def _projection_view(plan: _Plan, panel: Any) -> dict[str, Any]:
 def _boundary_view(plan: _Plan, panel: Any) -> dict[str, Any]:
     from pipeline.library.replay.panels.drawing import class_colors
 
-    why = plan.can_run()
+    why = plan.can_run() or plan.missing_weights(plan.names_through(None))
     if why is not None:
         raise PanelError(f"DecisionBoundaryPanel cannot be drawn in the page: {why}")
     plan.need_input()

@@ -133,10 +133,16 @@ class FeatureSpacePanel(Panel):
             grid = self.input_grid()
             flat = grid.reshape(-1, 2)
             lines = np.empty((n_epochs, *grid.shape[:2], 2), dtype=np.float32)
-            for i, epoch in enumerate(replay.epochs):
-                out = fwd(replay.weights(int(epoch)), flat, stop_at=self.layer)
-                lines[i] = out.reshape(*grid.shape[:2], 2)
-            self._lines_fs = lines
+            try:
+                for i, epoch in enumerate(replay.epochs):
+                    out = fwd(replay.weights(int(epoch)), flat, stop_at=self.layer)
+                    lines[i] = out.reshape(*grid.shape[:2], 2)
+            except PipelineError as exc:  # e.g. a replay recorded without the weights
+                if self.grid:
+                    raise PanelError(f"{name} with grid=True: {exc}") from exc
+                self.notes.append(f"No bent input grid: {exc}")
+            else:
+                self._lines_fs = lines
         xs = [] if self._lines_fs is None else [self._lines_fs[..., 0].ravel()]
         ys = [] if self._lines_fs is None else [self._lines_fs[..., 1].ravel()]
         if self.points or self._lines_fs is None:
@@ -148,6 +154,12 @@ class FeatureSpacePanel(Panel):
         self._has_tail = bool(want_tail) and fwd is not None and self.layer != fwd.layer_names[-1]
         if self._has_tail and fwd is not None:
             tail_problem = fwd.unsupported(start_after=self.layer)
+            if tail_problem is None:  # the weights it needs were recorded?
+                try:
+                    fwd(replay.weights(int(replay.epochs[0])), pts[0, :1],
+                        start_after=self.layer)
+                except PipelineError as exc:
+                    tail_problem = str(exc)
             if tail_problem is not None:
                 if self.boundary:
                     raise PanelError(f"{name} with boundary=True: {tail_problem}")

@@ -210,6 +210,21 @@ def test_a_layer_the_page_cannot_compute_before_the_view_leaves_the_background(
     assert "weights" not in h0 and "LocallyConnected1D" in h0["unsupported"]
 
 
+def test_a_replay_without_weights_is_drawn_from_its_recording(moons_like: Replay,
+                                                              tmp_path: Path) -> None:
+    arrays = {k: v for k, v in moons_like.arrays().items() if not k.startswith("weight/")}
+    replay = Replay(arrays, dict(moons_like.meta, weight_keys=[]))
+    comp = seed000_layout(replay, layer="h1", **SMALL)  # points only, says the panel
+    data = write_replay_data(tmp_path / "r.json", replay, comp)
+    index, arrays = read_replay_data(data.index)
+    spec = index["panels"][0]
+    assert "background" not in spec and "input_grid" not in spec
+    assert any("No bent input grid" in n for n in spec["notes"])
+    assert any("No background" in n and "weights" in n for n in spec["notes"])
+    assert set(data.sources.values()) == {"shipped"}
+    assert not [k for k in arrays if k.startswith("w/")]
+
+
 def test_a_loss_the_page_cannot_reproduce_is_shipped(moons_like: Replay, tmp_path: Path) -> None:
     arrays = moons_like.arrays()
     arrays["sample_loss"] = arrays["sample_loss"] * 1.01  # say, label smoothing
