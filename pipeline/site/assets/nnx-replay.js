@@ -664,7 +664,6 @@
       notes.forEach(function (n) { list.appendChild(el("li", null, n)); });
       figure.insertBefore(list, this.runsNode().nextSibling);
     }
-    figure.classList.add("nnx-replay-live");
     this.views.forEach(function (v) { self.bindPointer(v); });
     if (window.ResizeObserver) {
       this.resizer = new ResizeObserver(function () { self.resize(); });
@@ -768,6 +767,7 @@
     if (this.destroyed) return;
     var state = this.state;
     this.views.forEach(function (v) { v.panels.forEach(function (p) { p.draw(state); }); });
+    this.figure.classList.add("nnx-replay-live"); // drawn at least once (tests wait for it)
   };
 
   Group.prototype.resize = function () {
