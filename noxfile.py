@@ -138,7 +138,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks measured side by side in one run; prints ratios and writes build/bench.json."""
-    _install(session, "BACKEND,dist")
+    _install(session, "BACKEND,dist,test")  # test: Playwright, for the live replay pages' benches
     session.run("python", "-m", "benchmarks", *session.posargs, env=QUIET_TF)
 
 

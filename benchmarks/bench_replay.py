@@ -281,8 +281,11 @@ def bench_rendering(
             pass
         blit_fps = len(chosen) / (time.perf_counter() - start)
 
+        from pipeline.library.replay.parallel_render import render_outputs
+
         start = time.perf_counter()
-        out = comp.animate(Path(tmp) / "replay.mp4", epochs=chosen)
+        out = render_outputs(None, replay, composition=comp, mp4_path=Path(tmp) / "replay.mp4",
+                             epochs=chosen)
         mp4_s = time.perf_counter() - start
         mp4_mb = Path(out["mp4"]).stat().st_size / 1e6
     return {
@@ -333,7 +336,10 @@ def bench_explainer(epochs: int = 200, seed: int = 0,
         still_epoch = min(160, int(replay.epochs[-1]))
         comp.still(still_epoch, out / f"epoch{still_epoch}.png")
         comp.poster(out / "poster.png")
-        anim = comp.animate(out / "replay.mp4", preset="veryfast")  # as the recipe encodes
+        from pipeline.library.replay.parallel_render import render_outputs
+
+        anim = render_outputs(None, replay, composition=comp, mp4_path=out / "replay.mp4",
+                              preset="veryfast")  # as the recipe encodes
         total_s = time.perf_counter() - start
         return {
             "epochs": epochs,

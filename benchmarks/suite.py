@@ -29,6 +29,13 @@ Sections (``--skip`` takes their names or the letters):
 * ``stops``: seconds from Ctrl-C to the exit of a ``--jobs 2`` build (target 15 s) and how long
   a recipe runs past its ``timeout`` (target 60 s) (:mod:`benchmarks.bench_stops`; the fault
   tests check only that a build stops cleanly).
+* ``pageweight``, ``scrubfps``, ``deepreplay`` (:mod:`benchmarks.bench_live`): the heaviest
+  live replay page's first load in Chromium (<= 1 MB), the seed-000 replay scrubbed one epoch
+  per animation frame with 2,000 points (>= 50 fps), and DeepReplay against our full-profile
+  seed-000 explainer timed side by side by ``../shared/anchors/deepreplay/side_by_side.sh``
+  (>= 10x; DeepReplay is installed into ``build/bench-deepreplay/`` on first use). The first
+  two share one build of the replay recipes and their site (or ``--site DIR``);
+  ``deepreplay`` is left out of ``--quick``.
 
 The results, with the commit, date, machine and package versions, go to ``build/bench.json``
 (``--out``) and a copy to ``build/bench-history/`` so runs can be compared across commits.
@@ -64,7 +71,8 @@ log = logging.getLogger("benchmarks")
 
 SCHEMA = 1
 SECTIONS = ("build", "jobs", "threads", "site", "incremental", "training", "rendering",
-            "recording", "firstbuild", "explainer", "render", "palettes", "stops")
+            "recording", "firstbuild", "explainer", "render", "palettes", "stops", "pageweight",
+            "scrubfps", "deepreplay")
 LETTERS = {"a": "build", "b": "training", "c": "rendering", "d": "jobs"}
 BUILD_SECTIONS = ("build", "jobs", "threads", "site", "incremental")
 
@@ -135,6 +143,9 @@ def make_parser() -> argparse.ArgumentParser:
                         type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
                         default=None, help="firstbuild: the cold/warm --jobs 1 pair on these "
                         "recipes only (default: all)")
+    parser.add_argument("--site", type=Path, default=None,
+                        help="pageweight, scrubfps: measure this built site instead of building "
+                             "the replay recipes (quick) and their site")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary project and its build folders (path logged)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -147,7 +158,8 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
 
     sizes = QUICK if args.quick else FULL
     repeats = args.repeats or sizes.repeats
-    skipped = set(args.skip) | ({"threads", "firstbuild", "explainer"} if args.quick else set())
+    skipped = set(args.skip) | ({"threads", "firstbuild", "explainer", "deepreplay"}
+                                if args.quick else set())
     enabled = [s for s in SECTIONS if s not in skipped]
     started = time.perf_counter()
     load_before = load_average()
@@ -192,6 +204,7 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
         from benchmarks.bench_stops import bench_stops
 
         _section("stops", results, errors, bench_stops)
+    _live_sections(args, enabled, results, errors)
 
     from benchmarks.machine import machine_facts, package_versions
 
@@ -275,6 +288,42 @@ def _first_build_sections(args: argparse.Namespace, sizes: Sizes, enabled: list[
     if "render" in enabled:
         epochs = sizes.rendering.get("epochs", 200)
         _section("render", results, errors, lambda: fb.bench_parallel_render(epochs=epochs))
+
+
+def _live_sections(args: argparse.Namespace, enabled: list[str], results: dict[str, Any],
+                   errors: dict[str, str]) -> None:
+    """``pageweight`` and ``scrubfps`` on one site (built here unless ``--site``); ``deepreplay``."""
+    from benchmarks import bench_live
+
+    wanted = [s for s in ("pageweight", "scrubfps") if s in enabled]
+    tmp = Path(tempfile.mkdtemp(prefix="nnx-bench-live-"))
+    try:
+        if wanted:
+            site = args.site
+            built: dict[str, Any] = {}
+            if site is None:
+                try:
+                    site, built = bench_live.build_replay_site(args.content_dir, tmp / "site-build",
+                                                               data_dir=args.data_dir)
+                except Exception as exc:  # both sections need the site
+                    for name in wanted:
+                        errors[name] = f"building the replay pages failed: {exc}"
+                    wanted = []
+            if "pageweight" in wanted:
+                assert site is not None
+                _section("pageweight", results, errors,
+                         lambda: {**bench_live.bench_page_weight(site), "site_build": built})
+            if "scrubfps" in wanted:
+                assert site is not None
+                _section("scrubfps", results, errors, lambda: bench_live.bench_scrub_fps(site))
+        if "deepreplay" in enabled:
+            _section("deepreplay", results, errors, lambda: bench_live.bench_deepreplay(
+                args.content_dir, tmp / "deepreplay", data_dir=args.data_dir))
+    finally:
+        if args.keep:
+            log.info("kept %s", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _threads(project: TempProject, tmp: Path, cold: Any, jobs: int) -> dict[str, Any]:
@@ -387,8 +436,10 @@ def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
                          f"{rendering['blit_fps']} vs {rendering['full_redraw_fps']} fps "
                          f"(in place with a full draw: {rendering['inplace_full_draw_fps']})"))
     from benchmarks.bench_firstbuild import summary_rows
+    from benchmarks.bench_live import summary_rows as live_rows
 
     rows.extend(summary_rows(results, _row))
+    rows.extend(live_rows(results, _row))
     recording = results.get("recording")
     if recording:
         overhead = recording["overhead_wall"]

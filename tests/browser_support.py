@@ -268,6 +268,12 @@ _REFERENCED_JS = """() => {
   });
   document.querySelectorAll('figure[data-nnx-frames]').forEach(e =>
     add('scrubber index', new URL(e.getAttribute('data-nnx-frames'), document.baseURI).href));
+  document.querySelectorAll('[data-nnx-replay]').forEach(e =>
+    add('live replay data', new URL(e.getAttribute('data-nnx-replay'), document.baseURI).href));
+  document.querySelectorAll('template.nnx-replay-fallback').forEach(t =>  // shown if data fails
+    t.content.querySelectorAll('*').forEach(e => ['src', 'poster', 'data-nnx-light', 'data-nnx-dark',
+      'data-nnx-poster-light', 'data-nnx-poster-dark'].forEach(a => e.getAttribute(a) &&
+      add('replay fallback ' + a, new URL(e.getAttribute(a), document.baseURI).href))));
   return out;
 }"""
 
@@ -305,6 +311,8 @@ def resource_problems(page: Any, checker: UrlChecker) -> list[str]:
     """
     problems = []
     for kind, url in page.evaluate(_REFERENCED_JS):
+        if kind == "live replay data":
+            problems += _live_data_problems(page.url, url, checker)
         if url.startswith(("data:", "blob:")):
             continue
         if not is_local(url, checker.base):
@@ -316,6 +324,19 @@ def resource_problems(page: Any, checker: UrlChecker) -> list[str]:
         elif kind == "scrubber index":
             problems += _frame_problems(page.url, url, checker)
     return problems
+
+
+def _live_data_problems(page_url: str, index_url: str, checker: UrlChecker) -> list[str]:
+    """A live replay's index names its binary file; that file must resolve too."""
+    if checker.status(index_url) != 200:
+        return []  # reported as the index's own status
+    try:
+        index = checker.get_json(index_url)
+    except (OSError, ValueError) as exc:
+        return [f"{page_url}: live replay data {index_url} unreadable: {exc}"]
+    binary = urllib.parse.urljoin(index_url, str(index.get("bin", "")))
+    status = checker.status(binary)
+    return [] if status == 200 else [f"{page_url}: live replay binary {binary} -> {status}"]
 
 
 def _frame_problems(page_url: str, index_url: str, checker: UrlChecker) -> list[str]:
@@ -529,4 +550,71 @@ def scrubber_problems(page: Any, checker: UrlChecker, timeout_ms: int = 10_000) 
                                  .getAttribute('aria-pressed') !== 'true'""", timeout=timeout_ms)
     except Exception:  # noqa: BLE001 - playwright's TimeoutError
         problems.append(f"{page.url}: playback did not stop at the last epoch")
+    return problems
+
+
+# --------------------------------------------------------------------------------- live replays
+_LIVE_JS = """i => {
+  const f = document.querySelectorAll('figure.nnx-replay')[i];
+  const g = window.nnxReplay && window.nnxReplay.groups.find(x => x.figure === f);
+  const slider = f.querySelector('.nnx-rp-controls input[type=range]');
+  const out = f.querySelector('.nnx-rp-controls output');
+  const blank = Array.from(f.querySelectorAll('.nnx-rp-panel canvas')).filter(c => {
+    if (!c.width || !c.height) return true;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let k = 3; k < d.length; k += 4) if (d[k]) return false;
+    return true;
+  }).length;
+  return {live: f.classList.contains('nnx-replay-live'), epoch: f.dataset.nnxEpoch || null,
+          epochs: g && g.epochs ? g.epochs : [], playing: !!(g && g.playing),
+          fallbackShown: f.querySelectorAll('.nnx-replay-placeholder').length > 0
+            || Array.from(f.querySelectorAll('video, .nnx-replay-run > img')).some(v => v.offsetParent !== null),
+          canvases: f.querySelectorAll('.nnx-rp-panel canvas').length, blank,
+          label: out ? out.textContent.trim() : null,
+          valuetext: slider ? slider.getAttribute('aria-valuetext') : null,
+          labelled: !!(slider && document.querySelector('label[for="' + slider.id + '"]'))};
+}"""
+
+
+def live_replay_problems(page: Any, timeout_ms: int = 15_000) -> list[str]:
+    """Every live replay (``replay(...)`` shortcode) loads its data, draws every view, and its
+    slider moves it from the keyboard (Home, ArrowRight, End) with the epoch read out in
+    ``aria-valuetext``. Returns [] on pages without one.
+    """
+    figures = page.locator("figure.nnx-replay")
+    problems: list[str] = []
+    for i in range(figures.count()):
+        where = f"{page.url}: live replay {i + 1}"
+        figures.nth(i).scroll_into_view_if_needed()
+        try:
+            page.wait_for_function(
+                "i => document.querySelectorAll('figure.nnx-replay')[i].classList"
+                ".contains('nnx-replay-live')", arg=i, timeout=timeout_ms)
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError; report it
+            problems.append(f"{where} was not drawn (did its data load?)")
+            continue
+        state = page.evaluate(_LIVE_JS, i)
+        if state["fallbackShown"]:
+            problems.append(f"{where}: its placeholder, poster or video is still shown")
+        if not state["canvases"] or state["blank"]:
+            problems.append(f"{where}: {state['blank']} of {state['canvases']} views are blank")
+        if not state["labelled"]:
+            problems.append(f"{where}: the epoch slider has no <label>")
+        epochs = state["epochs"]
+        slider = figures.nth(i).locator(".nnx-rp-controls input[type=range]")
+        for key, want in (("Home", epochs[0]), ("ArrowRight", epochs[min(1, len(epochs) - 1)]),
+                          ("End", epochs[-1])):
+            slider.press(key)
+            with contextlib.suppress(Exception):
+                page.wait_for_function(
+                    "([i, e]) => document.querySelectorAll('figure.nnx-replay')[i].dataset"
+                    ".nnxEpoch === String(e)", arg=[i, want], timeout=timeout_ms)
+            state = page.evaluate(_LIVE_JS, i)
+            if state["epoch"] != str(want) or state["label"] != f"epoch {want}":
+                problems.append(f"{where}: after {key} it shows {state['epoch']!r} "
+                                f"({state['label']!r}), not epoch {want}")
+            if not (state["valuetext"] or "").startswith(f"epoch {want} of {epochs[-1]}"):
+                problems.append(f"{where}: after {key} aria-valuetext is {state['valuetext']!r}")
+        if state["playing"]:
+            problems.append(f"{where}: still playing after the reader moved the slider")
     return problems

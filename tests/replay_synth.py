@@ -50,10 +50,18 @@ def _loss(kind: str, out: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def synthetic_replay(kind: str, n_inputs: int = 2, hidden: tuple[int, ...] = (2,),
                      *, n_classes: int = 3, n_probe: int = 60, epochs: int = 4,
-                     record: tuple[str, ...] | None = None, seed: int = 0) -> Replay:
-    """A replay of ``epochs + 1`` snapshots of a random walk of the model's weights."""
+                     record: tuple[str, ...] | None = None, seed: int = 0,
+                     model=None) -> Replay:
+    """A replay of ``epochs + 1`` snapshots of a random walk of the model's weights.
+
+    ``model``: a compiled Keras model of another shape (a chain the numpy forward pass
+    computes) instead of :func:`build_model`'s; its loss must be ``kind``'s.
+    """
     rng = np.random.default_rng(seed)
-    model, loss = build_model(kind, n_inputs, hidden, n_classes)
+    if model is None:
+        model, loss = build_model(kind, n_inputs, hidden, n_classes)
+    else:
+        loss = model.loss
     x = rng.normal(size=(n_probe, n_inputs)).astype(np.float32)
     if kind == "binary":
         y = (x[:, 0] + 0.5 * x[:, -1] > 0).astype(np.float32)
@@ -74,6 +82,8 @@ def synthetic_replay(kind: str, n_inputs: int = 2, hidden: tuple[int, ...] = (2,
     for e in range(epochs + 1):
         if e:
             current = [w + 0.15 * rng.normal(size=w.shape).astype(w.dtype) for w in current]
+            current = [np.abs(w) + np.float32(0.05) if k.endswith("moving_variance") else w
+                       for k, w in zip(keys, current, strict=True)]  # variances stay positive
         wd = dict(zip(keys, current, strict=True))
         for k in keys:
             weights[k].append(wd[k])

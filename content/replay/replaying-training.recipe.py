@@ -9,8 +9,8 @@
 #   timeout: 600
 #   thumbnail: poster.png
 #   profiles:
-#     quick: {n_samples: 2000, epochs: 200, batch: 16, still_epoch: 160, frame_step: 2, video_step: 2, fps: 20, compare_seed: 42, compare_frames: 41}
-#     full: {n_samples: 2000, epochs: 200, batch: 16, still_epoch: 160, frame_step: 1, video_step: 1, fps: 20, compare_seed: 42, compare_frames: 101}
+#     quick: {n_samples: 2000, epochs: 200, batch: 16, still_epoch: 160, video_step: 2, fps: 20, compare_seed: 42}
+#     full: {n_samples: 2000, epochs: 200, batch: 16, still_epoch: 160, video_step: 1, fps: 20, compare_seed: 42}
 # ---
 
 # %% [markdown]
@@ -33,8 +33,8 @@ profile = "quick"
 seed = 0
 asset_dir = "_assets"
 data_dir = None
-sizes = {"n_samples": 2000, "epochs": 200, "batch": 16, "still_epoch": 160, "frame_step": 2,
-         "video_step": 2, "fps": 20, "compare_seed": 42, "compare_frames": 41}
+sizes = {"n_samples": 2000, "epochs": 200, "batch": 16, "still_epoch": 160, "video_step": 2,
+         "fps": 20, "compare_seed": 42}
 checkpoint_dir = None
 
 # %%
@@ -44,12 +44,11 @@ from IPython.display import Image, display
 
 from pipeline.library.datasets import load_moons
 from pipeline.library.errors import TrainingDiverged
-from pipeline.library.palette import PALETTES, render_palettes, variant_name
+from pipeline.library.palette import PALETTES, variant_name
 from pipeline.library.explainers.seed000 import seed000_layout
 from pipeline.library.replay import ReplayRecorder
-from pipeline.library.replay.compare import compare_layouts
-from pipeline.library.replay.composer import select_epochs
-from pipeline.library.replay.parallel_render import render_outputs
+from pipeline.library.replay.browser_data import write_replay_data
+from pipeline.library.replay.parallel_render import render_in_background
 from pipeline.library.runtime import Explainer
 from pipeline.library.training import DivergenceGuard, fit_fast, start_fit_fast
 
@@ -172,6 +171,13 @@ print(f"epoch {last}: accuracy {accuracy[-1]:.4f}, loss {probe_loss[-1]:.4f} "
 # predicted probability of class 1 for the points of class 0 (top) and class 1 (bottom). On
 # the right: loss and accuracy on all 2,000 points with the weights at the end of each epoch,
 # and the histogram of the per-sample loss.
+#
+# The page draws this figure itself, at any epoch, from `replay.json` and `replay.bin`
+# (`write_replay_data`: the inputs and the 25 weights of every epoch, from which the page's
+# script computes the points, the grid, the background and every histogram with the same maths
+# as the numpy forward pass, checked here against the recording). The video and the GIF are
+# for downloading, slides and readers without JavaScript; the still and the poster come in both
+# palettes.
 
 # %%
 def every(step):
@@ -180,58 +186,52 @@ def every(step):
     return chosen if chosen[-1] == last else [*chosen, last]
 
 
-frame_epochs = every(int(sizes["frame_step"]))  # the scrubber's frames
-# The video shows every `video_step`-th epoch (quick: the scrubber's epochs, so each drawn
-# frame serves the MP4, GIF and scrubber once), at fps / video_step: as long as a video of
-# every epoch.
+# The video shows every `video_step`-th epoch (the quick profile: every second one) at
+# fps / video_step: as long as a video of every epoch.
 video_epochs = every(int(sizes["video_step"]))
 video_fps = sizes["fps"] / int(sizes["video_step"])
 if not ex.is_diverged:
-    def render(comp, palette):
-        """One palette's still, poster, MP4, GIF and scrubber frames (the site shows the one
-        matching the reader's light or dark palette)."""
-        def v(name):
-            return ex.asset_path(variant_name(name, palette))
-
-        comp.still(still_epoch, v(f"epoch-{still_epoch}.png"))
-        comp.poster(v("poster.png"))
-        # video, GIF and scrubber frames in one pass over the epochs; the files equal
-        # comp.animate(...) and comp.frames(...) with the same arguments. One process per
-        # palette (render_palettes forks the dark one), so this pass needs no more workers.
-        render_outputs(seed000_layout, replay, composition=comp, workers=1,
-                       mp4_path=v("replay.mp4"), gif_path=v("replay.gif"), fps=video_fps,
-                       epochs=video_epochs,
-                       preset="veryfast",  # 4x less encoding than medium, 7 % smaller
-                       frames_dir=v("frames/index.json").parent, frame_epochs=frame_epochs,
-                       frame_format="webp", quality=80, max_frames=None)
-
     with ex.timer("render"):
         comp = seed000_layout(replay)
-        render_palettes(comp, render)  # the dark palette in a forked process, at the same time
-    anim = {"epochs": video_epochs}
-    dark = {n: variant_name(n, "dark") for n in (f"epoch-{still_epoch}.png", "poster.png",
-                                                 "replay.mp4", "replay.gif", "frames/index.json")}
-    ex.add_output(f"epoch-{still_epoch}.png", kind="image", dark=dark[f"epoch-{still_epoch}.png"],
+        data = write_replay_data(ex.asset_path("replay.json"), replay, comp, fps=sizes["fps"])
+        webp = {"pil_kwargs": {"quality": 85}}  # a quarter of a PNG's bytes: the page stays light
+        comp.still(still_epoch, ex.asset_path(f"epoch-{still_epoch}.webp"), **webp)
+        comp.poster(ex.asset_path("poster.png"))
+        # the MP4 and the GIF in one pass over the epochs, in a forked process while this one
+        # goes on (light palette only: they are files to download; the page draws the replay
+        # in the reader's palette); `video.result()` below waits for them
+        video = render_in_background(
+            seed000_layout, replay, composition=comp, mp4_path=ex.asset_path("replay.mp4"),
+            gif_path=ex.asset_path("replay.gif"), fps=video_fps, epochs=video_epochs,
+            preset="veryfast")  # 4x less encoding than medium, 7 % smaller
+        comp.set_palette("dark")  # the still and the poster in the dark palette too
+        comp.still(still_epoch, ex.asset_path(variant_name(f"epoch-{still_epoch}.webp", "dark")),
+                   **webp)
+        comp.poster(ex.asset_path(variant_name("poster.png", "dark")))
+    ex.add_output(f"epoch-{still_epoch}.webp", kind="image",
+                  dark=variant_name(f"epoch-{still_epoch}.webp", "dark"),
                   alt=f"The replay at epoch {still_epoch}: the hidden layer has bent the grid so "
                       f"the two moons lie on either side of the output's boundary; accuracy "
                       f"{ex.metrics['still_accuracy']:.1%}, and both probability histograms are "
                       f"piled at the correct end")
-    ex.add_output("poster.png", kind="image", dark=dark["poster.png"],
+    ex.add_output("poster.png", kind="image", dark=variant_name("poster.png", "dark"),
                   alt=f"The replay after the last epoch ({last}): the two classes separated in "
                       f"the hidden layer's plane, loss near zero")
-    ex.add_output("replay.mp4", kind="video", poster="poster.png", dark=dark["replay.mp4"],
-                  alt=f"Video of {len(anim['epochs'])} of the {len(replay.epochs)} recorded epochs "
+    ex.add_output("replay.mp4", kind="video", poster="poster.png",
+                  alt=f"Video of {len(video_epochs)} of the {len(replay.epochs)} recorded epochs "
                       f"(every {sizes['video_step']}): the grid of the "
                       f"input plane folds in the hidden layer's feature space until the two moons "
                       f"come apart, while the histograms move to 0 and 1 and the loss falls")
-    ex.add_output("replay.gif", kind="gif", poster="poster.png", dark=dark["replay.gif"],
+    ex.add_output("replay.gif", kind="gif", poster="poster.png",
                   alt="The same replay as an animated GIF, at half size")
-    ex.add_output("frames/index.json", kind="frames", dark=dark["frames/index.json"],
-                  alt=f"One frame of the replay for each of {len(frame_epochs)} epochs, for the "
-                      f"page's epoch scrubber")
-    display(Image(filename=str(ex.asset_path(f"epoch-{still_epoch}.png"))))
-    print(f"{len(anim['epochs'])} video frames, {len(frame_epochs)} scrubber frames, "
-          f"render {ex.timings['render']:.1f} s")
+    ex.add_output("replay.json", kind="live-replay", poster="poster.png", video="replay.mp4",
+                  gif="replay.gif",
+                  alt=f"The replay of all {len(replay.epochs)} recorded epochs, drawn by the "
+                      f"page: the feature space of the hidden layer, the probability histograms "
+                      f"of both classes, loss and accuracy, and the per-sample loss")
+    display(Image(filename=str(ex.asset_path("poster.png"))))
+    print(f"{len(video_epochs)} video frames (rendering); page data "
+          f"{data.total_bytes / 1e3:.0f} kB ({', '.join(f'{k} {v}' for k, v in data.sources.items())})")
 
 # %% [markdown]
 # ## The replay file
@@ -262,7 +262,8 @@ print("the replay's last epoch matches the trained model")
 # The same model, initialised and shuffled with seed 42 as in the article, trained and
 # recorded the same way (it was started beside the seed-0 run, with `start_fit_fast`). Keras 3
 # draws other initial weights from seed 42 than the Keras 2 of the article did, and from those
-# the network gets stuck: its last frame is drawn below.
+# the network gets stuck: its last frame is drawn below. Its data for the page goes beside the
+# seed-0 run's, so the page shows both runs side by side under one epoch slider.
 
 # %%
 with ex.timer("compare_seed"):
@@ -271,15 +272,21 @@ with ex.timer("compare_seed"):
     other_replay = other_recorder.replay()
     other_last = int(other_replay.epochs[-1])
     other_comp = seed000_layout(other_replay)
+    write_replay_data(ex.asset_path(f"seed-{compare_seed}.json"), other_replay, other_comp,
+                      fps=sizes["fps"])
     for palette in PALETTES:
         other_comp.set_palette(palette)
-        other_comp.still(other_last, ex.asset_path(variant_name(f"seed-{compare_seed}.png", palette)))
-ex.add_output(f"seed-{compare_seed}.png", kind="image",
-              dark=variant_name(f"seed-{compare_seed}.png", "dark"),
+        other_comp.still(other_last, ex.asset_path(variant_name(f"seed-{compare_seed}.webp", palette)),
+                         pil_kwargs={"quality": 85})
+        if palette == "light":
+            display(other_comp)  # the notebook shows the light still
+ex.add_output(f"seed-{compare_seed}.webp", kind="image",
+              dark=variant_name(f"seed-{compare_seed}.webp", "dark"),
               alt=f"The replay of the seed-{compare_seed} run at epoch {other_last}: every point "
                   f"of the input plane lands on one thin curve of the hidden layer's plane, the "
                   f"two moons overlap along it, and accuracy stays at {other_acc:.1%}")
-display(Image(filename=str(ex.asset_path(f"seed-{compare_seed}.png"))))
+ex.add_output(f"seed-{compare_seed}.json", kind="live-replay", poster=f"seed-{compare_seed}.webp",
+              alt=f"The replay of the seed-{compare_seed} run, drawn by the page")
 ex.metric("compare_seed", compare_seed)
 ex.metric("compare_seed_accuracy", round(float(other_acc), 4))
 ex.metric("compare_seed_loss", round(float(other_loss), 4))
@@ -289,29 +296,14 @@ ex.note(f"Initialisation seed {seed} instead of the article's {compare_seed}: un
 print(f"seed {compare_seed}: accuracy {other_acc:.4f}, loss {other_loss:.4f}")
 
 # %% [markdown]
-# ## The two runs side by side
-# Both replays drawn on the same axes limits (`pipeline.library.replay.compare.share_limits`), at half
-# size and at most `compare_frames` epochs, for the page's `compare(...)` view: one epoch
-# scrubber moves both.
+# The video and the GIF rendered in the background since the replay cell: wait for them.
 
 # %%
-runs = {f"compare/seed-{seed}": replay, f"compare/seed-{compare_seed}": other_replay}
-common = [e for e in frame_epochs if e in set(int(x) for x in other_replay.epochs)]
-compare_epochs = select_epochs(common, None, int(sizes.get("compare_frames", 41)))
-with ex.timer("render_compare"):
-    def render_compare(comps, palette):
-        for name, comp in zip(runs, comps):
-            comp.frames(ex.asset_path(variant_name(f"{name}/index.json", palette)).parent,
-                        epochs=compare_epochs, format="webp", quality=80, max_frames=None,
-                        scale=0.5)
-
-    render_palettes(compare_layouts(list(runs.values()), seed000_layout), render_compare)
-for (name, _), s in zip(runs.items(), (seed, compare_seed)):
-    ex.add_output(f"{name}/index.json", kind="frames",
-                  dark=variant_name(f"{name}/index.json", "dark"),
-                  alt=f"The replay of the seed-{s} run on the axes limits shared with the other "
-                      f"seed")
-print(f"{len(compare_epochs)} side-by-side frames per run, {ex.timings['render_compare']:.1f} s")
+if not ex.is_diverged:
+    with ex.timer("video_wait"):
+        rendered = video.result()
+    print(f"video: {len(rendered['epochs'])} frames in {rendered['seconds']:.1f} s "
+          f"({'a forked process' if video.forked else 'this process'})")
 
 # %%
 ex.finish()

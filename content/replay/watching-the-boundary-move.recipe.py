@@ -9,8 +9,8 @@
 #   timeout: 600
 #   thumbnail: poster.png
 #   profiles:
-#     quick: {n_samples: 500, epochs: 100, batch: 32, learning_rate: 0.5, fps: 10, compare_seeds: 8, compare_frames: 51}
-#     full: {n_samples: 500, epochs: 100, batch: 32, learning_rate: 0.5, fps: 10, compare_seeds: 8, compare_frames: 101}
+#     quick: {n_samples: 500, epochs: 100, batch: 32, learning_rate: 0.5, fps: 10, compare_seeds: 8}
+#     full: {n_samples: 500, epochs: 100, batch: 32, learning_rate: 0.5, fps: 10, compare_seeds: 8}
 # ---
 
 # %% [markdown]
@@ -28,7 +28,7 @@ seed = 1
 asset_dir = "_assets"
 data_dir = None
 sizes = {"n_samples": 500, "epochs": 100, "batch": 32, "learning_rate": 0.5, "fps": 10,
-         "compare_seeds": 8, "compare_frames": 51}
+         "compare_seeds": 8}
 checkpoint_dir = None
 
 # %%
@@ -39,11 +39,10 @@ from matplotlib.figure import Figure
 
 from pipeline.library.datasets import load_moons
 from pipeline.library.errors import TrainingDiverged
-from pipeline.library.palette import render_palettes, variant_name
+from pipeline.library.palette import variant_name
 from pipeline.library.replay import Composition, CurvesPanel, DecisionBoundaryPanel, ReplayRecorder
-from pipeline.library.replay.compare import compare_layouts
-from pipeline.library.replay.composer import select_epochs
-from pipeline.library.replay.parallel_render import render_outputs
+from pipeline.library.replay.browser_data import write_replay_data
+from pipeline.library.replay.parallel_render import render_in_background
 from pipeline.library.runtime import Explainer
 from pipeline.library.training import DivergenceGuard, fit_fast
 
@@ -126,55 +125,57 @@ print({k: ex.metrics[k] for k in ("initial_accuracy", "epoch1_accuracy", "epoch1
 # Left: the predicted probability of class 1 over the plane (red: class 0, blue: class 1, white:
 # undecided), the 0.5 contour as a black line, and the 500 points. Right: loss and accuracy
 # on the 500 points with the weights at the end of each epoch; the faint line is the whole
-# run, the strong line and the dot stop at the epoch shown.
+# run, the strong line and the dot stop at the epoch shown. The page draws this figure itself
+# at any epoch from `replay.json` and `replay.bin` (the 500 points and the 81 weights of every
+# epoch: its script evaluates the network on the same 200x200 grid); the video and the GIF
+# are for downloading and for readers without JavaScript.
 
 # %%
+def boundary_panels():
+    return [(DecisionBoundaryPanel(), (0, 0)),
+            (CurvesPanel(("probe_loss", "probe_accuracy"), labels=("loss", "accuracy"),
+                         title="Loss and accuracy", show_future=True), (0, 1))]
+
+
 def boundary_composition(rep):
-    return Composition(rep, [
-        (DecisionBoundaryPanel(), (0, 0)),
-        (CurvesPanel(("probe_loss", "probe_accuracy"), labels=("loss", "accuracy"),
-                     title="Loss and accuracy", show_future=True), (0, 1)),
-    ], figsize=(11, 4.6))
+    return Composition(rep, boundary_panels(), figsize=(11, 4.6))
 
 
 if not ex.is_diverged:
-    def render(comp, palette):
-        """One palette's still, poster, MP4, GIF and frames (light and dark: see the site)."""
-        def v(name):
-            return ex.asset_path(variant_name(name, palette))
-
-        comp.still(last, v(f"boundary-epoch-{last}.png"))
-        comp.poster(v("poster.png"))
-        # video, GIF and scrubber frames in one pass over the epochs (each drawn once); the
-        # files equal comp.animate(...) and comp.frames(...) with the same arguments. One
-        # process per palette (render_palettes forks the dark one), so no more workers.
-        render_outputs(boundary_composition, replay, composition=comp, workers=1,
-                       mp4_path=v("boundary.mp4"), gif_path=v("boundary.gif"), fps=sizes["fps"],
-                       preset="veryfast",  # as seed 000's: half of medium's encoding CPU
-                       frames_dir=v("frames/index.json").parent, frame_format="webp",
-                       quality=80, max_frames=None)
-
     with ex.timer("render"):
-        render_palettes(boundary_composition(replay), render)
-    anim = {"epochs": [int(e) for e in replay.epochs]}
-    dark = {n: variant_name(n, "dark") for n in (f"boundary-epoch-{last}.png", "poster.png",
-                                                 "boundary.mp4", "boundary.gif", "frames/index.json")}
-    ex.add_output(f"boundary-epoch-{last}.png", kind="image", dark=dark[f"boundary-epoch-{last}.png"],
+        comp = boundary_composition(replay)
+        data = write_replay_data(ex.asset_path("replay.json"), replay, comp, fps=sizes["fps"])
+        webp = {"pil_kwargs": {"quality": 85}}  # a quarter of a PNG's bytes: the page stays light
+        comp.still(last, ex.asset_path(f"boundary-epoch-{last}.webp"), **webp)
+        comp.poster(ex.asset_path("poster.png"))
+        # the MP4 and the GIF in one pass over the epochs, in a forked process while this one
+        # goes on (light palette only: they are files to download); `video.result()` at the
+        # end waits for them
+        video = render_in_background(
+            None, replay, composition=comp, mp4_path=ex.asset_path("boundary.mp4"),
+            gif_path=ex.asset_path("boundary.gif"), fps=sizes["fps"],
+            preset="veryfast")  # as seed 000's: half of medium's encoding CPU
+        comp.set_palette("dark")  # the still and the poster in both palettes
+        comp.still(last, ex.asset_path(variant_name(f"boundary-epoch-{last}.webp", "dark")), **webp)
+        comp.poster(ex.asset_path(variant_name("poster.png", "dark")))
+    ex.add_output(f"boundary-epoch-{last}.webp", kind="image",
+                  dark=variant_name(f"boundary-epoch-{last}.webp", "dark"),
                   alt=f"After {last} epochs: the decision boundary curves around the tips of "
                       f"both moons; accuracy {accuracy[-1]:.1%}, loss {loss[-1]:.3f}")
-    ex.add_output("poster.png", kind="image", dark=dark["poster.png"],
+    ex.add_output("poster.png", kind="image", dark=variant_name("poster.png", "dark"),
                   alt=f"The decision boundary and the loss and accuracy curves after epoch {last}")
-    ex.add_output("boundary.mp4", kind="video", poster="poster.png", dark=dark["boundary.mp4"],
-                  alt=f"Video of {len(anim['epochs'])} epochs: the boundary jumps to a straight "
+    ex.add_output("boundary.mp4", kind="video", poster="poster.png",
+                  alt=f"Video of {len(replay.epochs)} epochs: the boundary jumps to a straight "
                       f"cut in the first epoch, then slowly bends around the tips of the moons "
                       f"while the loss falls and the accuracy rises")
-    ex.add_output("boundary.gif", kind="gif", poster="poster.png", dark=dark["boundary.gif"],
+    ex.add_output("boundary.gif", kind="gif", poster="poster.png",
                   alt="The same video as an animated GIF, at half size")
-    ex.add_output("frames/index.json", kind="frames", dark=dark["frames/index.json"],
-                  alt=f"One frame per epoch, {len(anim['epochs'])} in all, for the page's epoch "
-                      "scrubber")
-    display(Image(filename=str(ex.asset_path(f"boundary-epoch-{last}.png"))))
-    print(f"{len(anim['epochs'])} frames, render {ex.timings['render']:.1f} s")
+    ex.add_output("replay.json", kind="live-replay", poster="poster.png", video="boundary.mp4",
+                  gif="boundary.gif",
+                  alt=f"The decision boundary and the loss and accuracy curves at each of the "
+                      f"{len(replay.epochs)} recorded epochs, drawn by the page")
+    display(Image(filename=str(ex.asset_path("poster.png"))))
+    print(f"{len(replay.epochs)} epochs; page data {data.total_bytes / 1e3:.0f} kB")
 
 # %% [markdown]
 # ## Six moments in one picture
@@ -194,7 +195,7 @@ if not ex.is_diverged:
         ax.set_ylabel("")
         ax.tick_params(labelsize=7)
     fig.tight_layout()
-    ex.save_figure(fig, "moments.png",
+    ex.save_figure(fig, "moments.webp", dpi=75, pil_kwargs={"quality": 80},
                    alt="The decision boundary at epochs " + ", ".join(map(str, moments))
                        + ", with the accuracy at each: random at epoch 0, a nearly straight "
                          "cut after one epoch, then a line that bends further around the tips "
@@ -238,7 +239,7 @@ n_full = sum(a >= 0.99 for a in final_accs.values())
 ex.metric("compare_seeds", len(final_accs))
 ex.metric("compare_seeds_full", int(n_full))
 ex.metric("compare_seeds_worst", round(min(final_accs.values()), 4))
-ex.save_figure(fig, "other-seeds.png",
+ex.save_figure(fig, "other-seeds.webp", dpi=75, pil_kwargs={"quality": 80},
                alt=f"Final decision boundaries for initialisation seeds 0 to {len(compare) - 1}: "
                    f"{n_full} of {len(compare)} bend around the tips of the moons (accuracy 99% "
                    f"or more); the others stay almost straight at about "
@@ -247,29 +248,27 @@ print({s: round(a, 3) for s, a in final_accs.items()})
 
 # %% [markdown]
 # ## A good start and a stuck one, side by side
-# This page's seed against the seed that ends lowest, drawn on shared axes limits for the
-# page's `compare(...)` view (one epoch scrubber moves both), at most `compare_frames` epochs.
+# This page's seed against the seed that ends lowest: the stuck run's data goes beside this
+# run's, and the page draws both on shared axes under one epoch slider. Its last epoch is
+# drawn as a still for readers without JavaScript.
 
 # %%
 stuck = min(final_accs, key=final_accs.get)
 ex.metric("stuck_seed", int(stuck))
 ex.metric("stuck_seed_accuracy", round(final_accs[stuck], 4))
-pair = {f"compare/seed-{seed}": replay, f"compare/stuck": dict(compare)[stuck]}
-compare_epochs = select_epochs(replay.epochs, None, int(sizes.get("compare_frames", 51)))
+stuck_replay = dict(compare)[stuck]
 with ex.timer("render_compare"):
-    def render_compare(comps, palette):
-        for name, comp in zip(pair, comps):
-            comp.frames(ex.asset_path(variant_name(f"{name}/index.json", palette)).parent,
-                        epochs=compare_epochs, format="webp", quality=80, max_frames=None,
-                        scale=0.6)
-
-    render_palettes(compare_layouts(list(pair.values()), boundary_composition), render_compare)
-for name, s, what in ((f"compare/seed-{seed}", seed, "this page's run"),
-                      ("compare/stuck", stuck, "the run that ends lowest")):
-    ex.add_output(f"{name}/index.json", kind="frames",
-                  dark=variant_name(f"{name}/index.json", "dark"),
-                  alt=f"The decision boundary of seed {s} ({what}), on axes shared with the other run")
-print(f"seed {seed} vs stuck seed {stuck} ({final_accs[stuck]:.1%}): {len(compare_epochs)} frames each")
+    stuck_comp = boundary_composition(stuck_replay)
+    write_replay_data(ex.asset_path("stuck.json"), stuck_replay, stuck_comp, fps=sizes["fps"])
+    stuck_comp.still(int(stuck_replay.epochs[-1]), ex.asset_path("stuck.webp"),
+                     pil_kwargs={"quality": 85})
+ex.add_output("stuck.webp", kind="image",
+              alt=f"The decision boundary of seed {stuck} after the last epoch: a nearly "
+                  f"straight cut, accuracy {final_accs[stuck]:.1%}")
+ex.add_output("stuck.json", kind="live-replay", poster="stuck.webp",
+              alt=f"The decision boundary of seed {stuck}, the run that ends lowest, drawn by "
+                  "the page")
+print(f"seed {seed} vs stuck seed {stuck} ({final_accs[stuck]:.1%})")
 
 # %% [markdown]
 # ## The replay file, and a check
@@ -287,6 +286,12 @@ np.testing.assert_allclose(check.probability_grid(last),
                            model.predict(check.grid_points, batch_size=8192, verbose=0)[:, 0]
                            .reshape(len(check.ys), len(check.xs)), atol=1e-5)
 print("the drawn probabilities match model.predict on the grid")
+
+# %%
+if not ex.is_diverged:
+    with ex.timer("video_wait"):  # rendered in the background since the replay cell
+        rendered = video.result()
+    print(f"video: {len(rendered['epochs'])} frames in {rendered['seconds']:.1f} s")
 
 # %%
 ex.finish()

@@ -113,6 +113,10 @@ class UnsupportedModel(PipelineError):
     """The stored model contains a layer or activation the numpy forward pass cannot evaluate."""
 
 
+class ReplayDataTooLarge(PipelineError):
+    """A replay's data for the page is over its size cap; the message says what to thin."""
+
+
 class ReplayFileError(PipelineError):
     """A replay file is missing, truncated, corrupted, or not a replay file at all."""
 

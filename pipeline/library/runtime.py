@@ -27,7 +27,7 @@ from pipeline.library.errors import AssetPathError, ConfigError
 log = logging.getLogger(__name__)
 
 OUTPUTS_FILE = "outputs.json"
-OUTPUT_KINDS = ("image", "video", "gif", "iframe", "frames", "data", "replay", "html")
+OUTPUT_KINDS = ("image", "video", "gif", "iframe", "frames", "data", "replay", "html", "live-replay")
 #: The values the build injects after a recipe's ``parameters`` cell, with the defaults a run
 #: by hand gets when the recipe does not set them (:meth:`Explainer.from_parameters`).
 PARAMETER_DEFAULTS: dict[str, Any] = {"profile": "quick", "seed": 0, "asset_dir": "_assets",
@@ -161,7 +161,7 @@ def _cpu_name() -> str:
 
 
 #: Output kinds that are pictures: withheld from the page when an unguarded run went non-finite.
-VISUAL_KINDS = frozenset({"image", "video", "gif", "iframe", "frames", "html"})
+VISUAL_KINDS = frozenset({"image", "video", "gif", "iframe", "frames", "html", "live-replay"})
 
 _active: Explainer | None = None
 
@@ -538,7 +538,7 @@ class Explainer:
         clean = safe_asset_name(name)
         if kind not in OUTPUT_KINDS:
             raise AssetPathError(f"output kind {kind!r} for {name!r} is not one of {OUTPUT_KINDS}")
-        if kind in ("image", "video", "gif", "iframe", "frames") and not alt.strip():
+        if kind in ("image", "video", "gif", "iframe", "frames", "live-replay") and not alt.strip():
             raise AssetPathError(f"output {name!r} needs alt text describing what it shows")
         if poster is not None:
             poster = safe_asset_name(poster)

@@ -212,6 +212,99 @@ def _frames_cell(ctx: PageContext, run: str, label: str, alt_prefix: str, css: s
     }
 
 
+def _replay_index(ctx: PageContext, name: str) -> dict[str, Any]:
+    """A live replay's JSON index as written by ``browser_data.write_replay_data``."""
+    import json
+
+    path = ctx.path_for(name) if ctx.path_for else None
+    if not path:
+        raise ShortcodeError(f"replay data {name!r} has no file in recipe {ctx.slug!r}")
+    try:
+        index: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+        if index.get("format") != "nnx-replay-data" or not index.get("epochs"):
+            raise ValueError("not a replay data index (write it with "
+                             "pipeline.library.replay.browser_data.write_replay_data)")
+        if ctx.url_for(posixpath.join(posixpath.dirname(name), str(index["bin"]))) is None:
+            raise ValueError(f"its binary file {index['bin']!r} is missing")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ShortcodeError(f"{name} of recipe {ctx.slug!r} is unusable: {exc}") from None
+    return index
+
+
+def _replay_table(indexes: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]:
+    """The numbers per epoch of every run (the metrics its curves show), for a table."""
+    columns: list[tuple[str, list[Any], dict[int, int]]] = []
+    for index, label in zip(indexes, labels, strict=True):
+        curves = next((p for p in index["panels"] if p.get("kind") == "curves"), None)
+        names = list(curves["metrics"]) if curves else sorted(index["metrics"])[:2]
+        titles = list(curves["labels"]) if curves else names
+        position = {int(e): i for i, e in enumerate(index["epochs"])}
+        for metric, title in zip(names, titles, strict=True):
+            head = f"{label}: {title}" if label else str(title)
+            columns.append((head, list(index["metrics"].get(metric) or []), position))
+    epochs = sorted({int(e) for index in indexes for e in index["epochs"]})
+    rows = []
+    for epoch in epochs:
+        cells = []
+        for _head, values, position in columns:
+            i = position.get(epoch)
+            value = values[i] if i is not None and i < len(values) else None
+            cells.append("" if value is None else f"{value:.4g}")
+        rows.append((epoch, cells))
+    return {"heads": [c[0] for c in columns], "rows": rows}
+
+
+def sc_replay(ctx: PageContext, runs: str | list[str], labels: list[str] | None = None,
+              caption: str | None = None, autoplay: bool = True) -> str:
+    """A replay drawn live by the page (assets/nnx-replay.js) from its data files.
+
+    ``runs``: the JSON index of one run (``"replay.json"``), or a list of two or more runs of
+    the same layout, drawn side by side under one epoch slider with a shared hover. Each
+    run's fallback (readers without JavaScript) is its output's ``poster`` and ``video``
+    (``ex.add_output("replay.json", kind="live-replay", poster=..., video=..., gif=...)``);
+    the video and the GIF are offered as downloads. ``autoplay``: play once when first in
+    view (never for readers who prefer reduced motion).
+    """
+    names = [runs] if isinstance(runs, str) else list(runs)
+    if not names or not all(isinstance(n, str) and n.endswith(".json") for n in names):
+        raise ShortcodeError('replay() needs the .json index of a run, or a list of them, e.g. '
+                             'replay("replay.json") or replay(["seed-0.json", "seed-42.json"], '
+                             'labels=["seed 0", "seed 42"])')
+    if labels is not None and len(labels) != len(names):
+        raise ShortcodeError(f"replay(): {len(names)} runs but {len(labels)} labels; give one "
+                             "label per run")
+    shown = [str(x) for x in labels] if labels is not None else (
+        [] if len(names) == 1 else [posixpath.splitext(posixpath.basename(n))[0] for n in names])
+    indexes = [_replay_index(ctx, name) for name in names]
+    cells = []
+    downloads: list[tuple[str, str]] = []
+    for k, name in enumerate(names):
+        out = _output(ctx, name)
+        extra = out.get("extra") or {}
+        poster = out.get("poster")
+        video = extra.get("video")
+        fallback_alt = out.get("alt") or name
+        cell = {
+            "index_url": _require_url(ctx, name), "label": shown[k] if shown else None,
+            "alt": fallback_alt,
+            "poster_url": _require_url(ctx, poster) if poster else None,
+            "poster_dark_url": _dark_url(ctx, poster),
+            "size": _image_size(ctx, poster),
+            "video_url": _require_url(ctx, video) if video else None,
+            "video_dark_url": _dark_url(ctx, video),
+        }
+        cells.append(cell)
+        for key, what in (("video", "video (MP4)"), ("gif", "GIF")):
+            if extra.get(key):
+                run = f"{shown[k]}: " if shown else ""
+                downloads.append((f"{run}{what}", _require_url(ctx, str(extra[key]))))
+    table = _replay_table(indexes, shown or [""])
+    name = caption or _output(ctx, names[0]).get("alt") or "Replay of training"
+    return render("replay.html", cells=cells, caption=caption, name=name,
+                  autoplay=bool(autoplay), downloads=downloads, table=table,
+                  multiple=len(names) > 1)
+
+
 _SCRIPT_SRC_RE = re.compile(r"""<script\b[^>]*\bsrc\s*=\s*["']([^"'#?]+)""", re.IGNORECASE)
 
 
@@ -346,7 +439,7 @@ def sc_gallery(ctx: PageContext) -> str:
 SHORTCODES: dict[str, Callable[..., str]] = {
     "figure": sc_figure, "video": sc_video, "iframe": sc_iframe, "metric": sc_metric,
     "notebook_link": sc_notebook_link, "provenance": sc_provenance, "gallery": sc_gallery,
-    "include": sc_include, "compare": sc_compare, "frames": sc_frames,
+    "include": sc_include, "compare": sc_compare, "frames": sc_frames, "replay": sc_replay,
 }
 
 
@@ -474,7 +567,7 @@ def _fmt_metric(v: Any) -> str:
 
 #: Shortcodes that may refer to outputs a diverged run never produced.
 DIVERGED_OPTIONAL = frozenset({"figure", "video", "iframe", "metric", "include", "compare",
-                               "frames"})
+                               "frames", "replay"})
 
 
 def is_diverged(manifest: Manifest | dict[str, Any] | None) -> bool:

@@ -38,6 +38,7 @@ from tests.browser_support import (
     external_request_problems,
     http_problems,
     link_problems,
+    live_replay_problems,
     media_problems,
     open_page,
     resource_problems,
@@ -269,6 +270,126 @@ PALETTE_PAGE = """# Palette fixture
 """
 
 
+# A replay drawn live by the page, TensorFlow-free: a seed-000-shaped network (2 -> 4 -> 2 -> 1)
+# whose weights take a seeded random walk; every recorded number is computed from them with the
+# numpy forward pass, as the recorder would store it. Two runs, for the side-by-side view.
+LIVE_RECIPE = textwrap.dedent('''\
+    # ---
+    # explainer:
+    #   title: Drawn live
+    #   description: A replay the page draws from its data, and two runs side by side.
+    #   seed_article: "000 (test fixture)"
+    #   datasets: []
+    #   order: 3
+    #   thumbnail: poster.png
+    #   profiles:
+    #     quick: {epochs: 8, points: 150}
+    #     full: {epochs: 8, points: 150}
+    # ---
+
+    # %% tags=["parameters"]
+    profile = "quick"
+    seed = 0
+    asset_dir = "_assets"
+    data_dir = None
+    sizes = {"epochs": 8, "points": 150}
+
+    # %%
+    import json
+
+    import numpy as np
+
+    from pipeline.library.explainers.seed000 import seed000_layout
+    from pipeline.library.replay.browser_data import write_replay_data
+    from pipeline.library.replay.forward import NumpyForward
+    from pipeline.library.replay.parallel_render import render_outputs
+    from pipeline.library.replay.store import FORMAT, VERSION, Replay
+    from pipeline.library.runtime import Explainer
+
+    ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
+    ex.use_data({"dataset": "arcs", "origin": "generated", "n_train": sizes["points"],
+                 "description": "two noisy arcs", "subset": False, "location": ""})
+
+    def dense(name, units, act):
+        return {"class_name": "Dense", "config": {"name": name, "units": units,
+                                                  "activation": act, "use_bias": True}}
+
+    CONFIG = {"class_name": "Sequential", "config": {"name": "net", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "input", "batch_shape": [None, 2]}},
+        dense("dense", 4, "tanh"), dense("hidden", 2, "tanh"), dense("output", 1, "sigmoid")]}}
+    SHAPES = {"dense/kernel": (2, 4), "dense/bias": (4,), "hidden/kernel": (4, 2),
+              "hidden/bias": (2,), "output/kernel": (2, 1), "output/bias": (1,)}
+
+    def run(walk_seed):
+        rng = np.random.default_rng(walk_seed)
+        n = sizes["points"]
+        t = rng.uniform(0, np.pi, n)
+        y = (np.arange(n) % 2).astype(np.float32)
+        x = np.column_stack([np.cos(t) + y, np.sin(t) * (1 - 2 * y) + 0.5 * y])
+        x = (x + rng.normal(0, 0.08, x.shape)).astype(np.float32)
+        w = {k: rng.normal(0, 1.0, s).astype(np.float32) for k, s in SHAPES.items()}
+        fwd = NumpyForward(CONFIG)
+        series = {k: [] for k in SHAPES}
+        hidden, probs, losses = [], [], []
+        for e in range(sizes["epochs"] + 1):
+            if e:
+                w = {k: v + rng.normal(0, 0.25, v.shape).astype(np.float32) for k, v in w.items()}
+            outs = fwd.outputs(w, x)
+            p = outs["output"]
+            q = np.clip(p[:, 0], 1e-7, 1 - 1e-7)
+            losses.append((-(y * np.log(q) + (1 - y) * np.log(1 - q))).astype(np.float32))
+            hidden.append(outs["hidden"])
+            probs.append(p)
+            for k in SHAPES:
+                series[k].append(w[k])
+        loss = np.asarray([float(v.mean()) for v in losses])
+        acc = np.asarray([float(np.mean((p[:, 0] > 0.5) == (y > 0.5))) for p in probs])
+        arrays = {"epochs": np.arange(sizes["epochs"] + 1), "probe_x": x, "probe_y": y,
+                  "probabilities": np.stack(probs), "sample_loss": np.stack(losses),
+                  "output/hidden": np.stack(hidden), "metric/probe_loss": loss,
+                  "metric/probe_accuracy": acc}
+        arrays.update({f"weight/{k}": np.stack(v) for k, v in series.items()})
+        meta = {"format": FORMAT, "version": VERSION, "model_config": json.dumps(CONFIG),
+                "layer_names": ["dense", "hidden", "output"], "recorded_layers": ["hidden"],
+                "weight_keys": list(SHAPES), "loss": "binary_crossentropy", "from_logits": False}
+        return Replay(arrays, meta)
+
+    runs = {"replay": run(0), "other": run(1)}
+    for name, replay in runs.items():
+        comp = seed000_layout(replay, figsize=(8, 4), dpi=50)
+        write_replay_data(ex.asset_path(f"{name}.json"), replay, comp, fps=6)
+        comp.poster(ex.asset_path(f"{name}.png" if name == "other" else "poster.png"))
+        replay.save(ex.asset_path(f"{name}.npz"))  # the tests compare the page with it
+        if name == "replay":
+            render_outputs(None, replay, composition=comp, mp4_path=ex.asset_path("replay.mp4"),
+                           fps=4)
+    ex.add_output("poster.png", kind="image", alt="The replay's last epoch: two arcs in the plane of the hidden layer")
+    ex.add_output("other.png", kind="image", alt="The other run's last epoch")
+    ex.add_output("replay.mp4", kind="video", poster="poster.png",
+                  alt="The replay as a video: the arcs move in the hidden layer's plane")
+    ex.add_output("replay.json", kind="live-replay", poster="poster.png", video="replay.mp4",
+                  alt="The replay of 9 epochs, drawn by the page")
+    ex.add_output("other.json", kind="live-replay", poster="other.png",
+                  alt="The other run, drawn by the page")
+    ex.add_output("replay.npz", kind="replay", alt="")
+    ex.add_output("other.npz", kind="replay", alt="")
+    ex.metric("final_loss", float(runs["replay"].metrics["probe_loss"][-1]))
+
+    # %%
+    ex.finish()
+    ''')
+
+LIVE_PAGE = """# Live replay fixture
+
+{{ replay("replay.json", caption="One run, drawn by the page") }}
+
+Prose between the figures, long enough to scroll.
+
+{{ replay(["replay.json", "other.json"], labels=["run a", "run b"], caption="Two runs, one slider", autoplay=False) }}
+"""
+LIVE_PAGE_PATH = "demo/live/"
+
+
 @dataclass
 class Site:
     path: Path
@@ -319,6 +440,7 @@ def fixture_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     mini.add("alpha", tiny_recipe("Alpha"))
     mini.add("replay", REPLAY_RECIPE, page=REPLAY_PAGE)
     mini.add("palette", PALETTE_RECIPE, page=PALETTE_PAGE)
+    mini.add("live", LIVE_RECIPE, page=LIVE_PAGE)
     assert mini.cli("build") == 0, mini.report()
     site = root / "site"
     site.mkdir()
@@ -358,6 +480,7 @@ def check_page(browser: Any, site: Site, path: str, axe: Path | str | None,
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(_shot_name(screenshot, path)), full_page=True)
         problems["scrubber"] = scrubber_problems(page, site.checker)
+        problems["live"] = live_replay_problems(page)
         # anything the interaction itself logged
         problems["console"] += [p for p in console_problems(visit) if p not in problems["console"]]
         problems["external"] = external_request_problems(visit, site.base)
@@ -383,8 +506,8 @@ def assert_none(problems: list[str]) -> None:
 
 # ------------------------------------------------------------------------ the fixture site is fine
 def test_fixture_site_has_the_expected_pages(reports: dict[str, PageReport]) -> None:
-    assert {"", "demo/alpha/", "demo/replay/", "demo/palette/", "notebooks/alpha/",
-            "notebooks/replay/", "build-report/"} <= set(reports)
+    assert {"", "demo/alpha/", "demo/replay/", "demo/palette/", LIVE_PAGE_PATH,
+            "notebooks/alpha/", "notebooks/replay/", "build-report/"} <= set(reports)
 
 
 def test_pages_load_without_console_errors(reports: dict[str, PageReport]) -> None:
@@ -415,6 +538,11 @@ def test_no_serious_accessibility_violations(reports: dict[str, PageReport],
 
 def test_scrubber_moves_all_panels(reports: dict[str, PageReport]) -> None:
     assert_none(_all(reports, "scrubber"))
+
+
+def test_live_replays_draw_and_follow_the_keyboard(reports: dict[str, PageReport]) -> None:
+    assert_none(_all(reports, "live"))
+    assert LIVE_PAGE_PATH in reports
 
 
 def test_screenshots_written(reports: dict[str, PageReport]) -> None:
@@ -560,7 +688,7 @@ def test_gallery_cards_and_links(browser: Any, fixture_site: Site) -> None:
     base = fixture_site.base
     with open_page(browser, base, base) as (page, _visit):
         cards = page.locator(".nnx-gallery .nnx-card")
-        assert cards.count() == 3  # alpha, replay and the palette fixture
+        assert cards.count() == 4  # alpha, replay, the palette and the live replay fixtures
         cards_info = page.eval_on_selector_all(".nnx-card", """els => els.map(c => ({
             slug: c.dataset.slug, title: c.querySelector('h3').innerText,
             href: c.querySelector('a.nnx-card-link').href,
@@ -569,7 +697,7 @@ def test_gallery_cards_and_links(browser: Any, fixture_site: Site) -> None:
             alt: c.querySelector('img') && c.querySelector('img').alt,
             text: c.innerText}))""")
     by_slug = {c["slug"]: c for c in cards_info}
-    assert list(by_slug) == ["replay", "palette", "alpha"]  # header `order` first
+    assert list(by_slug) == ["replay", "palette", "live", "alpha"]  # header `order` first
     replay, alpha = by_slug["replay"], by_slug["alpha"]
     assert replay["title"] == "Replay fixture" and alpha["title"] == "Alpha"
     # a small WebP made from the thumbnail asset (poster-a.png) at site-build time
@@ -892,19 +1020,19 @@ def test_build_report_table_sorts_from_the_keyboard(browser: Any, fixture_site: 
     base = fixture_site.base
     with open_page(browser, base + "build-report/", base) as (page, visit):
         rows = page.locator("table.nnx-sortable tbody tr")
-        assert rows.count() == 3
+        assert rows.count() == 4
 
         def slugs() -> list[str]:
             return rows.evaluate_all("rs => rs.map(r => r.dataset.slug)")
 
         page.locator("table.nnx-sortable th button", has_text="Explainer").focus()
-        page.keyboard.press("Enter")  # by title: Alpha, Palette fixture, Replay fixture
-        assert slugs() == ["alpha", "palette", "replay"]
+        page.keyboard.press("Enter")  # by title: Alpha, Drawn live, Palette, Replay fixture
+        assert slugs() == ["alpha", "live", "palette", "replay"]
         head = page.locator("table.nnx-sortable thead th", has_text="Explainer")
         assert head.get_attribute("aria-sort") == "ascending"
         page.keyboard.press("Enter")
         assert head.get_attribute("aria-sort") == "descending"
-        assert slugs() == ["replay", "palette", "alpha"]
+        assert slugs() == ["replay", "palette", "live", "alpha"]
         # numbers sort as numbers (slowest first), whatever their text
         page.locator("table.nnx-sortable th button", has_text="Whole run").click()
         keys = rows.evaluate_all("rs => rs.map(r => Number("
@@ -912,6 +1040,234 @@ def test_build_report_table_sorts_from_the_keyboard(browser: Any, fixture_site: 
         assert keys == sorted(keys, reverse=True) and all(k > 0 for k in keys)
         assert "Total (" in page.locator("table.nnx-sortable tfoot").inner_text()
         assert_none(console_problems(visit))
+
+
+# ------------------------------------------------------------------------------- live replays
+def _open_live_figure(page: Any, i: int) -> None:
+    """Scroll live replay ``i`` into view and wait until it is drawn."""
+    page.locator("figure.nnx-replay").nth(i).scroll_into_view_if_needed()
+    page.wait_for_function("i => document.querySelectorAll('figure.nnx-replay')[i].classList"
+                           ".contains('nnx-replay-live')", arg=i, timeout=15_000)
+
+
+def _axis_maps(page: Any, fig: int, run: int, panel: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) of ``page_px = a + b * value`` for each axis, fitted to the tick labels the reader
+    sees (their text and where they are), so the test trusts the axes, not the script."""
+    ticks = page.evaluate("""([f, r, k]) => {
+      const grid = document.querySelectorAll('figure.nnx-replay')[f].querySelectorAll('.nnx-rp-grid')[r];
+      const panel = grid.querySelectorAll('.nnx-rp-panel')[k];
+      const read = (cls, horizontal) => Array.from(panel.querySelectorAll(cls), t => {
+        const b = t.getBoundingClientRect();
+        return [Number(t.textContent.replace('\u2212', '-')), horizontal ? b.left + b.width / 2 : b.top + b.height / 2];
+      });
+      return {x: read('.nnx-rp-xtick', true), y: read('.nnx-rp-ytick', false)};
+    }""", [fig, run, panel])
+    maps = []
+    for axis in ("x", "y"):
+        values, px = np.asarray(ticks[axis], dtype=float).T
+        assert len(values) >= 3, ticks
+        b, a = np.polyfit(values, px, 1)
+        assert np.abs(a + b * values - px).max() < 1.0, f"{axis} tick labels are not evenly spaced"
+        maps.append(np.array([a, b]))
+    return maps[0], maps[1]
+
+
+def _pixel(page: Any, fig: int, run: int, panel: int, x: float, y: float) -> list[int]:
+    """The canvas pixel under page coordinates (x, y)."""
+    return page.evaluate("""([f, r, k, x, y]) => {
+      const grid = document.querySelectorAll('figure.nnx-replay')[f].querySelectorAll('.nnx-rp-grid')[r];
+      const c = grid.querySelectorAll('.nnx-rp-panel')[k].querySelector('canvas');
+      const b = c.getBoundingClientRect();
+      const px = Math.floor((x - b.left) * c.width / b.width), py = Math.floor((y - b.top) * c.height / b.height);
+      return Array.from(c.getContext('2d').getImageData(px, py, 1, 1).data.slice(0, 3));
+    }""", [fig, run, panel, x, y])
+
+
+def _isolated(xy: np.ndarray, inside: np.ndarray, distance: float) -> np.ndarray:
+    d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(d, np.inf)
+    return np.flatnonzero(inside & (d.min(axis=1) > distance))
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.2e}" if v and abs(v) < 1e-3 else f"{v:.3f}"
+
+
+CLASS_RGB = {0: (0xb2, 0x18, 0x2b), 1: (0x21, 0x66, 0xac)}
+
+
+def test_live_replay_draws_each_point_where_the_axes_say_and_hovering_shows_its_path(
+        browser: Any, fixture_site: Site) -> None:
+    from pipeline.library.replay import Replay
+
+    replay = Replay.load(fixture_site.path / "assets" / "live" / "replay.npz")
+    base = fixture_site.base
+    with open_page(browser, base + LIVE_PAGE_PATH, base, reduced_motion="reduce") as (page, visit):
+        _open_live_figure(page, 0)
+        slider = page.locator("figure.nnx-replay").first.locator("input[type=range]")
+        slider.press("Home")
+        for _ in range(3):
+            slider.press("ArrowRight")
+        page.wait_for_function("() => document.querySelector('figure.nnx-replay').dataset.nnxEpoch === '3'")
+        page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        (ax, bx), (ay, by) = _axis_maps(page, 0, 0, 0)
+        h = replay.layer_output("hidden", 3).astype(float)
+        px, py = ax + bx * h[:, 0], ay + by * h[:, 1]
+        box = page.locator("figure.nnx-replay").first.locator(".nnx-rp-feature canvas").bounding_box()
+        inside = ((px > box["x"] + 45) & (px < box["x"] + box["width"] - 12)
+                  & (py > box["y"] + 10) & (py < box["y"] + box["height"] - 35))
+        chosen = _isolated(np.column_stack([px, py]), inside, 7.0)
+        labels = replay.labels
+        picks = [i for c in (0, 1) for i in chosen[labels[chosen] == c][:4]]
+        assert len(picks) >= 4, "too few isolated points to test"
+        for i in picks:  # the point's class colour is where its coordinates put it
+            got = _pixel(page, 0, 0, 0, px[i], py[i])
+            assert max(abs(g - w) for g, w in zip(got, CLASS_RGB[int(labels[i])], strict=True)) <= 12, \
+                (i, got, labels[i])
+        # hovering a point names it and draws its own path over every epoch
+        i = int(picks[0])
+        page.mouse.move(px[i], py[i])
+        page.wait_for_function("() => !document.querySelector('.nnx-rp-tooltip').hidden")
+        text = page.locator(".nnx-rp-tooltip").first.inner_text()
+        p1 = float(replay.positive_probability(3)[i])
+        loss = float(replay.sample_loss(3)[i])
+        for words in (f"Point {i} at epoch 3", f"class {int(labels[i])}", f"P(class 1) {_fmt(p1)}",
+                      f"loss {_fmt(loss)}"):
+            assert words in text, (words, text)
+        page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        shown = page.evaluate("() => { const p = window.nnxReplay.groups[0].views[0].panels[0].shownPath;"
+                              " return {index: p.index, data: Array.from(p.data)}; }")
+        assert shown["index"] == i
+        np.testing.assert_allclose(np.reshape(shown["data"], (-1, 2)),
+                                   replay.layer_outputs("hidden")[:, i], atol=1e-4)
+        assert_none(console_problems(visit))
+
+
+def test_live_runs_share_epoch_and_hover_and_a_bar_lights_its_points(
+        browser: Any, fixture_site: Site) -> None:
+    from pipeline.library.replay import Replay
+
+    runs = [Replay.load(fixture_site.path / "assets" / "live" / f"{n}.npz")
+            for n in ("replay", "other")]
+    base = fixture_site.base
+    with open_page(browser, base + LIVE_PAGE_PATH, base, reduced_motion="reduce") as (page, visit):
+        _open_live_figure(page, 1)
+        fig = page.locator("figure.nnx-replay").nth(1)
+        assert fig.locator(".nnx-rp-grid").count() == 2 and fig.locator("input[type=range]").count() == 1
+        last = int(runs[0].epochs[-1])
+        fig.locator("input[type=range]").press("End")
+        page.wait_for_function("e => document.querySelectorAll('figure.nnx-replay')[1].dataset.nnxEpoch === e",
+                               arg=str(last))
+        # hover a point of run a: run b shows the same point's path (its own numbers)
+        (ax, bx), (ay, by) = _axis_maps(page, 1, 0, 0)
+        h = runs[0].layer_output("hidden", last).astype(float)
+        px, py = ax + bx * h[:, 0], ay + by * h[:, 1]
+        box = fig.locator(".nnx-rp-feature canvas").first.bounding_box()
+        inside = ((px > box["x"] + 45) & (px < box["x"] + box["width"] - 12)
+                  & (py > box["y"] + 10) & (py < box["y"] + box["height"] - 35))
+        i = int(_isolated(np.column_stack([px, py]), inside, 7.0)[0])
+        page.mouse.move(px[i], py[i])
+        page.wait_for_function("i => { const v = window.nnxReplay.groups[1].views[1].panels[0];"
+                               " return v.shownPath && v.shownPath.index === i; }", arg=i)
+        other = page.evaluate("() => Array.from(window.nnxReplay.groups[1].views[1].panels[0].shownPath.data)")
+        np.testing.assert_allclose(np.reshape(other, (-1, 2)), runs[1].layer_outputs("hidden")[:, i],
+                                   atol=1e-4)
+        text = page.locator("figure.nnx-replay").nth(1).locator(".nnx-rp-tooltip").inner_text()
+        assert "run a: class" in text and "run b: class" in text
+        # hover the fullest bar of run a's class-0 histogram: its points light up in both runs
+        p1 = runs[0].positive_probability(last).astype(float)
+        edges = np.linspace(0, 1, 21)
+        bins = np.clip(np.searchsorted(edges, p1, side="right") - 1, 0, 19)
+        counts = np.bincount(bins[runs[0].labels == 0], minlength=20)
+        b = int(np.argmax(counts))
+        (hx, hbx), (hy, hby) = _axis_maps(page, 1, 0, 1)
+        page.mouse.move(hx + hbx * (edges[b] + edges[b + 1]) / 2, hy + hby * counts[b] / 2)
+        page.wait_for_function("() => window.nnxReplay.groups[1].state.lit !== null")
+        lit = page.evaluate("() => Array.from(window.nnxReplay.groups[1].state.lit)")
+        want = (runs[0].labels == 0) & (bins == b)
+        near_edge = np.min(np.abs(p1[:, None] - edges[None, :]), axis=1) < 1e-5
+        assert not np.any((np.asarray(lit, bool) != want) & ~near_edge)
+        tip = page.locator("figure.nnx-replay").nth(1).locator(".nnx-rp-tooltip").inner_text()
+        assert tip.startswith(f"{int(want.sum())} point")
+        assert_none(console_problems(visit))
+
+
+def test_live_replay_moves_by_itself_only_once_and_never_for_reduced_motion(
+        browser: Any, fixture_site: Site) -> None:
+    base = fixture_site.base
+    with open_page(browser, base + LIVE_PAGE_PATH, base) as (page, visit):
+        _open_live_figure(page, 0)
+        page.wait_for_function("() => window.nnxReplay.groups[0].playing", timeout=5_000)
+        page.wait_for_function("() => !window.nnxReplay.groups[0].playing", timeout=15_000)
+        group = page.evaluate("() => { const g = window.nnxReplay.groups[0];"
+                              " return {epoch: g.state.epoch, last: g.epochs[g.epochs.length - 1]}; }")
+        assert group["epoch"] == group["last"]  # played to the end and stopped
+        assert page.evaluate("window.nnxReplay.groups[1].playing") is False  # autoplay=False
+    with open_page(browser, base + LIVE_PAGE_PATH, base, reduced_motion="reduce") as (page, visit):
+        _open_live_figure(page, 0)
+        page.wait_for_timeout(1500)
+        assert page.evaluate("window.nnxReplay.groups.some(g => g.playing)") is False
+        assert page.evaluate("document.querySelector('figure.nnx-replay').dataset.nnxEpoch") == "8"
+        page.locator("figure.nnx-replay").first.locator(".nnx-rp-play").click()  # the reader may
+        page.wait_for_function("() => window.nnxReplay.groups[0].playing")
+        assert_none(console_problems(visit))
+
+
+def test_live_replay_follows_the_palette_and_instant_navigation(browser: Any,
+                                                                fixture_site: Site) -> None:
+    base = fixture_site.base
+    with open_page(browser, base, base, reduced_motion="reduce") as (page, visit):
+        page.evaluate("window.nnxSamePage = true")
+        page.locator("a.nnx-card-link", has_text="Drawn live").click()
+        page.wait_for_url("**/" + LIVE_PAGE_PATH)
+        _open_live_figure(page, 0)
+        assert page.evaluate("window.nnxSamePage") is True  # material's instant navigation
+        # the left spine of the curves view: the most opaque pixel near its x, half way down
+        spine = page.evaluate("""() => { const p = window.nnxReplay.groups[0].views[0].panels[3];
+          return [Math.floor(p.rect.x) - 2, Math.round(p.rect.y + p.rect.h / 2)]; }""")
+        read = ("""([x, y]) => { const d = document.querySelector('.nnx-rp-curves canvas')
+          .getContext('2d').getImageData(x, y, 5, 1).data; let best = 0;
+          for (let k = 1; k < 5; k++) if (d[4 * k + 3] > d[4 * best + 3]) best = k;
+          return Array.from(d.slice(4 * best, 4 * best + 4)); }""")
+        light = page.evaluate(read, spine)
+        fetched = len([u for u in visit.requests if u.endswith((".json", ".bin"))])
+        _toggle_palette(page)
+        page.wait_for_function("() => window.nnxPalette.current() === 'dark'")
+        page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        dark = page.evaluate(read, spine)
+        assert light[3] > 100 and dark[3] > 100, (light, dark)  # found the spine
+        assert sum(dark[:3]) > sum(light[:3]) + 300, (light, dark)  # its ink follows the palette
+        assert len([u for u in visit.requests if u.endswith((".json", ".bin"))]) == fetched
+        old = page.evaluate("window.nnxReplay.groups.length")
+        page.evaluate("window.nnxOld = window.nnxReplay.groups.slice()")
+        page.locator("a", has_text="Alpha").first.click()  # away, by instant navigation
+        page.wait_for_url("**/demo/alpha/")
+        page.wait_for_function("() => window.nnxReplay.groups.length === 0")
+        assert page.evaluate("window.nnxOld.every(g => g.destroyed)")
+        page.go_back()
+        page.wait_for_url("**/" + LIVE_PAGE_PATH)
+        _open_live_figure(page, 0)
+        assert page.evaluate("window.nnxReplay.groups.length") == old
+        assert page.locator(".nnx-rp-controls").count() == old  # one bar per figure, no leftovers
+        assert page.evaluate("window.nnxSamePage") is True
+        assert_none(console_problems(visit))
+    with open_page(browser, base + LIVE_PAGE_PATH, base, javascript=False) as (page, visit):
+        fallback = page.locator("figure.nnx-replay").first.locator("video")
+        assert fallback.is_visible() and fallback.get_attribute("poster").endswith("poster.png")
+        assert page.locator("canvas").count() == 0
+        assert not page.locator(".nnx-replay-placeholder").first.is_visible()
+
+
+def test_live_replay_page_downloads_neither_poster_nor_video(browser: Any,
+                                                            fixture_site: Site) -> None:
+    base = fixture_site.base
+    with open_page(browser, base + LIVE_PAGE_PATH, base) as (page, visit):
+        _open_live_figure(page, 0)
+        _open_live_figure(page, 1)
+        page.wait_for_load_state("networkidle")
+        wasted = [u for u in visit.requests if u.endswith(("/live/poster.png", "/live/other.png",
+                                                           "/live/replay.mp4"))]
+        assert not wasted, wasted
 
 
 _REPORT_LAYOUT = """() => {
@@ -959,6 +1315,7 @@ def broken_site(fixture_site: Site, tmp_path_factory: pytest.TempPathFactory) ->
     shutil.copytree(fixture_site.path, path)
     (path / "assets" / "replay" / "replay-a.mp4").unlink()  # a broken <source>
     (path / "assets" / "replay" / "frames-b" / "epoch_0004.png").unlink()  # a broken frame
+    (path / "assets" / "live" / "replay.bin").unlink()  # a live replay without its data
     pages = {
         "console": '<script>console.error("deliberate console error");'
                    'throw new Error("deliberate failure");</script>',
@@ -980,6 +1337,20 @@ def test_broken_asset_is_caught(browser: Any, broken_site: Site) -> None:
         problems = resource_problems(page, broken_site.checker)
     assert any("replay-a.mp4 -> 404" in p for p in problems), problems
     assert any("frames-b/epoch_0004.png -> 404" in p for p in problems), problems
+
+
+def test_live_replay_without_its_data_shows_the_video(browser: Any, broken_site: Site) -> None:
+    base = broken_site.base
+    with open_page(browser, base + LIVE_PAGE_PATH, base) as (page, visit):
+        page.locator("figure.nnx-replay").first.scroll_into_view_if_needed()
+        page.wait_for_function("() => document.querySelector('figure.nnx-replay video')")
+        video = page.locator("figure.nnx-replay").first.locator("video")
+        page.wait_for_function("() => document.querySelector('figure.nnx-replay video').getAttribute('poster')")
+        assert video.is_visible() and video.get_attribute("poster").endswith("poster.png")
+        assert "could not load" in page.locator("figure.nnx-replay").first.inner_text()
+        assert page.locator("figure.nnx-replay").first.locator("canvas").count() == 0
+        problems = resource_problems(page, broken_site.checker)
+    assert any("live replay binary" in p and "replay.bin -> 404" in p for p in problems), problems
 
 
 def test_console_error_is_caught(browser: Any, broken_site: Site) -> None:

@@ -149,10 +149,17 @@ def test_builds_and_passes_strict(built, tmp_path) -> None:
     mini, _ = built
     for slug in [*EXPLAINERS, TEMPLATE_SLUG]:
         assets, manifest = _entry(mini, slug)
-        for name in ("still.png", "poster.png", "replay.mp4", "frames/index.json", "replay.npz"):
+        for name in ("still.png", "poster.png", "replay.mp4", "replay.json", "replay.bin",
+                      "replay.npz"):
             assert (assets / name).is_file(), f"{slug}: {name} missing"
-        index = json.loads((assets / "frames" / "index.json").read_text())
-        assert index["epochs"][0] == 0 and index["epochs"][-1] == 60
+        from pipeline.library.replay.browser_data import read_replay_data
+
+        index, _ = read_replay_data(assets / "replay.json")
+        assert index["epochs"] == list(range(61))  # every recorded epoch, drawn by the page
+        # Dense chains: the page computes every number from the weights, checked when written
+        assert set(index["sources"].values()) == {"derived"}, (slug, index["sources"])
+        assert not [p for p in index["panels"] if p["kind"] == "unsupported"], slug
+        assert (assets / "replay.bin").stat().st_size < 2_000_000
     result = build_site(mini.content, mini.build_dir, tmp_path / "site", strict=True)
     assert result.returncode == 0, result.stderr[-4000:]
     for slug in [*EXPLAINERS, TEMPLATE_SLUG]:

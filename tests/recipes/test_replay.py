@@ -17,8 +17,9 @@ loads the replayed weights of an epoch and checks:
 
 plus the published assets: H.264 yuv420p faststart MP4 with one frame per shown epoch (seed 000's
 quick profile: every `video_step`-th, at fps / video_step, so as long), GIF, poster,
-still, and the scrubber's frames with their ``index.json``. Marked slow: it executes both
-recipes (about 30 s on two cores) and builds a small mkdocs site.
+still, and the page's replay data (``replay.json`` + ``replay.bin``: every recorded epoch, its
+weights those of the published replay file). Marked slow: it executes both recipes (about
+30 s on two cores) and builds a small mkdocs site.
 """
 
 from __future__ import annotations
@@ -108,11 +109,13 @@ def _check_video(path: Path, n_frames: int, seconds: float) -> tuple[int, int]:
 
 
 EXPECTED = {
-    SEED000: {"video": "replay.mp4", "gif": "replay.gif", "still": "epoch-160.png",
+    SEED000: {"video": "replay.mp4", "gif": "replay.gif", "still": "epoch-160.webp",
               # quick: video_step 2, every second epoch at 10 fps (as long as 201 at 20 fps)
-              "frame_epochs": [*range(0, 201, 2)], "video_frames": 101, "video_seconds": 10.1},
-    BOUNDARY: {"video": "boundary.mp4", "gif": "boundary.gif", "still": "boundary-epoch-100.png",
-               "frame_epochs": [*range(0, 101)], "video_frames": 101, "video_seconds": 10.1},
+              "epochs": [*range(0, 201)], "video_frames": 101, "video_seconds": 10.1,
+              "runs": ["replay.json", "seed-42.json"]},
+    BOUNDARY: {"video": "boundary.mp4", "gif": "boundary.gif", "still": "boundary-epoch-100.webp",
+               "epochs": [*range(0, 101)], "video_frames": 101, "video_seconds": 10.1,
+               "runs": ["replay.json", "stuck.json"]},
 }
 
 
@@ -136,7 +139,9 @@ def test_published_assets_are_complete_and_playable(built, slug):
     assert outputs[want["video"]]["poster"] == "poster.png"
     assert outputs[want["gif"]]["kind"] == "gif"
     assert outputs[want["still"]]["kind"] == "image"
-    assert outputs["frames/index.json"]["kind"] == "frames"
+    live = outputs["replay.json"]
+    assert live["kind"] == "live-replay" and live["poster"] == "poster.png"
+    assert live["extra"]["video"] == want["video"] and live["extra"]["gif"] == want["gif"]
 
     w, h = _check_video(assets / want["video"], want["video_frames"], want["video_seconds"])
     with Image.open(assets / "poster.png") as poster:
@@ -146,15 +151,23 @@ def test_published_assets_are_complete_and_playable(built, slug):
     assert (assets / want["video"]).stat().st_size < 2_000_000
     assert (assets / want["gif"]).stat().st_size < 2_000_000
 
-    index = json.loads((assets / "frames" / "index.json").read_text())
-    assert index["epochs"] == want["frame_epochs"]
-    assert len(index["files"]) == len(index["epochs"]) and index["format"] == "webp"
-    for name in (index["files"][0], index["files"][-1]):
-        with Image.open(assets / "frames" / name) as frame:
-            assert frame.size == (index["width"], index["height"]) == (w, h)
-    assert all((assets / "frames" / f).is_file() for f in index["files"])
-    frames_bytes = sum((assets / "frames" / f).stat().st_size for f in index["files"])
-    assert frames_bytes < 8_000_000
+    from pipeline.library.replay import Replay
+    from pipeline.library.replay.browser_data import read_replay_data
+
+    published = Replay.load(assets / ("replay-every-10-epochs.npz" if slug == SEED000
+                                      else "replay.npz"))
+    for name in want["runs"]:
+        index, arrays = read_replay_data(assets / name)
+        assert index["epochs"] == want["epochs"], name  # every recorded epoch, not a sample
+        assert set(index["sources"].values()) == {"derived"}, index["sources"]
+        assert (assets / index["bin"]).stat().st_size + (assets / name).stat().st_size < 100_000
+        if name == "replay.json":  # the page's weights are the published replay's
+            rows = [want["epochs"].index(int(e)) for e in published.epochs]
+            for key in published.weight_keys:
+                np.testing.assert_array_equal(arrays[f"w/{key}"][rows],
+                                              published.weight_history(key))
+            np.testing.assert_array_equal(arrays["probe_x"], published.probe_x)
+    assert not (assets / "frames").exists()  # per-epoch frames are gone
 
     recipe = next(r for r in discover_all(REPO_ROOT / "content")[0] if r.slug == slug)
     assert recipe.header.thumbnail == "poster.png" and recipe.header.section == "replay"
@@ -168,9 +181,12 @@ def test_pages_show_only_what_the_recipes_produce(built, slug):
     _, manifest = built[slug]
     text = (SECTION / f"{slug}.md").read_text()
     assert "{{ provenance() }}" in text and "{{ notebook_link() }}" in text
-    assert re.search(r'\{\{ video\("[^"]+\.mp4".*scrub="frames"\) \}\}', text)
+    assert re.search(r'\{\{ replay\("replay.json"', text)
     names = {o["name"] for o in manifest["outputs"]}
-    for name in re.findall(r'\{\{ (?:figure|video)\("([^"]+)"', text):
+    shown = re.findall(r'\{\{ (?:figure|video|replay)\("([^"]+)"', text)
+    for runs in re.findall(r'\{\{ replay\(\[([^\]]+)\]', text):
+        shown += [n.strip().strip('"') for n in runs.split(",")]
+    for name in shown:
         assert name in names, f"{slug}.md shows {name}, which the recipe does not produce"
     for name in re.findall(r'\{\{ metric\("([^"]+)"', text):
         assert name in manifest["metrics"], f"{slug}.md uses metric {name}, which is not recorded"
@@ -340,39 +356,39 @@ def test_replay_pages_build_strict(replay_build, tmp_path):
     assert "WARNING" not in result.stderr, result.stderr[-4000:]
     for slug in SLUGS:
         html = (site / "replay" / slug / "index.html").read_text()
-        assert f'data-nnx-frames="../../assets/{slug}/frames/index.json"' in html
-        assert "<p><figure" not in html
-        assert (site / "assets" / slug / "frames" / "index.json").is_file()
+        assert f'data-nnx-replay="../../assets/{slug}/replay.json"' in html
+        assert "<p><figure" not in html and "data-nnx-frames" not in html
+        assert (site / "assets" / slug / "replay.json").is_file()
+        assert (site / "assets" / slug / "replay.bin").is_file()
+        assert "The numbers per epoch" in html  # the table for screen readers
 
 
 @pytest.mark.parametrize("slug", SLUGS)
-def test_every_picture_has_a_dark_version_and_the_runs_compare(built, slug):
-    """Light and dark versions of every picture (same size); the compare() runs share epochs."""
-    import json
-
+def test_every_image_has_a_dark_version_and_the_runs_compare(built, slug):
+    """Light and dark versions of every image (same size; the video and the GIF are downloads,
+    in one palette: the page draws the replay in the reader's); the runs side by side share
+    their epochs and views."""
     from PIL import Image
+
+    from pipeline.library.replay.browser_data import read_replay_data
 
     assets, manifest = built[slug]
     for out in manifest["outputs"]:
-        if out["kind"] not in ("image", "video", "gif", "frames"):
+        if out["kind"] != "image" or out["name"] == "stuck.webp":  # the stuck run's fallback
             continue
         dark = (out.get("extra") or {}).get("dark")
         assert dark and (assets / dark).is_file(), f"{slug}/{out['name']} has no dark version"
-        if out["kind"] == "image":
-            with Image.open(assets / out["name"]) as a, Image.open(assets / dark) as b:
-                assert a.size == b.size
-                # the figure background follows the palette: the corners are far apart
-                assert sum(abs(x - y) for x, y in zip(a.convert("RGB").getpixel((0, 0)),
-                                                      b.convert("RGB").getpixel((0, 0)),
-                                                      strict=True)) > 300
+        with Image.open(assets / out["name"]) as a, Image.open(assets / dark) as b:
+            assert a.size == b.size
+            # the figure background follows the palette: the corners are far apart
+            assert sum(abs(x - y) for x, y in zip(a.convert("RGB").getpixel((0, 0)),
+                                                  b.convert("RGB").getpixel((0, 0)),
+                                                  strict=True)) > 300
     text = (SECTION / f"{slug}.md").read_text()
-    runs = re.search(r'\{\{ compare\(\[([^\]]+)\]', text)
+    runs = re.search(r'\{\{ replay\(\[([^\]]+)\]', text)
     assert runs, f"{slug}.md shows no runs side by side"
     names = [n.strip().strip('"') for n in runs.group(1).split(",")]
-    indexes = [json.loads((assets / n / "index.json").read_text()) for n in names]
-    assert len(indexes) == 2 and indexes[0]["epochs"] == indexes[1]["epochs"]
-    assert indexes[0]["width"] == indexes[1]["width"] and indexes[0]["height"] == indexes[1]["height"]
-    for n, ix in zip(names, indexes, strict=True):
-        dark = json.loads((assets / f"{n}.dark" / "index.json").read_text())
-        assert dark["files"] == ix["files"] and dark["palette"] == "dark"
-        assert len(ix["metrics"]["probe_loss"]) == len(ix["epochs"])
+    assert names == EXPECTED[slug]["runs"]
+    indexes = [read_replay_data(assets / n)[0] for n in names]
+    assert indexes[0]["epochs"] == indexes[1]["epochs"]
+    assert [p["kind"] for p in indexes[0]["panels"]] == [p["kind"] for p in indexes[1]["panels"]]

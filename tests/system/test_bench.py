@@ -20,6 +20,7 @@ from benchmarks.bench_build import (
     select_recipes,
     speedup_bound,
 )
+from tests.conftest import REPO_ROOT
 from tests.system.test_faults import add_micro
 
 
@@ -131,7 +132,8 @@ def test_bench_report_on_a_mini_project(mini, tmp_path, monkeypatch) -> None:
     out = tmp_path / "out" / "bench.json"
     monkeypatch.setenv("NNX_KERNEL_THREADS", "3")  # the bench's default runs must not see it
     code = suite.main(["--quick", "--content-dir", str(mini.content), "--data-dir",
-                       str(mini.data_dir), "--skip", "training,c,site,recording,render,palettes",
+                       str(mini.data_dir), "--skip",
+                       "training,c,site,recording,render,palettes,pageweight,scrubfps",
                        "--out", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
@@ -191,7 +193,7 @@ def test_unknown_recipe_is_an_error_in_the_report(mini, tmp_path) -> None:
     add_micro(mini, "alpha")
     out = tmp_path / "bench.json"
     code = suite.main(["--quick", "--content-dir", str(mini.content), "--recipes", "alpah",
-                       "--skip", "training,rendering", "--out", str(out)])
+                       "--skip", "training,rendering,pageweight,scrubfps", "--out", str(out)])
     assert code == 1
     errors = json.loads(out.read_text())["errors"]
     assert set(errors) == {"build", "jobs", "site", "incremental"} and "did you mean 'alpha'" in errors["build"]
@@ -277,13 +279,48 @@ def test_explainer_startup_and_cpu_floor_come_from_the_executed_notebook(tmp_pat
     with pytest.raises(RuntimeError, match="no cell timings"):
         fb.cell_seconds(notebook)
 
-    explainer = {"speedup_vs_deepreplay": 3.0, "kernel_to_last_asset_s": 47.3,
+    explainer = {"kernel_to_last_asset_s": 47.3,
                  "cpu_floor_s": 32.5, "build_cpu_s": 65.0, "cores": 2, "kernel_start_s": 1.7,
                  "import_cell_s": 4.9}
     rows = {r["name"]: r for r in suite.summarize({"explainer": explainer})}
     floor = rows["seed-000 full: CPU s / cores, the fastest any schedule could be (s)"]
+    assert floor["target"] == ""  # no DeepReplay measured in this run: no stored number either
+    assert "section deepreplay" in rows["seed-000 full: kernel start to last asset (s)"]["note"]
+    measured = {"deepreplay_s": 142.0, "ratio_kernel_to_last_file": 3.0, "ok": False,
+                "ours_kernel_to_last_file_s": 47.3, "ours_build_s": 50.1, "ratio_build": 2.8}
+    rows = {r["name"]: r for r in suite.summarize({"explainer": explainer,
+                                                   "deepreplay": measured})}
+    floor = rows["seed-000 full: CPU s / cores, the fastest any schedule could be (s)"]
     assert floor["value"] == 32.5 and floor["target"] == "< 14.2"
     assert "65.0 CPU s on 2 cores" in floor["note"] and "import cell 4.9 s" in floor["note"]
+
+
+def test_live_replay_rows_and_the_side_by_side_output() -> None:
+    """``pageweight``, ``scrubfps`` and ``deepreplay`` rows; side_by_side.sh's lines parsed."""
+    from benchmarks import bench_live
+
+    out = "dr_train 24.1 7000000\ndr_replay 137.2 7220000\nnnx_full 14.9 990000\nDeepReplay ..."
+    assert bench_live._rows(out) == {"dr_train": (24.1, 7000000), "dr_replay": (137.2, 7220000),
+                                     "nnx_full": (14.9, 990000)}
+    results = {
+        "pageweight": {"heaviest": {"page": "replay/a/", "viewport": "2560x1440", "bytes": 900_000,
+                                    "served_bytes": 420_000},
+                       "ok": True, "replay_data": {"a/replay.json": {"index_bytes": 14_000,
+                                                                     "binary_bytes": 46_000}}},
+        "scrubfps": {"fps": 59.8, "ok": True, "points": 2000, "epochs": 201, "frames": 400,
+                     "draw_ms_mean": 3.1, "draw_ms_p95": 4.0},
+        "deepreplay": {"ratio_kernel_to_last_file": 11.2, "ok": True, "deepreplay_s": 161.3,
+                       "ours_kernel_to_last_file_s": 14.4, "ours_build_s": 17.0,
+                       "ratio_build": 9.5},
+    }
+    rows = {r["name"]: r for r in suite.summarize(results)}
+    weight = rows["heaviest live replay page, first load (bytes)"]
+    assert weight["value"] == 900_000 and weight["ok"] is True and "2560x1440" in weight["note"]
+    assert rows["scrubbing the seed-000 replay (fps, Chromium)"]["target"] == ">= 50"
+    dr = rows["seed-000 full: DeepReplay / ours, kernel start to last file (x)"]
+    assert dr["value"] == 11.2 and dr["ok"] is True and "161.3 s" in dr["note"]
+    assert bench_live.replay_slugs(REPO_ROOT / "content") == [
+        "replaying-training", "watching-the-boundary-move"]
 
 
 def test_the_readme_article_table_comes_from_the_record_and_the_pages(tmp_path) -> None:

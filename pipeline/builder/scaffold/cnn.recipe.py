@@ -141,7 +141,7 @@ ex.save_figure(fig, "grad-cam.png",
 # ## The replay
 # `publish_replay` draws the recorded run: the `hidden` layer's 32 dimensions in a fixed PCA
 # plane, the probability of the true class, the loss curves and every probe image's loss; a
-# still, a poster, a video and the frames of the page's epoch scrubber, in both palettes.
+# page's data to draw every epoch live, a still and a poster (both palettes) and a video.
 
 # %%
 published = publish_replay(ex, recorder, description="a digit classifier's hidden layer")

@@ -50,5 +50,5 @@ loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
 print(f"test accuracy {accuracy:.3f}")
 
 ex.metric("test_accuracy", accuracy)  # nnx: a number for the page
-publish_replay(ex, recorder)  # nnx: still, poster, video, scrubber frames, replay file
+publish_replay(ex, recorder)  # nnx: the page's live replay data, still, poster, video, replay file
 ex.finish()  # nnx

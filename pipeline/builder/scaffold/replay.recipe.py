@@ -8,8 +8,8 @@
 #   timeout: 600
 #   thumbnail: poster.png
 #   profiles:
-#     quick: {epochs: 60, batch: 32, fps: 15, max_frames: 61}
-#     full: {epochs: 200, batch: 32, fps: 20, max_frames: 201}
+#     quick: {epochs: 60, batch: 32, fps: 15}
+#     full: {epochs: 200, batch: 32, fps: 20}
 # jupyter:
 #   kernelspec: {name: python3, display_name: Python 3, language: python}
 # ---
@@ -28,7 +28,7 @@
 
 # %% tags=["parameters"]
 # Sizes for running this file by hand; the build injects the header's profile after this cell.
-sizes = {"epochs": 60, "batch": 32, "fps": 15, "max_frames": 61}
+sizes = {"epochs": 60, "batch": 32, "fps": 15}
 
 # %%
 import keras
@@ -38,6 +38,8 @@ from IPython.display import Image, display
 from pipeline.library import Explainer
 from pipeline.library.errors import TrainingDiverged
 from pipeline.library.replay import ReplayRecorder, default_layout, infer_task
+from pipeline.library.replay.browser_data import write_replay_data
+from pipeline.library.replay.parallel_render import render_outputs
 from pipeline.library.training import DivergenceGuard, fit_fast
 
 ex = Explainer.from_parameters(globals())  # the build's parameters; seeds Python, NumPy, Keras
@@ -114,18 +116,20 @@ print({k: v for k, v in ex.metrics.items()})
 
 # %% [markdown]
 # ## The replay
-# `default_layout(replay)` chooses the panels; the same composition writes a still, the
-# poster, the video and the frames of the page's epoch scrubber.
+# `default_layout(replay)` chooses the panels. The page draws them itself at every epoch from
+# `replay.json` and `replay.bin` (`write_replay_data`: what the views need, checked against the
+# recording; the build stops with what to thin if it is too large for a page); the same
+# composition writes a still, the poster and a video to download.
 
 # %%
 if not ex.is_diverged:
     with ex.timer("render"):
         comp = default_layout(replay)
+        data = write_replay_data(ex.asset_path("replay.json"), replay, comp, fps=ex.sizes["fps"])
         comp.still(last, ex.asset_path("still.png"))
         comp.poster(ex.asset_path("poster.png"))
-        anim = comp.animate(ex.asset_path("replay.mp4"), fps=ex.sizes["fps"])
-        comp.frames(ex.asset_path("frames"), format="webp", quality=80,
-                    max_frames=int(ex.sizes["max_frames"]))
+        anim = render_outputs(None, replay, composition=comp, mp4_path=ex.asset_path("replay.mp4"),
+                              fps=ex.sizes["fps"])
     panels = ", ".join(type(panel).__name__ for panel, _ in comp.panels)
     ex.add_output("still.png", kind="image",
                   alt=f"The replay after the last epoch ({last}) of training a {task.describe()}"
@@ -133,8 +137,10 @@ if not ex.is_diverged:
     ex.add_output("poster.png", kind="image", alt=f"The replay at epoch {last}")
     ex.add_output("replay.mp4", kind="video", poster="poster.png",
                   alt=f"Video of {len(anim['epochs'])} recorded epochs of training: {panels}")
-    ex.add_output("frames/index.json", kind="frames",
-                  alt="One frame of the replay per recorded epoch, for the page's scrubber")
+    ex.add_output("replay.json", kind="live-replay", poster="poster.png", video="replay.mp4",
+                  alt=f"The replay of {len(replay.epochs)} recorded epochs, drawn by the page: "
+                      f"{panels}")
+    print(f"page data: {data.total_bytes / 1e3:.0f} kB", *data.notes, sep="\n")
     display(Image(filename=str(ex.asset_path("still.png"))))
 
 # %% [markdown]

@@ -1,4 +1,4 @@
-"""Compose panels in one figure; write stills, posters, MP4/GIF and the scrubber's frames.
+"""Compose panels in one figure; draw any epoch of a replay; write stills and posters.
 
 Why blitting: for a 1200x600 four-panel figure a full redraw runs at about 6 frames per second,
 and most of that is ticks, labels and titles, which never change. A :class:`Composition` draws
@@ -11,15 +11,19 @@ so a blitted frame has the same pixels as a full redraw of that epoch (a test ch
 The figure is a plain ``matplotlib.figure.Figure`` on an Agg canvas: no pyplot, no backend
 switch, no rcParams changes, so a recipe's inline figures are unaffected. Every file is written
 atomically (temporary name, then ``os.replace``).
+
+Videos and GIFs of a composition are written by one pipeline only,
+:func:`pipeline.library.replay.parallel_render.render_outputs` (each epoch drawn once, on as many
+cores as are idle); this module keeps the pieces it shares with other video writers
+(:func:`mp4_writer`, :func:`select_epochs`). The page draws the replay itself from its data
+(:mod:`pipeline.library.replay.browser_data`), so there are no per-epoch frame files any more.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.gridspec import SubplotSpec
 
-from pipeline.library.atomic import atomic_directory, atomic_path
+from pipeline.library.atomic import atomic_path
 from pipeline.library.errors import PipelineError
 from pipeline.library.replay.panels import Panel
 from pipeline.library.replay.store import Replay
@@ -193,6 +197,18 @@ class Composition:
         self.epoch = epoch
         return list(dict.fromkeys(artists))  # unique, order kept
 
+    @property
+    def slots(self) -> list[tuple[Panel, tuple[int, int, int, int]]]:
+        """Each panel with its ``(row, col, rowspan, colspan)`` on the grid (the page's data
+        writer lays its views out the same way)."""
+        out = []
+        for panel, ax in self.panels:
+            spec = ax.get_subplotspec()
+            rows, cols = spec.rowspan, spec.colspan
+            out.append((panel, (rows.start, cols.start, rows.stop - rows.start,
+                                cols.stop - cols.start)))
+        return out
+
     def _repr_png_(self) -> bytes:
         """Show the composition (at its current epoch) when it is a notebook cell's result."""
         import io
@@ -315,13 +331,18 @@ class Composition:
             yield epoch, np.array(rgba[..., :3])
 
     # --------------------------------------------------------------------------- outputs
-    def still(self, epoch: int, path: str | os.PathLike[str], *, dpi: float | None = None) -> Path:
-        """Save a full redraw of ``epoch`` (format from the suffix: png, svg, pdf, jpg ...)."""
+    def still(self, epoch: int, path: str | os.PathLike[str], *, dpi: float | None = None,
+              **savefig_kwargs: Any) -> Path:
+        """Save a full redraw of ``epoch`` (format from the suffix: png, webp, svg, pdf, jpg ...).
+
+        ``savefig_kwargs`` go to matplotlib's ``savefig``, e.g. ``pil_kwargs={"quality": 90}``
+        for a WebP (a third of the PNG's bytes for a replay figure).
+        """
         self.update(epoch)
         final = Path(path)
         fmt = final.suffix.lstrip(".").lower() or "png"
         with atomic_path(final) as tmp:
-            self.figure.savefig(tmp, format=fmt, dpi=dpi or self.figure.dpi)
+            self.figure.savefig(tmp, format=fmt, dpi=dpi or self.figure.dpi, **savefig_kwargs)
         log.info("still epoch %s -> %s", epoch, final)
         return final
 
@@ -336,129 +357,6 @@ class Composition:
             Image.fromarray(frame).save(tmp, format=_FRAME_FORMATS.get(
                 final.suffix.lstrip(".").lower(), "PNG"))
         return final
-
-    def animate(
-        self,
-        mp4_path: str | os.PathLike[str] | None = None,
-        gif_path: str | os.PathLike[str] | None = None,
-        *,
-        fps: float = 20,
-        epochs: Iterable[int] | None = None,
-        gif_scale: float = 0.5,
-        gif_max_frames: int = 60,
-        crf: int = 23,
-        preset: str = "medium",
-    ) -> dict[str, Any]:
-        """Write an H.264 MP4 and/or a GIF of the chosen epochs in one rendering pass.
-
-        MP4: libx264, yuv420p (plays everywhere, including browsers), ``+faststart`` (the index
-        at the front, so the page's video starts before it has downloaded), through
-        imageio-ffmpeg's bundled ffmpeg. GIF: ``gif_scale`` of the size and at most
-        ``gif_max_frames`` frames, with the same total duration as the MP4, because GIFs are
-        several times larger. Returns the paths and timing.
-        """
-        if mp4_path is None and gif_path is None:
-            raise PipelineError("Composition.animate: give mp4_path, gif_path or both")
-        chosen = select_epochs(self.replay.epochs, epochs)
-        gif_epochs = set(select_epochs(chosen, None, gif_max_frames)) if gif_path else set()
-        rendered = chosen if mp4_path is not None else sorted(gif_epochs)
-        gif_frames: list[Any] = []
-        start = time.perf_counter()
-        with contextlib.ExitStack() as stack:
-            writer = None
-            if mp4_path is not None:
-                writer = mp4_writer(stack, mp4_path, self.width, self.height, fps, crf, preset)
-            for epoch, rgba in self._iter_rgba(rendered):
-                if writer is not None:
-                    writer.send(_even(rgba))
-                if epoch in gif_epochs:
-                    gif_frames.append(_gif_frame(rgba, gif_scale))
-        out: dict[str, Any] = {"epochs": chosen, "fps": fps}
-        if mp4_path is not None:
-            out["mp4"] = Path(mp4_path)
-        if gif_path is not None:
-            duration_ms = max(20, int(round(1000 * len(chosen) / fps / max(len(gif_frames), 1))))
-            final = Path(gif_path)
-            with atomic_path(final) as tmp:
-                gif_frames[0].save(
-                    tmp, format="GIF", save_all=True, append_images=gif_frames[1:],
-                    duration=duration_ms, loop=0, disposal=1,
-                )
-            out["gif"] = final
-        out["seconds"] = time.perf_counter() - start
-        log.info("animation: %d frames in %.1f s -> %s", len(chosen), out["seconds"],
-                 ", ".join(str(out[k]) for k in ("mp4", "gif") if k in out))
-        return out
-
-    def frames(
-        self,
-        directory: str | os.PathLike[str],
-        *,
-        epochs: Iterable[int] | None = None,
-        format: str = "jpg",
-        max_frames: int | None = 100,
-        quality: int = 85,
-        scale: float = 1.0,
-        webp_method: int = 2,
-    ) -> Path:
-        """One image per chosen epoch plus ``index.json`` for the page's epoch scrubber.
-
-        ``index.json`` is ``{"epochs": [...], "files": [...], "width": W, "height": H,
-        "format": ...}`` with file names relative to ``directory``. The directory is written
-        complete under a temporary name and swapped in, so the scrubber never loads a mix of
-        two renders. Returns the path of ``index.json``.
-
-        WebP frames are about half the size of JPEG ones at the same quality (a 1200x600
-        seed-000 frame: 41 KB against 81 KB); ``webp_method`` (0-6, Pillow's default 4) trades
-        encoding time for size, and 2 encodes 2.5x faster than 4 for 5 % more bytes.
-        """
-        from PIL import Image
-
-        fmt = format.lower().lstrip(".")
-        if fmt not in _FRAME_FORMATS:
-            raise PipelineError(
-                f"frames(format={format!r}): use one of {sorted(set(_FRAME_FORMATS) - {'jpeg'})}"
-            )
-        chosen = select_epochs(self.replay.epochs, epochs, max_frames)
-        files: list[str] = []
-        size = (self.width, self.height)
-        final = Path(directory)
-        with atomic_directory(final) as tmp:
-            for epoch, rgba in self._iter_rgba(chosen):
-                img = _rgb_image(rgba)
-                if scale != 1.0:
-                    size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
-                    img = img.resize(size, Image.Resampling.LANCZOS)
-                name = f"epoch_{epoch:04d}.{fmt}"
-                kwargs: dict[str, Any] = {}
-                if fmt in {"jpg", "jpeg", "webp"}:
-                    kwargs["quality"] = quality
-                if fmt == "webp":
-                    kwargs["method"] = webp_method
-                img.save(tmp / name, format=_FRAME_FORMATS[fmt], **kwargs)
-                files.append(name)
-            index = {"epochs": chosen, "files": files, "width": size[0], "height": size[1],
-                     "format": fmt, "palette": self.palette,
-                     "metrics": self._frame_metrics(chosen)}
-            (tmp / "index.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
-        log.info("frames: %d %s files -> %s", len(files), fmt, final)
-        return final / "index.json"
-
-    def _frame_metrics(self, epochs: Sequence[int]) -> dict[str, list[float | None]]:
-        return frame_metrics(self.replay, epochs)
-
-
-def frame_metrics(replay: Replay, epochs: Sequence[int]) -> dict[str, list[float | None]]:
-    """The replay's metrics at ``epochs`` (None where not finite), for the frames' alt text."""
-    metrics = getattr(replay, "metrics", None) or {}
-    rows = [replay.index(int(e)) for e in epochs]
-    out: dict[str, list[float | None]] = {}
-    for name, values in metrics.items():
-        arr = np.asarray(values, dtype=float)
-        if arr.ndim != 1 or len(arr) != len(replay.epochs):
-            continue
-        out[name] = [round(float(arr[i]), 6) if np.isfinite(arr[i]) else None for i in rows]
-    return out
 
 
 def mp4_writer(stack: contextlib.ExitStack, mp4_path: str | os.PathLike[str], width: int,

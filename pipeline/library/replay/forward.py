@@ -6,8 +6,16 @@ evaluated on points that were never recorded: the input grid bent into the hidde
 feature space, or the predicted probability on a dense grid for a decision boundary. For the
 small fully connected models those pictures are drawn for, a forward pass is a few matrix
 products, so it is done here from the replayed weights and the model config saved in the
-replay file. Anything else (convolutions, branches) raises :class:`UnsupportedModel`, which says
-to record that layer's outputs with the recorder instead.
+replay file. The page's script (``pipeline/site/assets/nnx-replay-core.js``) implements the same
+layers with the same maths, so the browser draws the same background and bent grid.
+
+A layer this module cannot compute (a convolution, an unknown activation) does not make the
+whole model unusable: only evaluating *through* it raises :class:`UnsupportedModel` (which says
+to record that layer's outputs with the recorder instead). So a model with a convolution or a
+normalisation before its 2-unit layer still gets the background, which needs only the layers
+after that one; :meth:`NumpyForward.unsupported` says in advance whether a slice can be run.
+Branched models (more than one input to a layer) still raise at construction: there is no
+chain to slice.
 """
 
 from __future__ import annotations
@@ -106,14 +114,21 @@ def _activation_name(value: Any, layer: str) -> str:
 
 @dataclass
 class _Step:
-    """One layer of the chain, reduced to what the forward pass needs."""
+    """One layer of the chain, reduced to what the forward pass needs.
+
+    ``unsupported`` is None for a layer this module computes, else the reason it cannot (raised
+    as :class:`UnsupportedModel` only when something is evaluated through this layer).
+    """
 
     name: str
     kind: str
     config: dict[str, Any] = field(default_factory=dict)
     activation: str = "linear"
+    unsupported: str | None = None
 
     def __call__(self, h: np.ndarray, weights: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self.unsupported is not None:
+            raise UnsupportedModel(self.unsupported)
         if self.kind == "Dense":
             try:
                 kernel = weights[f"{self.name}/kernel"]
@@ -144,10 +159,55 @@ class _Step:
             return _softmax(h)
         if self.kind == "Flatten":
             return h.reshape(h.shape[0], -1)
+        if self.kind == "BatchNormalization":
+            return _batch_norm(self, h, weights)
         return h  # identity layers
 
 
-_SUPPORTED = {"Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Flatten"}
+def _batch_norm(step: _Step, h: np.ndarray, weights: Mapping[str, np.ndarray]) -> np.ndarray:
+    """BatchNormalization at inference (what ``predict`` and the recorder compute): the moving
+    statistics, then ``gamma`` and ``beta`` where the layer has them."""
+    def var(name: str) -> np.ndarray:
+        try:
+            return np.asarray(weights[f"{step.name}/{name}"], dtype=h.dtype)
+        except KeyError:
+            raise UnsupportedModel(
+                f"layer {step.name!r}: no weights named {step.name + '/' + name!r} in the "
+                "replay; was it recorded with weights=True?") from None
+
+    eps = float(step.config.get("epsilon", 1e-3))
+    out = (h - var("moving_mean")) / np.sqrt(var("moving_variance") + np.asarray(eps, h.dtype))
+    if step.config.get("scale", True):
+        out = out * var("gamma")
+    if step.config.get("center", True):
+        out = out + var("beta")
+    return out.astype(h.dtype, copy=False)
+
+
+_SUPPORTED = {"Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Flatten",
+              "BatchNormalization"}
+
+
+def _unsupported_reason(cls: str, name: str, cfg: Mapping[str, Any]) -> str | None:
+    """Why layer ``name`` (a ``cls``) cannot be computed here, or None when it can."""
+    if cls in _IDENTITY_LAYERS:
+        return None
+    if cls not in _SUPPORTED:
+        return (f"layer {name!r} is a {cls}, which the numpy forward pass does not support "
+                f"(supported: {', '.join(sorted(_SUPPORTED | _IDENTITY_LAYERS))}). Record its "
+                "outputs with ReplayRecorder(layers=[...]) and draw them from the replay.")
+    if cls == "BatchNormalization":
+        axis = cfg.get("axis", -1)
+        axes = axis if isinstance(axis, list) else [axis]
+        if axes not in ([-1], [1]):
+            return (f"layer {name!r} normalises over axis {axis!r}; the numpy forward pass "
+                    "handles the last axis of a flat layer only")
+    if cls in {"Dense", "Activation"}:
+        try:
+            _activation_name(cfg.get("activation"), name)
+        except UnsupportedModel as exc:
+            return str(exc)
+    return None
 
 
 class NumpyForward:
@@ -195,19 +255,11 @@ class NumpyForward:
             previous = name
             if cls == "InputLayer":
                 continue
-            if cls in _IDENTITY_LAYERS:
-                steps.append(_Step(name, cls, cfg))
-                continue
-            if cls not in _SUPPORTED:
-                raise UnsupportedModel(
-                    f"layer {name!r} is a {cls}, which the numpy forward pass does not support "
-                    f"(supported: {', '.join(sorted(_SUPPORTED | _IDENTITY_LAYERS))}). Record its "
-                    "outputs with ReplayRecorder(layers=[...]) and draw them from the replay."
-                )
+            reason = _unsupported_reason(str(cls), str(name), cfg)
             activation = "linear"
-            if cls in {"Dense", "Activation"}:
+            if reason is None and cls in {"Dense", "Activation"}:
                 activation = _activation_name(cfg.get("activation"), name)
-            steps.append(_Step(name, cls, cfg, activation))
+            steps.append(_Step(name, str(cls), cfg, activation, reason))
         if not steps:
             raise UnsupportedModel("the stored model config has no layers")
         return steps
@@ -221,6 +273,21 @@ class NumpyForward:
             raise UnsupportedModel(
                 f"no layer named {name!r}; layers are {self.layer_names}"
             ) from None
+
+    def unsupported(self, *, start_after: str | None = None,
+                    stop_at: str | None = None) -> str | None:
+        """Why the slice ``start_after`` (exclusive) .. ``stop_at`` cannot be evaluated here
+        (the first layer in it that this module cannot compute), or None when it can.
+
+        Why ask first: a view that needs only the layers after a hidden layer (the feature
+        space's background) works although a layer before it cannot be computed.
+        """
+        first = self._index(start_after, -1) + 1
+        last = self._index(stop_at, len(self.steps) - 1)
+        for step in self.steps[first : last + 1]:
+            if step.unsupported is not None:
+                return step.unsupported
+        return None
 
     def outputs(
         self,

@@ -61,18 +61,33 @@ def hidden_layer_widths(replay: Replay) -> dict[str, int]:
     numpy forward pass cannot run contributes only its recorded layers.
     """
     widths: dict[str, int] = {}
+    recorded = set(replay.recorded_layers)
     try:
         fwd = replay.numpy_model
-        outs = fwd.outputs(replay.weights(int(replay.epochs[0])), replay.probe_x[:1])
-        for step in fwd.steps[:-1]:
-            if step.kind not in _IDENTITY_KINDS:
-                widths[step.name] = int(np.prod(outs[step.name].shape[1:]))
-    except (PipelineError, KeyError) as exc:
+    except PipelineError as exc:  # a branched model: no chain to walk
         log.debug("numpy forward pass unavailable (%s); using recorded layers only", exc)
         last = replay.layer_names[-1] if replay.layer_names else None
         for name in replay.recorded_layers:
             if name != last:
                 widths[name] = int(np.prod(replay.layer_outputs(name).shape[2:]))
+        return widths
+    # Walk the chain on one probe point as far as numpy can compute it; past a layer it cannot
+    # (a convolution), widths come from the recorded outputs only.
+    h: np.ndarray | None = np.asarray(replay.probe_x[:1], dtype=np.float32)
+    weights = replay.weights(int(replay.epochs[0]))
+    for step in fwd.steps[:-1]:
+        if h is not None:
+            try:
+                h = step(h, weights)
+            except (PipelineError, KeyError, ValueError) as exc:
+                log.debug("numpy forward pass stops at %r (%s)", step.name, exc)
+                h = None
+        if step.kind in _IDENTITY_KINDS:
+            continue
+        if step.name in recorded:
+            widths[step.name] = int(np.prod(replay.layer_outputs(step.name).shape[2:]))
+        elif h is not None:
+            widths[step.name] = int(np.prod(h.shape[1:]))
     return widths
 
 

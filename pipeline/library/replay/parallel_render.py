@@ -1,25 +1,31 @@
-"""Render a replay's video, GIF and scrubber frames in one pass, split across processes.
+"""Write a replay's video and GIF: the one render pipeline, each epoch drawn once.
 
-Why: drawing a frame (matplotlib, single-threaded) and encoding WebP frames are most of a
-replay explainer's time, and :meth:`Composition.animate` plus :meth:`Composition.frames` draw
-every epoch twice, on one core. :func:`render_outputs` draws each needed epoch once, in
-``workers`` spawned processes, each holding its own :class:`Composition` built by the same
-layout function from the same replay:
+Why one function: the MP4 and the GIF (for downloads, slides and READMEs; the page draws the
+replay itself from its data, :mod:`pipeline.library.replay.browser_data`) come from the same
+frames, and drawing a frame (matplotlib, single-threaded) is most of the cost. So
+:func:`render_outputs` draws each needed epoch once, in ``workers`` spawned processes, each
+holding its own :class:`~pipeline.library.replay.composer.Composition` built by the same layout
+function from the same replay:
 
-* contiguous chunks of epochs go to the workers; each chunk is blitted like the serial path
-  (the background drawn once per chunk, then only the animated artists), so each frame's
-  pixels equal the serial render's (the composer's blitted frames equal a full redraw);
-* the workers encode the WebP/JPEG scrubber frames and quantize the GIF frames themselves and
-  write the frame files straight into the temporary frames folder;
+* contiguous chunks of epochs go to the workers; each chunk is blitted (the background drawn
+  once per chunk, then only the animated artists), and a blitted frame equals a full redraw
+  (the composer's test), so the pixels do not depend on the number of workers;
+* the workers quantize the GIF frames themselves;
 * the video frames come back in order and are piped to one ffmpeg (libx264 uses every core
-  itself), with the serial path's exact settings, so the MP4 is the same file.
+  itself) with :func:`~pipeline.library.replay.composer.mp4_writer`'s settings.
 
-The MP4, GIF and frame files are byte for byte those of :meth:`Composition.animate` and
-:meth:`Composition.frames` with the same arguments (tested). The layout must be importable by
-name (a module-level function such as :func:`~pipeline.library.explainers.seed000.seed000_layout`), as
-spawned workers rebuild the figure from it; with one worker everything runs in this process.
-By default it uses the cores that are idle (:func:`idle_cores`); ``NNX_RENDER_WORKERS``
-overrides the number of workers (``1``: serial, still one pass).
+The files are byte for byte the same for any number of workers (tested). The layout must be
+importable by name for workers > 1 (a module-level function such as
+:func:`~pipeline.library.explainers.seed000.seed000_layout`), as spawned workers rebuild the
+figure from it; with one worker everything runs in this process, and ``composition=`` (an
+existing figure, say a layout defined in the recipe) is drawn as it is.
+
+By default it renders in this process: every video frame drawn by a worker travels back to
+the one ffmpeg (2.9 MB for a 1200x600 frame), and measured on the seed-000 video (201 frames,
+2 cores) two spawned workers took 13.8 s where one process took 3.6 s. ``workers=N`` or
+``NNX_RENDER_WORKERS=N`` still splits the drawing. What does pay on two cores is
+:func:`render_in_background`: the whole render in a forked process while the recipe goes on
+(the seed-000 recipe draws its dark stills and its second run meanwhile).
 """
 
 from __future__ import annotations
@@ -39,15 +45,12 @@ from typing import Any
 import numpy as np
 
 from pipeline.library import cores as library_cores
-from pipeline.library.atomic import atomic_directory, atomic_path
+from pipeline.library.atomic import atomic_path
 from pipeline.library.errors import PipelineError
 from pipeline.library.replay.composer import (
-    _FRAME_FORMATS,
     Composition,
     _even,
     _gif_frame,
-    _rgb_image,
-    frame_metrics,
     mp4_writer,
     select_epochs,
 )
@@ -55,13 +58,10 @@ from pipeline.library.replay.store import Replay
 
 log = logging.getLogger(__name__)
 
-__all__ = ["render_outputs", "render_workers"]
+__all__ = ["BackgroundRender", "render_in_background", "render_outputs", "render_workers"]
 
 #: Environment variable: number of render processes (``1``: render in this process).
 RENDER_WORKERS_ENV = "NNX_RENDER_WORKERS"
-#: Below this many frames per worker, starting a process (about a second: Python, numpy,
-#: matplotlib, the figure's first layout) costs more than it saves.
-MIN_FRAMES_PER_WORKER = 24
 #: Chunks per worker: more balance the load, fewer redraw the static background less often.
 CHUNKS_PER_WORKER = 2
 
@@ -69,7 +69,8 @@ Layout = Callable[..., Composition]
 
 
 def render_workers(frames: int, requested: int | None = None) -> int:
-    """How many processes render ``frames`` frames (``NNX_RENDER_WORKERS``, else the cores)."""
+    """How many processes render ``frames`` frames: ``requested``, else ``NNX_RENDER_WORKERS``,
+    else one (see the module docstring for why); never more than the frames allow."""
     if requested is None:
         raw = os.environ.get(RENDER_WORKERS_ENV, "").strip()
         if raw:
@@ -80,22 +81,7 @@ def render_workers(frames: int, requested: int | None = None) -> int:
                                     "(1 renders in the recipe's own process)") from None
     if requested is not None:
         return max(1, requested)
-    return max(1, min(idle_cores(), frames // MIN_FRAMES_PER_WORKER))
-
-
-def idle_cores() -> int:
-    """Cores not busy with other work: usable cores minus the load, plus this process's own.
-
-    Why not simply every core: in a parallel build the other recipes' kernels already keep the
-    cores busy, and extra render processes then only add their start-up and the frames' trip
-    between processes. The files do not depend on the number of workers, only the time does.
-    """
-    cores = library_cores.usable_cores()  # looked up on the module, so a test can pin it
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return cores
-    return max(1, min(cores, int(cores - load + 1.5)))
+    return 1
 
 
 @dataclass(frozen=True)
@@ -105,11 +91,6 @@ class _Chunk:
     epochs: tuple[int, ...]
     video: frozenset[int]
     gif: frozenset[int]
-    frames: frozenset[int]
-    frames_dir: str | None
-    frame_format: str
-    frame_options: tuple[tuple[str, Any], ...]
-    frame_size: tuple[int, int] | None
     gif_scale: float
 
 
@@ -117,7 +98,6 @@ class _Chunk:
 class _ChunkResult:
     video: list[np.ndarray]
     gif: list[Any]
-    files: dict[int, str]
 
 
 _worker_composition: Composition | None = None
@@ -134,16 +114,13 @@ def _render_chunk(chunk: _Chunk, comp: Composition | None = None,
     """Draw the chunk's epochs (blitted) and turn each into what the chunk asks for.
 
     ``video_sink`` (rendering in this process): takes each video frame as it is drawn, a
-    live view of the canvas as :meth:`Composition.animate` sends it to ffmpeg, instead of a
-    copy kept in the result (a 1200x600 frame is 2.9 MB: 200 of them would be held at once).
+    live view of the canvas, instead of a copy kept in the result (a 1200x600 frame is
+    2.9 MB: 200 of them would be held at once).
     """
-    from PIL import Image
-
     comp = comp or _worker_composition
     if comp is None:  # pragma: no cover - a worker whose initializer failed never gets here
         raise PipelineError("render worker has no composition")
-    result = _ChunkResult([], [], {})
-    options = dict(chunk.frame_options)
+    result = _ChunkResult([], [])
     for epoch, rgba in comp._iter_rgba(chunk.epochs):
         if epoch in chunk.video:
             if video_sink is not None:
@@ -152,14 +129,6 @@ def _render_chunk(chunk: _Chunk, comp: Composition | None = None,
                 result.video.append(np.array(_even(rgba)))  # a copy: the buffer is reused
         if epoch in chunk.gif:
             result.gif.append(_gif_frame(rgba, chunk.gif_scale))
-        if epoch in chunk.frames and chunk.frames_dir is not None:
-            img = _rgb_image(rgba)
-            if chunk.frame_size is not None:
-                img = img.resize(chunk.frame_size, Image.Resampling.LANCZOS)
-            name = f"epoch_{epoch:04d}.{chunk.frame_format}"
-            img.save(Path(chunk.frames_dir) / name, format=_FRAME_FORMATS[chunk.frame_format],
-                     **options)
-            result.files[epoch] = name
     return result
 
 
@@ -171,104 +140,76 @@ def _chunks(epochs: Sequence[int], parts: int) -> list[tuple[int, ...]]:
 
 
 def render_outputs(
-    layout: Layout,
+    layout: Layout | None,
     replay: Replay,
     *,
     layout_kwargs: dict[str, Any] | None = None,
     mp4_path: str | os.PathLike[str] | None = None,
     gif_path: str | os.PathLike[str] | None = None,
-    frames_dir: str | os.PathLike[str] | None = None,
     epochs: Iterable[int] | None = None,
-    frame_epochs: Iterable[int] | None = None,
     fps: float = 20,
     gif_scale: float = 0.5,
     gif_max_frames: int = 60,
     crf: int = 23,
     preset: str = "medium",
-    frame_format: str = "jpg",
-    max_frames: int | None = 100,
-    quality: int = 85,
-    scale: float = 1.0,
-    webp_method: int = 2,
     workers: int | None = None,
     composition: Composition | None = None,
 ) -> dict[str, Any]:
-    """The MP4/GIF of :meth:`Composition.animate` and the frames of :meth:`Composition.frames`.
+    """Write an H.264 MP4 and/or a GIF of the chosen epochs, each epoch drawn once.
 
-    Arguments mean what they mean there (``epochs``/``fps``/``gif_*``/``crf``/``preset`` for
-    the animation; ``frame_epochs``/``frame_format``/``max_frames``/``quality``/``scale``/
-    ``webp_method`` for the frames), and the files are the same; each epoch is drawn once.
-    ``composition``: an existing ``layout(replay, **layout_kwargs)`` to use when rendering
-    in this process (saves building the figure again). Returns the paths, the epochs and
-    the seconds, and ``workers``.
+    MP4: libx264, yuv420p (plays everywhere, including browsers), ``+faststart`` (the index at
+    the front, so a video starts before it has downloaded), ``fps`` frames per second, ``crf``
+    and ``preset`` as ffmpeg takes them. GIF: ``gif_scale`` of the size and at most
+    ``gif_max_frames`` frames (evenly thinned, first and last kept), with the same total
+    duration as the MP4, because GIFs are several times larger. ``epochs``: which epochs
+    (default all). ``layout(replay, **layout_kwargs)`` builds the figure (in each worker);
+    ``composition``: one already built, drawn in this process (``layout`` may then be None
+    and the render is serial). Returns the paths, the epochs, the seconds and ``workers``.
     """
-    if mp4_path is None and gif_path is None and frames_dir is None:
-        raise PipelineError("render_outputs: give mp4_path, gif_path, frames_dir or several")
+    if mp4_path is None and gif_path is None:
+        raise PipelineError("render_outputs: give mp4_path, gif_path or both")
+    if layout is None and composition is None:
+        raise PipelineError("render_outputs: give a layout function or a composition")
     layout_kwargs = dict(layout_kwargs or {})
-    fmt = frame_format.lower().lstrip(".")
-    if frames_dir is not None and fmt not in _FRAME_FORMATS:
-        raise PipelineError(
-            f"render_outputs(frame_format={frame_format!r}): use one of "
-            f"{sorted(set(_FRAME_FORMATS) - {'jpeg'})}"
-        )
     start = time.perf_counter()
-    animated = mp4_path is not None or gif_path is not None
-    chosen = select_epochs(replay.epochs, epochs) if animated else []
+    chosen = select_epochs(replay.epochs, epochs)
     video = set(chosen) if mp4_path is not None else set()
     gif = set(select_epochs(chosen, None, gif_max_frames)) if gif_path is not None else set()
-    framed = (select_epochs(replay.epochs, frame_epochs, max_frames)
-              if frames_dir is not None else [])
-    needed = sorted(video | gif | set(framed))
-    count = render_workers(len(needed), workers)
-
-    options: dict[str, Any] = {}
-    if fmt in {"jpg", "jpeg", "webp"}:
-        options["quality"] = quality
-    if fmt == "webp":
-        options["method"] = webp_method
+    needed = sorted(video | gif)
+    count = 1 if layout is None else render_workers(len(needed), workers)
 
     with contextlib.ExitStack() as stack:
         comp = composition
         if comp is None and count == 1:
+            assert layout is not None  # checked above: one of the two is given
             comp = layout(replay, **layout_kwargs)
-        width, height = _size(comp, layout, replay, layout_kwargs)
-        frame_size = None
-        if scale != 1.0:
-            frame_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        frames_tmp = stack.enter_context(atomic_directory(frames_dir)) if frames_dir else None
+        if comp is None:
+            assert layout is not None
+            width, height = _size(layout, replay, layout_kwargs)
+        else:
+            width, height = comp.width, comp.height
         writer = (mp4_writer(stack, mp4_path, width, height, fps, crf, preset)
-                  if video and mp4_path is not None else None)  # video is empty without mp4_path
+                  if mp4_path is not None else None)
         tasks = [
-            _Chunk(part, frozenset(video & set(part)), frozenset(gif & set(part)),
-                   frozenset(set(framed) & set(part)), str(frames_tmp) if frames_tmp else None,
-                   fmt, tuple(options.items()), frame_size, gif_scale)
+            _Chunk(part, frozenset(video & set(part)), frozenset(gif & set(part)), gif_scale)
             for part in _chunks(needed, count * (CHUNKS_PER_WORKER if count > 1 else 1))
         ]
         if count == 1:  # video frames go to ffmpeg as they are drawn, without a copy
             sink = writer.send if writer is not None else None
             results: Iterable[_ChunkResult] = (_render_chunk(t, comp, sink) for t in tasks)
         else:
+            assert layout is not None  # more than one worker only with a layout to rebuild
             pool = stack.enter_context(ProcessPoolExecutor(
                 max_workers=count, mp_context=get_context("spawn"), initializer=_init_worker,
                 initargs=(layout, replay, layout_kwargs)))
             results = pool.map(_render_chunk, tasks)
         gif_frames: list[Any] = []
-        files: dict[int, str] = {}
         for result in results:  # in epoch order
             if writer is not None:
                 for frame in result.video:
                     writer.send(frame)
             gif_frames.extend(result.gif)
-            files.update(result.files)
-        if frames_tmp is not None:
-            size = frame_size or (width, height)
-            palette = comp.palette if comp is not None else layout_kwargs.get("palette", "light")
-            index = {"epochs": framed, "files": [files[e] for e in framed], "width": size[0],
-                     "height": size[1], "format": fmt, "palette": palette,
-                     "metrics": frame_metrics(replay, framed)}
-            (frames_tmp / "index.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
-    out: dict[str, Any] = {"epochs": chosen, "fps": fps, "frame_epochs": framed,
-                           "workers": count}
+    out: dict[str, Any] = {"epochs": chosen, "fps": fps, "workers": count}
     if mp4_path is not None:
         out["mp4"] = Path(mp4_path)
     if gif_path is not None:
@@ -278,18 +219,87 @@ def render_outputs(
             gif_frames[0].save(tmp, format="GIF", save_all=True, append_images=gif_frames[1:],
                                duration=duration_ms, loop=0, disposal=1)
         out["gif"] = final
-    if frames_dir is not None:
-        out["frames"] = Path(frames_dir) / "index.json"
     out["seconds"] = time.perf_counter() - start
     log.info("rendered %d epochs in %.1f s with %d process(es)", len(needed), out["seconds"],
              count)
     return out
 
 
-def _size(comp: Composition | None, layout: Layout, replay: Replay,
-          layout_kwargs: dict[str, Any]) -> tuple[int, int]:
-    """The figure's pixel size (from the given composition, or a throwaway one)."""
-    if comp is None:
-        comp = layout(replay, **layout_kwargs)
-    return comp.width, comp.height
+class BackgroundRender:
+    """A :func:`render_outputs` call running in a forked process: :meth:`result` waits for it.
 
+    If the child fails (a forked matplotlib can trip over state it shares with its parent),
+    :meth:`result` logs why and renders again in this process, so the files are never lost.
+    """
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, pid: int | None = None,
+                 pipe: int | None = None, out: dict[str, Any] | None = None) -> None:
+        self._args = args
+        self._kwargs = kwargs
+        self._pid = pid
+        self._pipe = pipe
+        self._out = out
+        self.forked = pid is not None
+
+    def result(self) -> dict[str, Any]:
+        """What :func:`render_outputs` returns, once the files are written."""
+        if self._out is not None:
+            return self._out
+        assert self._pid is not None and self._pipe is not None
+        _, status = os.waitpid(self._pid, 0)
+        with os.fdopen(self._pipe, "rb") as pipe:
+            message = pipe.read().decode(errors="replace")
+        if os.waitstatus_to_exitcode(status) == 0 and message.startswith("{"):
+            out = json.loads(message)
+            for key in ("mp4", "gif"):
+                if key in out:
+                    out[key] = Path(out[key])
+            self._out = out
+            return out
+        log.warning("rendering in a forked process failed (%s); rendering again here",
+                    message or f"exit status {os.waitstatus_to_exitcode(status)}")
+        self._out = render_outputs(*self._args, **self._kwargs)
+        return self._out
+
+
+def render_in_background(layout: Layout | None, replay: Replay, **kwargs: Any) -> BackgroundRender:
+    """Start :func:`render_outputs` (one process, same arguments) in a forked child; call
+    ``.result()`` before the recipe finishes. Without ``fork`` or with one core it renders now.
+
+    Why a fork: the child gets the composition with everything its panels computed (nothing
+    pickled or recomputed) and writes the files itself, so nothing travels back; it touches
+    only matplotlib, Pillow and ffmpeg and leaves with ``os._exit``, like the dark pass of
+    :func:`pipeline.library.palette.render_palettes`.
+    """
+    import multiprocessing as mp
+
+    kwargs = {**kwargs, "workers": 1}
+    if "fork" not in mp.get_all_start_methods() or library_cores.usable_cores() < 2:
+        return BackgroundRender((layout, replay), kwargs, out=render_outputs(layout, replay,
+                                                                           **kwargs))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: render, report through the pipe, leave without the parent's exit
+        code = 1
+        try:
+            os.close(read)
+            from pipeline.library.palette import _fresh_fonts_after_fork
+
+            _fresh_fonts_after_fork()
+            out = render_outputs(layout, replay, **kwargs)
+            os.write(write, json.dumps({k: str(v) if isinstance(v, Path) else v
+                                        for k, v in out.items()}).encode())
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent through the pipe
+            with contextlib.suppress(OSError):
+                os.write(write, f"error: {type(exc).__name__}: {exc}".encode()[:4000])
+        finally:
+            os._exit(code)
+    os.close(write)
+    return BackgroundRender((layout, replay), kwargs, pid=pid, pipe=read)
+
+
+def _size(layout: Layout, replay: Replay, layout_kwargs: dict[str, Any]) -> tuple[int, int]:
+    """The figure's pixel size, from a throwaway composition."""
+    comp = layout(replay, **layout_kwargs)
+    return comp.width, comp.height

@@ -1,18 +1,19 @@
 """``publish_replay(ex, recorder)``: one call from a recorded training run to the page's files.
 
-Why one call: every replay page needs the same set of files, in both palettes, registered with
-alt text: a still of the last epoch (for readers without JavaScript and for social cards), a
-poster, an MP4 to play or download, the frames the page's epoch scrubber moves through, and the
+Why one call: every replay page needs the same set of files, registered with alt text: the
+data the page draws the replay from, live, at every epoch (a JSON index and a binary file,
+:mod:`pipeline.library.replay.browser_data`), a still of the last epoch and a poster (both
+palettes; for readers without JavaScript and for social cards), an MP4 to download, and the
 replay file itself (numpy ``.npz``) so anyone can check the pictures against the model. Writing
-them by hand took 40 lines of a recipe and knowledge of the composer, the parallel renderer and
-the palettes; an author bringing a ``model.fit`` script should need none of it.
+them by hand took 40 lines of a recipe and knowledge of the composer, the renderer and the
+palettes; an author bringing a ``model.fit`` script should need none of it.
 
 What it calls: :func:`~pipeline.library.replay.layouts.default_layout` (or the layout given),
-:func:`~pipeline.library.palette.render_palettes` (the dark palette drawn in a forked process
-beside the light one) and :func:`~pipeline.library.replay.parallel_render.render_outputs` (the
-MP4 and the scrubber frames in one pass over the epochs). Budgets keep a page within what
-GitHub Pages serves comfortably: at most ``max_frames`` scrubber frames, and a replay file of at
-most ``max_file_epochs`` epochs and ``file_budget_mb`` (thinned, with a log line, when larger).
+:func:`~pipeline.library.replay.browser_data.write_replay_data` (the page's data, within its
+size cap: a build error says what to thin) and
+:func:`~pipeline.library.replay.parallel_render.render_in_background` (the MP4 in a forked
+process while the dark still and poster are drawn here). The replay file is kept within
+``max_file_epochs`` epochs and ``file_budget_mb`` (thinned, with a log line, when larger).
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PublishedReplay", "publish_replay"]
 
-#: Scrubber frames per palette (each a WebP of the whole figure, 20-60 kB).
-DEFAULT_MAX_FRAMES = 61
 #: Epochs kept in the published replay file; its size budget, in MB (10**6 bytes).
 DEFAULT_FILE_EPOCHS = 50
 DEFAULT_FILE_BUDGET_MB = 5.0
@@ -40,20 +39,20 @@ MB = 1_000_000
 
 @dataclass
 class PublishedReplay:
-    """The asset names :func:`publish_replay` wrote and registered (light names; each image,
-    video and frames folder has a dark twin, ``variant_name(name, "dark")``)."""
+    """The asset names :func:`publish_replay` wrote and registered (light names; the still and
+    the poster have a dark twin, ``variant_name(name, "dark")``)."""
 
     still: str
     poster: str
     video: str | None
-    frames: str
+    #: The live replay's JSON index (``{{ replay("<name>.json") }}``); its binary file beside it.
+    data: str
     replay_file: str | None
     epochs: list[int]
-    frame_epochs: list[int]
     panels: list[str]
     bytes: dict[str, int] = field(default_factory=dict)
-    #: Files written by the browser replay data writer (see :func:`_write_browser_data`).
-    browser_data: list[str] = field(default_factory=list)
+    #: Where each number the page shows comes from (``derived`` or ``shipped``).
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 def _replay_of(source: Any) -> Replay:
@@ -111,18 +110,6 @@ def _save_within_budget(ex: Any, replay: Replay, name: str, max_epochs: int,
         keep = max(2, keep // 2)
 
 
-def _write_browser_data(ex: Any, replay: Replay, name: str) -> list[str]:
-    """SEAM for the page's browser replay data (a binary file plus a JSON index, drawn by the
-    page's own script): its writer is being built in ``pipeline/library/replay/`` and is called
-    from here once it lands, so recipes that use :func:`publish_replay` get it without a change.
-
-    Today nothing is written here: the page's epoch scrubber shows the pre-rendered frames that
-    :func:`publish_replay` writes, and the replay file (``.npz``) is the data. Returns the asset
-    names written.
-    """
-    return []
-
-
 def _bytes_of(ex: Any, names: list[str]) -> int:
     total = 0
     for n in names:
@@ -142,33 +129,34 @@ def publish_replay(
     layout: Callable[..., Any] | None = None,
     layout_kwargs: dict[str, Any] | None = None,
     fps: float | None = None,
-    max_frames: int | None = DEFAULT_MAX_FRAMES,
     video: bool = True,
     replay_file: bool = True,
     max_file_epochs: int = DEFAULT_FILE_EPOCHS,
     file_budget_mb: float = DEFAULT_FILE_BUDGET_MB,
+    max_data_mb: float = 2.0,
     description: str | None = None,
 ) -> PublishedReplay | None:
-    """Draw a recorded run and register everything a replay page shows, in both palettes.
+    """Draw a recorded run and register everything a replay page shows.
 
     ``recorder``: the :class:`~pipeline.library.replay.ReplayRecorder` passed to
     ``model.fit(..., callbacks=[recorder])`` (or a :class:`Replay`, or a replay file's path).
-    Writes, for ``name="replay"``: ``replay-still.png`` (the last epoch), ``replay-poster.png``,
-    ``replay.mp4`` (every recorded epoch; ``video=False`` skips it), ``replay-frames/`` (at
-    most ``max_frames`` epochs, for ``{{ video("replay.mp4", scrub="replay-frames") }}`` or
-    ``{{ frames("replay-frames") }}``) and ``replay.npz`` (``replay_file=False`` skips it), each
-    image, video and frames folder also in the dark palette. ``layout(replay, **layout_kwargs)``
-    chooses the panels (default :func:`~pipeline.library.replay.default_layout`, which fits
-    binary, multiclass and regression models of any input width). ``description`` completes
-    the alt texts ("the training of <description>"; default: the task, e.g. "a 10-class
-    classifier").
+    Writes, for ``name="replay"``: ``replay.json`` and ``replay.bin`` (every recorded epoch, for
+    ``{{ replay("replay.json") }}``: the page draws it live; at most ``max_data_mb``, else a
+    build error says what to thin), ``replay-still.png`` (the last epoch) and
+    ``replay-poster.png`` in both palettes, ``replay.mp4`` (every recorded epoch, at ``fps``
+    epochs per second, the page's play pace too; ``video=False`` skips it) and ``replay.npz``
+    (``replay_file=False`` skips it). ``layout(replay, **layout_kwargs)`` chooses the panels
+    (default :func:`~pipeline.library.replay.default_layout`, which fits binary, multiclass and
+    regression models of any input width). ``description`` completes the alt texts ("the
+    training of <description>"; default: the task, e.g. "a 10-class classifier").
 
     When the run diverged (``ex.is_diverged``) nothing is drawn and None is returned: the page
     then says so instead of showing the pictures.
     """
-    from pipeline.library.palette import render_palettes, variant_name
+    from pipeline.library.palette import variant_name
+    from pipeline.library.replay.browser_data import write_replay_data
     from pipeline.library.replay.layouts import default_layout
-    from pipeline.library.replay.parallel_render import render_outputs
+    from pipeline.library.replay.parallel_render import render_in_background
     from pipeline.library.replay.task import infer_task
 
     replay = _replay_of(recorder)
@@ -181,41 +169,38 @@ def publish_replay(
     last = epochs[-1]
     fps = float(fps) if fps is not None else _default_fps(len(epochs))
     names = {"still": f"{name}-still.png", "poster": f"{name}-poster.png",
-             "video": f"{name}.mp4", "frames": f"{name}-frames/index.json"}
-    result: dict[str, Any] = {}
-
-    def render(comp: Any, palette: str) -> None:
-        def path(asset: str) -> Path:
-            return ex.asset_path(variant_name(asset, palette))
-
-        comp.still(last, path(names["still"]))
-        comp.poster(path(names["poster"]))
-        out = render_outputs(layout, replay, layout_kwargs=layout_kwargs, composition=comp,
-                             workers=1, mp4_path=path(names["video"]) if video else None,
-                             fps=fps, preset="veryfast",
-                             frames_dir=path(names["frames"]).parent, frame_format="webp",
-                             quality=80, max_frames=max_frames)
-        result.update(out)
+             "video": f"{name}.mp4", "data": f"{name}.json"}
+    dark = {key: variant_name(names[key], "dark") for key in ("still", "poster")}
 
     with ex.timer("render"):
         comp = layout(replay, **layout_kwargs)
         panels = [type(panel).__name__ for panel, _ in comp.panels]
-        render_palettes(comp, render)
-    frame_epochs = [int(e) for e in result.get("frame_epochs", [])]
+        data = write_replay_data(ex.asset_path(names["data"]), replay, comp, fps=fps,
+                                 max_bytes=int(max_data_mb * MB))
+        comp.still(last, ex.asset_path(names["still"]))
+        comp.poster(ex.asset_path(names["poster"]))
+        job = (render_in_background(None, replay, composition=comp, fps=fps, preset="veryfast",
+                                    mp4_path=ex.asset_path(names["video"])) if video else None)
+        comp.set_palette("dark")  # the still and the poster follow the reader's palette
+        comp.still(last, ex.asset_path(dark["still"]))
+        comp.poster(ex.asset_path(dark["poster"]))
+        if job is not None:
+            job.result()
     what = description or infer_task(replay).describe()
     shown = ", ".join(panels)
-    dark = {key: variant_name(value, "dark") for key, value in names.items()}
     ex.add_output(names["still"], kind="image", dark=dark["still"],
                   alt=f"The training of {what} after its last epoch ({last}): {shown}")
     ex.add_output(names["poster"], kind="image", dark=dark["poster"],
                   alt=f"The training of {what} at epoch {last}")
+    extra: dict[str, Any] = {}
     if video:
-        ex.add_output(names["video"], kind="video", poster=names["poster"], dark=dark["video"],
+        ex.add_output(names["video"], kind="video", poster=names["poster"],
                       alt=f"Video of {len(epochs)} recorded epochs (0 to {last}) of the training "
                           f"of {what}: {shown}")
-    ex.add_output(names["frames"], kind="frames", dark=dark["frames"],
-                  alt=f"The training of {what}, one frame for each of {len(frame_epochs)} "
-                      f"epochs from 0 to {last}, for the page's epoch scrubber: {shown}")
+        extra["video"] = names["video"]
+    ex.add_output(names["data"], kind="live-replay", poster=names["poster"],
+                  alt=f"The training of {what}, all {len(epochs)} recorded epochs (0 to {last}), "
+                      f"drawn by the page: {shown}", **extra)
     file_name: str | None = None
     file_bytes = 0
     if replay_file:
@@ -224,19 +209,17 @@ def publish_replay(
         if file_name is not None:
             ex.add_output(file_name, kind="replay",
                           alt=f"The recorded training of {what} (numpy .npz replay file)")
-    browser = _write_browser_data(ex, replay, name)
-    frames_dir = str(Path(names["frames"]).parent)
     sizes = {
+        "data": data.total_bytes,
         "still": _bytes_of(ex, [names["still"], dark["still"]]),
         "poster": _bytes_of(ex, [names["poster"], dark["poster"]]),
-        "video": _bytes_of(ex, [names["video"], dark["video"]]) if video else 0,
-        "frames": _bytes_of(ex, [frames_dir, str(Path(dark["frames"]).parent)]),
+        "video": _bytes_of(ex, [names["video"]]) if video else 0,
         "replay_file": file_bytes,
     }
     log.info("publish_replay %s: %s", name, ", ".join(f"{k} {v / MB:.2f} MB"
                                                      for k, v in sizes.items()))
     return PublishedReplay(
         still=names["still"], poster=names["poster"], video=names["video"] if video else None,
-        frames=frames_dir, replay_file=file_name, epochs=epochs, frame_epochs=frame_epochs,
-        panels=panels, bytes=sizes, browser_data=browser,
+        data=names["data"], replay_file=file_name, epochs=epochs, panels=panels, bytes=sizes,
+        sources=dict(data.sources),
     )

@@ -72,11 +72,19 @@ class Panel:
     def _draw(self, ax: Axes) -> None:
         """Old name of :meth:`draw` (still called when a subclass overrides it)."""
 
-    def setup(self, ax: Axes, replay: Replay) -> None:
-        """Prepare for ``replay`` (once) and draw on ``ax``."""
+    def prepare_once(self, replay: Replay) -> None:
+        """:meth:`prepare` for ``replay`` unless already done (a panel keeps one replay's work).
+
+        ``setup`` calls it; the page's data writer (:mod:`pipeline.library.replay.browser_data`)
+        calls it alone, so it reads the same ranges and bins without drawing a figure.
+        """
         if self._prepared_for is not replay:
             self.prepare(replay)
             self._prepared_for = replay
+
+    def setup(self, ax: Axes, replay: Replay) -> None:
+        """Prepare for ``replay`` (once) and draw on ``ax``."""
+        self.prepare_once(replay)
         self.ax = ax
         self.replay = replay
         # Ticks and grid below every data artist (zorder 0.5): the animated artists (zorder >= 1)

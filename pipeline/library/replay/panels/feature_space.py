@@ -103,6 +103,7 @@ class FeatureSpacePanel(Panel):
             )
         self._points_fs = pts
         n_epochs = len(replay.epochs)
+        self.notes: list[str] = []
         fwd = None
         if draw_grid or self.boundary is not False:
             try:
@@ -112,21 +113,36 @@ class FeatureSpacePanel(Panel):
                         f"FeatureSpacePanel: no layer {self.layer!r}; layers: {fwd.layer_names}"
                     )
             except PipelineError as exc:
-                if draw_grid or self.boundary:
+                if self.grid or self.boundary:
                     if isinstance(exc, PanelError):
                         raise
                     raise PanelError(f"{name}: {exc}") from exc
-                fwd = None  # auto background on a model numpy cannot run: points only
+                self.notes.append(f"No input grid or background: {exc}")
+                fwd = None  # auto grid and background on a model numpy cannot run: points only
+        # The bent grid needs the layers up to the viewed one; the background only the layers
+        # after it. Either may be drawn while the other cannot (a convolution before the layer
+        # leaves the background).
+        head_problem = fwd.unsupported(stop_at=self.layer) if fwd is not None else None
+        if draw_grid and head_problem is not None:
+            if self.grid:
+                raise PanelError(f"{name} with grid=True: {head_problem}")
+            self.notes.append(f"No bent input grid: {head_problem}")
+            draw_grid = False
         self._lines_fs = None
-        if draw_grid:
+        if draw_grid and fwd is not None:
             grid = self.input_grid()
             flat = grid.reshape(-1, 2)
             lines = np.empty((n_epochs, *grid.shape[:2], 2), dtype=np.float32)
-            assert fwd is not None  # a grid needs the forward pass: its errors were raised above
-            for i, epoch in enumerate(replay.epochs):
-                out = fwd(replay.weights(int(epoch)), flat, stop_at=self.layer)
-                lines[i] = out.reshape(*grid.shape[:2], 2)
-            self._lines_fs = lines
+            try:
+                for i, epoch in enumerate(replay.epochs):
+                    out = fwd(replay.weights(int(epoch)), flat, stop_at=self.layer)
+                    lines[i] = out.reshape(*grid.shape[:2], 2)
+            except PipelineError as exc:  # e.g. a replay recorded without the weights
+                if self.grid:
+                    raise PanelError(f"{name} with grid=True: {exc}") from exc
+                self.notes.append(f"No bent input grid: {exc}")
+            else:
+                self._lines_fs = lines
         xs = [] if self._lines_fs is None else [self._lines_fs[..., 0].ravel()]
         ys = [] if self._lines_fs is None else [self._lines_fs[..., 1].ravel()]
         if self.points or self._lines_fs is None:
@@ -136,6 +152,19 @@ class FeatureSpacePanel(Panel):
         self.ylim = _limits(np.concatenate(ys), self.margin)
         want_tail = task.is_classifier if self.boundary is None else self.boundary
         self._has_tail = bool(want_tail) and fwd is not None and self.layer != fwd.layer_names[-1]
+        if self._has_tail and fwd is not None:
+            tail_problem = fwd.unsupported(start_after=self.layer)
+            if tail_problem is None:  # the weights it needs were recorded?
+                try:
+                    fwd(replay.weights(int(replay.epochs[0])), pts[0, :1],
+                        start_after=self.layer)
+                except PipelineError as exc:
+                    tail_problem = str(exc)
+            if tail_problem is not None:
+                if self.boundary:
+                    raise PanelError(f"{name} with boundary=True: {tail_problem}")
+                self.notes.append(f"No background: {tail_problem}")
+                self._has_tail = False
         if self._has_tail:
             r = self.boundary_resolution
             gx = np.linspace(*self.xlim, r)

@@ -33,6 +33,7 @@ from pipeline.library.replay.panels import (  # noqa: E402
     WeightDistributionPanel,
     weight_ridgeline,
 )
+from pipeline.library.replay.parallel_render import render_outputs  # noqa: E402
 from pipeline.library.replay.recorder import ReplayRecorder  # noqa: E402
 from pipeline.library.replay.store import Replay  # noqa: E402
 from pipeline.library.training import fit_fast  # noqa: E402
@@ -128,18 +129,42 @@ def test_numpy_forward_equals_keras_for_supported_activations() -> None:
 
 
 def test_numpy_forward_rejects_what_it_cannot_compute() -> None:
-    conv = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="conv")])
+    conv = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="conv"),
+                             keras.layers.Flatten(name="flat"), keras.layers.Dense(2, name="d")])
+    fwd = NumpyForward(json.loads(conv.to_json()))  # known layers after the conv stay usable
+    assert "'conv' is a Conv2D" in (fwd.unsupported() or "")
+    assert fwd.unsupported(start_after="conv") is None
     with pytest.raises(UnsupportedModel, match="'conv' is a Conv2D.*ReplayRecorder"):
-        NumpyForward(json.loads(conv.to_json()))
+        fwd(_weights_dict(conv), np.zeros((1, 8, 8, 1), np.float32))
+    flat = np.ones((3, 72), np.float32)
+    np.testing.assert_allclose(fwd(_weights_dict(conv), flat, start_after="flat"),
+                               flat @ conv.get_layer("d").kernel.numpy()
+                               + conv.get_layer("d").bias.numpy(), rtol=1e-6)
     gelu = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="gelu")])
+    gelu_fwd = NumpyForward(json.loads(gelu.to_json()))
     with pytest.raises(UnsupportedModel, match="activation 'gelu'"):
-        NumpyForward(json.loads(gelu.to_json()))
+        gelu_fwd(_weights_dict(gelu), np.zeros((1, 2), np.float32))
     a = keras.Input((2,))
     b = keras.layers.Dense(2, name="b")(a)
     c = keras.layers.Add(name="c")([a, b])
     with pytest.raises(UnsupportedModel, match="single chains"):
         NumpyForward(json.loads(keras.Model(a, c).to_json()))
     assert isinstance(UnsupportedModel("x"), PipelineError)
+
+
+def test_numpy_forward_computes_batch_normalization_like_keras() -> None:
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([
+        keras.Input((3,)), keras.layers.Dense(6, activation="relu", name="d0"),
+        keras.layers.BatchNormalization(name="bn"), keras.layers.Dropout(0.3, name="drop"),
+        keras.layers.Dense(2, activation="tanh", name="hidden"),
+        keras.layers.Dense(1, activation="sigmoid", name="out")])
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    model.fit(x, (x[:, 0] > 0).astype("float32"), epochs=2, verbose=0)  # moving statistics move
+    fwd = NumpyForward(json.loads(model.to_json()))
+    np.testing.assert_allclose(fwd(_weights_dict(model), x), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------ panels vs the model
@@ -280,8 +305,9 @@ def test_animate_writes_h264_mp4_and_gif(moons_replay: Replay, tmp_path: Path) -
     from PIL import Image
 
     comp = seed000_layout(moons_replay)
-    out = comp.animate(tmp_path / "replay.mp4", tmp_path / "replay.gif", fps=10,
-                       gif_max_frames=4)
+    out = render_outputs(seed000_layout, moons_replay, composition=comp, workers=1,
+                         mp4_path=tmp_path / "replay.mp4", gif_path=tmp_path / "replay.gif",
+                         fps=10, gif_max_frames=4)
     data = (tmp_path / "replay.mp4").read_bytes()
     assert data[4:8] == b"ftyp" and data.find(b"moov") < data.find(b"mdat")  # +faststart
     reader = imageio_ffmpeg.read_frames(str(tmp_path / "replay.mp4"))
@@ -309,28 +335,9 @@ def test_failed_animation_leaves_nothing(moons_replay: Replay, tmp_path: Path) -
 
     panel.update = failing_update
     with pytest.raises(RuntimeError, match="renderer crashed"):
-        comp.animate(tmp_path / "replay.mp4", tmp_path / "replay.gif")
-    with pytest.raises(RuntimeError, match="renderer crashed"):
-        comp.frames(tmp_path / "frames")
+        render_outputs(None, moons_replay, composition=comp, mp4_path=tmp_path / "replay.mp4",
+                       gif_path=tmp_path / "replay.gif")
     assert list(tmp_path.iterdir()) == []
-
-
-def test_frames_index_for_the_scrubber(moons_replay: Replay, tmp_path: Path) -> None:
-    from PIL import Image
-
-    comp = seed000_layout(moons_replay)
-    index_path = comp.frames(tmp_path / "frames", format="webp", max_frames=3, scale=0.5)
-    index = json.loads(index_path.read_text())
-    assert index["epochs"] == [0, 3, 6] and len(index["files"]) == 3
-    assert (index["width"], index["height"]) == (600, 300)
-    for name in index["files"]:
-        with Image.open(tmp_path / "frames" / name) as img:
-            assert img.size == (600, 300) and img.format == "WEBP"
-    comp.frames(tmp_path / "frames", format="jpg", epochs=[1, 2])  # replaces the old set
-    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [
-        "epoch_0001.jpg", "epoch_0002.jpg", "index.json"]
-    with pytest.raises(PipelineError, match="format"):
-        comp.frames(tmp_path / "x", format="bmp")
 
 
 def test_still_poster_and_ridgeline(moons_replay: Replay, tmp_path: Path) -> None:

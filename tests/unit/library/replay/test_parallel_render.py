@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -40,38 +40,18 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-@pytest.mark.parametrize("fmt", ["webp", "png"])
-def test_parallel_files_equal_the_serial_render(replay: Replay, tmp_path: Path, fmt) -> None:
+def test_parallel_files_equal_the_serial_render(replay: Replay, tmp_path: Path) -> None:
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
     comp = seed000_layout(replay, **SMALL)
-    frame_epochs = [e for e in range(0, EPOCHS + 1, 2)]
-    comp.animate(serial / "r.mp4", serial / "r.gif", fps=10, gif_max_frames=12)
-    comp.frames(serial / "frames", epochs=frame_epochs, format=fmt, quality=80,
-                max_frames=None)
-
+    one = render_outputs(None, replay, composition=comp, mp4_path=serial / "r.mp4",
+                         gif_path=serial / "r.gif", fps=10, gif_max_frames=12)
     out = render_outputs(seed000_layout, replay, layout_kwargs=SMALL, workers=2,
-                         mp4_path=parallel / "r.mp4", gif_path=parallel / "r.gif",
-                         frames_dir=parallel / "frames", frame_epochs=frame_epochs, fps=10,
-                         gif_max_frames=12, frame_format=fmt, quality=80, max_frames=None)
-    assert out["workers"] == 2
+                         mp4_path=parallel / "r.mp4", gif_path=parallel / "r.gif", fps=10,
+                         gif_max_frames=12)
+    assert one["workers"] == 1 and out["workers"] == 2
     assert (parallel / "r.mp4").read_bytes() == (serial / "r.mp4").read_bytes()
     assert (parallel / "r.gif").read_bytes() == (serial / "r.gif").read_bytes()
-    assert _files(parallel / "frames") == _files(serial / "frames")
-    index = json.loads((parallel / "frames" / "index.json").read_text())
-    assert index["epochs"] == frame_epochs
-
-
-def test_parallel_frames_have_the_pixels_of_full_redraws(replay: Replay, tmp_path: Path) -> None:
-    from PIL import Image
-
-    epochs = [0, 7, 8, 19, EPOCHS]
-    render_outputs(seed000_layout, replay, layout_kwargs=SMALL, workers=2,
-                   frames_dir=tmp_path / "f", frame_epochs=epochs, frame_format="png",
-                   max_frames=None)
-    fresh = seed000_layout(replay, **SMALL)
-    for epoch in epochs:
-        drawn = np.asarray(Image.open(tmp_path / "f" / f"epoch_{epoch:04d}.png").convert("RGB"))
-        np.testing.assert_array_equal(drawn, fresh.render(epoch))  # full redraw
+    assert out["epochs"] == [int(e) for e in replay.epochs]
 
 
 def test_one_worker_renders_in_process(replay: Replay, tmp_path: Path) -> None:
@@ -90,25 +70,60 @@ def test_chunks_and_workers(monkeypatch) -> None:
     with pytest.raises(PipelineError, match="NNX_RENDER_WORKERS"):
         render_workers(10)
     monkeypatch.delenv("NNX_RENDER_WORKERS")
-    assert render_workers(5) == 1  # too few frames to pay for a process
-    import pipeline.library.replay.parallel_render as pr
-
-    monkeypatch.setattr(pr.os, "getloadavg", lambda: (0.9, 0.0, 0.0))
-    monkeypatch.setattr("pipeline.library.cores.usable_cores", lambda: 4)
-    assert pr.idle_cores() == 4 and render_workers(1000) == 4  # only this kernel runs
-    monkeypatch.setattr(pr.os, "getloadavg", lambda: (3.2, 0.0, 0.0))
-    assert pr.idle_cores() == 2  # two other kernels busy
-    monkeypatch.setattr(pr.os, "getloadavg", lambda: (9.0, 0.0, 0.0))
-    assert render_workers(1000) == 1  # saturated: one pass in this process
+    assert render_workers(1000) == 1  # by default in this process (the frames' trip costs more)
+    assert render_workers(1000, 2) == 2
 
 
-def test_nothing_to_render_is_an_error(replay: Replay) -> None:
+def test_render_in_background_writes_the_same_files(replay: Replay, tmp_path: Path,
+                                                    monkeypatch) -> None:
+    from pipeline.library.replay.parallel_render import render_in_background
+
+    monkeypatch.setattr("pipeline.library.cores.usable_cores", lambda: 2)  # fork even on 1 core
+    comp = seed000_layout(replay, **SMALL)
+    job = render_in_background(None, replay, composition=comp, mp4_path=tmp_path / "bg.mp4",
+                               gif_path=tmp_path / "bg.gif", fps=10, gif_max_frames=6)
+    comp.set_palette("dark")  # the parent goes on with the figure: the child has its own copy
+    comp.still(3, tmp_path / "dark.png")
+    out = job.result()
+    assert job.forked and out["mp4"] == tmp_path / "bg.mp4" and out["workers"] == 1
+    here = render_outputs(None, replay, composition=seed000_layout(replay, **SMALL),
+                          mp4_path=tmp_path / "fg.mp4", gif_path=tmp_path / "fg.gif", fps=10,
+                          gif_max_frames=6)
+    assert (tmp_path / "bg.mp4").read_bytes() == here["mp4"].read_bytes()
+    assert (tmp_path / "bg.gif").read_bytes() == here["gif"].read_bytes()
+
+
+def test_a_failed_background_render_is_done_again_here(replay: Replay, tmp_path: Path,
+                                                       monkeypatch, caplog) -> None:
+    from pipeline.library.replay import parallel_render
+
+    monkeypatch.setattr("pipeline.library.cores.usable_cores", lambda: 2)
+    comp = seed000_layout(replay, **SMALL)
+    real = parallel_render.render_outputs
+    parent = os.getpid()
+
+    def crash_in_the_child(*args, **kwargs):
+        if os.getpid() != parent:
+            raise RuntimeError("FT_Load_Glyph failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(parallel_render, "render_outputs", crash_in_the_child)
+    job = parallel_render.render_in_background(None, replay, composition=comp,
+                                               gif_path=tmp_path / "a.gif", gif_max_frames=4)
+    out = job.result()
+    assert out["gif"].is_file()
+    assert "FT_Load_Glyph failed" in caplog.text and "rendering again here" in caplog.text
+
+
+def test_nothing_to_render_is_an_error(replay: Replay, tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="mp4_path"):
         render_outputs(seed000_layout, replay)
+    with pytest.raises(PipelineError, match="layout function or a composition"):
+        render_outputs(None, replay, gif_path=tmp_path / "a.gif")
 
 
 def test_rgb_image_has_the_pixels_of_the_rgb_slice() -> None:
-    """Frames and GIF frames read the canvas' RGBA buffer in place: the same RGB pixels."""
+    """GIF frames read the canvas' RGBA buffer in place: the same RGB pixels."""
     from pipeline.library.replay.composer import _rgb_image
 
     rng = np.random.default_rng(5)

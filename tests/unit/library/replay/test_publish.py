@@ -1,9 +1,7 @@
-"""``publish_replay(ex, recorder)``: the files a replay page shows, registered, in both
-palettes and within budgets, drawn from the replay they claim to show."""
+"""``publish_replay(ex, recorder)``: the files a replay page shows, registered, within budgets,
+drawn from the replay they claim to show (the page's live data, stills in both palettes)."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -30,22 +28,29 @@ class _Recorder:
         return self._replay
 
 
-def test_writes_and_registers_every_file_in_both_palettes(tmp_path, replay) -> None:
+def test_writes_and_registers_every_file(tmp_path, replay) -> None:
+    from pipeline.library.replay.browser_data import read_replay_data
+
     ex = Explainer(asset_dir=tmp_path / "assets")
-    out = publish_replay(ex, _Recorder(replay), layout_kwargs={"dpi": 30}, max_frames=4)
+    out = publish_replay(ex, _Recorder(replay), layout_kwargs={"dpi": 30})
     assert out is not None
-    names = [out.still, out.poster, out.video, f"{out.frames}/index.json", out.replay_file]
-    for name in names:
+    for name in [out.still, out.poster, out.video, out.data, out.replay_file]:
         assert (ex.asset_dir / name).exists(), name
-        registered = ex.outputs[name]
-        if registered.kind != "replay":
-            dark = registered.extra["dark"]
-            assert dark == variant_name(name, "dark") and (ex.asset_dir / dark).exists()
-            assert registered.alt
+        assert ex.outputs[name].alt or ex.outputs[name].kind == "replay"
+    for name in (out.still, out.poster):  # the pictures shown in the page follow the palette
+        dark = ex.outputs[name].extra["dark"]
+        assert dark == variant_name(name, "dark") and (ex.asset_dir / dark).exists()
     assert ex.outputs[out.video].poster == out.poster
-    index = json.loads((ex.asset_dir / out.frames / "index.json").read_text())
-    assert len(index["epochs"]) <= 4 and index["epochs"][0] == 0 and index["epochs"][-1] == 6
-    assert index["epochs"] == out.frame_epochs
+    live = ex.outputs[out.data]
+    assert live.kind == "live-replay" and live.poster == out.poster
+    assert live.extra["video"] == out.video
+    # the page's data: every recorded epoch, the default layout's views, computed from weights
+    index, _ = read_replay_data(ex.asset_dir / out.data)
+    assert index["epochs"] == [int(e) for e in replay.epochs]
+    assert [p["name"] for p in index["panels"]] == out.panels
+    assert out.sources == {"points:h0": "derived", "output": "derived", "loss": "derived"}
+    assert out.bytes["data"] == (ex.asset_dir / out.data).stat().st_size + \
+        (ex.asset_dir / index["bin"]).stat().st_size
     # the still is the default layout's full redraw of the last epoch, pixel for pixel
     expected = tmp_path / "expected.png"
     default_layout(replay, dpi=30).still(6, expected)
@@ -66,7 +71,7 @@ def test_the_replay_file_is_thinned_to_its_budget(tmp_path, replay) -> None:
     full = tmp_path / "full.npz"
     replay.save(full, compress=True)
     budget_mb = full.stat().st_size * 0.6 / 1e6
-    out = publish_replay(ex, replay, layout_kwargs={"dpi": 30}, max_frames=3, video=False,
+    out = publish_replay(ex, replay, layout_kwargs={"dpi": 30}, video=False,
                          file_budget_mb=budget_mb)
     assert out is not None and out.video is None and out.replay_file is not None
     saved = Replay.load(ex.asset_dir / out.replay_file)

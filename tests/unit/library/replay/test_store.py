@@ -270,7 +270,6 @@ def test_replay_writes_through_the_shared_atomic_module() -> None:
     assert importlib.util.find_spec("pipeline.library.replay._atomic") is None
     assert store.atomic_path is pipeline.library.atomic.atomic_path
     assert composer.atomic_path is pipeline.library.atomic.atomic_path
-    assert composer.atomic_directory is pipeline.library.atomic.atomic_directory
 
 
 def test_rendering_modules_import_without_tensorflow_or_side_effects(replay_file: Path) -> None:
