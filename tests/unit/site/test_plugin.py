@@ -106,6 +106,9 @@ def test_markdown_asset_is_copied_not_rendered_and_include_inlines_tables(mini) 
     assert not (site / "assets" / "alpha" / "summary").exists()
     index = json.loads((site / "search" / "search_index.json").read_text())
     assert not [d["location"] for d in index["docs"] if "summary" in d["location"]]
+    # notebook pages are reached from their explainer, not from search (a lighter first load)
+    assert not [d["location"] for d in index["docs"] if d["location"].startswith("notebooks/")]
+    assert [d["location"] for d in index["docs"] if d["location"].startswith("demo/alpha")]
     assert "assets/alpha/summary" not in (site / "index.html").read_text()
     # the table is inlined, escaped, with scoped headers, inside the prose
     html = (site / "demo" / "alpha" / "index.html").read_text()
