@@ -157,6 +157,11 @@ class ReplayFileError(PipelineError):
         return (type(self), (self.path, self.detail))
 
 
+class ReplayBudgetError(ReplayFileError):
+    """A replay file published for readers is over its size budget; the message says what
+    takes the space and what to thin (points, epochs, layers)."""
+
+
 class HostingLimitError(PipelineError, RuntimeError):
     """The built site breaks a hard limit of GitHub Pages (a file or the whole site too big)."""
 

@@ -8,6 +8,7 @@
 - :mod:`.task` - ``infer_task``: binary, multiclass or regression, from the recorded loss.
 - :mod:`.projection` - ``FixedProjection``: a PCA plane for wide layers, fixed over epochs.
 - :mod:`.layouts` - ``default_layout``: the panels that fit a replay, in one composition.
+- :mod:`.viewed` - which hidden layer the main view draws (shared by recorder and layout).
 
 Importing this package imports numpy only: the other names are resolved on first access, so
 ``import pipeline.library.replay`` stays cheap for the build tool and needs neither TensorFlow nor
@@ -25,7 +26,11 @@ from pipeline.library.replay.store import Replay, ReplayFileError
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.library.replay.composer import Composition
     from pipeline.library.replay.forward import NumpyForward
-    from pipeline.library.replay.layouts import default_layout, default_panels
+    from pipeline.library.replay.layouts import (
+        default_layout,
+        default_layout_notes,
+        default_panels,
+    )
     from pipeline.library.replay.panels import (
         CurvesPanel,
         DecisionBoundaryPanel,
@@ -50,6 +55,7 @@ _LAZY = {
     "Composition": "pipeline.library.replay.composer",
     "default_layout": "pipeline.library.replay.layouts",
     "default_panels": "pipeline.library.replay.layouts",
+    "default_layout_notes": "pipeline.library.replay.layouts",
     "Task": "pipeline.library.replay.task",
     "TaskKind": "pipeline.library.replay.task",
     "infer_task": "pipeline.library.replay.task",
@@ -89,6 +95,7 @@ __all__ = [
     "TaskKind",
     "WeightDistributionPanel",
     "default_layout",
+    "default_layout_notes",
     "default_panels",
     "infer_task",
     "weight_ridgeline",

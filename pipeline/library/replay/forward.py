@@ -8,6 +8,12 @@ small fully connected models those pictures are drawn for, a forward pass is a f
 products, so it is done here from the replayed weights and the model config saved in the
 replay file. Anything else (convolutions, branches) raises :class:`UnsupportedModel`, which says
 to record that layer's outputs with the recorder instead.
+
+A *partial* forward pass (``NumpyForward(config, partial=True)``) accepts a chain with layers it
+cannot evaluate and refuses only passes that go through one of them: the feature-space
+background needs only the layers after the viewed one, so a convolution before a 2-unit layer
+must not cost the picture its background (:meth:`NumpyForward.unsupported` says why a pass
+cannot run, before running it).
 """
 
 from __future__ import annotations
@@ -112,8 +118,12 @@ class _Step:
     kind: str
     config: dict[str, Any] = field(default_factory=dict)
     activation: str = "linear"
+    unsupported: str | None = None
+    """Why this step cannot be evaluated (partial passes only); None when it can."""
 
     def __call__(self, h: np.ndarray, weights: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self.unsupported is not None:
+            raise UnsupportedModel(self.unsupported)
         if self.kind == "Dense":
             try:
                 kernel = weights[f"{self.name}/kernel"]
@@ -144,10 +154,46 @@ class _Step:
             return _softmax(h)
         if self.kind == "Flatten":
             return h.reshape(h.shape[0], -1)
+        if self.kind == "BatchNormalization":
+            return self._batch_norm(h, weights)
         return h  # identity layers
 
+    def _batch_norm(self, h: np.ndarray, weights: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Inference-time batch normalisation (the moving statistics), as Keras computes it."""
+        def var(v: str) -> np.ndarray:
+            try:
+                return np.asarray(weights[f"{self.name}/{v}"], dtype=np.float32)
+            except KeyError:
+                raise UnsupportedModel(
+                    f"layer {self.name!r}: no weights named {self.name + '/' + v!r} in the "
+                    "replay; was it recorded with weights=True?"
+                ) from None
 
-_SUPPORTED = {"Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Flatten"}
+        eps = np.float32(self.config.get("epsilon", 1e-3))
+        inv = 1.0 / np.sqrt(var("moving_variance") + eps)
+        if self.config.get("scale", True):
+            inv = inv * var("gamma")
+        out = h * inv + (-var("moving_mean") * inv)
+        if self.config.get("center", True):
+            out = out + var("beta")
+        return out.astype(h.dtype, copy=False)
+
+
+_SUPPORTED = {"Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Flatten",
+              "BatchNormalization"}
+
+
+def _unsupported_kind(name: str, cls: str, cfg: Mapping[str, Any]) -> str | None:
+    """Why layer ``name`` (a ``cls``) cannot be evaluated here; None when it can."""
+    if cls not in _SUPPORTED:
+        return (f"layer {name!r} is a {cls}, which the numpy forward pass does not support "
+                f"(supported: {', '.join(sorted(_SUPPORTED | _IDENTITY_LAYERS))}). Record its "
+                "outputs with ReplayRecorder(layers=[...]) and draw them from the replay.")
+    if cls == "BatchNormalization" and cfg.get("axis", -1) not in (-1, [-1]):
+        return (f"layer {name!r} is a BatchNormalization over axis {cfg.get('axis')}; the numpy "
+                "forward pass normalises the last axis only. Record its outputs with "
+                "ReplayRecorder(layers=[...]).")
+    return None
 
 
 class NumpyForward:
@@ -156,16 +202,19 @@ class NumpyForward:
     ``model_config`` is what ``json.loads(model.to_json())`` returns (a Sequential or a
     Functional model whose layers form a single chain). Weights are passed per call as the
     ``{"layer/variable": array}`` mapping that :meth:`pipeline.library.replay.store.Replay.weights`
-    returns, so one instance serves every epoch.
+    returns, so one instance serves every epoch. With ``partial`` a layer it cannot evaluate
+    (a convolution, an unknown activation) is kept in the chain and only a pass through it
+    raises :class:`UnsupportedModel`; without, the constructor raises.
     """
 
-    def __init__(self, model_config: Mapping[str, Any] | str) -> None:
+    def __init__(self, model_config: Mapping[str, Any] | str, *, partial: bool = False) -> None:
         config = json.loads(model_config) if isinstance(model_config, str) else model_config
-        self.steps: list[_Step] = self._parse(config)
+        self.partial = partial
+        self.steps: list[_Step] = self._parse(config, partial)
         self.layer_names: list[str] = [s.name for s in self.steps]
 
     @staticmethod
-    def _parse(config: Mapping[str, Any]) -> list[_Step]:
+    def _parse(config: Mapping[str, Any], partial: bool = False) -> list[_Step]:
         kind = config.get("class_name")
         inner = config.get("config", {})
         if kind not in {"Sequential", "Functional", "Model"}:
@@ -198,16 +247,16 @@ class NumpyForward:
             if cls in _IDENTITY_LAYERS:
                 steps.append(_Step(name, cls, cfg))
                 continue
-            if cls not in _SUPPORTED:
-                raise UnsupportedModel(
-                    f"layer {name!r} is a {cls}, which the numpy forward pass does not support "
-                    f"(supported: {', '.join(sorted(_SUPPORTED | _IDENTITY_LAYERS))}). Record its "
-                    "outputs with ReplayRecorder(layers=[...]) and draw them from the replay."
-                )
+            why = _unsupported_kind(name, cls, cfg)
             activation = "linear"
-            if cls in {"Dense", "Activation"}:
-                activation = _activation_name(cfg.get("activation"), name)
-            steps.append(_Step(name, cls, cfg, activation))
+            if why is None and cls in {"Dense", "Activation"}:
+                try:
+                    activation = _activation_name(cfg.get("activation"), name)
+                except UnsupportedModel as exc:
+                    why = str(exc)
+            if why is not None and not partial:
+                raise UnsupportedModel(why)
+            steps.append(_Step(name, cls, cfg, activation, why))
         if not steps:
             raise UnsupportedModel("the stored model config has no layers")
         return steps
@@ -221,6 +270,17 @@ class NumpyForward:
             raise UnsupportedModel(
                 f"no layer named {name!r}; layers are {self.layer_names}"
             ) from None
+
+    def unsupported(self, *, start_after: str | None = None,
+                    stop_at: str | None = None) -> str | None:
+        """Why a pass from ``start_after`` (exclusive) to ``stop_at`` cannot run; None if it can.
+
+        Only a partial forward pass holds steps it cannot evaluate; a name that is not a layer
+        raises :class:`UnsupportedModel` as :meth:`outputs` does.
+        """
+        first = self._index(start_after, -1) + 1
+        last = self._index(stop_at, len(self.steps) - 1)
+        return next((s.unsupported for s in self.steps[first : last + 1] if s.unsupported), None)
 
     def outputs(
         self,
@@ -236,6 +296,9 @@ class NumpyForward:
         how the feature-space panel evaluates the tail of a network on a grid in a hidden
         layer's coordinates.
         """
+        why = self.unsupported(start_after=start_after, stop_at=stop_at)
+        if why is not None:  # before any work: say which layer stops it, not a shape error
+            raise UnsupportedModel(why)
         first = self._index(start_after, -1) + 1
         last = self._index(stop_at, len(self.steps) - 1)
         h = np.asarray(x, dtype=np.float32)

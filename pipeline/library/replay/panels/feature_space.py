@@ -7,6 +7,8 @@ seed-000 figure.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
@@ -26,6 +28,8 @@ from pipeline.library.replay.panels.drawing import (
     class_colors,
 )
 from pipeline.library.replay.store import Replay
+
+log = logging.getLogger(__name__)
 
 
 class FeatureSpacePanel(_BasePanel):
@@ -106,17 +110,25 @@ class FeatureSpacePanel(_BasePanel):
         fwd = None
         if draw_grid or self.boundary is not False:
             try:
-                fwd = replay.numpy_model
+                # partial: the background needs only the layers after this one, the grid only
+                # those before it (a convolution before a 2-unit layer costs neither the other)
+                fwd = replay.partial_numpy_model
                 if self.layer not in fwd.layer_names:
                     raise PanelError(
                         f"FeatureSpacePanel: no layer {self.layer!r}; layers: {fwd.layer_names}"
                     )
+                why = fwd.unsupported(stop_at=self.layer) if draw_grid else None
+                if why is not None:
+                    raise PanelError(f"{name}: the input grid needs the layers before it: "
+                                     f"{why} (pass grid=False)")
             except PipelineError as exc:
                 if draw_grid or self.boundary:
                     if isinstance(exc, PanelError):
                         raise
                     raise PanelError(f"{name}: {exc}") from exc
-                fwd = None  # auto background on a model numpy cannot run: points only
+                if task.is_classifier:  # auto background: drawn without it, never silently
+                    log.warning("%s: no background (%s)", name, exc)
+                fwd = None
         self._lines_fs = None
         if draw_grid:
             grid = self.input_grid()
@@ -135,7 +147,15 @@ class FeatureSpacePanel(_BasePanel):
         self.xlim = _limits(np.concatenate(xs), self.margin)
         self.ylim = _limits(np.concatenate(ys), self.margin)
         want_tail = task.is_classifier if self.boundary is None else self.boundary
-        self._has_tail = bool(want_tail) and fwd is not None and self.layer != fwd.layer_names[-1]
+        tail_why = fwd.unsupported(start_after=self.layer) if fwd is not None else None
+        if want_tail and tail_why is not None:
+            if self.boundary:
+                raise PanelError(f"{name} with boundary=True: the background needs the layers "
+                                 f"after it: {tail_why}")
+            log.warning("%s: no background: %s", name, tail_why)  # never silently
+        self._fwd = fwd
+        self._has_tail = (bool(want_tail) and fwd is not None and tail_why is None
+                          and self.layer != fwd.layer_names[-1])
         if self._has_tail:
             r = self.boundary_resolution
             gx = np.linspace(*self.xlim, r)
@@ -158,7 +178,8 @@ class FeatureSpacePanel(_BasePanel):
 
     def _tail_output(self, epoch: int) -> np.ndarray:
         replay = self._require_setup()
-        out = replay.numpy_model(replay.weights(epoch), self._fs_grid, start_after=self.layer)
+        assert self._fwd is not None  # only called when _prepare found a runnable tail
+        out = self._fwd(replay.weights(epoch), self._fs_grid, start_after=self.layer)
         return _as_probabilities(replay, out)
 
     def _tail_probability(self, epoch: int) -> np.ndarray:
