@@ -39,7 +39,12 @@ import numpy as np
 from IPython.display import Image, display
 
 from pipeline.library.errors import TrainingDiverged
-from pipeline.library.replay import ReplayRecorder, default_layout, infer_task
+from pipeline.library.replay import (
+    ReplayRecorder,
+    default_layout,
+    default_layout_notes,
+    infer_task,
+)
 from pipeline.library.runtime import Explainer
 from pipeline.library.training import DivergenceGuard, fit_fast
 
@@ -91,8 +96,10 @@ model.summary()
 # %% [markdown]
 # ## Training, recorded
 # `fit_fast` trains with the model's own `train_step`, one compiled call per epoch. The
-# recorder snapshots the state before training (epoch 0) and after every epoch: weights, layer
-# outputs, predictions and every point's loss. It checkpoints, so a killed build resumes.
+# recorder snapshots the state before training (epoch 0) and after every epoch: weights,
+# predictions, every point's loss, and the outputs of the hidden layer the replay draws when
+# they cannot be computed from the weights (a convolution before it). It checkpoints, so a
+# killed build resumes.
 
 # %%
 ckpt = ex.checkpoint_path("replay.npz")
@@ -122,9 +129,13 @@ print({k: v for k, v in ex.metrics.items()})
 # %% [markdown]
 # ## The replay
 # `default_layout(replay)` chooses the panels; the same composition writes a still, the
-# poster, the video and the frames of the page's epoch scrubber.
+# poster, the video and the frames of the page's epoch scrubber. What it cannot draw for this
+# model (say, a background behind a layer the numpy forward pass cannot run) is said on the
+# page, with the reason.
 
 # %%
+for note in default_layout_notes(replay):
+    ex.note(note)
 if not ex.is_diverged:
     with ex.timer("render"):
         comp = default_layout(replay)
@@ -146,17 +157,22 @@ if not ex.is_diverged:
 
 # %% [markdown]
 # ## The replay file
-# At most about 50 epochs of the recording are published beside the video, in the format
+# The recording is published beside the video, in the format
 # `pipeline.library.replay.Replay.load` reads with numpy alone, so anyone can check the pictures
-# against the model without training it again.
+# against the model without training it again. It has a size budget (10 MB): when every epoch
+# does not fit, every k-th epoch is published, and the text below says which.
 
 # %%
-step = max(1, len(replay.epochs) // 50)
-keep = [int(e) for e in replay.epochs[::step]]
-if keep[-1] != last:
-    keep.append(last)
-replay.subset(keep).save(ex.asset_path("replay.npz"), compress=True)
-ex.add_output("replay.npz", kind="replay", alt="The recorded training (numpy .npz replay file)")
+published = replay.publish(ex.asset_path("replay.npz"))
+epochs = published.epochs
+which = f"all {len(epochs)} recorded epochs"
+if len(epochs) < len(replay.epochs):
+    which = (f"{len(epochs)} of the {len(replay.epochs)} recorded epochs (one every "
+             f"{int(epochs[1] - epochs[0])}, and the last), to fit its size budget")
+    ex.note(f"The published replay file holds {which}.")
+ex.add_output("replay.npz", kind="replay",
+              alt=f"The recorded training, {which} (numpy .npz replay file)")
+print(published, "-", which)
 
 # %% [markdown]
 # The replay's last epoch is the trained model: its recorded predictions equal what Keras

@@ -175,14 +175,23 @@ def check_budget(path: str | os.PathLike[str], budget_mb: float = PUBLISH_BUDGET
 
 
 def evenly_spaced(epochs: Iterable[int], n: int | None) -> list[int]:
-    """At most ``n`` of ``epochs``, evenly spaced, the first and the last always among them."""
+    """At most ``n`` of ``epochs``: every k-th one from the first (the smallest k that keeps
+    at most ``n``), and the last; so a reader sees "every 3rd epoch", not uneven gaps."""
     items = [int(e) for e in epochs]
     if n is None or n >= len(items):
         return items
     if n < 2:
         raise ReplayFileError(None, f"cannot keep {n} epochs: the first and the last at least")
-    picks = np.unique(np.round(np.linspace(0, len(items) - 1, n)).astype(int))
-    return [items[i] for i in picks]
+    stride = -(-(len(items) - 1) // (n - 1))  # ceil
+    picks = items[::stride]
+    if picks[-1] != items[-1]:
+        picks.append(items[-1])
+    while len(picks) > n:  # the appended last one made it n + 1
+        stride += 1
+        picks = items[::stride]
+        if picks[-1] != items[-1]:
+            picks.append(items[-1])
+    return picks
 
 
 class Replay:

@@ -19,6 +19,7 @@ keras = pytest.importorskip("keras")
 
 from matplotlib.figure import Figure  # noqa: E402
 
+from pipeline.library.errors import PipelineError  # noqa: E402
 from pipeline.library.replay import default_layout, default_layout_notes  # noqa: E402
 from pipeline.library.replay.layouts import default_panels  # noqa: E402
 from pipeline.library.replay.panels import (  # noqa: E402
@@ -29,7 +30,6 @@ from pipeline.library.replay.panels import (  # noqa: E402
 from pipeline.library.replay.recorder import ReplayRecorder  # noqa: E402
 from pipeline.library.replay.store import Replay  # noqa: E402
 from pipeline.library.training import fit_fast  # noqa: E402
-from pipeline.library.errors import PipelineError  # noqa: E402
 
 EPOCHS = 2
 
