@@ -35,6 +35,7 @@ import numpy as np
 
 from pipeline.library.errors import PipelineError
 from pipeline.library.replay.composer import Composition
+from pipeline.library.replay.forward import NumpyForward
 from pipeline.library.replay.panels import (
     CurvesPanel,
     DecisionBoundaryPanel,
@@ -98,11 +99,12 @@ class _Forward:
 
     def __init__(self, replay: Replay) -> None:
         self.replay = replay
+        self.fwd: NumpyForward | None = None
+        self.error: str | None = None
         try:
             self.fwd = replay.partial_numpy_model
-            self.error: str | None = None
         except PipelineError as exc:  # a branching model, no stored config
-            self.fwd, self.error = None, str(exc)
+            self.error = str(exc)
         if self.error is None and not replay.weight_keys:
             self.error = "no weights were recorded (ReplayRecorder(weights=False))"
 
