@@ -108,3 +108,76 @@ def test_no_warm_kernels_flag_builds_cold(mini) -> None:
     assert mini.cli("build", "--jobs", "1", "--no-warm-kernels") == 0
     b = mini.current("b-second")[1]["metrics"]
     assert b["leaked"] is False and b["cwd_is_work"] is True
+
+
+FORKED_CHECKS = """
+# %%
+import os
+import random
+import sys
+ex.metric("parent_is_zygote", "kernel_zygote" in open(f"/proc/{os.getppid()}/cmdline").read())
+ex.metric("own_modules", sorted(m for m in sys.modules if m.startswith("pipeline.builder")))
+ex.metric("argv0", os.path.basename(sys.argv[0]))
+ex.metric("cwd_is_work", os.path.basename(os.getcwd()) == "work")
+ex.metric("draw", random.random())
+"""
+
+
+@pytest.mark.parametrize("fork", ["1", "0"])
+def test_forked_kernels_are_fresh_kernels(mini, monkeypatch, fork: str) -> None:
+    """Every recipe's kernel is forked from the zygote (the first one too), and is what a cold
+    kernel is: its launcher's argv, the work folder, none of the build tool's modules, and
+    fresh seeds (an unseeded draw differs between recipes). NNX_FORK_KERNELS=0: not forked."""
+    monkeypatch.setenv("NNX_FORK_KERNELS", fork)
+    slugs = ("a-first", "b-second", "c-third")
+    for slug in slugs:
+        mini.add(slug, tiny_recipe(slug.upper(), body=FORKED_CHECKS))
+    assert mini.cli("build", "--jobs", "1") == 0
+    metrics = {slug: mini.current(slug)[1]["metrics"] for slug in slugs}
+    forked = fork == "1"
+    for slug, m in metrics.items():
+        assert m["parent_is_zygote"] is forked, slug
+        assert m["own_modules"] == [] and m["cwd_is_work"] is True
+        assert m["argv0"] == "ipykernel_launcher.py"
+    assert len({m["draw"] for m in metrics.values()}) == 3
+
+
+def test_the_zygote_forks_kernels_and_ends_with_its_supply(tmp_path) -> None:
+    from pipeline.builder.executor import kernel_env, kernel_start_kind
+    from pipeline.builder.warm_kernels import KernelSupply
+
+    env = kernel_env(tmp_path, None)
+    with KernelSupply(tmp_path / "staging", modules=("json",), fork=True) as supply:
+        kernel = supply.take(env)  # no spare yet: forked at once
+        assert kernel is not None and kernel_start_kind(kernel) == "forked"
+        zygote = supply._zygote
+        assert zygote is not None and zygote.proc.poll() is None
+        assert not zygote.matches({**env, "OMP_NUM_THREADS": "7"})  # fixed at its imports
+        supply.prepare(env)
+        spare = supply._spare
+        kernel.close()
+        assert not kernel.is_alive() and not kernel.folder.exists()
+        assert spare is not None and spare.is_alive()
+    assert zygote.proc.poll() is not None, "the zygote ends with the supply"
+    assert not spare.is_alive()
+    assert supply.forked == 2 and supply.started == 2
+
+
+def test_forked_process_is_watched_through_a_pidfd() -> None:
+    import signal
+    import subprocess
+
+    from pipeline.builder.warm_kernels import ForkedProcess
+
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        watched = ForkedProcess(child.pid)
+        assert watched.poll() is None
+        with pytest.raises(subprocess.TimeoutExpired):
+            watched.wait(0.1)
+        watched.kill()
+        assert watched.wait(10) == -signal.SIGKILL and watched.poll() == -signal.SIGKILL
+        watched.kill()  # after its end: nothing to signal, no error
+    finally:
+        child.kill()
+        child.wait()
