@@ -118,11 +118,15 @@ class ForkedProcess:
         self.stdout: IO[Any] | None = None
         self.stderr: IO[Any] | None = None
         self._signal: int | None = None
-        self._fd: int | None = os.pidfd_open(pid)
+        self._fd: int | None = None
+        try:
+            self._fd = os.pidfd_open(pid)
+        except ProcessLookupError:  # it ended (and was reaped) before it could be watched
+            self.returncode = 0
 
     def _exited(self) -> None:
-        # The exit status went to the zygote (which lets the system reap its children): a
-        # kernel this side killed reports that signal, any other exit 0.
+        # The exit status went to the zygote (its parent, which reaps it): a kernel this side
+        # killed reports that signal, any other exit 0.
         self.returncode = -self._signal if self._signal else 0
         if self._fd is not None:
             os.close(self._fd)

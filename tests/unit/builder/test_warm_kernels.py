@@ -114,7 +114,9 @@ FORKED_CHECKS = """
 # %%
 import os
 import random
+import signal
 import sys
+ex.metric("signals", [str(signal.getsignal(s)) for s in (signal.SIGPIPE, signal.SIGCHLD)])
 ex.metric("parent_is_zygote", "kernel_zygote" in open(f"/proc/{os.getppid()}/cmdline").read())
 ex.metric("own_modules", sorted(m for m in sys.modules if m.startswith("pipeline.builder")))
 ex.metric("argv0", os.path.basename(sys.argv[0]))
@@ -139,6 +141,7 @@ def test_forked_kernels_are_fresh_kernels(mini, monkeypatch, fork: str) -> None:
         assert m["parent_is_zygote"] is forked, slug
         assert m["own_modules"] == [] and m["cwd_is_work"] is True
         assert m["argv0"] == "ipykernel_launcher.py"
+        assert m["signals"] == ["Handlers.SIG_IGN", "Handlers.SIG_DFL"]  # as Python starts
     assert len({m["draw"] for m in metrics.values()}) == 3
 
 
