@@ -116,7 +116,7 @@ import os
 import random
 import signal
 import sys
-ex.metric("signals", [str(signal.getsignal(s)) for s in (signal.SIGPIPE, signal.SIGCHLD)])
+ex.metric("signals", [int(signal.getsignal(s)) for s in (signal.SIGPIPE, signal.SIGCHLD)])
 ex.metric("parent_is_zygote", "kernel_zygote" in open(f"/proc/{os.getppid()}/cmdline").read())
 ex.metric("own_modules", sorted(m for m in sys.modules if m.startswith("pipeline.builder")))
 ex.metric("argv0", os.path.basename(sys.argv[0]))
@@ -130,6 +130,8 @@ def test_forked_kernels_are_fresh_kernels(mini, monkeypatch, fork: str) -> None:
     """Every recipe's kernel is forked from the zygote (the first one too), and is what a cold
     kernel is: its launcher's argv, the work folder, none of the build tool's modules, and
     fresh seeds (an unseeded draw differs between recipes). NNX_FORK_KERNELS=0: not forked."""
+    import signal
+
     monkeypatch.setenv("NNX_FORK_KERNELS", fork)
     slugs = ("a-first", "b-second", "c-third")
     for slug in slugs:
@@ -141,7 +143,7 @@ def test_forked_kernels_are_fresh_kernels(mini, monkeypatch, fork: str) -> None:
         assert m["parent_is_zygote"] is forked, slug
         assert m["own_modules"] == [] and m["cwd_is_work"] is True
         assert m["argv0"] == "ipykernel_launcher.py"
-        assert m["signals"] == ["Handlers.SIG_IGN", "Handlers.SIG_DFL"]  # as Python starts
+        assert m["signals"] == [signal.SIG_IGN, signal.SIG_DFL]  # as Python starts
     assert len({m["draw"] for m in metrics.values()}) == 3
 
 
