@@ -162,10 +162,6 @@ class ForkedProcess:
         self.send_signal(signal.SIGTERM)
 
 
-class ZygoteError(RuntimeError):
-    """The zygote could not fork a kernel (the caller starts one the usual way)."""
-
-
 class Zygote:
     """The build's side of a :mod:`pipeline.builder.kernel_zygote` process.
 
@@ -190,22 +186,23 @@ class Zygote:
         out = self.proc.stdout
         assert out is not None
         if not select.select([out], [], [], timeout)[0]:
-            raise ZygoteError(f"no answer from the kernel zygote within {timeout:.0f} s")
+            raise ChildProcessError(f"no answer from the kernel zygote within {timeout:.0f} s")
         line = out.readline()
         if not line:
-            raise ZygoteError(f"the kernel zygote exited (status {self.proc.poll()})")
+            raise ChildProcessError(f"the kernel zygote exited (status {self.proc.poll()})")
         reply: dict[str, Any] = json.loads(line)
         return reply
 
     def wait_ready(self, timeout: float = ZYGOTE_READY_TIMEOUT_S) -> None:
-        """Block until the zygote has imported its modules (ZygoteError if it cannot)."""
+        """Block until the zygote has imported its modules (ChildProcessError if it cannot:
+        the caller then starts its kernel the usual way)."""
         if self._ready:
             return
         if self._ready is False:
-            raise ZygoteError("the kernel zygote failed to start")
+            raise ChildProcessError("the kernel zygote failed to start")
         try:
             reply = self._read(timeout)
-        except ZygoteError:
+        except ChildProcessError:
             self._ready = False
             raise
         self._ready = bool(reply.get("ready"))
@@ -221,7 +218,7 @@ class Zygote:
     def spawn(self, argv: list[str], env: Mapping[str, str], cwd: str | None) -> ForkedProcess:
         """Fork a kernel that runs ``argv`` (``python -m ipykernel_launcher ...``)."""
         if not self.matches(env):
-            raise ZygoteError("the kernel's environment differs from the zygote's")
+            raise ChildProcessError("the kernel's environment differs from the zygote's")
         self.wait_ready()
         stdin = self.proc.stdin
         assert stdin is not None
@@ -229,10 +226,10 @@ class Zygote:
             stdin.write(json.dumps({"argv": list(argv), "env": dict(env), "cwd": cwd}) + "\n")
             stdin.flush()
         except OSError as exc:
-            raise ZygoteError(f"the kernel zygote is gone ({exc})") from exc
+            raise ChildProcessError(f"the kernel zygote is gone ({exc})") from exc
         reply = self._read(60.0)
         if "pid" not in reply:
-            raise ZygoteError(str(reply.get("error", reply)))
+            raise ChildProcessError(str(reply.get("error", reply)))
         return ForkedProcess(int(reply["pid"]))
 
     def close(self) -> None:
@@ -260,7 +257,7 @@ def forking_kernel_manager(socket_base: str, workdir: Path, zygote: Zygote) -> t
             env = kw.get("env") or dict(os.environ)
             try:
                 process = await asyncio.to_thread(zygote.spawn, kernel_cmd, env, kw.get("cwd"))
-            except ZygoteError as exc:
+            except ChildProcessError as exc:
                 log.debug("starting a kernel without the zygote: %s", exc)
                 await super()._async_launch_kernel(kernel_cmd, **kw)
                 return
