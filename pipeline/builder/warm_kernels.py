@@ -182,18 +182,23 @@ class Zygote:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env, cwd=str(cwd),
             start_new_session=True, text=True)
 
-    def _read(self, timeout: float) -> dict[str, Any]:
+    async def _read(self, timeout: float) -> dict[str, Any]:
+        """The zygote's next answer. Polled, not a blocking read: an interrupt cancels the
+        wait at once (the build then closes the zygote)."""
         out = self.proc.stdout
         assert out is not None
-        if not select.select([out], [], [], timeout)[0]:
-            raise ChildProcessError(f"no answer from the kernel zygote within {timeout:.0f} s")
+        deadline = time.monotonic() + timeout
+        while not select.select([out], [], [], 0)[0]:
+            if time.monotonic() > deadline:
+                raise ChildProcessError(f"no answer from the kernel zygote within {timeout:.0f} s")
+            await asyncio.sleep(0.02)
         line = out.readline()
         if not line:
             raise ChildProcessError(f"the kernel zygote exited (status {self.proc.poll()})")
         reply: dict[str, Any] = json.loads(line)
         return reply
 
-    def wait_ready(self, timeout: float = ZYGOTE_READY_TIMEOUT_S) -> None:
+    async def wait_ready(self, timeout: float = ZYGOTE_READY_TIMEOUT_S) -> None:
         """Block until the zygote has imported its modules (ChildProcessError if it cannot:
         the caller then starts its kernel the usual way)."""
         if self._ready:
@@ -201,7 +206,7 @@ class Zygote:
         if self._ready is False:
             raise ChildProcessError("the kernel zygote failed to start")
         try:
-            reply = self._read(timeout)
+            reply = await self._read(timeout)
         except ChildProcessError:
             self._ready = False
             raise
@@ -215,11 +220,12 @@ class Zygote:
         launch = {k: v for k, v in env.items() if k not in _LAUNCH_VARIABLES}
         return launch == self.env and self.proc.poll() is None
 
-    def spawn(self, argv: list[str], env: Mapping[str, str], cwd: str | None) -> ForkedProcess:
+    async def spawn(self, argv: list[str], env: Mapping[str, str],
+                    cwd: str | None) -> ForkedProcess:
         """Fork a kernel that runs ``argv`` (``python -m ipykernel_launcher ...``)."""
         if not self.matches(env):
             raise ChildProcessError("the kernel's environment differs from the zygote's")
-        self.wait_ready()
+        await self.wait_ready()
         stdin = self.proc.stdin
         assert stdin is not None
         try:
@@ -227,7 +233,7 @@ class Zygote:
             stdin.flush()
         except OSError as exc:
             raise ChildProcessError(f"the kernel zygote is gone ({exc})") from exc
-        reply = self._read(60.0)
+        reply = await self._read(60.0)
         if "pid" not in reply:
             raise ChildProcessError(str(reply.get("error", reply)))
         return ForkedProcess(int(reply["pid"]))
@@ -256,7 +262,7 @@ def forking_kernel_manager(socket_base: str, workdir: Path, zygote: Zygote) -> t
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             env = kw.get("env") or dict(os.environ)
             try:
-                process = await asyncio.to_thread(zygote.spawn, kernel_cmd, env, kw.get("cwd"))
+                process = await zygote.spawn(kernel_cmd, env, kw.get("cwd"))
             except ChildProcessError as exc:
                 log.debug("starting a kernel without the zygote: %s", exc)
                 await super()._async_launch_kernel(kernel_cmd, **kw)
