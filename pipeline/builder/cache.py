@@ -3,31 +3,30 @@
 Declared, known before a run: the recipe's bytes, the parameters (profile, seed, the profile's
 sizes), the hashes of the data files its header declares, the versions of TensorFlow, Keras,
 NumPy and Matplotlib, and Python's version. Recorded, like a compiler's depfile
-(:mod:`pipeline.library.deps`): the library modules the last run imported, the data files it
+(:mod:`pipeline.library.deps` records, :mod:`pipeline.builder.depfiles` reads): the library modules the last run imported, the data files it
 read and the versions of the packages it imported; the next build hashes exactly those again.
 So editing a library module re-executes only the recipes that imported it, and a recipe edited
 to import something new runs because its text changed. Not covered, on purpose: the page's
-prose (``<slug>.md``), the build tool (``pipeline/builder/``) and the site (``pipeline/site/``),
-which cannot change what a recipe computes.
+prose (``<slug>.md``) and the rooms listed in :data:`pipeline.library.deps.NOT_KEYED` (the build
+tool, the site, and their errors), which cannot change what a recipe computes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import platform
-import sys
 import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pipeline.builder.depfiles import InstalledVersions, hash_record, read_depfile
 from pipeline.library import atomic
-from pipeline.library.deps import canonical_name, resolve_token
+from pipeline.library.deps import NOT_KEYED
 from pipeline.library.files import sha256_file
 from pipeline.library.precision import onednn_requested
 
@@ -114,14 +113,16 @@ class FileHasher:
 
 
 def library_sources(package_dir: Path) -> list[Path]:
-    """The modules a recipe's kernel can import: ``pipeline/`` minus the build tool and the site.
+    """The modules a recipe's kernel can import: ``pipeline/`` minus what no key covers
+    (:data:`pipeline.library.deps.NOT_KEYED`: the build tool, the site).
 
     Only for :func:`snapshot_sources` (hashes taken before a run); a key covers just the ones
     the recipe imported.
     """
-    skip = {package_dir / "builder", package_dir / "site"}
+    repo_root = package_dir.parent
     return sorted(p for p in package_dir.rglob("*.py")
-                  if "__pycache__" not in p.parts and not any(p.is_relative_to(s) for s in skip))
+                  if "__pycache__" not in p.parts
+                  and not p.relative_to(repo_root).as_posix().startswith(NOT_KEYED))
 
 
 def snapshot_sources(repo_root: Path, hasher: FileHasher) -> dict[str, str]:
@@ -203,83 +204,25 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-class InstalledVersions:
-    """Installed distributions' versions, looked up once per build without importing them.
-
-    ``importlib.metadata.version`` searches ``sys.path`` on every call (about 2 ms each); a
-    recipe imports some 50 distributions, so the build lists the ``*.dist-info`` folders once.
-    """
-
-    def __init__(self) -> None:
-        self._found: dict[str, str] | None = None
-
-    def _scan(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for entry in sys.path:
-            with contextlib.suppress(OSError):
-                for name in sorted(os.listdir(entry or ".")):
-                    if name.endswith(".dist-info"):
-                        dist, _, version = name[: -len(".dist-info")].partition("-")
-                        found.setdefault(canonical_name(dist), version)
-        return found
-
-    def version(self, distribution: str) -> str:
-        if self._found is None:
-            self._found = self._scan()
-        name = canonical_name(distribution)
-        if name not in self._found:  # egg-info, editable installs: ask importlib (slow, rare)
-            try:
-                self._found[name] = metadata.version(distribution)
-            except metadata.PackageNotFoundError:
-                self._found[name] = "absent"
-        return self._found[name]
-
-
-def hash_record(record: dict[str, Any], repo_root: Path, roots: dict[str, Path],
-                hasher: FileHasher, versions: InstalledVersions,
-                snapshot: dict[str, str] | None = None) -> dict[str, Any]:
-    """A depfile's entries with their state now: module and data hashes, package versions.
-
-    ``record`` is a depfile (``pipeline.library.deps``: lists of modules and data tokens) or an
-    earlier result of this function (the same names as dict keys). ``snapshot``: module hashes
-    taken before the run (:func:`snapshot_sources`), used instead of hashing the files now.
-    """
-    snapshot = snapshot or {}
-
-    def file_hash(path: Path | None) -> str:
-        return hasher.hash(path) if path is not None and path.is_file() else "missing"
-
-    modules = {rel: snapshot.get(rel) or file_hash(_inside(repo_root, rel))
-               for rel in sorted(record.get("modules", ()))}
-    data = {token: file_hash(resolve_token(token, roots))
-            for token in sorted(record.get("data", ()))}
-    packages = {name: versions.version(name) for name in sorted(record.get("packages", ()))}
-    return {"modules": modules, "data": data, "packages": packages}
-
-
 def key_after_run(declared: dict[str, Any], depfile: Path, repo_root: Path,
                   roots: dict[str, Path], sources: dict[str, str],
-                  hasher: FileHasher | None = None) -> tuple[CacheKey, dict[str, Any] | None]:
+                  hasher: FileHasher | None = None,
+                  threads: str | None = None) -> tuple[CacheKey, dict[str, Any] | None]:
     """The key of a finished run: its declared parts plus what its depfile recorded.
 
     Reads and deletes ``depfile`` (it goes into the manifest, not into the assets). Module
-    hashes come from ``sources``, the snapshot taken when the build was planned.
+    hashes come from ``sources``, the snapshot taken when the build was planned. ``threads``:
+    the thread count the build gave the kernel (a count or "default"), recorded with the rest
+    of what the run used, because it changes the last bits of its numbers.
     """
-    if not depfile.is_file():
-        log.warning("%s is missing: the next build cannot tell what this run used", depfile)
+    record = read_depfile(depfile)
+    if record is None:
         return with_deps(declared, None), None
-    record = json.loads(depfile.read_text())
-    depfile.unlink()
+    if threads is not None:
+        record["threads"] = threads
     deps = hash_record(record, repo_root, roots, hasher or FileHasher(), InstalledVersions(),
                        sources)
     return with_deps(declared, deps), deps
-
-
-def _inside(root: Path, rel: str) -> Path | None:
-    """``root / rel`` for a relative path that stays inside ``root`` (a record is data)."""
-    if rel.startswith("/") or ".." in rel.split("/"):
-        return None
-    return root / rel
 
 
 def changes(before: dict[str, Any] | None, after_parts: dict[str, Any],

@@ -1,4 +1,9 @@
-"""Command line: ``python -m pipeline build | list | clean``.
+"""Command line: ``python -m pipeline build | new | init | serve | list | clean | ...``.
+
+Run it in a site's folder: the pages folder (``docs_dir``) and the build store (the
+``nn-explainers`` plugin's ``build_dir``) come from ``./mkdocs.yml`` or ``--config-file``
+(:mod:`pipeline.builder.site_config`); ``--content-dir`` and ``--build-dir`` override them for
+one run. ``init DIR`` makes a new site.
 
 Exit codes: 0 success, 1 some recipe failed, 2 bad arguments or input, 3 build locked,
 130 interrupted.
@@ -19,23 +24,26 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.library.errors import BuildLocked, ConfigError, PipelineError
+import pipeline
+from pipeline.builder.errors import BuildLocked
+from pipeline.library.errors import ConfigError, PipelineError
 from pipeline.library.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from pipeline.builder.recipes import Recipe
-    from pipeline.library.errors import HeaderError
-
-if TYPE_CHECKING:
     from pipeline.builder.jobs import BuildOptions
     from pipeline.builder.recipes import Recipe
+    from pipeline.builder.site_config import SiteConfig
     from pipeline.builder.store import BuildDir
+    from pipeline.library.errors import HeaderError
 
 log = logging.getLogger("pipeline")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The folder that holds the ``pipeline`` package: the checkout, or site-packages when the
+#: package is installed. Recipe kernels import the library from it, and the cache keys name
+#: library modules relative to it; it is never where pages, results or data are looked for.
+PACKAGE_PARENT = Path(pipeline.__file__).resolve().parent.parent
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,10 +52,13 @@ class _Parser(argparse.ArgumentParser):
 
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m pipeline", description=__doc__.splitlines()[0])
-    parser.add_argument("--content-dir", type=Path, default=REPO_ROOT / "content",
-                        help="folder with pages and recipes (default: content/)")
-    parser.add_argument("--build-dir", type=Path, default=REPO_ROOT / "build",
-                        help="where results are stored (default: build/)")
+    parser.add_argument("--config-file", "-f", type=Path, default=None,
+                        help="the site's mkdocs.yml (default: ./mkdocs.yml)")
+    parser.add_argument("--content-dir", type=Path, default=None,
+                        help="folder with pages and recipes (default: docs_dir of mkdocs.yml)")
+    parser.add_argument("--build-dir", type=Path, default=None,
+                        help="where results are stored (default: build_dir of the nn-explainers "
+                             "plugin in mkdocs.yml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -66,7 +77,8 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--executor", default=None,
                    help="'local' (default) or 'dask://HOST:PORT' for a dask.distributed cluster")
     b.add_argument("--data-dir", type=Path, default=None,
-                   help="offline datasets folder (default: $NNX_DATA_DIR or ../shared/datasets)")
+                   help="offline datasets folder (default: $NNX_DATA_DIR, else data_dir of the "
+                        "nn-explainers plugin in mkdocs.yml)")
     b.add_argument("--dry-run", action="store_true",
                    help="list every recipe as 'would run' (and which input changed) or 'cached'; "
                         "runs nothing, writes nothing")
@@ -77,8 +89,9 @@ def make_parser() -> argparse.ArgumentParser:
     n.add_argument("slug", help="lowercase-words-with-hyphens; names the page and its results")
     n.add_argument("--section", required=True, help="content folder (navigation section)")
     n.add_argument("--template", default="blank",
-                   help="blank (no data, no training: the smallest page) or replay (a trained "
-                        "network with replay panels); files in pipeline/builder/scaffold/")
+                   help="blank (no data, no training: the smallest page), replay (an MLP with "
+                        "replay panels), cnn (an image classifier: feature maps, Grad-CAM, "
+                        "replay) or keras-fit (your own model.fit script)")
     n.add_argument("--title", default=None, help="page title (default: from the slug)")
     n.add_argument("--description", default=None, help="one line for the gallery card")
 
@@ -86,8 +99,16 @@ def make_parser() -> argparse.ArgumentParser:
     sv.add_argument("--profile", default=os.environ.get("NNX_PROFILE", "quick"))
     sv.add_argument("--dev-addr", default="127.0.0.1:8000", help="address for mkdocs serve")
     sv.add_argument("--data-dir", type=Path, default=None)
-    sv.add_argument("--config-file", type=Path, default=None,
-                    help="mkdocs config (default: mkdocs.yml; its docs_dir must be --content-dir)")
+    sv.add_argument("--config-file", "-f", type=Path, default=argparse.SUPPRESS,
+                    help="the site's mkdocs.yml (default: ./mkdocs.yml)")
+
+    i = sub.add_parser("init", help="start a new site in DIR: mkdocs.yml, content/ with one "
+                                    "example per template, noxfile.py, Pages workflow")
+    i.add_argument("dir", type=Path, help="the new site's folder (created if absent)")
+    i.add_argument("--force", action="store_true",
+                   help="write into a folder that is not empty (existing files are never "
+                        "overwritten)")
+    i.add_argument("--site-name", default=None, help="the site's title (default: from DIR)")
 
     sub.add_parser("list", help="list recipes and the state of their last build")
     c = sub.add_parser("clean", help="delete the build folder")
@@ -129,14 +150,18 @@ def main(argv: list[str] | None = None) -> int:
                 return cmd_build(args)
         if args.command == "new":
             return cmd_new(args)
+        if args.command == "init":
+            return cmd_init(args)
         if args.command == "serve":
             from pipeline.builder.serve import cmd_serve
 
+            site = _site(args, required=True)
+            assert site is not None  # required=True raises instead
             # SIGTERM stops the watcher and the mkdocs child too, never orphaning the server
-            content, build_root = _validated_dirs(args)
+            content, build_root = _validated_dirs(args, site)
             with _terminate_as_interrupt():
-                return cmd_serve(args, content, build_root, _data_dir(args.data_dir),
-                                 REPO_ROOT / "mkdocs.yml")
+                return cmd_serve(args, content, build_root, _data_dir(args.data_dir, site),
+                                 site.config_file)
         if args.command == "list":
             return cmd_list(args)
         if args.command == "clean":
@@ -144,16 +169,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "doctor":
             from pipeline.builder import doctor
 
-            return doctor.run(args.data_dir, as_json=args.json)
+            # a --data-dir that does not exist is one of the problems doctor reports
+            data = (args.data_dir if args.data_dir is not None
+                    else _data_dir(None, _site(args, required=False)))
+            return doctor.run(data, as_json=args.json)
         if args.command in ("pack", "unpack"):
             from pipeline.builder import store_pack
             from pipeline.builder.store import BuildDir
 
+            build_root = _build_root(args, _site(args, required=args.build_dir is None))
             try:
                 if args.command == "pack":
-                    store_pack.pack_build(BuildDir(args.build_dir), args.file, args.only or None)
+                    store_pack.pack_build(BuildDir(build_root), args.file, args.only or None)
                 else:
-                    store_pack.unpack_build(args.file, BuildDir(args.build_dir))
+                    store_pack.unpack_build(args.file, BuildDir(build_root))
             except store_pack.PackError as exc:
                 log.error("%s", exc)
                 return 1
@@ -209,11 +238,46 @@ def _stderr_console() -> Console:
     return Console(stderr=True)
 
 
-def _validated_dirs(args: argparse.Namespace) -> tuple[Path, Path]:
-    content = args.content_dir.resolve()
+def _site(args: argparse.Namespace, *, required: bool) -> SiteConfig | None:
+    """The site's ``mkdocs.yml`` (``--config-file``, else ``./mkdocs.yml``).
+
+    ``required=False``: None when neither exists (the command line names every folder it needs).
+    """
+    from pipeline.builder import site_config
+
+    site = site_config.find(args.config_file)
+    if site is None and required:
+        raise ConfigError(f"no {site_config.DEFAULT_CONFIG} in {Path.cwd()}: run this in a site's "
+                          "folder (`python -m pipeline init DIR` makes one), pass --config-file, "
+                          "or name the folders with --content-dir and --build-dir")
+    return site
+
+
+def _content_root(args: argparse.Namespace, site: SiteConfig | None) -> Path:
+    if args.content_dir is not None:
+        return Path(args.content_dir).resolve()
+    assert site is not None  # _site(required=True) when --content-dir is absent
+    return site.docs_dir
+
+
+def _build_root(args: argparse.Namespace, site: SiteConfig | None) -> Path:
+    if args.build_dir is not None:
+        return Path(args.build_dir).resolve()
+    assert site is not None  # _site(required=True) when --build-dir is absent
+    return site.build_dir
+
+
+def _validated_dirs(args: argparse.Namespace, site: SiteConfig | None = None
+                    ) -> tuple[Path, Path]:
+    """``(content, build store)``: the command line's folders, else ``mkdocs.yml``'s, checked."""
+    if site is None:
+        site = _site(args, required=args.content_dir is None or args.build_dir is None)
+    content = _content_root(args, site)
     if not content.is_dir():
-        raise ConfigError(f"content folder {content} does not exist (--content-dir)")
-    build_root = args.build_dir.resolve()
+        where = ("--content-dir" if args.content_dir is not None
+                 else f"docs_dir in {site.config_file}" if site is not None else "--content-dir")
+        raise ConfigError(f"content folder {content} does not exist ({where})")
+    build_root = _build_root(args, site)
     if build_root.exists() and not build_root.is_dir():
         raise ConfigError(f"--build-dir {build_root} exists and is not a folder")
     if build_root == content or content.is_relative_to(build_root):
@@ -225,15 +289,11 @@ def _validated_dirs(args: argparse.Namespace) -> tuple[Path, Path]:
     return content, build_root
 
 
-def _data_dir(arg: Path | None) -> Path | None:
-    if arg is not None:
-        if not arg.is_dir():
-            raise ConfigError(f"--data-dir {arg} is not a folder")
-        return arg.resolve()
-    from pipeline.library.datasets import default_data_dir
+def _data_dir(arg: Path | None, site: SiteConfig | None = None) -> Path | None:
+    """``--data-dir``, else ``$NNX_DATA_DIR``, else the plugin's ``data_dir`` (site_config)."""
+    from pipeline.builder import site_config
 
-    found = default_data_dir()
-    return Path(found).resolve() if found else None
+    return site_config.data_dir(arg, site)
 
 
 def _select(recipes: list[Recipe], only: list[str],
@@ -275,7 +335,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     executor = None if args.executor in (None, "local") else args.executor
     if executor is not None and not executor.startswith("dask://"):
         raise ConfigError(f"unknown executor {executor!r}: use 'local' or 'dask://HOST:PORT'")
-    content, build_root = _validated_dirs(args)
+    site = _site(args, required=args.content_dir is None or args.build_dir is None)
+    content, build_root = _validated_dirs(args, site)
     recipes, header_errors = discover_all(content)
     recipes = _select(recipes, args.only, header_errors)
     if args.only:  # other recipes' broken headers do not fail a build that skips them
@@ -283,8 +344,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             log.warning("(not built) %s", err)
         header_errors = []
     options = BuildOptions(
-        repo_root=REPO_ROOT, content_root=content, build_root=build_root,
-        data_dir=_data_dir(args.data_dir), profile=args.profile, force=args.force,
+        repo_root=PACKAGE_PARENT, content_root=content, build_root=build_root,
+        data_dir=_data_dir(args.data_dir, site), profile=args.profile, force=args.force,
         jobs=args.jobs or _auto_jobs(len(recipes)), only=tuple(args.only), executor=executor,
         warm_kernels=args.warm_kernels,
     )
@@ -350,13 +411,25 @@ def cmd_new(args: argparse.Namespace) -> int:
     """Write a recipe and its page from a template (``pipeline/builder/scaffold/``); never overwrites."""
     from pipeline.builder.scaffolding import create
 
-    content = args.content_dir.resolve()
+    content = _content_root(args, _site(args, required=args.content_dir is None))
     if not content.is_dir():
-        raise ConfigError(f"content folder {content} does not exist (--content-dir)")
+        raise ConfigError(f"content folder {content} does not exist (--content-dir, or docs_dir "
+                          "in mkdocs.yml)")
     made = create(content, args.slug, args.section, template=args.template, title=args.title,
                   description=args.description)
     log.info("next: python -m pipeline build --only %s   (or: python -m pipeline serve)", args.slug)
     log.info("recipe %s, page %s", made.recipe.relative_to(content), made.page.relative_to(content))
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a new site into ``args.dir`` (:mod:`pipeline.builder.init_site`); never overwrites."""
+    from pipeline.builder.init_site import init_site
+
+    made = init_site(args.dir, force=args.force, site_name=args.site_name)
+    log.info("wrote %d files into %s", len(made.files), made.root)
+    log.info("next: cd %s && nox -s build && nox -s serve   (or: python -m pipeline build && "
+             "python -m pipeline serve)", args.dir)
     return 0
 
 
@@ -397,7 +470,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from pipeline.builder.locking import build_lock
     from pipeline.builder.store import BuildDir
 
-    _, build_root = _validated_dirs(args)
+    build_root = _build_root(args, _site(args, required=args.build_dir is None))
     bdir = BuildDir(build_root)
     if not build_root.exists():
         log.info("nothing to clean: %s does not exist", build_root)

@@ -105,7 +105,8 @@ def diagnose(data_dir: Path | None = None, *, import_backend: bool = True) -> Re
     report.facts["mixed_precision"] = _mixed_precision_fact(sees, choice.backend)
     threads = os.environ.get("NNX_KERNEL_THREADS")
     report.facts["threads"] = (f"NNX_KERNEL_THREADS={threads}" if threads else
-                               f"all {os.cpu_count()} cores (NNX_KERNEL_THREADS unset)")
+                               f"{os.cpu_count()} cores shared among the recipes a build runs "
+                               "(NNX_KERNEL_THREADS unset)")
 
     from pipeline.library import datasets
 
@@ -114,7 +115,8 @@ def diagnose(data_dir: Path | None = None, *, import_backend: bool = True) -> Re
     present: dict[str, bool] = {}
     if data is None or not Path(data).is_dir():
         report.problem("no offline data folder: offline builds fall back to stand-ins",
-                       f"set {datasets.DATA_DIR_ENV}=/path/to/datasets or pass --data-dir")
+                       f"pass --data-dir, set {datasets.DATA_DIR_ENV}=/path/to/datasets, or set "
+                       "data_dir of the nn-explainers plugin in mkdocs.yml")
     else:
         for name in sorted(datasets.DATASETS):
             if not datasets.DATASETS[name].verified:  # generated data (moons): nothing to copy

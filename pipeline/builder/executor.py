@@ -1,4 +1,5 @@
-"""Run one recipe in a fresh Jupyter kernel and export it as a notebook page.
+"""Run one recipe in a fresh Jupyter kernel and store the executed notebook (the site makes its
+page: pipeline/site/notebook_page.py).
 
 Why nbclient rather than ``exec``: each recipe gets its own process (no state leaks between
 recipes, a hung recipe can be killed), inline figures are captured for the "Notebook" page, and
@@ -19,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
 
+from pipeline.builder.errors import RecipeFailed
 from pipeline.builder.interrupts import run_cancellable
 from pipeline.builder.kernel_sockets import ipc_kernel_manager, socket_base
-from pipeline.builder.notebook_export import ANSI_RE, export_markdown
+from pipeline.builder.notebook_export import ANSI_RE, write_notebook
 from pipeline.builder.records import Failure, FailureKind
-from pipeline.library.errors import PipelineError, RecipeFailed, user_error_names
+from pipeline.library.errors import PipelineError, user_error_names
 from pipeline.library.precision import ONEDNN_DEFAULT
 
 if TYPE_CHECKING:
@@ -42,7 +44,7 @@ def strip_ansi(text: str) -> str:
 @dataclass
 class ExecutionResult:
     seconds: float
-    notebook_md: Path
+    notebook: Path  # the executed .ipynb in the entry's notebook/ folder
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -165,7 +167,7 @@ def execute_recipe(
     data_dir: Path | None,
     kernel: WarmKernel | None = None,
 ) -> ExecutionResult:
-    """Execute a recipe in a fresh kernel; export the executed notebook as Markdown.
+    """Execute a recipe in a fresh kernel; store the executed notebook in ``notebook_dir``.
 
     ``kernel``: a fresh kernel started ahead of time (:mod:`pipeline.builder.warm_kernels`), used for
     this recipe only and shut down afterwards; None starts one now.
@@ -241,10 +243,10 @@ def _execute_notebook(nb: Any, rel_name: str, recipe_text: str, workdir: Path,
                           timeout) from None
     executed = time.perf_counter() - start
 
-    notebook_md = export_markdown(nb, notebook_dir, slug)
+    notebook = write_notebook(nb, notebook_dir, slug)
     return ExecutionResult(
         seconds=executed,
-        notebook_md=notebook_md,
+        notebook=notebook,
         timings={"execute": round(executed, 3),
                  "export": round(time.perf_counter() - start - executed, 3)},
     )

@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.builder.cache import FileHasher, key_after_run
+from pipeline.builder.errors import RecipeFailed
 from pipeline.builder.executor import execute_recipe, kernel_env
+from pipeline.builder.notebook_export import withhold_in_stored
 from pipeline.builder.records import Failure, FailureKind, OutcomeStatus, ResultStatus
+from pipeline.builder.resources import threads_used
 from pipeline.builder.store import MANIFEST, BuildDir, file_table, seal_manifest
 from pipeline.library import atomic
 from pipeline.library.deps import DEPFILE, data_roots
-from pipeline.library.errors import AssetPathError, PipelineError, RecipeFailed
+from pipeline.library.errors import AssetPathError, PipelineError
 from pipeline.library.runtime import OUTPUTS_FILE
 
 if TYPE_CHECKING:
@@ -140,7 +143,10 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
         key, deps = key_after_run(
             job.key_parts, assets / DEPFILE, options.repo_root,
             data_roots(options.data_dir, job.recipe_path.parent), job.sources,
-            FileHasher(bdir.hash_memo))
+            FileHasher(bdir.hash_memo), threads=threads_used())
+        # Nothing of a diverged run: the notebook keeps no picture the recipe's own files lost.
+        withhold_in_stored(result.notebook, ResultStatus.from_dict(
+            outputs.get("status")).untrusted_from_cell)
         _check_thumbnail(header.get("thumbnail"), assets, outputs, job.rel_path)
         _check_declared_data(header.get("data", []), outputs, job.rel_path)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -165,9 +171,10 @@ def run_job(job: Job, options: BuildOptions, kernels: KernelSupply | None = None
             "status": outputs.get("status", {}),
             "hardware": outputs.get("hardware", {}),
             "resources": outputs.get("resources", {}),
+            "resumed_from": outputs.get("resumed_from", []),
             "versions": {**job.key_parts["versions"], "python": _python_version()},
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "notebook": f"notebook/{job.slug}.md",
+            "notebook": f"notebook/{job.slug}.ipynb",
         }
         manifest["files"] = file_table(staged)
         # Sealed as written: NaN -> null before hashing, so the seal matches the strict file.

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 from filelock import FileLock, Timeout
 
+from pipeline.builder.errors import BuildLocked
 from pipeline.builder.store import BuildDir
-from pipeline.library.errors import BuildLocked
 
 log = logging.getLogger(__name__)
 

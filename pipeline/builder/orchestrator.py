@@ -20,20 +20,20 @@ from typing import TYPE_CHECKING, Any
 from pipeline.builder.cache import (
     CacheKey,
     FileHasher,
-    InstalledVersions,
     changes,
     compute_key,
-    hash_record,
     package_versions,
     snapshot_sources,
 )
+from pipeline.builder.depfiles import InstalledVersions, hash_record
+from pipeline.builder.errors import CorruptEntry
 from pipeline.builder.jobs import BuildOptions, Job, Outcome
 from pipeline.builder.parallel import make_runner
 from pipeline.builder.recipes import PROFILES, Recipe
 from pipeline.builder.records import Attempt, OutcomeStatus, RecipeState
 from pipeline.builder.store import MANIFEST, BuildDir
 from pipeline.library.deps import data_roots
-from pipeline.library.errors import CorruptEntry, PipelineError
+from pipeline.library.errors import PipelineError
 
 if TYPE_CHECKING:
     pass
@@ -45,7 +45,7 @@ def recipe_key(recipe: Recipe, options: BuildOptions, hasher: FileHasher,
                versions: dict[str, str], deps: dict[str, Any] | None = None) -> CacheKey:
     """The cache key of one recipe under the build's options.
 
-    ``deps``: the hashed record of what its last run used (:func:`pipeline.builder.cache.hash_record`);
+    ``deps``: the hashed record of what its last run used (:func:`pipeline.builder.depfiles.hash_record`);
     None before any run.
     """
     from pipeline.library.datasets import DATASETS, dataset_files
@@ -185,13 +185,38 @@ def commit_outcome(outcome: Outcome, bdir: BuildDir) -> None:
     if outcome.status is OutcomeStatus.RAN and outcome.staged is not None:
         bdir.publish(outcome.slug, outcome.key, outcome.staged)
         current = outcome.key
-        bdir.prune(outcome.slug, keep={outcome.key})
+        bdir.prune(outcome.slug, keep={outcome.key, *latest_of_other_profiles(bdir, outcome.slug,
+                                                                              outcome.key)})
         bdir.drop_checkpoints(outcome.slug, outcome.key)  # published: nothing left to resume
     elif outcome.status is OutcomeStatus.CACHED:
         current = outcome.key
     attempt = Attempt(status=outcome.status, key=outcome.key, at=now,
                       seconds=round(outcome.seconds, 3), failure=outcome.failure)
     bdir.write_state(outcome.slug, RecipeState(current=current, last_attempt=attempt))
+
+
+def latest_of_other_profiles(bdir: BuildDir, slug: str, key: str) -> set[str]:
+    """The newest stored entry of each profile other than the one ``key`` was built with.
+
+    Why they are kept: switching between ``--profile quick`` and ``--profile full`` must not
+    throw away the other profile's result (the CIFAR-10 full profile is most of an hour on a
+    CPU); the next build of that profile finds it under its key (:func:`decide` looks at every
+    stored entry) instead of training again. One entry per profile, so the store stays bounded.
+    """
+    manifests = [m for m in previous_manifests(bdir, slug)
+                 if isinstance(m.get("key"), str) and isinstance(m.get("profile"), str)]
+    own = next((m["profile"] for m in manifests if m["key"][:16] == key[:16]), None)
+    newest: dict[str, tuple[float, str]] = {}
+    for manifest in manifests:
+        if manifest["profile"] == own:
+            continue
+        try:
+            mtime = bdir.entry_dir(slug, manifest["key"]).stat().st_mtime
+        except OSError:
+            continue
+        if manifest["profile"] not in newest or mtime > newest[manifest["profile"]][0]:
+            newest[manifest["profile"]] = (mtime, manifest["key"])
+    return {entry_key for _, entry_key in newest.values()}
 
 
 ProgressCallback = Callable[[str, str, float | None], None]

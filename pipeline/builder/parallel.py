@@ -4,18 +4,11 @@ Every runner takes the same jobs and yields :class:`~pipeline.builder.jobs.Outco
 finish, so the build does not care which one it got. The pool uses the ``spawn`` start method
 because recipes start Jupyter kernels and TensorFlow does not survive ``fork``.
 
-Threads per kernel. The number of intra-op threads changes how TensorFlow splits its
-reductions, so it changes the last bits of trained weights and, through them, metrics and
-pixels (measured on the quick profile: the small CNN's test accuracy 0.9545 with two threads,
-0.9535 with one). It must therefore not follow ``--jobs``. ``NNX_KERNEL_THREADS`` sets it for
-every kernel of a build:
-
-* unset (the default): pinned from the machine alone, ``cores // machine_jobs`` (see
-  :mod:`pipeline.builder.resources`): one thread per kernel on a 2-core machine, with any ``--jobs``
-  and any ``--only``, so the automatic ``--jobs`` publishes what ``--jobs 1`` publishes;
-* ``N``: every kernel gets N threads;
-* ``default``: the libraries decide (all cores; oversubscribes with ``--jobs`` > 1);
-* ``auto``: cores // jobs, the fastest, but results then depend on ``--jobs``.
+Threads per kernel: :func:`pipeline.builder.resources.plan_threads` shares the cores among
+the recipes that run at once and gives every core to a recipe that will run alone for most of
+its time; ``NNX_KERNEL_THREADS`` overrides it (a number, ``auto`` or ``default``). Each job's
+kernel gets its own count, so one build may give CIFAR-10 two threads and the small recipes
+beside it one each. The count is part of each result's key (see the resources module).
 
 Pool jobs are submitted longest first (by their last recorded run time), so a long recipe
 does not start last and leave one worker idle while it runs alone.
@@ -38,8 +31,9 @@ from typing import TYPE_CHECKING
 from pipeline.builder.records import Failure, FailureKind, Manifest, OutcomeStatus
 from pipeline.builder.resources import (
     environ_with,
-    kernel_thread_env,
     kernel_threads,
+    plan_threads,
+    thread_env,
 )
 from pipeline.library.errors import ConfigError
 
@@ -58,37 +52,76 @@ def run_inline(jobs: list[Job], options: BuildOptions,
     from pipeline.builder.store import BuildDir
     from pipeline.builder.warm_kernels import KernelSupply
 
-    env = kernel_thread_env(options.jobs)
-    if env:
-        log.info("kernel threads per recipe: %s", env.get("TF_NUM_INTRAOP_THREADS", env))
+    envs = job_thread_envs(jobs, options)
     with KernelSupply(BuildDir(options.build_root).staging, options.warm_kernels) as kernels:
         for i, job in enumerate(jobs):
             started(job.slug)
-            with environ_with(env):
+            with environ_with(envs[job.slug]):
                 outcome = run_job(job, options, kernels, prewarm=i + 1 < len(jobs))
             yield outcome
 
 
+def job_thread_envs(jobs: list[Job], options: BuildOptions) -> dict[str, dict[str, str]]:
+    """Each job's thread variables (:func:`plan_threads`), logged once per build."""
+    plan = plan_threads(expected_times(jobs, options), options.jobs)
+    shown = ", ".join(f"{slug} {'default' if n is None else n}" for slug, n in plan.items())
+    log.info("kernel threads: %s", shown)
+    return {slug: thread_env(threads) for slug, threads in plan.items()}
+
+
 def expected_seconds(job: Job, options: BuildOptions) -> float:
-    """How long the job's last run took (a scheduling hint); ``inf`` when unknown."""
+    """How long the job's last run of this profile took (a scheduling hint); ``inf`` if unknown.
+
+    A quick run says nothing about a full one: the last attempt counts when the current result
+    is of the build's profile (or there is none), then any stored result of that profile (the
+    store keeps the latest of each profile).
+    """
     from pipeline.builder.store import BuildDir
 
     bdir = BuildDir(options.build_root)
+
+    def same_profile(manifest: Manifest) -> bool:
+        return manifest.profile in (None, options.profile)
+
     try:
         state = bdir.read_state(job.slug)
+        folder = bdir.store / job.slug
+        entries = [bdir.entry_dir(job.slug, state.current)] if state.current else []
+        if folder.is_dir():
+            entries += sorted((p for p in folder.iterdir() if p.is_dir() and p not in entries),
+                              key=lambda p: p.stat().st_mtime, reverse=True)
+        manifests = []
+        for entry in entries:
+            try:
+                manifests.append(Manifest.from_dict(json.loads((entry / "manifest.json").read_text())))
+            except (OSError, ValueError):
+                continue
+        current_matches = not state.current or (bool(manifests) and same_profile(manifests[0]))
         attempt = state.last_attempt
-        if attempt is not None and attempt.status in (OutcomeStatus.RAN, OutcomeStatus.FAILED) \
+        if current_matches and attempt is not None \
+                and attempt.status in (OutcomeStatus.RAN, OutcomeStatus.FAILED) \
                 and attempt.seconds is not None and attempt.seconds > 0:
             return attempt.seconds
-        if state.current:
-            manifest = Manifest.from_dict(json.loads(
-                (bdir.entry_dir(job.slug, state.current) / "manifest.json").read_text()))
+        for manifest in manifests:
             seconds = manifest.timings.get("execute")
-            if isinstance(seconds, int | float) and seconds > 0:
+            if same_profile(manifest) and isinstance(seconds, int | float) and seconds > 0:
                 return float(seconds)
     except (OSError, ValueError, AttributeError, TypeError):
         pass
     return math.inf
+
+
+def expected_times(jobs: list[Job], options: BuildOptions) -> dict[str, float]:
+    """Every job's expected seconds, in one unit the thread plan can compare.
+
+    Measured times when every job has one for this profile; otherwise the jobs' ``timeout``
+    headers (each author's bound on the run time, so at least their ratios are meaningful;
+    mixing them with measurements would not be).
+    """
+    measured = {job.slug: expected_seconds(job, options) for job in jobs}
+    if all(math.isfinite(v) for v in measured.values()):
+        return measured
+    return {job.slug: float(job.timeout) for job in jobs}
 
 
 def longest_first(jobs: list[Job], options: BuildOptions) -> list[Job]:
@@ -157,17 +190,21 @@ def _on_sigterm(signum: int, frame: object) -> None:
     os._exit(0)
 
 
-def _run_in_worker(job: Job, options: BuildOptions, prewarm: bool = False) -> Outcome:
+def _run_in_worker(job: Job, options: BuildOptions, prewarm: bool = False,
+                   env: dict[str, str] | None = None) -> Outcome:
     """``run_job`` in a pool worker; after an interrupt the worker exits (cleanup is done).
 
     ``prewarm``: jobs are still queued behind this one, so the worker starts its next kernel.
+    ``env``: this job's thread variables (its kernel copies the environment; a spare kernel
+    started with other values is not used, see :class:`~pipeline.builder.warm_kernels.KernelSupply`).
     """
     global _job_running
     from pipeline.builder.jobs import run_job
 
     try:
         _job_running = True  # inside the try: a SIGTERM right after it still ends the worker
-        return run_job(job, options, _kernels, prewarm=prewarm)
+        with environ_with(env or {}):
+            return run_job(job, options, _kernels, prewarm=prewarm)
     except KeyboardInterrupt:
         _close_kernels()
         os._exit(130)
@@ -182,15 +219,13 @@ def run_pool(jobs: list[Job], options: BuildOptions,
     On Ctrl-C (or when the consumer stops early) every worker is told to stop with SIGTERM and
     given :data:`WORKER_STOP_S` to shut its kernel down; stragglers are killed.
     """
-    env = kernel_thread_env(options.jobs)
-    if env:
-        log.info("kernel threads per recipe: %s", env.get("TF_NUM_INTRAOP_THREADS", env))
+    envs = job_thread_envs(jobs, options)
     from pipeline.builder.store import BuildDir
 
     staging = str(BuildDir(options.build_root).staging)
     pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=get_context("spawn"),
                                initializer=_worker_init,
-                               initargs=(os.getpid(), env, staging, options.warm_kernels))
+                               initargs=(os.getpid(), None, staging, options.warm_kernels))
     futures: dict[Future[Outcome], Job] = {}
     yielded: set[Future[Outcome]] = set()
     state = "running"
@@ -199,7 +234,7 @@ def run_pool(jobs: list[Job], options: BuildOptions,
         for i, job in enumerate(ordered):
             # a worker that takes job i is likely to take another if jobs are still queued
             prewarm = i + options.jobs < len(ordered)
-            futures[pool.submit(_run_in_worker, job, options, prewarm)] = job
+            futures[pool.submit(_run_in_worker, job, options, prewarm, envs[job.slug])] = job
             started(job.slug)
         for future in as_completed(futures):
             yielded.add(future)

@@ -20,10 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pipeline.library.errors import RecipeFailure
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +92,7 @@ class Failure:
     """Where and why a recipe failed: the failing cell, its source and the kernel's traceback.
 
     The one record of a failure: the executor and the job runners build it, it rides in
-    :class:`pipeline.library.errors.RecipeFailed` and in a ``jobs.Outcome`` across worker
+    :class:`pipeline.builder.errors.RecipeFailed` and in a ``jobs.Outcome`` across worker
     processes (plain, frozen data, so it pickles), the state file keeps it in the last attempt,
     and the build's summary and the page's stale banner show it.
 
@@ -128,11 +125,11 @@ class Failure:
         return f"{self.recipe}, {where}: {self.ename}: {self.evalue}".strip()
 
     @classmethod
-    def read(cls, failure: RecipeFailure) -> Failure:
-        """What a :class:`~pipeline.library.errors.RecipeFailed` carries, as a :class:`Failure`.
+    def read(cls, failure: Any) -> Failure:
+        """What a :class:`~pipeline.builder.errors.RecipeFailed` carries, as a :class:`Failure`.
 
-        The exception types it only as a protocol (the library cannot import the build tool),
-        so anything else that fits is converted through its dict.
+        Anything else with a ``to_dict`` (a failure record from another version of this class,
+        unpickled across processes) is converted through its dict.
         """
         return failure if isinstance(failure, Failure) else cls.from_dict(failure.to_dict())
 
@@ -184,6 +181,8 @@ class ResultStatus:
     loss: Any = None
     message: str = ""
     detected: str = ""
+    #: the notebook cell (its execution count) in which a non-finite value was detected
+    cell: int | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -192,7 +191,7 @@ class ResultStatus:
         state = ResultState.DIVERGED if d.get("state") == ResultState.DIVERGED else ResultState.OK
         return cls(state=state, epoch=_opt_int(d.get("epoch")), learning_rate=d.get("learning_rate"),
                    loss=d.get("loss"), message=str(d.get("message") or ""),
-                   detected=_str(d.get("detected")), raw=d)
+                   detected=_str(d.get("detected")), cell=_opt_int(d.get("cell")), raw=d)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.raw)
@@ -200,6 +199,15 @@ class ResultStatus:
     @property
     def diverged(self) -> bool:
         return self.state is ResultState.DIVERGED
+
+    @property
+    def untrusted_from_cell(self) -> int | None:
+        """Notebook cells from this execution count on show pictures of a diverged run that the
+        recipe did not handle itself (the non-finite check, not ``Explainer.diverged``); 0 means
+        every cell (the run was found out only at the end). None: nothing to withhold."""
+        if not self.diverged or self.detected != "non-finite":
+            return None
+        return self.cell if self.cell is not None and self.epoch is not None else 0
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,6 @@
-"""How many recipes to run at once, and how many threads each kernel gets, from the machine.
+"""How many recipes to run at once, and how many threads each recipe's kernel gets.
 
-Why two separate numbers. ``jobs`` only changes how long a build takes; the threads per kernel
-change TensorFlow's reduction order and so the last bits of trained weights, metrics and pixels
-(see :mod:`pipeline.builder.parallel`). So the threads are derived from the *machine* alone
-(``cores // machine_jobs``) and never from ``--jobs`` or from how many recipes a build selects:
-``--jobs 1``, ``--jobs 2`` and the automatic choice publish the same assets on one machine.
-
-The automatic ``--jobs``:
+``jobs`` (recipes at once):
 
 * CPU: one recipe per :data:`CORES_PER_JOB` cores (at least one);
 * memory: a recipe's kernel peaks at about :data:`KERNEL_MEMORY_BYTES` (TensorFlow, the
@@ -14,6 +8,22 @@ The automatic ``--jobs``:
 * GPU: TensorFlow reserves all of a GPU's memory in the first kernel that touches it, so with
   GPUs at most one kernel per visible GPU;
 * never more than the recipes to run.
+
+Threads per kernel (:func:`plan_threads`): no core is left idle by design. The build's cores
+are shared among the recipes that run at once (``cores // min(jobs, recipes)``): a build of
+one recipe gives it every core, seven recipes on two cores get one thread each. A recipe that
+will run alone for most of its time, because it is expected to take longer than all the
+others together on the remaining workers, gets every core (the CIFAR-10 full profile beside six
+small recipes). Expected times come from the last run of the same profile, or, before any run
+of it, from the recipes' ``timeout`` headers (the authors' own bounds).
+
+Why that is safe for the cache. The number of intra-op threads changes how TensorFlow splits
+its reductions, so it changes the last bits of trained weights and, through them, metrics and
+pixels. It is therefore part of the key, as something the run used (like the library modules
+it imported, :mod:`pipeline.builder.cache`): a result made with two threads is stored under
+another key than one made with one, and a later build whose schedule would pick another count
+still finds it (the key is computed from what the stored run used). ``--force`` recomputes
+with today's schedule.
 
 Nothing here imports TensorFlow: the build tool stays light and starts in well under a second.
 """
@@ -114,13 +124,49 @@ def auto_jobs(recipes: int, machine: Machine | None = None) -> int:
 
 
 def pinned_kernel_threads(machine: Machine | None = None) -> int:
-    """Threads per kernel when ``NNX_KERNEL_THREADS`` is unset: the machine's fair share.
+    """The machine's fair share of cores per kernel (``cores // machine_jobs``).
 
-    Derived from :func:`machine_jobs`, never from ``--jobs``, so the choice of ``--jobs``
-    cannot change a recipe's numbers.
+    What a kernel gets when nothing else is known about the build (a dask worker's default,
+    ``python -m pipeline doctor``); builds use :func:`plan_threads`.
     """
     machine = machine or this_machine()
     return max(1, machine.cores // machine_jobs(machine))
+
+
+def heavy_job(expected: dict[str, float], jobs: int) -> str | None:
+    """The one job that will run alone for most of its time, if there is one.
+
+    With ``jobs`` workers, the others finish on the remaining ``jobs - 1`` workers in about
+    ``sum(others) / (jobs - 1)``; a job expected to take longer than that leaves cores idle
+    unless it has them. Only the longest job can qualify.
+    """
+    if jobs < 2 or len(expected) < 2:
+        return None
+    slug = max(expected, key=lambda s: (expected[s], s))
+    others = sum(v for s, v in expected.items() if s != slug)
+    return slug if expected[slug] > others / (jobs - 1) else None
+
+
+def plan_threads(expected: dict[str, float], jobs: int, value: str | None = None,
+                 cores: int | None = None) -> dict[str, int | None]:
+    """Threads for each job's kernel (``slug -> threads``; None: the libraries decide).
+
+    ``expected``: each job's expected seconds (any common unit: the plan only compares them).
+    ``NNX_KERNEL_THREADS`` (or ``value``): unset or empty shares the cores (module docstring);
+    ``N`` gives every kernel N; ``auto`` gives ``cores // jobs`` to every kernel; ``default``
+    leaves them to the libraries.
+    """
+    raw = (os.environ.get(KERNEL_THREADS_ENV, "") if value is None else value).strip().lower()
+    cores = max(1, cores or usable_cores())
+    if raw != "":
+        fixed = kernel_threads(jobs, raw, cpus=cores)
+        return {slug: fixed for slug in expected}
+    running = max(1, min(jobs, len(expected)))
+    plan: dict[str, int | None] = {slug: max(1, cores // running) for slug in expected}
+    heavy = heavy_job(expected, running)
+    if heavy is not None:
+        plan[heavy] = cores
+    return plan
 
 
 #: Environment variable: threads per recipe kernel (see the module docstring).
@@ -133,7 +179,8 @@ THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM
 def kernel_threads(jobs: int, value: str | None = None, cpus: int | None = None) -> int | None:
     """Threads per kernel from ``NNX_KERNEL_THREADS`` (or ``value``); None: leave them alone.
 
-    Unset or empty: :func:`pinned_kernel_threads` (from the machine only).
+    Unset or empty: :func:`pinned_kernel_threads` (builds share the cores per job instead,
+    :func:`plan_threads`).
     """
     raw = (os.environ.get(KERNEL_THREADS_ENV, "") if value is None else value).strip().lower()
     if raw == "":
@@ -141,7 +188,7 @@ def kernel_threads(jobs: int, value: str | None = None, cpus: int | None = None)
     if raw == "default":
         return None
     if raw == "auto":
-        return max(1, (cpus or os.cpu_count() or 1) // max(1, jobs))
+        return max(1, (cpus or usable_cores()) // max(1, jobs))
     try:
         threads = int(raw)
     except ValueError:
@@ -155,10 +202,19 @@ def kernel_threads(jobs: int, value: str | None = None, cpus: int | None = None)
 
 def kernel_thread_env(jobs: int, value: str | None = None) -> dict[str, str]:
     """The variables a kernel's environment gets (an explicitly set variable wins)."""
-    threads = kernel_threads(jobs, value)
+    return thread_env(kernel_threads(jobs, value))
+
+
+def thread_env(threads: int | None) -> dict[str, str]:
+    """The variables that give a kernel ``threads`` threads (an explicitly set one wins)."""
     if threads is None:
         return {}
     return {name: str(threads) for name in THREAD_VARIABLES if name not in os.environ}
+
+
+def threads_used() -> str:
+    """What the next kernel started from this environment will use: a count or "default"."""
+    return os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip() or "default"
 
 
 @contextlib.contextmanager

@@ -115,7 +115,7 @@ def cmd_serve(args: argparse.Namespace, content: Path, build_root: Path, data_di
     """Run mkdocs serve and the recipe watcher until Ctrl-C.
 
     The command line's folders come checked by the CLI (``content``, ``build_root``,
-    ``data_dir``); ``default_config`` is the repository's ``mkdocs.yml``.
+    ``data_dir``); ``default_config`` is the site's ``mkdocs.yml`` the CLI read them from.
     """
     from pipeline.builder.recipes import PROFILES
     from pipeline.builder.store import BuildDir

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.builder.errors import CorruptEntry as CorruptEntry  # also importable from here
 from pipeline.builder.records import RecipeState, read_state
 from pipeline.library import atomic
-from pipeline.library.errors import CorruptEntry as CorruptEntry  # also importable from here
 from pipeline.library.files import sha256_file
 
 log = logging.getLogger(__name__)

@@ -23,10 +23,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pipeline.builder.errors import CorruptEntry
+from pipeline.builder.errors import PackError as PackError  # also importable from here
 from pipeline.builder.records import Manifest
 from pipeline.builder.store import BuildDir
-from pipeline.library.errors import CorruptEntry
-from pipeline.library.errors import PackError as PackError  # also importable from here
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""What a running recipe used, recorded like a compiler's depfile (``deps.json``).
+"""The kernel's recorder: what a running recipe used, like a compiler's depfile (``deps.json``).
 
 The build cannot know before a run which library modules, data files and packages a recipe
 will use (imports can be conditional, loaders pick among copies). So the kernel records them
@@ -10,8 +10,8 @@ it; the recipe's own text is in the key too, so a recipe edited to import someth
 Recorded:
 
 - ``modules``: the repository's own modules in ``sys.modules`` (``pipeline/library/**`` and
-  ``pipeline/__init__.py``), as repository-relative paths. The build tool and the site never
-  run in a kernel and never change a result, so they are left out even if imported.
+  ``pipeline/__init__.py``), as repository-relative paths. What :data:`NOT_KEYED` lists (the
+  build tool, the site) never changes a result, so it is left out even if imported.
 - ``data``: files read while recording (an audit hook on ``open``, so every loader is covered
   without registering by hand) below the data roots, as ``ROOT:relative/path`` with ROOT one
   of ``data`` (the data directory), ``keras`` (Keras's home: its dataset and weight caches) and
@@ -20,7 +20,9 @@ Recorded:
 - ``packages``: the versions of the installed distributions behind the top-level modules in
   ``sys.modules`` (standard library, the project itself and the kernel's own machinery excluded).
 
-Only the standard library is imported here: the build tool reads the same tokens back.
+Only the standard library is imported here. The build tool reads the record back with
+:mod:`pipeline.builder.depfiles` (which resolves the tokens under the same :func:`data_roots`);
+this module only records. :data:`NOT_KEYED` is the one list of what no key covers.
 """
 
 from __future__ import annotations
@@ -41,8 +43,12 @@ DEPS_SCHEMA = 1
 #: The repository checkout: the parent of the ``pipeline`` package.
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = _PACKAGE_DIR.parent
-#: Sub-packages that never run in a recipe's kernel (the build tool, the site).
-NOT_RECIPE_CODE = ("pipeline/builder/", "pipeline/site/")
+#: What no cache key covers, as repository-relative path prefixes: the rooms that never run in a
+#: recipe's kernel (the build tool, the site, with their own errors) and the table of moved
+#: module names (it only words an import that fails anyway). The one list: the recorder leaves
+#: these out of a run's record, and the build out of its module snapshot and of every key
+#: (``pipeline.builder.cache.library_sources``, ``pipeline.builder.depfiles.hash_record``).
+NOT_KEYED = ("pipeline/builder/", "pipeline/site/", "pipeline/_moved.py")
 
 #: Distributions that run the kernel rather than the recipe: they are in every kernel's
 #: ``sys.modules`` but never change a result (an ipykernel upgrade must not retrain everything).
@@ -77,14 +83,6 @@ def data_roots(data_dir: str | os.PathLike[str] | None,
     if recipe_dir:
         roots["recipe"] = Path(os.path.abspath(recipe_dir))
     return roots
-
-
-def resolve_token(token: str, roots: Mapping[str, Path]) -> Path | None:
-    """The file a ``ROOT:relative/path`` token names under ``roots`` (None: unknown root)."""
-    root, sep, rel = token.partition(":")
-    if not sep or root not in roots or not rel or ".." in rel.split("/"):
-        return None
-    return roots[root] / rel
 
 
 class _Recorder:
@@ -167,7 +165,7 @@ def recorded_modules() -> list[str]:
             continue
         with contextlib.suppress(ValueError, OSError):
             rel = Path(os.path.abspath(file)).relative_to(REPO_ROOT).as_posix()
-            if rel.startswith("pipeline/") and not rel.startswith(NOT_RECIPE_CODE):
+            if rel.startswith("pipeline/") and not rel.startswith(NOT_KEYED):
                 found.add(rel)
     return sorted(found)
 

@@ -1,4 +1,4 @@
-"""Every error a user can fix, in one tree under :class:`PipelineError`.
+"""Every error a recipe's kernel can raise for the user to fix, in one tree under :class:`PipelineError`.
 
 Every message names the file, field, cell or dataset involved and says what to do, because the
 person reading it is usually looking at a build log, not at our source.
@@ -10,12 +10,18 @@ name. It imports this module and walks :class:`PipelineError`'s subclasses
 (:func:`user_error_names`); this module imports nothing beyond the standard library, so the
 build tool and the site can import it without TensorFlow. The classes stay importable from the
 modules that raise them (``pipeline.library.replay.panels.PanelError``, ...).
+
+Only errors a kernel raises live here: every recipe imports this module, so its text is in
+every recipe's cache key. Errors only the build tool or the site raise live in their rooms
+(:mod:`pipeline.builder.errors`, :mod:`pipeline.site.errors`), where rewording one re-executes
+nothing. ``HeaderError`` and ``ConfigError`` stay: the library raises them too (``open_data``,
+the dataset loaders).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
+from typing import Any
 
 
 class PipelineError(Exception):
@@ -75,43 +81,6 @@ class TrainingDiverged(PipelineError):
         return (type(self), (self.epoch, self.learning_rate, self.loss))
 
 
-class BuildLocked(PipelineError):
-    """Another build holds the lock on this build directory."""
-
-
-
-class CorruptEntry(PipelineError):
-    """A store entry failed verification; the message says what is wrong (it is rebuilt)."""
-
-
-class PackError(PipelineError):
-    """A pack file that cannot be used; the message names the file and the member."""
-
-
-class RecipeFailure(Protocol):
-    """What :class:`RecipeFailed` carries: the build's failure record.
-
-    That record is ``pipeline.builder.records.Failure``; a protocol here because the library
-    never imports the build tool.
-    """
-
-    @property
-    def summary(self) -> str: ...
-
-    def to_dict(self) -> dict[str, Any]: ...
-
-
-class RecipeFailed(PipelineError):
-    """A recipe's notebook failed; carries the failure record (cell, source, traceback)."""
-
-    def __init__(self, failure: RecipeFailure) -> None:
-        super().__init__(failure.summary)
-        self.failure = failure
-
-    def __reduce__(self) -> tuple[type[RecipeFailed], tuple[RecipeFailure]]:
-        return (type(self), (self.failure,))
-
-
 class DatasetCorrupt(PipelineError):
     """An offline copy exists but is damaged (truncated, wrong header, wrong shape).
 
@@ -160,28 +129,6 @@ class ReplayFileError(PipelineError):
 class ReplayBudgetError(ReplayFileError):
     """A replay file published for readers is over its size budget; the message says what
     takes the space and what to thin (points, epochs, layers)."""
-
-
-class HostingLimitError(PipelineError, RuntimeError):
-    """The built site breaks a hard limit of GitHub Pages (a file or the whole site too big)."""
-
-
-class ShortcodeError(PipelineError, ValueError):
-    """A shortcode is malformed or refers to something the build did not produce."""
-
-
-class UnsafeInclude(ShortcodeError):
-    """``include(...)`` was asked to inline something that is not a static HTML fragment.
-
-    Always reported, even on a page whose training diverged (where missing assets are expected).
-    """
-
-
-class ShortcodeUsageError(ShortcodeError):
-    """A shortcode called with unknown options or the wrong number of arguments.
-
-    Always reported, even on a diverged page: it is a typo in the page, not a missing picture.
-    """
 
 
 def user_errors() -> list[type[PipelineError]]:

@@ -7,8 +7,8 @@ display formatter: for a matplotlib ``Figure`` it draws a copy restyled with
 :func:`pipeline.library.palette.restyle_figure` (theme colours change, data colours stay) and adds
 it to the same display output under :data:`DARK_PNG_MIME`, as base64 PNG. The light ``image/png``
 is untouched, so the notebook, the ``.ipynb`` download and nbconvert's Markdown stay as they
-were; ``pipeline/builder/notebook_export.py`` writes the twin next to the light file
-(``x.png`` -> ``x.dark.png``) and the site pairs them.
+were; the site's notebook page (``pipeline/site/notebook_page.py``) writes the twin next to the
+light file (``x.png`` -> ``x.dark.png``) and pairs them.
 
 A PNG shown from a file (``display(Image(filename="x.png"))``) gets ``x.dark.png`` as its twin
 when that file exists (a recipe's asset drawn in both palettes).

@@ -66,6 +66,26 @@ def variant_name(name: str, palette: str) -> str:
     return (path.parent / f"{path.stem}.dark{path.suffix}").as_posix()
 
 
+#: The neutral roles :func:`neutral` knows, and the matplotlib setting each one reads.
+NEUTRAL_ROLES: dict[str, RcKeyType] = {"ink": "axes.edgecolor", "face": "axes.facecolor",
+                                       "grid": "grid.color"}
+
+
+def neutral(role: str) -> Any:
+    """A neutral colour of the palette being drawn: ``"ink"``, ``"face"`` or ``"grid"``.
+
+    Read from the active matplotlib style (``rcParams``) when called, never hard-coded, so a
+    panel or figure that takes its lines (``ink``: axes edges, reference marks), its
+    background (``face``: to blend a light image into) or its grid from here stays legible in
+    the dark palette too. Call it while drawing (in a panel's ``draw``), not at import.
+    """
+    import matplotlib
+
+    if role not in NEUTRAL_ROLES:
+        raise ValueError(f"unknown neutral colour {role!r}; use one of {', '.join(NEUTRAL_ROLES)}")
+    return matplotlib.rcParams[NEUTRAL_ROLES[role]]
+
+
 def rc_params(palette: str) -> dict[RcKeyType, Any]:
     """matplotlib rc settings for drawing new figures in ``palette`` (see :func:`rc_context`)."""
     theme = THEME[check_palette(palette)]

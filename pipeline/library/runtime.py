@@ -14,19 +14,24 @@ import math
 import os
 import platform
 import random
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipeline.library import atomic
-from pipeline.library.errors import AssetPathError
+from pipeline.library.errors import AssetPathError, ConfigError
 
 log = logging.getLogger(__name__)
 
 OUTPUTS_FILE = "outputs.json"
 OUTPUT_KINDS = ("image", "video", "gif", "iframe", "frames", "data", "replay", "html")
+#: The values the build injects after a recipe's ``parameters`` cell, with the defaults a run
+#: by hand gets when the recipe does not set them (:meth:`Explainer.from_parameters`).
+PARAMETER_DEFAULTS: dict[str, Any] = {"profile": "quick", "seed": 0, "asset_dir": "_assets",
+                                      "data_dir": None, "sizes": {}, "checkpoint_dir": None}
 
 
 def safe_asset_name(name: str) -> str:
@@ -129,6 +134,22 @@ def peak_memory() -> dict[str, float]:
                 info = tf.config.experimental.get_memory_info("GPU:0")
                 out["gpu_peak_mb"] = round(info["peak"] / 2**20, 1)
     return out
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds this kernel spent (user + system, with the child processes it waited for).
+
+    With the wall time it says how many cores a recipe kept busy; the build report and the
+    full-profile benchmark show both.
+    """
+    with contextlib.suppress(ImportError, OSError):
+        import resource
+
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        total = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+        return {"cpu_s": round(total, 1)}
+    return {}
 
 
 def _cpu_name() -> str:
@@ -239,6 +260,73 @@ def _learning_rate_of(model: Any) -> float | None:
         return None
 
 
+class _SeedKerasOnImport:
+    """A meta path finder that seeds Keras right after its first import, then removes itself.
+
+    Why not import Keras in :meth:`Explainer.seed_everything`: importing it costs seconds (its
+    backend) in a recipe that never trains a model, and authors were told to import Keras only
+    after seeding. With this finder, ``import keras`` before or after the Explainer gives the
+    same weights.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != "keras":
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        import importlib.util
+
+        spec = importlib.util.find_spec("keras")
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader, seed = spec.loader, self.seed
+        original = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            # Importing Keras and its backend draws from Python's `random` (and Keras takes
+            # the seeds of unseeded initializers from it): undo that, so the recipe's state is
+            # what seeding left, as if Keras had been imported before.
+            states = _random_states()
+            original(module)
+            _seed_keras(module, seed, states)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]  # this spec's loader only
+        return spec
+
+
+def _random_states() -> tuple[Any, Any]:
+    import numpy as np
+
+    return random.getstate(), np.random.get_state()
+
+
+def _seed_keras(keras: Any, seed: int, states: tuple[Any, Any] | None = None) -> None:
+    """``keras.utils.set_random_seed(seed)``, then Python's and NumPy's random states put back
+    to ``states`` (default: as they are now: seeded by the Explainer, maybe drawn from since)."""
+    import numpy as np
+
+    py_state, np_state = states or _random_states()
+    try:
+        keras.utils.set_random_seed(seed)
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+def _seed_keras_on_import(seed: int) -> None:
+    """Seed Keras now if it is imported, else as soon as it is (see :class:`_SeedKerasOnImport`)."""
+    for finder in [f for f in sys.meta_path if isinstance(f, _SeedKerasOnImport)]:
+        sys.meta_path.remove(finder)  # a later Explainer's seed replaces an earlier one's
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "utils"):
+        _seed_keras(keras, seed)
+    else:
+        sys.meta_path.insert(0, _SeedKerasOnImport(seed))
+
+
 class Explainer:
     """Collects a recipe's outputs, metrics and provenance; writes ``outputs.json`` at the end."""
 
@@ -268,6 +356,8 @@ class Explainer:
         self.notes: list[str] = []
         self.status: dict[str, Any] = {}
         self._started = time.perf_counter()
+        #: checkpoint files that already existed when first asked for: this run resumed them
+        self.resumed: list[str] = []
         #: outputs registered before a non-finite value was detected (None: nothing detected)
         self._finite_outputs: set[str] | None = None
         global _active
@@ -282,6 +372,41 @@ class Explainer:
         from pipeline.library import inline_dark
 
         inline_dark.install()
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any] | Any = None, *,
+                        seed: bool = True) -> Explainer:
+        """The run's Explainer from the build's parameters: ``Explainer.from_parameters(globals())``.
+
+        The build injects ``profile``, ``seed``, ``asset_dir``, ``data_dir``, ``sizes`` and
+        ``checkpoint_dir`` after the cell tagged ``parameters``; this reads them from the
+        recipe's namespace (``globals()``), a mapping, or an object with those attributes, so a
+        recipe's parameters cell needs only the values it wants by hand (typically ``sizes``).
+        Missing ones take :data:`PARAMETER_DEFAULTS`. With ``seed`` (the default) it calls
+        :meth:`seed_everything` at once, so every random number the recipe draws after this line,
+        whatever it imported before, comes from the build's seed.
+        """
+        values = dict(PARAMETER_DEFAULTS)
+        for name in PARAMETER_DEFAULTS:
+            if isinstance(parameters, Mapping):
+                if name in parameters:
+                    values[name] = parameters[name]
+            elif parameters is not None and hasattr(parameters, name):
+                values[name] = getattr(parameters, name)
+        if not isinstance(values["profile"], str) or not values["profile"]:
+            raise ConfigError(f"parameter 'profile' must be a profile name such as 'quick', got "
+                              f"{values['profile']!r}")
+        if isinstance(values["seed"], bool) or not isinstance(values["seed"], int):
+            raise ConfigError(f"parameter 'seed' must be an integer, got {values['seed']!r}")
+        if not isinstance(values["sizes"], Mapping):
+            raise ConfigError(f"parameter 'sizes' must be a mapping such as {{'epochs': 20}}, got "
+                              f"{values['sizes']!r}")
+        ex = cls(asset_dir=values["asset_dir"], profile=values["profile"], seed=values["seed"],
+                 data_dir=values["data_dir"], sizes=dict(values["sizes"]),
+                 checkpoint_dir=values["checkpoint_dir"])
+        if seed:
+            ex.seed_everything()
+        return ex
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -320,15 +445,20 @@ class Explainer:
 
     # -- reproducibility -------------------------------------------------------------------
     def seed_everything(self) -> None:
-        """Seed Python, NumPy and Keras (and TF) so a rebuild gives the same numbers."""
+        """Seed Python, NumPy and Keras (and its backend) so a rebuild gives the same numbers.
+
+        Import order does not matter: when Keras is already imported it is seeded now; when it
+        is not, it is seeded the moment the recipe imports it (:func:`_seed_keras_on_import`),
+        without importing it here (a page without a model does not pay for TensorFlow) and
+        without touching the Python and NumPy random states the recipe may have used by then.
+        Either way a model built after this call gets the same weights (tested).
+        :meth:`from_parameters` calls it for you.
+        """
         random.seed(self.seed)
         import numpy as np
 
         np.random.seed(self.seed)
-        with contextlib.suppress(ImportError):
-            import keras
-
-            keras.utils.set_random_seed(self.seed)
+        _seed_keras_on_import(self.seed)
 
     def enable_mixed_precision(self) -> str | None:
         """Switch Keras to the mixed-precision policy that is faster than float32 here, if any.
@@ -398,6 +528,8 @@ class Explainer:
         if not path.is_relative_to(self.checkpoint_dir):
             raise AssetPathError(f"checkpoint name {name!r} resolves outside the checkpoint directory")
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and clean not in self.resumed:
+            self.resumed.append(clean)  # a killed run left it: the manifest says this run resumed
         return path
 
     def add_output(self, name: str, kind: str, alt: str = "", poster: str | None = None,
@@ -497,6 +629,9 @@ class Explainer:
             "loss": _json_number(value),
             "message": message,
             "detected": "non-finite",
+            # The notebook page withholds the pictures of this cell and the later ones
+            # (every one when no epoch says when it happened).
+            "cell": _execution_count() if epoch is not None else None,
         }
         self._finite_outputs = set(self.outputs) if epoch is not None else set()
         log.warning("%s", message)
@@ -593,8 +728,10 @@ class Explainer:
             "notes": self.notes,
             "status": self.status,
             "hardware": detect_hardware(),
-            "resources": peak_memory(),
+            "resources": {**peak_memory(), **cpu_seconds()},
         }
+        if self.resumed:
+            payload["resumed_from"] = list(self.resumed)
         if withheld:
             payload["withheld"] = withheld
         from pipeline.library import deps
@@ -608,25 +745,55 @@ class Explainer:
     def _withhold_untrusted_pictures(self) -> list[str]:
         """Drop pictures registered after a non-finite value was detected; return their names.
 
-        Their files are deleted too, so no plot of NaN reaches the store or the site. The page's
-        shortcodes for them then say "not drawn: training diverged".
+        Their files are deleted too, with everything derived from them: the dark twin, the
+        poster and its twin, a frames folder and its dark folder (:func:`_derived_files`), so no
+        plot of NaN reaches the store or the site. A file a kept picture also uses stays. The
+        page's shortcodes for them then say "not drawn: training diverged".
         """
         if self._finite_outputs is None:
             return []
         withheld = [name for name, out in self.outputs.items()
                     if out.kind in VISUAL_KINDS and name not in self._finite_outputs]
-        for name in withheld:
-            out = self.outputs.pop(name)
-            for file_name in (name, out.poster):
-                if file_name and file_name not in self.outputs:
-                    target = self.asset_dir / file_name
-                    if target.is_dir():
-                        import shutil
+        gone = [self.outputs.pop(name) for name in withheld]
+        kept = {path for out in self.outputs.values() for path in _derived_files(out)}
+        import shutil
 
-                        shutil.rmtree(target, ignore_errors=True)
-                    else:
-                        target.unlink(missing_ok=True)
+        for out in gone:
+            for rel in _derived_files(out):
+                if rel in kept:
+                    continue
+                target = self.asset_dir / rel
+                if target.is_dir():
+                    shutil.rmtree(target, ignore_errors=True)
+                else:
+                    target.unlink(missing_ok=True)
         if withheld:
             log.warning("not publishing %d picture(s) drawn after training diverged: %s",
                         len(withheld), ", ".join(withheld))
         return withheld
+
+
+def _derived_files(out: Output) -> set[str]:
+    """The asset files and folders an output stands for: itself, its poster, the dark twins
+    of both (registered with ``dark=`` or written by the naming rule,
+    :func:`pipeline.library.palette.variant_name`), and for a frames index its whole folder."""
+    from pipeline.library.palette import variant_name
+
+    names = {out.name, *(v for v in (out.poster, out.extra.get("dark")) if isinstance(v, str))}
+    names |= {variant_name(n, "dark") for n in list(names)}
+    files = set(names)
+    for name in names:
+        if out.kind == "frames" and name.endswith("/index.json"):
+            files.add(name.rsplit("/", 1)[0])  # the folder of the frames
+    return files
+
+
+def _execution_count() -> int | None:
+    """The number of the notebook cell running now (``In [N]``), or None outside IPython."""
+    with contextlib.suppress(ImportError):
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None:
+            return int(shell.execution_count)
+    return None

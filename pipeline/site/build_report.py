@@ -5,13 +5,18 @@ totals on the same page. Here each row is a recipe's current build (its manifest
 profile, device, training / rendering / whole-run seconds, peak memory, whether the last build
 executed or came from the cache, the data it used and the build date. The table is plain HTML
 sorted in the browser by ``pipeline/site/assets/nnx-sort.js`` (no library from a CDN); without
-JavaScript it reads as a table sorted by total time. Pure functions over manifests and states;
-the markup is ``templates/build_report_table.html`` and ``templates/build_report.md``.
+JavaScript it reads as a table sorted by total time. A device shared by every row is said once,
+above the table, instead of in a column; the table fits a 1280 px page, and below 45em each row
+becomes a block of labelled cells (``nnx.css``), so it fits a 390 px phone too.
+
+The page is a list of :class:`ReportSection` (the cost table is the first), so another section
+is one more item. Pure functions over manifests and states; the markup is
+``templates/build_report.md``, ``build_report_cost.md`` and ``build_report_table.html``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,30 +119,88 @@ def totals(rows: list[ReportRow]) -> dict[str, Any]:
     }
 
 
-COLUMNS = ("Explainer", "Profile", "Device", "Train (s)", "Render (s)", "Whole run (s)",
-           "Peak memory (MB)", "Cache", "Data used", "Built")
-NUMERIC = {3, 4, 5, 6}
-SORTED_BY = 5  # the table comes sorted by the whole run, slowest first
+@dataclass(frozen=True)
+class Column:
+    """One column of the cost table: its heading, its cells' label on narrow screens, how it
+    sorts, and the row's ``(sort key, shown text)`` for it."""
+
+    name: str
+    cell: Callable[[ReportRow], tuple[str, str]]
+    numeric: bool = False
+
+
+def _built(value: str | None) -> tuple[str, str]:
+    """An ISO build time shown as ``2026-12-06 21:46`` (the full stamp sorts)."""
+    if not value:
+        return "", "–"
+    return value, value[:16].replace("T", " ")
+
+
+COLUMNS = (
+    Column("Profile", lambda r: (r.profile or "", r.profile or "–")),
+    Column("Device", lambda r: (r.device, r.device or "–")),
+    Column("Train (s)", lambda r: _num(r.train_s), numeric=True),
+    Column("Render (s)", lambda r: _num(r.render_s), numeric=True),
+    Column("Whole run (s)", lambda r: _num(r.total_s), numeric=True),
+    Column("Peak memory (MB)", lambda r: _num(r.peak_mb, 0), numeric=True),
+    Column("Cache", lambda r: (r.cache, r.cache)),
+    Column("Data used", lambda r: (r.data, r.data or "–")),
+    Column("Built", lambda r: _built(r.built_at)),
+)
+SORTED_BY = "Whole run (s)"  # the table comes sorted by the whole run, slowest first
+
+
+def shared_device(rows: list[ReportRow]) -> str | None:
+    """The device every built recipe ran on, when it is one (then said once, above the table)."""
+    devices = {r.device for r in rows if r.device}
+    return devices.pop() if len(devices) == 1 else None
 
 
 def report_html(rows: list[ReportRow]) -> str:
-    """The sortable table (slowest first) with a totals row in ``<tfoot>``."""
+    """The sortable table (slowest first) with a totals row in ``<tfoot>``.
+
+    The Device column is left out when every row would repeat the same device
+    (:func:`shared_device`; the page says it once, above the table).
+    """
     rows = sorted(rows, key=lambda r: -(r.total_s or 0.0))
-    columns = [{"name": c, "numeric": i in NUMERIC, "sorted": i == SORTED_BY}
-               for i, c in enumerate(COLUMNS)]
-    shown = []
-    for r in rows:
-        cells = [(r.profile or "", r.profile or "–"), (r.device, r.device or "–")]
-        cells += [_num(value) for value in (r.train_s, r.render_s, r.total_s)]
-        cells.append(_num(r.peak_mb, 0))
-        cells.append((r.cache, r.cache))
-        cells.append((r.data, r.data or "–"))
-        cells.append((r.built_at or "", r.built_at or "–"))
-        shown.append({"slug": r.slug, "title": r.title, "url": r.url, "cells": cells})
-    return render("build_report_table.html", columns=columns, rows=shown, totals=totals(rows))
+    shown_columns = [c for c in COLUMNS if c.name != "Device" or shared_device(rows) is None]
+    columns = [{"name": "Explainer", "numeric": False, "sorted": False}] + [
+        {"name": c.name, "numeric": c.numeric, "sorted": c.name == SORTED_BY}
+        for c in shown_columns]
+    shown = [{"slug": r.slug, "title": r.title, "url": r.url,
+              "cells": [(c.name, *c.cell(r)) for c in shown_columns]} for r in rows]
+    t = totals(rows)
+    foot = {"Train (s)": f"{t['train_s']:,.1f}", "Render (s)": f"{t['render_s']:,.1f}",
+            "Whole run (s)": f"{t['total_s']:,.1f}",
+            "Peak memory (MB)": "–" if t["peak_mb"] is None else f"{t['peak_mb']:,.0f} (largest)",
+            "Cache": f"{t['executed']} executed, {t['cached']} from cache"}
+    return render("build_report_table.html", columns=columns, rows=shown, totals=t,
+                  foot=[(c.name, foot.get(c.name, "")) for c in shown_columns])
 
 
-def report_page(rows: list[ReportRow], site_built_at: str) -> str:
-    """The Markdown page: a sentence of totals, then the table."""
+@dataclass(frozen=True)
+class ReportSection:
+    """One ``##`` section of the page: a title and its Markdown (raw HTML allowed)."""
+
+    title: str
+    body: str
+
+
+def cost_section(rows: list[ReportRow]) -> ReportSection:
+    """What every explainer cost: the device (once, when shared), then the sortable table."""
+    return ReportSection("What each explainer cost", render(
+        "build_report_cost.md", device=shared_device(rows), table=Markup(report_html(rows))))
+
+
+def report_page(rows: list[ReportRow], site_built_at: str,
+                sections: Sequence[ReportSection] = (), mixed_note: str = "") -> str:
+    """The page's Markdown: a sentence of totals, then its sections, the cost table first.
+
+    ``sections`` are further sections, in order (the page is a list of sections so that others
+    can be added without touching the table: each explainer against its article is one,
+    ``extras.build_report_sections``); ``mixed_note`` warns when the rows come from more than
+    one profile. The title is the page's one ``#`` heading; the page's front matter is mkdocs'
+    (``extras.add_build_report``), never part of this text.
+    """
     return render("build_report.md", totals=totals(rows), site_built_at=site_built_at,
-                  table=Markup(report_html(rows)))
+                  sections=[cost_section(rows), *sections], mixed_note=Markup(mixed_note))

@@ -81,6 +81,11 @@ class ExplainersConfig(Config):
     #: The build store the site reads (``python -m pipeline build`` writes it); relative to
     #: ``mkdocs.yml``. The repository's ``mkdocs.yml`` sets ``!ENV [NNX_BUILD_DIR, build]``.
     build_dir = c.Dir(exists=False, default="build")
+    #: Offline data copies the recipes read, relative to ``mkdocs.yml``. Read by the build tool
+    #: (:mod:`pipeline.builder.site_config`), after ``--data-dir`` and ``$NNX_DATA_DIR``; the
+    #: site itself never reads data. Not set: no offline copies (Keras cache, downloads, the
+    #: copies packages ship).
+    data_dir = c.Optional(c.Type(str))
     #: Every recipe must have a result: an unbuilt one fails ``--strict`` instead of showing the
     #: "not built yet" placeholder (full builds set ``NNX_REQUIRE_ALL=1``).
     require_all = Flag(default=False)

@@ -10,21 +10,27 @@ order and titles) and ``hosting`` (``page_budget_mb``, ``max_file_mb``, ``max_si
 from __future__ import annotations
 
 import logging
+import posixpath
 import time
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
+
 from pipeline.builder.records import Manifest
-from pipeline.library.errors import HostingLimitError
-from pipeline.site.build_report import report_page, row_for
+from pipeline.site.article_comparison import rows_for, site_table
+from pipeline.site.build_report import ReportSection, report_page, row_for
 from pipeline.site.config import HostingConfig
+from pipeline.site.errors import HostingLimitError
 from pipeline.site.hosting_limits import (
     MAX_SITE_BYTES,
     MB,
     check_hard_limits,
     pages_over_budget,
 )
-from pipeline.site.nav import BUILD_REPORT_PAGE, NavPage, learning_path_nav
+from pipeline.site.nav import BUILD_REPORT_PAGE, BUILD_REPORT_TITLE, NavPage, learning_path_nav
+from pipeline.site.profile_notes import mixed_profiles_note
+from pipeline.site.render import render
 from pipeline.site.thumbnails import THUMBNAIL_DIR, make_thumbnail
 
 log = logging.getLogger("mkdocs.plugins.nnx")
@@ -61,25 +67,54 @@ def add_build_report(files: Any, config: Any) -> None:
     from mkdocs.structure.files import File
 
     if files.get_file_from_path(BUILD_REPORT_PAGE) is None:
-        files.append(File.generated(config, BUILD_REPORT_PAGE, content="# How this site was built\n"))
+        # Front matter here, in the page's source, where mkdocs reads it: the text the plugin
+        # puts in the page at page time (report_page) is Markdown only.
+        files.append(File.generated(config, BUILD_REPORT_PAGE, content=(
+            f"---\ntitle: {BUILD_REPORT_TITLE}\n---\n\n# {BUILD_REPORT_TITLE}\n")))
 
 
 def is_build_report(page: Any) -> bool:
     return page.file.src_uri == BUILD_REPORT_PAGE and page.file.generated_by is not None
 
 
+def _page_url(recipe: Any, docs: Path, page: Any, files: Any) -> str | None:
+    """The URL of ``recipe``'s page relative to ``page`` (for raw HTML), or None."""
+    if recipe.page is None:
+        return None
+    target = files.get_file_from_path(recipe.page.relative_to(docs).as_posix())
+    return str(target.url_relative_to(page.file)) if target else None
+
+
+def build_report_sections(results: dict[str, Any], docs: Path, page: Any, files: Any
+                          ) -> list[ReportSection]:
+    """The report page's sections after the cost table, in order: each explainer against its
+    article (:mod:`pipeline.site.article_comparison`). Another section is one more item here."""
+    comparisons = []
+    for res in results.values():
+        recipe = res["recipe"]
+        # a Markdown link to the page's source, which mkdocs checks and rewrites (the HTML URL
+        # goes into raw HTML, which it does not)
+        source = (posixpath.relpath(recipe.page.relative_to(docs).as_posix(),
+                                    posixpath.dirname(page.file.src_uri) or ".")
+                  if _page_url(recipe, docs, page, files) is not None else None)
+        comparisons.append((recipe.header.title, source,
+                            rows_for(res.get("claims") or [], res.get("manifest"))))
+    comparison = site_table(comparisons)
+    sections = []
+    if comparison:
+        sections.append(ReportSection("Each explainer against its article", render(
+            "build_report_articles.md", comparison=Markup(comparison))))
+    return sections
+
+
 def build_report_markdown(results: dict[str, Any], docs: Path, page: Any, files: Any) -> str:
     """The report page's Markdown, with links relative to the page."""
-    rows = []
-    for slug, res in results.items():
-        recipe = res["recipe"]
-        url = None
-        if recipe.page is not None:
-            target = files.get_file_from_path(recipe.page.relative_to(docs).as_posix())
-            url = target.url_relative_to(page.file) if target else None
-        rows.append(row_for(slug, recipe.header.title, url, res.get("manifest"),
-                            res.get("state") or {}))
-    return report_page(rows, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    rows = [row_for(slug, res["recipe"].header.title, _page_url(res["recipe"], docs, page, files),
+                    res.get("manifest"), res.get("state") or {})
+            for slug, res in results.items()]
+    return report_page(rows, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                       build_report_sections(results, docs, page, files),
+                       mixed_note=mixed_profiles_note(r.profile for r in rows))
 
 
 def check_hosting_limits(site: Path, hosting: HostingConfig, log: logging.Logger,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pipeline.library.errors import HostingLimitError
+from pipeline.site.errors import HostingLimitError
 
 MB = 1_000_000
 #: https://docs.github.com/en/pages/getting-started-with-github-pages/github-pages-limits

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import logging
 import posixpath
 import re
 from collections.abc import Callable
@@ -20,10 +21,13 @@ from typing import Any
 from markupsafe import Markup
 
 from pipeline.builder.records import Failure, FailureKind, Manifest, RecipeState, read_state
-from pipeline.library.errors import ShortcodeError, ShortcodeUsageError, UnsafeInclude
 from pipeline.library.suggest import did_you_mean
+from pipeline.site.errors import ShortcodeError, ShortcodeUsageError, UnsafeInclude
 from pipeline.site.render import render
 from pipeline.site.render import seconds as _fmt_seconds
+from pipeline.site.sanitize import describe, one_block, sanitize
+
+log = logging.getLogger("mkdocs.plugins.nnx")
 
 SHORTCODE_RE = re.compile(r"\{\{\s*([a-z_]+)\((.*?)\)\s*\}\}", re.DOTALL)
 
@@ -256,15 +260,7 @@ def sc_iframe(ctx: PageContext, name: str, height: int = 600, title: str | None 
 
 #: What ``include(...)`` inlines: HTML fragments only (a table, a list), never a whole page.
 INCLUDE_SUFFIXES = (".html", ".htm")
-#: A fragment is inlined into the page itself, so it must not be able to run anything there.
 INCLUDE_MAX_BYTES = 512 * 1024
-_SCRIPT_RES = (
-    (re.compile(r"<\s*script\b", re.IGNORECASE), "a <script> element"),
-    (re.compile(r"<[a-z][^>]*?\son[a-z]+\s*=", re.IGNORECASE | re.DOTALL),
-     "an event-handler attribute (on...=)"),
-    (re.compile(r"(?:href|src|action|formaction|data)\s*=\s*[\"']?\s*javascript:", re.IGNORECASE),
-     "a javascript: URL"),
-)
 _DOCUMENT_RE = re.compile(r"<!doctype\b|<\s*(?:html|head|body)\b", re.IGNORECASE)
 
 
@@ -272,8 +268,10 @@ def sc_include(ctx: PageContext, name: str) -> str:
     """Inline an HTML fragment asset (e.g. a table from ``pipeline.library.tables.html_table``).
 
     Refused, with the page and the asset named: anything but ``.html``/``.htm``, a whole
-    document (``<html>``, ``<body>``: use ``iframe(...)``), and anything that could run script
-    in the page (``<script>``, ``on...=`` attributes, ``javascript:`` URLs).
+    document (``<html>``, ``<body>``: use ``iframe(...)``) and a fragment over
+    :data:`INCLUDE_MAX_BYTES`. Everything else is inlined after :mod:`pipeline.site.sanitize`
+    removed whatever could run, navigate or restyle the page; a warning names the asset and
+    what was removed (so ``mkdocs build --strict`` fails), a note what was merely unlisted.
     """
     where = f"page {ctx.page!r}" if ctx.page else "this page"
     what = f"asset {name!r} of recipe {ctx.slug!r}"
@@ -297,22 +295,24 @@ def sc_include(ctx: PageContext, name: str) -> str:
         text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ShortcodeError(f"{where}: cannot read {what}: {exc}") from None
-    for pattern, label in _SCRIPT_RES:
-        if pattern.search(text):
-            raise UnsafeInclude(
-                f"{where} includes {what}, which contains {label}; include() inlines only "
-                "static HTML (tables, lists, text). Use iframe() for interactive pages."
-            )
     if _DOCUMENT_RE.search(text):
         raise UnsafeInclude(
             f"{where} includes {what}, which is a whole HTML document, not a fragment; write "
             "only the element (e.g. the <table>) or show the page with iframe()."
         )
-    # One raw-HTML block for Markdown: the wrapper starts the line, and blank lines inside the
-    # fragment would end the block early, so they are dropped.
-    body = "\n".join(line for line in text.strip().splitlines() if line.strip())
-    # Checked above to be static markup, so it is inlined as it is (not escaped).
-    return render("include.html", name=name, fragment=Markup(body))
+    clean = sanitize(text)
+    if clean.unsafe:
+        ctx.warnings.append(
+            f"{{{{ include(...) }}}}: {where} includes {what}, which held what could run, "
+            f"navigate or restyle the page; removed: {describe(clean.removed)}. The rest is "
+            "shown. Write tables with pipeline.library.tables.html_table(), which escapes "
+            "every cell.")
+    if clean.inert:
+        log.info("%s: %s: dropped markup the page does not use: %s", ctx.page, what,
+                 describe(clean.inert))
+    # One raw-HTML block for Markdown: the wrapper starts the line, no blank line inside.
+    # Sanitised above, so inlined as it is (not escaped).
+    return render("include.html", name=name, fragment=Markup(one_block(clean.html)))
 
 
 def sc_metric(ctx: PageContext, name: str, fmt: str = "") -> str:

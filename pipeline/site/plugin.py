@@ -33,8 +33,17 @@ from pipeline.library.errors import HeaderError
 from pipeline.library.palette import variant_name
 from pipeline.site import extras as site_extras
 from pipeline.site import page_assets
+from pipeline.site.article_comparison import (
+    Claim,
+    ClaimError,
+    page_table,
+    parse_claims,
+    read_page_meta,
+    rows_for,
+)
 from pipeline.site.config import ExplainersConfig, moved_extra_options
 from pipeline.site.hosting_limits import MB, file_problem, hosting_banner, oversized
+from pipeline.site.notebook_page import NotebookPage, export_page, read_notebook
 from pipeline.site.pages import (
     PageContext,
     divergence_notice,
@@ -48,6 +57,7 @@ from pipeline.site.pages import (
     unlink_unbuilt_assets,
     unusable_result_banner,
 )
+from pipeline.site.profile_notes import profile_sentence
 from pipeline.site.render import render
 from pipeline.site.thumbnails import make_thumbnail, thumbnail_path
 
@@ -73,6 +83,8 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
 
     def __init__(self) -> None:
         self._reset(Path("content"), None)
+        #: exported notebook pages by (stored notebook, size, mtime, withheld cells)
+        self._notebook_pages: dict[tuple[str, int, int, int | None], NotebookPage] = {}
         #: ``mkdocs serve``: hosting limits warn (log and page) instead of ending the preview.
         self.serving = False
 
@@ -100,7 +112,8 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
             log.warning("%s", err)
         results = {}
         for r in recipes:
-            results[r.slug] = {"recipe": r, **_current_result(bdir, r.slug)}
+            results[r.slug] = {"recipe": r, **_current_result(bdir, r.slug),
+                               "claims": _article_claims(r, docs)}
         for err in errors:
             # A recipe whose header no longer parses keeps its page and last good result
             # online, marked as such, until the header is fixed (it is the author's typo, not
@@ -143,27 +156,59 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
                     site_extras.add_dark_thumbnail(files, config, res, entry, thumb, slug,
                                                    AssetFile)
             for rel in sorted(res["manifest"].files):
-                path = entry / rel
                 if rel.startswith("assets/"):
                     name = rel[len("assets/"):]
                     if name != "outputs.json":
                         files.append(AssetFile.generated(config, f"assets/{slug}/{name}",
-                                                         abs_src_path=str(path)))
-                    continue
-                if not rel.startswith("notebook/"):
-                    continue
-                name = rel[len("notebook/"):]
-                if name == f"{slug}.md":
-                    page_dir = (f"notebooks/{slug}/" if config["use_directory_urls"]
-                                else "notebooks/")
-                    files.append(File.generated(config, f"notebooks/{name}",
-                                                content=_notebook_page(slug, res, path, page_dir)))
-                else:
-                    files.append(AssetFile.generated(config, f"notebooks/{name}",
-                                                     abs_src_path=str(path)))
+                                                         abs_src_path=str(entry / rel)))
+            self._add_notebook_page(files, config, slug, res, entry)
         site_extras.add_build_report(files, config)
         page_assets.add_files(files, config, AssetFile)
         return files
+
+    def _add_notebook_page(self, files: Files, config: MkDocsConfig, slug: str,
+                           res: dict[str, Any], entry: Path) -> None:
+        """Register ``notebooks/<slug>.md``, its images and its download, exported now from the
+        entry's stored notebook (:mod:`pipeline.site.notebook_page`); what the export removed
+        is a warning naming the cell."""
+        manifest: Manifest = res["manifest"]
+        stored = f"notebook/{slug}.ipynb"
+        if not manifest.has_file(stored):
+            return
+        page = self._exported(entry / stored, slug, manifest)
+        for message in page.removed:
+            log.warning("notebooks/%s.md: %s", slug, message)
+        for message in page.notes:
+            log.info("notebooks/%s.md: %s", slug, message)
+        if page.withheld:
+            log.info("notebooks/%s.md: %d picture(s) withheld: drawn after training diverged",
+                     slug, page.withheld)
+        page_dir = f"notebooks/{slug}/" if config["use_directory_urls"] else "notebooks/"
+        files.append(File.generated(config, f"notebooks/{slug}.md",
+                                    content=_notebook_page(slug, res, page, page_dir)))
+        for rel, data in sorted(page.files.items()):
+            files.append(AssetFile.generated(config, f"notebooks/{rel}", content=data))
+        files.append(AssetFile.generated(config, f"notebooks/{slug}.ipynb", content=page.download))
+
+    def _exported(self, path: Path, slug: str, manifest: Manifest) -> NotebookPage:
+        """:func:`export_page` of a stored notebook, kept while the file is unchanged (the
+        rebuilds of ``mkdocs serve`` export only what a build replaced)."""
+        st = path.stat()
+        untrusted = manifest.status.untrusted_from_cell
+        key = (str(path), st.st_size, st.st_mtime_ns, untrusted)
+        page = self._notebook_pages.get(key)
+        if page is None:
+            folder = path.parent
+
+            def stored(rel: str) -> bytes | None:
+                target = folder / rel
+                ok = manifest.has_file(f"notebook/{rel}") and target.is_file()
+                return target.read_bytes() if ok else None
+
+            page = export_page(read_notebook(path.read_bytes()), slug,
+                               untrusted_from_cell=untrusted, stored=stored)
+            self._notebook_pages[key] = page
+        return page
 
     def _page_slug(self, page: Page) -> str | None:
         meta_slug = page.meta.get("recipe") if getattr(page, "meta", None) else None
@@ -247,6 +292,12 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
         )
         if res is None and "{{" not in markdown:
             return markdown
+        if slug is not None and page.file.src_uri == f"notebooks/{slug}.md":
+            # A notebook page is code and outputs, not prose: a "{{ ... }}" a cell prints is
+            # text, never a shortcode; it keeps its recipe's provenance box.
+            if ctx.manifest is None:
+                return markdown
+            return markdown.rstrip() + "\n\n" + provenance_box(ctx.manifest)
         out = expand_shortcodes(markdown, ctx)
         if ctx.unbuilt_ok and slug:  # unbuilt_ok implies a result, found by slug
             out = unlink_unbuilt_assets(out, slug)
@@ -257,8 +308,9 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
         if _unbuilt(res) and not ctx.unbuilt_ok:
             log.warning("%s: recipe %r has not been built; run "
                         "`python -m pipeline build --only %s`", page.file.src_uri, slug, slug)
-        banners = [self._hosting_banner(slug, res), stale_banner(ctx.state, ctx.manifest),
-                   divergence_notice(ctx.manifest)]
+        banners = [self._hosting_banner(slug, res),
+                   profile_sentence(ctx.manifest.profile if ctx.manifest else None),
+                   stale_banner(ctx.state, ctx.manifest), divergence_notice(ctx.manifest)]
         if ctx.unbuilt_ok:
             banners.append(unbuilt_placeholder(slug))
         if res.get("header_error"):
@@ -270,6 +322,9 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
             out = _after_title(out, banner)
         if ctx.notebook_url and "notebook_link(" not in markdown:
             out = out.rstrip() + "\n\n" + expand_shortcodes("{{ notebook_link() }}", ctx) + "\n"
+        if res.get("claims"):
+            out = (out.rstrip() + "\n\n## This explainer against its article\n\n"
+                   + page_table(rows_for(res["claims"], ctx.manifest)))
         if ctx.manifest is not None and "provenance(" not in markdown:
             out = out.rstrip() + "\n\n" + provenance_box(ctx.manifest)
         return out
@@ -310,6 +365,20 @@ def _current_result(bdir: BuildDir, slug: str) -> dict[str, Any]:
     return {"state": state, "entry": entry, "manifest": manifest, "problem": problem}
 
 
+def _article_claims(recipe: Recipe, docs: Path) -> list[Claim]:
+    """The claims in the recipe page's front matter; a malformed entry is a warning (strict
+    builds fail) and the page shows no comparison rather than a wrong one."""
+    if recipe.page is None:
+        return []
+    rel = recipe.page.relative_to(docs).as_posix() if recipe.page.is_relative_to(docs) \
+        else str(recipe.page)
+    try:
+        return parse_claims(read_page_meta(recipe.page), rel)
+    except (ClaimError, OSError) as exc:
+        log.warning("%s", exc)
+        return []
+
+
 def _recipe_from_last_result(bdir: BuildDir, docs: Path, err: HeaderError) -> Recipe | None:
     """A stand-in for a recipe with a broken header, from its last good manifest (if any)."""
     path = docs / err.path
@@ -329,7 +398,7 @@ def _recipe_from_last_result(bdir: BuildDir, docs: Path, err: HeaderError) -> Re
                   content_root=docs)
 
 
-def _notebook_page(slug: str, res: dict[str, Any], path: Path, page_dir: str) -> str:
+def _notebook_page(slug: str, res: dict[str, Any], page: NotebookPage, page_dir: str) -> str:
     """The page of the executed notebook: a heading, a download link, then the notebook.
 
     ``page_dir`` is the folder of the page's URL (``notebooks/<slug>/`` with directory URLs):
@@ -339,50 +408,51 @@ def _notebook_page(slug: str, res: dict[str, Any], path: Path, page_dir: str) ->
     return render("notebook_page.md", title=manifest.title or slug,
                   recipe_path=res["recipe"].rel_path, profile=manifest.profile,
                   slug=slug,
-                  notebook=notebook_image_alts(path.read_text(encoding="utf-8"),
-                                               manifest.outputs,
-                                               size_of=_image_size_in(path.parent),
-                                               dark_of=_dark_twin_in(slug, manifest, path.parent,
+                  notebook=notebook_image_alts(page.markdown, manifest.outputs,
+                                               size_of=_image_size_in(page.files),
+                                               dark_of=_dark_twin_in(slug, manifest, page.files,
                                                                      page_dir)))
 
 
-def _dark_twin_in(slug: str, manifest: Manifest, folder: Path, page_dir: str
+def _dark_twin_in(slug: str, manifest: Manifest, files: dict[str, bytes], page_dir: str
                   ) -> Callable[[str, str | None], tuple[str, str] | None]:
     """``(src, saved name) -> (light URL, dark URL)`` of a notebook image with a dark twin.
 
     A figure saved with ``save_figure`` pairs with the recipe's ``<name>.dark.png`` asset (when
-    the store entry lists it); any other image with the ``.dark.png`` the kernel wrote next to
-    it (``notebook_export.dark_twins``). URLs are relative to the page's URL folder.
+    the store entry lists it); any other image with the ``.dark.png`` the kernel drew for it
+    (``notebook_page.dark_twins``). URLs are relative to the page's URL folder.
     """
     dark_assets = {o.get("name"): (o.get("extra") or {}).get("dark") for o in manifest.outputs}
 
     def dark_of(src: str, saved: str | None) -> tuple[str, str] | None:
         light_path = posixpath.normpath(posixpath.join("notebooks", src))
-        if not light_path.startswith("notebooks/") or not (folder / src).is_file():
+        if not light_path.startswith("notebooks/") or src not in files:
             return None
         light = posixpath.relpath(light_path, page_dir)
         dark_asset = dark_assets.get(saved) if saved else None
         if dark_asset and manifest.has_file(f"assets/{dark_asset}"):
             return light, posixpath.relpath(f"assets/{slug}/{dark_asset}", page_dir)
         twin = variant_name(src, "dark")
-        if (folder / twin).is_file():
+        if twin in files:
             return light, posixpath.relpath(posixpath.join("notebooks", twin), page_dir)
         return None
 
     return dark_of
 
 
-def _image_size_in(folder: Path) -> Callable[[str], tuple[int, int] | None]:
-    """``src -> (width, height)`` of an image under ``folder`` (None if unknown or outside)."""
+def _image_size_in(files: dict[str, bytes]) -> Callable[[str], tuple[int, int] | None]:
+    """``src -> (width, height)`` of an exported image (None if unknown)."""
 
     def size_of(src: str) -> tuple[int, int] | None:
-        path = (folder / src).resolve()
-        if not path.is_relative_to(folder.resolve()) or not path.is_file():
+        data = files.get(src)
+        if data is None:
             return None
         try:
+            import io
+
             from PIL import Image
 
-            with Image.open(path) as im:
+            with Image.open(io.BytesIO(data)) as im:
                 return im.size
         except Exception:  # noqa: BLE001 - SVG or unreadable: the browser sizes it on load
             return None

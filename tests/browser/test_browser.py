@@ -45,7 +45,7 @@ from tests.browser_support import (
     scrubber_problems,
     site_pages,
 )
-from tests.conftest import REPO_ROOT, MiniProject, tiny_recipe
+from tests.conftest import REPO_ROOT, MiniProject, missing, need_module, tiny_recipe
 from tests.sitebuild import build_site
 
 pytestmark = pytest.mark.browser
@@ -293,7 +293,7 @@ class PageReport:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: `apt-get install -y chromium` (never a downloaded browser)")
+        missing(f"Chromium at {CHROMIUM}", "`apt-get install -y chromium` (never a downloaded browser)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -718,7 +718,7 @@ def test_notebook_page_swaps_its_images_and_never_fetches_the_other(
 def test_hiplot_page_follows_the_palette(browser: Any, tmp_path: Path) -> None:
     """HiPlot's dark theme as the embedding page's palette is, on load and on a toggle; on its
     own, as the palette Material stored; its data colours are the same in both themes."""
-    pytest.importorskip("hiplot")
+    need_module("hiplot")
     from pipeline.library.hiplot_export import parallel_coordinates
 
     rows = [{"epoch": e, "loss": 1.0 / (e + 1)} for e in range(1, 9)]
@@ -907,9 +907,47 @@ def test_build_report_table_sorts_from_the_keyboard(browser: Any, fixture_site: 
         assert slugs() == ["replay", "palette", "alpha"]
         # numbers sort as numbers (slowest first), whatever their text
         page.locator("table.nnx-sortable th button", has_text="Whole run").click()
-        keys = rows.evaluate_all("rs => rs.map(r => Number(r.children[5].dataset.nnxKey))")
+        keys = rows.evaluate_all("rs => rs.map(r => Number("
+                                 "r.querySelector('[data-label^=\"Whole run\"]').dataset.nnxKey))")
         assert keys == sorted(keys, reverse=True) and all(k > 0 for k in keys)
         assert "Total (" in page.locator("table.nnx-sortable tfoot").inner_text()
+        assert_none(console_problems(visit))
+
+
+_REPORT_LAYOUT = """() => {
+  const table = document.querySelector('.nnx-build-report table');
+  const column = table.closest('article').getBoundingClientRect();
+  const box = table.getBoundingClientRect();
+  const clipped = Array.from(table.querySelectorAll('th, td')).filter(c =>
+    c.getClientRects().length && (c.getBoundingClientRect().right > column.right + 0.5
+                                  || c.scrollWidth > c.clientWidth + 1)).map(c => c.textContent);
+  return {overflow: box.right - column.right, pageOverflow: document.documentElement.scrollWidth
+          - document.documentElement.clientWidth, clipped: clipped,
+          h1: Array.from(document.querySelectorAll('article h1'),
+                         h => h.textContent.replace('\u00b6', '').trim()),
+          text: document.querySelector('article').innerText,
+          toc: Array.from(document.querySelectorAll('.md-sidebar--secondary .md-nav__link'),
+                          a => a.textContent.trim())};
+}"""
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_build_report_fits_says_its_title_and_device_once(browser: Any, fixture_site: Site,
+                                                          width: int) -> None:
+    """Issue 25: front matter rendered as a heading, a table cut off at 1280 px, the device
+    repeated in every row. Every cell is inside the content column at a phone's and a
+    laptop's width; the title is the one <h1>; the shared device is said once."""
+    base = fixture_site.base
+    with open_page(browser, base + "build-report/", base,
+                   viewport={"width": width, "height": 900}) as (page, visit):
+        layout = page.evaluate(_REPORT_LAYOUT)
+        assert layout["h1"] == ["How this site was built"]
+        assert "title:" not in layout["text"] and not [t for t in layout["toc"] if "title" in t]
+        assert layout["overflow"] <= 0.5 and layout["pageOverflow"] <= 0, layout
+        assert layout["clipped"] == [], layout["clipped"]
+        cpu = page.locator("article").inner_text().count(" cores)")
+        assert cpu == 1 and "Every explainer was built on" in layout["text"]
+        assert page.locator(".nnx-build-report table th", has_text="Device").count() == 0
         assert_none(console_problems(visit))
 
 

@@ -18,7 +18,7 @@ import re
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, SHARED_DATA
+from tests.conftest import REPO_ROOT, SHARED_DATA, need_data
 from tests.sitebuild import build_real_recipes, real_build_dir
 
 pytestmark = pytest.mark.slow
@@ -29,8 +29,7 @@ PAGE = REPO_ROOT / "content" / "cifar" / f"{SLUG}.md"
 
 @pytest.fixture(scope="module")
 def cifar_build(tmp_path_factory):
-    if not (SHARED_DATA / "cifar10" / "yoongikim_test_jpeg").is_dir():
-        pytest.skip(f"the offline CIFAR-10 pool is not at {SHARED_DATA}")
+    need_data("cifar10", "yoongikim_test_jpeg")
     build_dir = real_build_dir(tmp_path_factory.mktemp("cifar") / "build")
     return build_real_recipes(build_dir, [SLUG], SHARED_DATA)[SLUG]
 

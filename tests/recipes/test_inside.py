@@ -18,7 +18,7 @@ import re
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, SHARED_DATA
+from tests.conftest import REPO_ROOT, SHARED_DATA, need_data
 from tests.sitebuild import build_real_recipes, real_build_dir
 
 pytestmark = pytest.mark.slow
@@ -31,8 +31,7 @@ SLUGS = (AUTOENCODER, CNN, IMAGENET)
 
 @pytest.fixture(scope="module")
 def inside_build(tmp_path_factory):
-    if not (SHARED_DATA / "mnist").is_dir():
-        pytest.skip(f"the offline datasets are not at {SHARED_DATA}")
+    need_data("mnist")
     build_dir = real_build_dir(tmp_path_factory.mktemp("inside") / "build")
     return build_real_recipes(build_dir, SLUGS, SHARED_DATA)
 

@@ -158,8 +158,9 @@ def test_published_assets_are_complete_and_playable(built, slug):
 
     recipe = next(r for r in discover_all(REPO_ROOT / "content")[0] if r.slug == slug)
     assert recipe.header.thumbnail == "poster.png" and recipe.header.section == "replay"
-    timings = manifest["timings"]
-    assert timings["train"] + timings["render"] < 120, timings  # seconds; loose on 2 shared cores
+    # How long it took is the benchmarks' business (`python -m benchmarks`: firstbuild lists
+    # every recipe's seconds), not a correctness test's.
+    assert manifest["timings"]["train"] > 0 and manifest["timings"]["render"] > 0
 
 
 @pytest.mark.parametrize("slug", SLUGS)

@@ -142,7 +142,7 @@ def test_bench_report_on_a_mini_project(mini, tmp_path, monkeypatch) -> None:
     assert machine["cpu_count"] >= 1 and machine["cpu"] and isinstance(machine["gpus"], list)
     assert {"tensorflow", "keras", "numpy", "mkdocs"} <= set(report["versions"])
     assert report["options"]["recipes"] == ["alpha", "beta"]
-    assert report["options"]["sections"] == ["build", "jobs", "incremental"]  # no threads
+    assert report["options"]["sections"] == ["build", "jobs", "incremental", "stops"]  # no threads
 
     build = report["results"]["build"]
     assert build["cold"]["statuses"] == {"alpha": "ran", "beta": "ran"}
@@ -158,7 +158,12 @@ def test_bench_report_on_a_mini_project(mini, tmp_path, monkeypatch) -> None:
     assert jobs["parallel"]["jobs"] == 2 and jobs["parallel"]["ran"] == 2
     assert jobs["speedup"] == pytest.approx(jobs["serial_s"] / jobs["parallel_s"], abs=1e-3)
     assert jobs["same_assets"] is True
-    assert jobs["comparison"]["recipes"]["alpha"]["same_key"] is True
+    # --jobs 1 gives each kernel every core, --jobs 2 shares them: the thread count is part of
+    # the key (pipeline.builder.resources), so the keys differ exactly when the counts do
+    from pipeline.library.cores import usable_cores
+
+    cores = usable_cores()
+    assert jobs["comparison"]["recipes"]["alpha"]["same_key"] is (cores == 1)
     incremental = report["results"]["incremental"]  # neither recipe imports cifar_views
     assert incremental["library"]["reexecuted"] == [] == incremental["build_tool"]["reexecuted"]
     assert incremental["library"]["run"]["statuses"] == {"alpha": "cached", "beta": "cached"}
@@ -294,3 +299,21 @@ def test_explainer_startup_and_cpu_floor_come_from_the_executed_notebook(tmp_pat
     floor = rows["seed-000 full: CPU s / cores, the fastest any schedule could be (s)"]
     assert floor["value"] == 32.5 and floor["target"] == "< 14.2"
     assert "65.0 CPU s on 2 cores" in floor["note"] and "import cell 4.9 s" in floor["note"]
+
+
+def test_the_readme_article_table_comes_from_the_record_and_the_pages(tmp_path) -> None:
+    from benchmarks.article_table import END, START, table, update
+    from tests.conftest import REPO_ROOT
+
+    record = {"profile": "full", "recipes": {"inside-an-all-convolutional-net": {
+        "metrics": {"test_accuracy_first_50": 0.82, "test_accuracy": 0.8011, "n_train": 50000}}}}
+    text = table(record, REPO_ROOT / "content")
+    row = next(line for line in text.splitlines() if "article's 50 test images" in line)
+    assert "| 81 % (50 test images, as the article says) | 82.0 % |" in row
+    assert "| 80.1 % |" in text and "| 50,000 |" in text
+    assert "not built yet" in text  # recipes the record lacks are said, not left blank
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{START}\nold\n{END}\n\nafter\n")
+    update(readme, text)
+    out = readme.read_text()
+    assert "old" not in out and out.endswith(f"{END}\n\nafter\n") and "| 82.0 % |" in out

@@ -738,11 +738,10 @@ def test_second_build_refuses_or_waits(mini) -> None:
 # -- 8. a recipe that hangs -----------------------------------------------------------------
 
 def test_hanging_recipe_times_out_and_kernel_is_killed(mini) -> None:
+    """How soon after its timeout it is killed is timed by `python -m benchmarks` (stops)."""
     add_micro(mini, "alpha", body="\n# %%\nimport time\ntime.sleep(600)\n", extra_header="timeout: 4")
     add_micro(mini, "beta")
-    start = time.monotonic()
     assert mini.cli("build") == 1
-    assert time.monotonic() - start < 60
     assert mini.statuses() == {"alpha": "failed", "beta": "ran"}
     failure = mini.state("alpha")["last_attempt"]["failure"]
     assert failure["kind"] == "timeout" and failure["ename"] == "TimeoutError"
@@ -763,28 +762,28 @@ time.sleep(300)
 
 
 def _interrupt(mini: MiniProject, jobs: str) -> None:
-    marker = mini.root / "marker"
+    """How fast it stops is timed by `python -m benchmarks` (stops); here: that it stops, with
+    exit code 130, and leaves nothing behind."""
+    marker, second = mini.root / "marker", mini.root / "second"
     add_micro(mini, "alpha")
     assert mini.cli("build") == 0
     alpha_entry = mini.current("alpha")[0]
     (mini.content / "demo" / "alpha.recipe.py").write_text(micro_recipe("Alpha", n=2))
     add_micro(mini, "beta", body=SLEEPER.format(marker=str(marker)))
-    add_micro(mini, "gamma", body="\n# %%\nimport time\ntime.sleep(300)\n")
+    add_micro(mini, "gamma", body=SLEEPER.format(marker=str(second)))
     build = BuildProcess(mini, "--jobs", jobs)
     try:
         build.wait_for(marker)
-        time.sleep(0.5)  # with --jobs 2 the second worker is busy too by now
+        if jobs == "2":
+            build.wait_for(second)  # the second worker is busy too (alpha took a moment)
         children = build.descendants()
         assert kernels_of(children)
         assert not ignores_sigint(build.pid), "the build must start with Ctrl-C enabled"
         os.killpg(build.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        start = time.monotonic()
-        rc = build.wait(30)
-        stopped_in = time.monotonic() - start
+        rc = build.wait(120)  # a hang guard; the seconds it takes are the benchmark's
     finally:
         build.kill()
     assert rc == 130, build.output()
-    assert stopped_in < 15, f"took {stopped_in:.1f} s to stop"
     assert "interrupted" in build.output()
     assert still_running(children, 5) == [], "no kernel or worker may outlive the build"
     assert staging_leftovers(mini.build_dir) == []
@@ -832,12 +831,12 @@ def test_ctrl_c_stops_cleanly_jobs_2(mini) -> None:
 
 @pytest.mark.slow
 def test_sigkill_with_jobs_2_leaves_no_orphans(mini) -> None:
-    marker = mini.root / "marker"
+    marker, second = mini.root / "marker", mini.root / "second"
     add_micro(mini, "alpha", body=SLEEPER.format(marker=str(marker)))
-    add_micro(mini, "beta", body="\n# %%\nimport time\ntime.sleep(300)\n")
+    add_micro(mini, "beta", body=SLEEPER.format(marker=str(second)))
     build = BuildProcess(mini, "--jobs", "2")
     build.wait_for(marker)
-    time.sleep(0.5)
+    build.wait_for(second)  # both workers and both kernels exist
     children = build.descendants()
     os.kill(build.pid, signal.SIGKILL)
     build.wait(10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -32,7 +33,10 @@ case $n in 0) echo "50"; echo "50";; 1) echo "300"; echo "0";; *) echo "200"; ec
     import time
 
     with gpu_check.GpuMemorySampler(interval_s=0.05) as sampler:
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60  # a hang guard, not a timing: wait for the 3rd call
+        while int(counter.read_text() or 0) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert int(counter.read_text()) >= 3
     assert sampler.peak == 300
 
 
@@ -57,8 +61,8 @@ def _meta(name: str, version: str, *requires: str) -> dict:
     return {"metadata": {"name": name, "version": version, "requires_dist": list(requires)}}
 
 
-#: A pip installation report in miniature: what the lent machine has, what it lacks, an extra,
-#: markers for other platforms and a dependency only a package the machine has needs.
+#: A pip installation report in miniature: what the host has, what it lacks, an extra,
+#: markers for other platforms and a dependency only a package the host has needs.
 FAKE_REPORT = {"install": [
     _meta("keras", "3.9.0", "numpy", "namex", "optree"),
     _meta("namex", "0.1.0"),
@@ -109,6 +113,7 @@ def test_size_check_names_every_part_when_over_the_limit() -> None:
     mib = prepare_gpu_carry.MIB
     sizes = {"working tree": 2 * mib, "wheels": 10 * mib, "ffmpeg": 2 * mib, "data": 40 * mib}
     assert prepare_gpu_carry.check_size(sizes, limit_mib=64) == pytest.approx(54)
+    assert prepare_gpu_carry.check_size({**sizes, "data": 4000 * mib}) > 64  # no limit by default
     with pytest.raises(SystemExit) as over:
         prepare_gpu_carry.check_size({**sizes, "data": 51 * mib}, limit_mib=64)
     message = str(over.value)
@@ -144,12 +149,15 @@ def test_download_fetches_each_pin_once_and_ffmpeg_without_its_binary(monkeypatc
         prepare_gpu_carry.download_wheels({"namex": "0.1.0"}, tmp_path / "w2")
 
 
-def test_prepare_writes_one_call_or_fails_with_the_sizes(monkeypatch, tmp_path) -> None:
+def test_prepare_writes_one_folder_and_one_script_or_fails_with_the_sizes(monkeypatch, tmp_path
+                                                                         ) -> None:
     monkeypatch.setattr(prepare_gpu_carry, "CARRY", tmp_path / ".gpu-carry")
     monkeypatch.setattr(prepare_gpu_carry, "WORK", tmp_path / "work")
     monkeypatch.setattr(prepare_gpu_carry, "resolve", lambda reqs, work: FAKE_REPORT)
     monkeypatch.setattr(prepare_gpu_carry, "REQUIREMENTS", ["keras", "nbconvert"])
     monkeypatch.setattr(prepare_gpu_carry, "tree_bytes", lambda repo: 1000)
+    monkeypatch.setattr(prepare_gpu_carry, "tree_files",
+                        lambda repo: ["scripts/gpu_check_device.sh", "pipeline/__init__.py"])
     monkeypatch.setattr(prepare_gpu_carry.subprocess, "run", _fake_pip([], {}))
     data = tmp_path / "datasets"
     for rel in prepare_gpu_carry.DATA:
@@ -162,9 +170,15 @@ def test_prepare_writes_one_call_or_fails_with_the_sizes(monkeypatch, tmp_path) 
 
     assert prepare_gpu_carry.main(args) == 0
     carry = tmp_path / ".gpu-carry"
-    calls = [line for line in (carry / "CALLS.txt").read_text().splitlines() if line.startswith("run(")]
-    assert calls == ['run(carry=[".gpu-carry"], timeout_s=600, command="KERAS_BACKEND=jax '
-                     'GPU_CHECK_BUDGET_S=420 sh scripts/gpu_check_device.sh")']
+    commands = [line for line in (carry / "RUN.txt").read_text().splitlines()
+                if not line.startswith("#")]
+    assert commands == ["sh .gpu-carry/run.sh"]
+    run_sh = (carry / "run.sh").read_text()
+    assert 'KERAS_BACKEND="${KERAS_BACKEND:-jax}"' in run_sh and "GPU_CHECK_BUDGET_S:-420" in run_sh
+    assert 'cd "$carry/src"' in run_sh and 'OUT="${OUT:-$carry/out}"' in run_sh
+    # the tree travels inside the one folder: the script run.sh starts is there
+    assert (carry / "src" / "scripts" / "gpu_check_device.sh").read_bytes() == (
+        Path(prepare_gpu_carry.REPO_ROOT) / "scripts" / "gpu_check_device.sh").read_bytes()
     summary = json.loads((carry / "summary.json").read_text())
     assert len(summary["wheels"]) == 8 and summary["data_files"] == len(prepare_gpu_carry.DATA)
     assert (carry / "ffmpeg" / "ffmpeg").stat().st_size == 3000
@@ -172,7 +186,7 @@ def test_prepare_writes_one_call_or_fails_with_the_sizes(monkeypatch, tmp_path) 
 
     with pytest.raises(SystemExit, match=r"data 0\.0 MiB"):
         prepare_gpu_carry.main([*args, "--limit-mib", "0.005"])
-    assert not (carry / "CALLS.txt").exists()
+    assert not (carry / "run.sh").exists()
 
 
 @pytest.mark.slow
@@ -224,6 +238,36 @@ esac
     check = ran[-1]
     assert check.startswith("-m benchmarks.gpu_check") and check.endswith("--budget-s 420 --only alpha")
     assert f"--out {out}/gpu_check.json" in check
+
+
+def test_run_sh_runs_the_check_from_the_carried_tree_and_leaves_one_file(tmp_path) -> None:
+    """.gpu-carry/run.sh, as prepare_gpu_carry.py writes it, run from anywhere: the device
+    script of the carried tree, the carried data, and the result in .gpu-carry/out/."""
+    carry = tmp_path / "elsewhere" / ".gpu-carry"
+    (carry / "src" / "scripts").mkdir(parents=True)
+    shutil.copy2(ROOT / "scripts" / "gpu_check_device.sh", carry / "src" / "scripts")
+    (carry / "wheels").mkdir()
+    (carry / "wheels" / "x-1-py3-none-any.whl").write_bytes(b"")
+    (carry / "run.sh").write_text(prepare_gpu_carry.RUN_SCRIPT.format(backend="jax", budget=420))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    (bin_dir / "python3").write_text(f"""#!/bin/sh
+echo "$PWD|$KERAS_BACKEND|$NNX_DATA_DIR|$*" >> {calls}
+case "$*" in *benchmarks.gpu_check*) echo '{{}}' > "$OUT/gpu_check.json";; esac
+""")
+    (bin_dir / "python3").chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin",
+           "GPU_SITE": str(tmp_path / "site")}
+    proc = subprocess.run(["sh", str(carry / "run.sh"), "--only", "alpha"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    check = calls.read_text().splitlines()[-1]
+    workdir, backend, data, args = check.split("|")
+    assert workdir == str(carry / "src") and backend == "jax"
+    assert data == str(carry / "data" / "datasets")
+    assert args.endswith("--budget-s 420 --only alpha")
+    assert (carry / "out" / "gpu_check.json").is_file() and (carry / "out" / "gpu_check.log").is_file()
 
 
 def test_device_script_says_what_to_do_without_a_carry(tmp_path) -> None:

@@ -9,6 +9,7 @@ drives ``python -m pipeline build [--dry-run]`` there in a subprocess (slow: it 
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -91,6 +92,25 @@ class Checkout:
         return lines
 
 
+def site_and_builder_error_texts() -> list[tuple[str, str]]:
+    """``(repo-relative file, first docstring line)`` of the errors only the site or the build
+    tool raise, imported from the modules that raise them (so wherever they are defined)."""
+    from pipeline.builder.executor import RecipeFailed
+    from pipeline.builder.locking import BuildLocked
+    from pipeline.builder.store import CorruptEntry
+    from pipeline.builder.store_pack import PackError
+    from pipeline.site.hosting_limits import HostingLimitError
+    from pipeline.site.pages import ShortcodeError, ShortcodeUsageError, UnsafeInclude
+
+    found = []
+    for cls in (ShortcodeError, ShortcodeUsageError, UnsafeInclude, HostingLimitError,
+                BuildLocked, CorruptEntry, PackError, RecipeFailed):
+        source = Path(inspect.getsourcefile(cls)).resolve()
+        found.append((source.relative_to(REPO_ROOT).as_posix(),
+                      inspect.getdoc(cls).splitlines()[0]))
+    return found
+
+
 @pytest.mark.slow
 def test_edits_rerun_exactly_the_recipes_that_used_them(tmp_path) -> None:
     co = Checkout(tmp_path / "repo")
@@ -121,6 +141,16 @@ def test_edits_rerun_exactly_the_recipes_that_used_them(tmp_path) -> None:
     co.build()
     assert co.ran() == set()
 
+    # The text of an error only the site or the build tool raises, wherever it is defined:
+    # nothing runs (every recipe imports the library's error module, so there it would re-run
+    # every recipe).
+    for rel, line in site_and_builder_error_texts():
+        target = co.root / rel
+        text = target.read_text()
+        assert line in text, (rel, line)
+        target.write_text(text.replace(line, line + " Reworded.", 1))
+    assert co.dry_run() == {"alpha": "cached", "beta": "cached"}
+
     # A data file one recipe read (not declared anywhere): that recipe.
     (co.data / "table.csv").write_text("a,b\n1,3\n")
     assert co.dry_run()["beta"] == "data file data:table.csv changed"
@@ -142,3 +172,53 @@ def test_edits_rerun_exactly_the_recipes_that_used_them(tmp_path) -> None:
     beta_module.write_text(beta_module.read_text() + "# edited\n")
     assert co.dry_run() == {"alpha": "pipeline/library/demo_beta.py changed",
                             "beta": "pipeline/library/demo_beta.py changed"}
+
+
+MARKED_EXPORTER = '''
+
+def _marked(exporter_class):
+    """nbconvert's exporter, changed: every page it makes ends with a marker (test edit)."""
+
+    class Marked(exporter_class):
+        def from_notebook_node(self, nb, resources=None, **kw):
+            body, resources = super().from_notebook_node(nb, resources=resources, **kw)
+            return body + "\\n\\nExported by the changed exporter.\\n", resources
+
+    return Marked
+'''
+
+
+@pytest.mark.slow
+def test_a_changed_notebook_exporter_changes_the_page_and_retrains_nothing(tmp_path) -> None:
+    """The notebook page's format is not waiting in the store for a retrain (issue 25, item 3):
+    editing the code that exports a notebook (wherever it lives) changes the page at the next
+    site build, and ``build --dry-run`` still says every recipe is cached."""
+    from tests.sitebuild import write_config
+
+    co = Checkout(tmp_path / "repo")
+    co.build("--only", "alpha")
+    assert co.ran() == {"alpha"}
+
+    def notebook_page() -> str:
+        site = co.root / "site"
+        cfg = write_config(co.content, site, co.root / "mkdocs.test.yml")
+        env = {**os.environ, "PYTHONPATH": str(co.root), "NNX_BUILD_DIR": str(co.root / "build"),
+               "NO_MKDOCS_2_WARNING": "1"}
+        done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "-f", str(cfg)],
+                              cwd=co.root, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return (site / "notebooks" / "alpha" / "index.html").read_text()
+
+    before = notebook_page()
+    assert "save_figure" in before and "Exported by the changed exporter" not in before
+    exporters = [p for p in sorted((co.root / "pipeline").rglob("*.py"))
+                 if "MarkdownExporter()" in p.read_text()]
+    assert len(exporters) == 1, exporters
+    source = exporters[0]
+    source.write_text(source.read_text().replace("MarkdownExporter()",
+                                                 "_marked(MarkdownExporter)()") + MARKED_EXPORTER)
+    assert co.dry_run()["alpha"] == "cached"
+    after = notebook_page()
+    assert "Exported by the changed exporter" in after
+    co.build("--only", "alpha")
+    assert co.ran() == set()

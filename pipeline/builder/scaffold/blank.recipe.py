@@ -18,24 +18,17 @@
 # ones below with your explainer; CONTRIBUTING.md lists every header field, shortcode and panel.
 
 # %% tags=["parameters"]
-# Defaults for running this file by hand; the build injects its own values after this cell.
-profile = "quick"
-seed = 0
-asset_dir = "_assets"
-data_dir = None
+# Sizes for running this file by hand; the build injects the header's profile (and the seed,
+# the asset folder, ...) after this cell.
 sizes = {"points": 40}
-checkpoint_dir = None
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pipeline.library.runtime import Explainer
+from pipeline.library import Explainer
 
-ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes,
-               checkpoint_dir=checkpoint_dir)
-# With a Keras model, call ex.seed_everything() here, before building it (it imports Keras,
-# which this page does not need).
+ex = Explainer.from_parameters(globals())  # the build's parameters; seeds Python, NumPy, Keras
 
 # %% [markdown]
 # ## Data
@@ -44,8 +37,8 @@ ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_di
 # CONTRIBUTING.md.
 
 # %%
-rng = np.random.default_rng(seed)
-x = np.linspace(-1.0, 1.0, sizes["points"])
+rng = np.random.default_rng(ex.seed)
+x = np.linspace(-1.0, 1.0, ex.sizes["points"])
 y = 0.8 * x + 0.1 + rng.normal(scale=0.2, size=x.shape)
 ex.use_data({"dataset": "generated", "origin": "generated",
              "description": f"{len(x)} noisy points on the line y = 0.8 x + 0.1, drawn from the seed",

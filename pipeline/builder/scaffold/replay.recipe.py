@@ -27,17 +27,15 @@
 # after them work for any small Keras model built from Dense layers.
 
 # %% tags=["parameters"]
-profile = "quick"
-seed = 0
-asset_dir = "_assets"
-data_dir = None
+# Sizes for running this file by hand; the build injects the header's profile after this cell.
 sizes = {"epochs": 60, "batch": 32, "fps": 15, "max_frames": 61}
-checkpoint_dir = None
 
 # %%
+import keras
 import numpy as np
 from IPython.display import Image, display
 
+from pipeline.library import Explainer
 from pipeline.library.errors import TrainingDiverged
 from pipeline.library.replay import (
     ReplayRecorder,
@@ -45,15 +43,10 @@ from pipeline.library.replay import (
     default_layout_notes,
     infer_task,
 )
-from pipeline.library.runtime import Explainer
 from pipeline.library.training import DivergenceGuard, fit_fast
 
-ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes,
-               checkpoint_dir=checkpoint_dir)
-ex.seed_everything()
-import keras  # noqa: E402  (after seeding)
-
-EPOCHS = int(sizes["epochs"])
+ex = Explainer.from_parameters(globals())  # the build's parameters; seeds Python, NumPy, Keras
+EPOCHS = int(ex.sizes["epochs"])
 
 # %% [markdown] tags=["data"]
 # ## The data
@@ -108,7 +101,7 @@ recorder = ReplayRecorder.resume_or_start(ckpt, model, X, y,
 try:
     if recorder.initial_epoch < EPOCHS:  # a finished checkpoint needs no training
         with ex.timer("train"):
-            fit_fast(model, X, y, epochs=EPOCHS, batch_size=int(sizes["batch"]), seed=seed,
+            fit_fast(model, X, y, epochs=EPOCHS, batch_size=int(ex.sizes["batch"]), seed=ex.seed,
                      initial_epoch=recorder.initial_epoch,
                      callbacks=[recorder, DivergenceGuard()])
 except TrainingDiverged as exc:
@@ -141,9 +134,9 @@ if not ex.is_diverged:
         comp = default_layout(replay)
         comp.still(last, ex.asset_path("still.png"))
         comp.poster(ex.asset_path("poster.png"))
-        anim = comp.animate(ex.asset_path("replay.mp4"), fps=sizes["fps"])
+        anim = comp.animate(ex.asset_path("replay.mp4"), fps=ex.sizes["fps"])
         comp.frames(ex.asset_path("frames"), format="webp", quality=80,
-                    max_frames=int(sizes["max_frames"]))
+                    max_frames=int(ex.sizes["max_frames"]))
     panels = ", ".join(type(panel).__name__ for panel, _ in comp.panels)
     ex.add_output("still.png", kind="image",
                   alt=f"The replay after the last epoch ({last}) of training a {task.describe()}"

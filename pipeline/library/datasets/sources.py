@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from pipeline.library.datasets.places import DATA_DIR_ENV, repo_root
+from pipeline.library.datasets.places import DATA_DIR_ENV
 from pipeline.library.datasets.registry import SOURCES, DatasetSpec, check_source, stages_for
 from pipeline.library.errors import DatasetUnavailable
 
@@ -61,8 +61,8 @@ def verified_files(trail: Trail, data: Path | None, rels: Sequence[str]) -> list
     if data is None:
         trail.add(
             "verified copy",
-            f"no data directory (data_dir=None, {DATA_DIR_ENV} unset, and "
-            f"{repo_root().parent / 'shared' / 'datasets'} does not exist)",
+            f"no data directory (data_dir=None and {DATA_DIR_ENV} unset: pass --data-dir, set "
+            f"{DATA_DIR_ENV}, or set data_dir of the nn-explainers plugin in mkdocs.yml)",
         )
         return None
     if not data.is_dir():

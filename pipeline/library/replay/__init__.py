@@ -9,6 +9,8 @@
 - :mod:`.projection` - ``FixedProjection``: a PCA plane for wide layers, fixed over epochs.
 - :mod:`.layouts` - ``default_layout``: the panels that fit a replay, in one composition.
 - :mod:`.viewed` - which hidden layer the main view draws (shared by recorder and layout).
+- :mod:`.publish` - ``publish_replay``: still, poster, video, scrubber frames and the replay
+  file of a recorded run, in both palettes and within budgets, registered for the page.
 
 Importing this package imports numpy only: the other names are resolved on first access, so
 ``import pipeline.library.replay`` stays cheap for the build tool and needs neither TensorFlow nor
@@ -38,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
         LossHistogramPanel,
         Panel,
         PanelError,
+        PanelProtocol,
         PredictionPanel,
         ProbabilityHistogramPanel,
         ProjectionPanel,
@@ -46,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
         weight_ridgeline,
     )
     from pipeline.library.replay.projection import FixedProjection
+    from pipeline.library.replay.publish import PublishedReplay, publish_replay
     from pipeline.library.replay.recorder import ReplayRecorder
     from pipeline.library.replay.task import Task, TaskKind, infer_task
 
@@ -65,6 +69,9 @@ _LAZY = {
     "ProjectionPanel": "pipeline.library.replay.panels",
     "ResidualHistogramPanel": "pipeline.library.replay.panels",
     "Panel": "pipeline.library.replay.panels",
+    "PanelProtocol": "pipeline.library.replay.panels",
+    "publish_replay": "pipeline.library.replay.publish",
+    "PublishedReplay": "pipeline.library.replay.publish",
     "FeatureSpacePanel": "pipeline.library.replay.panels",
     "DecisionBoundaryPanel": "pipeline.library.replay.panels",
     "ProbabilityHistogramPanel": "pipeline.library.replay.panels",
@@ -84,9 +91,11 @@ __all__ = [
     "NumpyForward",
     "Panel",
     "PanelError",
+    "PanelProtocol",
     "PredictionPanel",
     "ProbabilityHistogramPanel",
     "ProjectionPanel",
+    "PublishedReplay",
     "Replay",
     "ReplayFileError",
     "ReplayRecorder",
@@ -98,6 +107,7 @@ __all__ = [
     "default_layout_notes",
     "default_panels",
     "infer_task",
+    "publish_replay",
     "weight_ridgeline",
 ]
 

@@ -18,12 +18,11 @@ from hypothesis import strategies as st
 from pipeline.builder import cache
 from pipeline.builder.cache import (
     FileHasher,
-    InstalledVersions,
     changes,
     compute_key,
-    hash_record,
     library_sources,
 )
+from pipeline.builder.depfiles import InstalledVersions, hash_record
 
 VERSIONS = {"tensorflow": "2.21.0", "keras": "3.15.1", "numpy": "2.0.0", "matplotlib": "3.9.0"}
 

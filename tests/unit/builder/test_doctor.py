@@ -52,6 +52,7 @@ def test_missing_backend_and_data_are_problems(monkeypatch, tmp_path):
     assert "no offline data folder" in text and "NNX_DATA_DIR" in text
 
 
+@pytest.mark.needs_data("cifar10", "yoongikim_train_jpeg")
 def test_cli_reports_and_sets_the_exit_status(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")

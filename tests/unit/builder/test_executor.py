@@ -50,40 +50,18 @@ def test_parameters_are_injected_after_the_parameters_cell(tmp_path: Path) -> No
         executor.build_notebook(tmp_path / "bad.recipe.py", {})
 
 
-def test_export_markdown_writes_page_images_and_notebook(tmp_path: Path) -> None:
+def test_the_executed_notebook_is_stored_as_it_ran(tmp_path: Path) -> None:
+    """The store keeps the notebook (dark twins included); the site makes the page from it."""
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("show()")
-    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": _png(),
-                                                                  "text/plain": "<Figure>"}),
-                    nbformat.v4.new_output("stream", name="stdout", text="\x1b[31mred\x1b[0m\n")]
+    cell.outputs = [nbformat.v4.new_output("display_data", data={
+        "image/png": _png(), "text/plain": "<Figure>", "image/x-nnx-dark-png": _png()})]
     nb.cells = [nbformat.v4.new_markdown_cell("# Title"), cell]
-    out = tmp_path / "notebook"
-    path = notebook_export.export_markdown(nb, out, "demo")
-    assert path == out / "demo.md"
-    text = path.read_text()
-    assert "# Title" in text and "demo_files/" in text and "\x1b[" not in text and "red" in text
-    assert list((out / "demo_files").glob("*.png"))
-    assert nbformat.read(out / "demo.ipynb", as_version=4).cells[1].source == "show()"
-
-
-def test_console_style_html_falls_back_to_plain_text_on_the_page(tmp_path: Path) -> None:
-    """rich's coloured <pre> (model.summary()) becomes a code block; real HTML stays."""
-    rich_html = ('<pre style="white-space:pre;overflow-x:auto"><span style="color: #5f5f5f">'
-                 'Total params: 17</span>\n</pre>\n')
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("model.summary()")
-    cell.outputs = [
-        nbformat.v4.new_output("display_data", data={"text/html": rich_html,
-                                                      "text/plain": "Total params: 17\n"}),
-        nbformat.v4.new_output("display_data", data={"text/html": "<table><tr><td>7</td></tr></table>",
-                                                      "text/plain": "a table"}),
-    ]
-    nb.cells = [cell]
-    text = notebook_export.export_markdown(nb, tmp_path / "nb", "demo").read_text()
-    assert "Total params: 17" in text and "<pre style" not in text and "#5f5f5f" not in text
-    assert "<table><tr><td>7</td></tr></table>" in text
-    saved = nbformat.read(tmp_path / "nb" / "demo.ipynb", as_version=4)
-    assert saved.cells[0].outputs[0].data["text/html"] == rich_html  # the download keeps it
+    path = notebook_export.write_notebook(nb, tmp_path / "notebook", "demo")
+    assert path == tmp_path / "notebook" / "demo.ipynb"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["demo.ipynb"]
+    stored = nbformat.read(path, as_version=4)
+    assert stored.cells[1].source == "show()" and "image/x-nnx-dark-png" in stored.cells[1].outputs[0].data
 
 
 SLEEPER = '''# %% tags=["parameters"]
@@ -130,7 +108,6 @@ def test_ctrl_c_shuts_the_kernel_down_before_it_interrupts(tmp_path: Path, warm:
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     presser = threading.Thread(target=press_ctrl_c, daemon=True)
     presser.start()
-    start = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
             executor.execute_recipe(recipe, "demo/sleeper.recipe.py", {}, workdir,
@@ -140,7 +117,8 @@ def test_ctrl_c_shuts_the_kernel_down_before_it_interrupts(tmp_path: Path, warm:
         presser.join(130)
         signal.signal(signal.SIGINT, previous)
     assert (workdir / "started").exists(), "the cell ran before the interrupt"
-    assert time.monotonic() - start < 60
+    # (the interrupted cell sleeps 300 s: had the interrupt not stopped it, execute_recipe
+    # would have returned instead of raising; how fast it stops is the benchmarks' business)
     assert _kernels() - before == set(), "the kernel was shut down before the interrupt"
     assert not list(workdir.glob("kernel*")), "its sockets and connection file are gone"
     if kernel is not None:
@@ -168,11 +146,9 @@ def test_the_watchdog_kills_a_run_stuck_outside_a_cell(tmp_path: Path, monkeypat
     before = _kernels()
     monkeypatch.setattr(executor, "TIMEOUT_GRACE_S", 0.0)
     monkeypatch.setattr(executor._NotebookRun, "_cells", stuck_after_the_kernel_started)
-    start = time.monotonic()
     with pytest.raises(executor.RecipeFailed) as failed:
         executor.execute_recipe(recipe, "demo/quick.recipe.py", {}, workdir,
                                 tmp_path / "notebook", "quick", 1, Path.cwd(), None)
-    assert time.monotonic() - start < 30
     failure = failed.value.failure
     assert failure.kind == "timeout" and "exceeded its timeout of 1 s" in failure.evalue
     assert "the kernel was killed" in caplog.text, "the watchdog, not nbclient, stopped it"

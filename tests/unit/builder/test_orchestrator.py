@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import SHARED_DATA, tiny_recipe
+from tests.conftest import need_data, tiny_recipe
 
 FAILING_BODY = """
 # %%
@@ -25,7 +25,7 @@ def test_build_then_cache_then_prose_edit(mini) -> None:
     entry, manifest = mini.current("alpha")
     assert manifest["metrics"] == {"n": 3} and manifest["profile"] == "quick"
     assert (entry / "assets" / "line.png").stat().st_size > 1000
-    assert (entry / "notebook" / "alpha.md").exists()
+    assert (entry / "notebook" / "alpha.ipynb").exists()
     assert "line.png" in manifest["files"]["assets/line.png"]["sha256"] or manifest["files"]
 
     assert mini.cli("build") == 0
@@ -48,9 +48,7 @@ def test_recipe_edit_and_profile_change_rerun(mini) -> None:
 
 
 def test_data_change_reruns(mini) -> None:
-    src = SHARED_DATA / "boston_housing" / "boston_housing.npz"
-    if not src.exists():
-        pytest.skip("shared datasets not available")
+    src = need_data("boston_housing", "boston_housing.npz")
     (mini.data_dir / "boston_housing").mkdir()
     copy = mini.data_dir / "boston_housing" / "boston_housing.npz"
     shutil.copy(src, copy)
@@ -147,3 +145,48 @@ def test_manifest_lists_outputs_versions_and_data(mini) -> None:
     assert set(m["versions"]) >= {"tensorflow", "keras", "numpy", "matplotlib", "python"}
     assert m["timings"]["execute"] > 0 and "total" in m["timings"]
     assert json.loads((mini.build_dir / "reports" / "last-build.json").read_text())["profile"] == "quick"
+
+
+def test_switching_profiles_keeps_the_other_profiles_result(mini) -> None:
+    """quick -> full -> quick re-executes nothing the third time; each profile keeps one entry."""
+    mini.add("alpha", tiny_recipe("Alpha"))
+    assert mini.cli("build", "--profile", "quick") == 0
+    quick_key = mini.current("alpha")[1]["key"]
+    assert mini.cli("build", "--profile", "full") == 0
+    full_key = mini.current("alpha")[1]["key"]
+    assert full_key != quick_key
+    entries = {p.name for p in (mini.build_dir / "store" / "alpha").iterdir()}
+    assert entries == {quick_key[:16], full_key[:16]}
+    assert mini.cli("build", "--profile", "quick") == 0
+    assert mini.state("alpha")["last_attempt"]["status"] == "cached"
+    assert mini.current("alpha")[1]["key"] == quick_key
+    # a new quick result replaces the old quick one and keeps the full one
+    page = mini.content / "demo" / "alpha.recipe.py"
+    page.write_text(page.read_text().replace("figsize=(3, 2)", "figsize=(3, 2.5)"))
+    assert mini.cli("build", "--profile", "quick") == 0
+    new_quick = mini.current("alpha")[1]["key"]
+    entries = {p.name for p in (mini.build_dir / "store" / "alpha").iterdir()}
+    assert entries == {new_quick[:16], full_key[:16]}
+
+
+def test_the_thread_plan_uses_times_of_the_build_profile_only(mini) -> None:
+    from pipeline.builder.jobs import BuildOptions
+    from pipeline.builder.orchestrator import plan
+    from pipeline.builder.parallel import expected_seconds, expected_times
+    from pipeline.builder.recipes import discover_all
+    from pipeline.builder.store import BuildDir
+
+    mini.add("alpha", tiny_recipe("Alpha"))
+    mini.add("beta", tiny_recipe("Beta", extra_header="timeout: 7200"))
+    assert mini.cli("build", "--profile", "quick") == 0
+    recipes, _ = discover_all(mini.content)
+
+    def options(profile: str) -> BuildOptions:
+        return BuildOptions(repo_root=mini.root, content_root=mini.content,
+                            build_root=mini.build_dir, data_dir=mini.data_dir, profile=profile)
+
+    quick_jobs = plan(recipes, options("quick"), BuildDir(mini.build_dir))
+    assert all(0 < expected_seconds(j, options("quick")) < 60 for j in quick_jobs)
+    full_jobs = plan(recipes, options("full"), BuildDir(mini.build_dir))
+    # never built in full: the quick times say nothing, the authors' timeouts are compared
+    assert expected_times(full_jobs, options("full")) == {"alpha": 1800.0, "beta": 7200.0}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import tiny_recipe
+from tests.conftest import need_module, tiny_recipe
 
 
 def _asset_hashes(mini, slugs):
@@ -30,7 +30,7 @@ def test_jobs_2_matches_jobs_1(make_mini) -> None:
 
 
 def test_dask_executor_against_local_cluster(mini) -> None:
-    distributed = pytest.importorskip("distributed")
+    distributed = need_module("distributed")
     mini.add("alpha", tiny_recipe("Alpha"))
     mini.add("beta", tiny_recipe("Beta", body="\n# %%\nraise RuntimeError('remote failure')\n"))
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
@@ -44,7 +44,7 @@ def test_dask_executor_against_local_cluster(mini) -> None:
 
 
 def test_unreachable_dask_scheduler_is_a_clear_error(mini, capsys) -> None:
-    pytest.importorskip("distributed")
+    need_module("distributed")
     mini.add("alpha", tiny_recipe("Alpha"))
     assert mini.cli("build", "--executor", "dask://127.0.0.1:9") == 2
     assert "cannot reach the dask scheduler" in " ".join(capsys.readouterr().err.split())
@@ -103,7 +103,7 @@ def test_kernel_threads_reach_the_kernels(mini, monkeypatch, jobs) -> None:
 
 
 def test_kernel_threads_reach_dask_kernels(mini, monkeypatch) -> None:
-    distributed = pytest.importorskip("distributed")
+    distributed = need_module("distributed")
     from tests.system.test_faults import add_micro
 
     add_micro(mini, "alpha", body=THREADS_BODY)

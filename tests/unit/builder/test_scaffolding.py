@@ -9,8 +9,8 @@ from pipeline.builder.scaffolding import SCAFFOLD_DIR, check_slug, create, templ
 from pipeline.library.errors import ConfigError
 
 
-def test_blank_template_is_listed() -> None:
-    assert "blank" in templates()
+def test_every_template_is_listed() -> None:
+    assert set(templates()) == {"blank", "replay", "cnn", "keras-fit"}
 
 
 @pytest.mark.parametrize("bad", ["My Page", "a--b", "-a", "a_b", "", "A"])
@@ -37,7 +37,7 @@ def test_unknown_template_gets_did_you_mean(mini) -> None:
         create(mini.content, "x", "demo", template="blanc")
 
 
-@pytest.mark.parametrize("template", [t for t in ("blank", "replay") if t in templates()])
+@pytest.mark.parametrize("template", templates())
 def test_titles_with_colons_and_quotes_keep_the_header_valid(mini, template) -> None:
     from pipeline.builder.recipes import load_recipe
 
@@ -93,3 +93,26 @@ def test_unbuilt_page_is_a_placeholder_unless_all_are_required(mini, tmp_path, m
     monkeypatch.setenv("NNX_REQUIRE_ALL", "1")
     strict = build_site(mini.content, mini.build_dir, tmp_path / "site2")
     assert strict.returncode != 0 and "'unbuilt' has not been built" in strict.stderr
+
+
+def test_the_authors_guide_shows_the_keras_fit_template_as_a_diff_of_a_plain_script(tmp_path
+                                                                                   ) -> None:
+    """docs/authors-guide.md's diff, applied to docs/examples/train.py, is exactly what
+    `pipeline new --template keras-fit` writes: the guide cannot drift from the template."""
+    import difflib
+    import re
+
+    from tests.conftest import REPO_ROOT
+
+    made = create(tmp_path, "my-model", "examples", template="keras-fit",
+                  title="My model, replayed",
+                  description="My Keras script, trained and replayed epoch by epoch.")
+    plain = (REPO_ROOT / "docs" / "examples" / "train.py").read_text()
+    want = "".join(difflib.unified_diff(plain.splitlines(True),
+                                        made.recipe.read_text().splitlines(True), "train.py",
+                                        "content/examples/my-model.recipe.py"))
+    guide = (REPO_ROOT / "docs" / "authors-guide.md").read_text()
+    shown = re.search(r"```diff\n(.*?)```", guide, re.S)
+    assert shown is not None and shown.group(1) == want
+    # the plain script is a plain script: no trace of the pipeline
+    assert "pipeline" not in plain and "nnx" not in plain

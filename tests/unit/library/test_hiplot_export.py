@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-hiplot = pytest.importorskip("hiplot")
+from tests.conftest import need_module
+
+hiplot = need_module("hiplot")
 
 from pipeline.library import hiplot_export as HX  # noqa: E402
 

@@ -7,10 +7,11 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pytest
 from matplotlib.figure import Figure
 
-pytest.importorskip("IPython")
+from tests.conftest import need_module
+
+need_module("IPython")
 
 from IPython.core.formatters import DisplayFormatter  # noqa: E402
 

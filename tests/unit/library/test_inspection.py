@@ -9,8 +9,10 @@ import stat
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-pytest.importorskip("tensorflow")
+from tests.conftest import need_module
+
+keras = need_module("keras")
+need_module("tensorflow")
 
 from pipeline.library import inspection as I  # noqa: E402, E741
 from pipeline.library.errors import PipelineError  # noqa: E402

@@ -110,8 +110,10 @@ NAN_RECIPE = textwrap.dedent('''
     sizes = {"n": 64}
 
     # %%
+    import json
     import matplotlib.pyplot as plt
     import numpy as np
+    from PIL import Image
     from pipeline.library.runtime import Explainer
     ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
     ex.seed_everything()
@@ -121,6 +123,11 @@ NAN_RECIPE = textwrap.dedent('''
     rng = np.random.default_rng(0)
     x = rng.normal(size=(sizes["n"], 3)).astype("float32")
     y = (x @ np.array([1.0, -2.0, 0.5], dtype="float32"))[:, None]
+    fig, ax = plt.subplots()
+    ax.scatter(x[:, 0], y[:, 0], color="#0000ff")  # drawn before training: published
+    ex.save_figure(fig, "data.png", alt="the data")
+
+    # %%
     model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(8, activation="relu"),
                               keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=50.0), loss="mse")
@@ -128,37 +135,130 @@ NAN_RECIPE = textwrap.dedent('''
     history = model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[recorder])
 
     # %%
+    # Everything below is drawn from the diverged run in pure magenta, so that any trace of it
+    # anywhere (a twin, a poster, a frame, a thumbnail, the notebook page) can be found.
+    MAGENTA = "#ff00ff"
     fig, ax = plt.subplots()
-    ax.plot(history.history["loss"])
+    ax.plot(history.history["loss"], color=MAGENTA, linewidth=8)
     ex.save_figure(fig, "loss.png", alt="the training loss per epoch")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0], color=MAGENTA, linewidth=8)
+    plt.show()
+
+    def square(palette):
+        return Image.new("RGB", (40, 30), (255, 0, 255) if palette == "light" else (200, 0, 200))
+
+    for palette, folder in (("light", "frames"), ("dark", "frames.dark")):
+        for epoch in (0, 1):
+            square(palette).save(ex.asset_path(f"{folder}/e{epoch}.png"))
+        ex.asset_path(f"{folder}/index.json").write_text(json.dumps(
+            {"epochs": [0, 1], "files": ["e0.png", "e1.png"], "width": 40, "height": 30}))
+        suffix = "" if palette == "light" else ".dark"
+        square(palette).save(ex.asset_path(f"poster{suffix}.png"))
+        square(palette).save(ex.asset_path(f"anim{suffix}.gif"), save_all=True,
+                             append_images=[square(palette)], duration=100)
+    ex.add_output("frames/index.json", kind="frames", dark="frames.dark/index.json",
+                  alt="the run, epoch by epoch")
+    ex.add_output("poster.png", kind="image", dark="poster.dark.png", alt="the last epoch")
+    ex.add_output("anim.gif", kind="gif", poster="poster.png", dark="anim.dark.gif",
+                  alt="the run as a GIF")
     ex.metric("final_loss", history.history["loss"][-1])
 
     # %%
     ex.finish()
 ''')
 
+NAN_PAGE = """# NaN run
+
+{{ figure("data.png") }}
+
+{{ figure("loss.png") }}
+
+{{ figure("anim.gif") }}
+
+{{ frames("frames") }}
+
+Final loss {{ metric("final_loss") }}.
+"""
+
+
+def _magenta_images(files) -> list[str]:
+    """The image files (PNG, GIF, WebP, also base64 inside a notebook) that show magenta."""
+    import base64
+    import io
+
+    from PIL import Image, ImageSequence
+
+    def magenta(data: bytes) -> bool:
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                for frame in ImageSequence.Iterator(im):
+                    rgb = np.asarray(frame.convert("RGB")).astype(int)
+                    if ((rgb[..., 0] > 150) & (rgb[..., 1] < 90) & (rgb[..., 2] > 150)).any():
+                        return True
+        except Exception:  # noqa: BLE001 - not an image Pillow reads
+            return False
+        return False
+
+    found = []
+    for path in files:
+        if path.suffix == ".ipynb":
+            nb = json.loads(path.read_text())
+            for cell in nb["cells"]:
+                for output in cell.get("outputs", []):
+                    for mime, value in (output.get("data") or {}).items():
+                        if mime.startswith("image/") and magenta(base64.b64decode("".join(value))):
+                            found.append(f"{path} ({mime})")
+        elif path.suffix.lower() in (".png", ".gif", ".webp", ".jpg", ".jpeg") and magenta(
+                path.read_bytes()):
+            found.append(str(path))
+    return found
+
 
 @pytest.mark.slow
 def test_unguarded_nan_run_publishes_no_plot_of_nan(mini, tmp_path) -> None:
-    """A linear-output MSE network at learning rate 50 reaches NaN in one epoch (measured)."""
+    """A linear-output MSE network at learning rate 50 reaches NaN in one epoch (measured).
+
+    Every picture drawn after that is magenta; no file of the store entry or of the published
+    site may show magenta: not the picture, its dark twin, its poster, its frames, its GIF, the
+    gallery thumbnail, nor the executed notebook's page, images or download.
+    """
     from tests.sitebuild import build_site
 
-    header = recipe_header("NaN run", "An unguarded run that diverges.", "[]", 64, 64)
-    mini.add("nan-run", header + NAN_RECIPE,
-             page='# NaN run\n\n{{ figure("loss.png") }}\n\nFinal loss {{ metric("final_loss") }}.\n')
+    header = recipe_header("NaN run", "An unguarded run that diverges.", "[]", 64, 64,
+                           thumbnail="loss.png")
+    mini.add("nan-run", header + NAN_RECIPE, page=NAN_PAGE)
     assert mini.cli("build") == 0
     entry, manifest = mini.current("nan-run")
     text = (entry / "manifest.json").read_text()
     _strict_load(text)
     _strict_load((entry / "assets" / "outputs.json").read_text())
     assert manifest["status"]["state"] == "diverged" and manifest["status"]["epoch"] == 1
-    assert manifest["outputs"] == [] and not (entry / "assets" / "loss.png").exists()
+    assert [o["name"] for o in manifest["outputs"]] == ["data.png"]
     assert manifest["metrics"]["final_loss"] is None
+    stored = sorted(p for p in entry.rglob("*") if p.is_file())
+    assert sorted(p.relative_to(entry / "assets").as_posix() for p in stored
+                  if p.is_relative_to(entry / "assets")) == ["data.dark.png", "data.png",
+                                                             "outputs.json"]
+    assert _magenta_images(stored) == []
     site = tmp_path / "site"
     result = build_site(mini.content, mini.build_dir, site)
     assert result.returncode == 0, result.stderr[-4000:]
+    published = sorted(p for p in site.rglob("*") if p.is_file())
+    assert _magenta_images(published) == []
     page = (site / "demo" / "nan-run" / "index.html").read_text()
-    assert "Training diverged" in page and "loss.png" not in page
+    assert "Training diverged" in page
+    for name in ("loss", "anim", "poster", "frames"):
+        assert name not in {p.name.split(".")[0] for p in published
+                            if "nan-run" in p.as_posix()}, name
+        assert f"{name}." not in page and f"{name}/" not in page
+    assert not [p for p in published if "thumbnails" in p.as_posix() and "nan-run" in p.name]
+    # what was drawn before training stays: the data figure, on the page and in the notebook
+    assert (site / "assets" / "nan-run" / "data.png").is_file() and "data.png" in page
+    notebook = site / "notebooks" / "nan-run"
+    assert "picture not published: drawn after training diverged" in (
+        notebook / "index.html").read_text()
+    assert len(list((site / "notebooks" / "nan-run_files").glob("*.png"))) == 1  # the data
 
 
 def test_non_finite_value_written_straight_into_metrics_is_caught_at_finish(ex) -> None:

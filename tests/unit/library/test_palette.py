@@ -118,3 +118,28 @@ def test_save_figure_can_skip_the_dark_version(tmp_path: Path) -> None:
     ex.save_figure(fig, "plot.png", alt="light only", show=False, dark=False)
     assert not (tmp_path / "assets" / "plot.dark.png").exists()
     assert ex.outputs["plot.png"].extra == {}
+
+
+def test_neutral_reads_the_palette_being_drawn() -> None:
+    """The public neutral colours follow the active style (the dark palette's rc settings)."""
+    import matplotlib
+
+    from pipeline.library.palette import neutral
+
+    with matplotlib.rc_context({"axes.edgecolor": "#123456", "axes.facecolor": "#abcdef",
+                                "grid.color": "#0f0f0f"}):
+        assert (neutral("ink"), neutral("face"), neutral("grid")) == ("#123456", "#abcdef",
+                                                                       "#0f0f0f")
+    with rc_context("dark"):
+        assert matplotlib.colors.to_hex(neutral("face")) == THEME["dark"]["background"]
+    with pytest.raises(ValueError, match="'ink', 'face', 'grid'|ink, face, grid"):
+        neutral("paper")
+
+
+def test_the_private_name_still_works_with_a_warning() -> None:
+    from pipeline.library.palette import neutral
+    from pipeline.library.replay.panels import drawing
+
+    with pytest.warns(DeprecationWarning, match="pipeline.library.palette.neutral"):
+        old = drawing._neutral
+    assert old is neutral

@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.library import precision
 from pipeline.library.precision import bf16_cpu_flags, choose_mixed_precision
+from tests.conftest import need_module
 
 
 def _cpuinfo(*flag_lines: str) -> str:
@@ -81,7 +82,7 @@ class _FakeBackend:
 )
 def test_explainer_enables_the_chosen_policy_and_notes_it(monkeypatch, tmp_path, gpus, onednn,
                                                           cpuinfo, expected) -> None:
-    keras = pytest.importorskip("keras")
+    keras = need_module("keras")
     from pipeline.library import backends
     from pipeline.library.runtime import Explainer
 

@@ -133,3 +133,74 @@ def test_save_figure_is_atomic_and_registers(ex) -> None:
     # the dark-palette version is written beside it; no temporary is left
     assert sorted(p.name for p in ex.asset_dir.iterdir()) == ["plot.dark.png", "plot.png"]
     assert ex.outputs["plot.png"].alt == "a line"
+
+
+# ------------------------------------------------------------------- from_parameters, seeding
+def test_from_parameters_reads_the_injected_values(tmp_path) -> None:
+    namespace = {"profile": "full", "seed": 7, "asset_dir": str(tmp_path / "a"),
+                 "data_dir": str(tmp_path / "d"), "sizes": {"epochs": 9},
+                 "checkpoint_dir": str(tmp_path / "c"), "unrelated": object()}
+    ex = Explainer.from_parameters(namespace, seed=False)
+    assert (ex.profile, ex.seed, ex.sizes) == ("full", 7, {"epochs": 9})
+    assert ex.asset_dir == (tmp_path / "a").resolve() and ex.data_dir == tmp_path / "d"
+    assert ex.checkpoint_dir == (tmp_path / "c").resolve()
+    # a parameters object works the same; missing values take the by-hand defaults
+    from types import SimpleNamespace
+
+    by_hand = Explainer.from_parameters(SimpleNamespace(asset_dir=str(tmp_path / "b"),
+                                                        sizes={"n": 1}), seed=False)
+    assert (by_hand.profile, by_hand.seed, by_hand.sizes, by_hand.data_dir) == (
+        "quick", 0, {"n": 1}, None)
+
+
+@pytest.mark.parametrize("name, value, needle", [
+    ("seed", "0", "'seed' must be an integer"),
+    ("seed", True, "'seed' must be an integer"),
+    ("sizes", [1], "'sizes' must be a mapping"),
+    ("profile", None, "'profile' must be a profile name"),
+])
+def test_from_parameters_names_a_bad_parameter(tmp_path, name, value, needle) -> None:
+    from pipeline.library.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=needle):
+        Explainer.from_parameters({"asset_dir": str(tmp_path), name: value})
+
+
+_SEED_SCRIPT = """
+import json, sys
+import numpy as np
+from pipeline.library import Explainer
+Explainer.from_parameters({"asset_dir": sys.argv[1], "seed": 5})
+imported_before = "keras" in sys.modules
+drawn = float(np.random.rand())
+import keras
+layer = keras.layers.Dense(3)
+layer.build((None, 2))
+print(json.dumps({"before": imported_before, "numpy": drawn,
+                  "kernel": keras.ops.convert_to_numpy(layer.kernel).tolist()}))
+"""
+
+
+def test_seeding_does_not_depend_on_when_keras_is_imported(tmp_path) -> None:
+    """Keras imported before the Explainer (here) or only after it (a fresh process): the same
+    numbers and weights, and the Explainer itself does not import Keras."""
+    import os
+    import subprocess
+    import sys
+
+    import keras
+    import numpy as np
+
+    from tests.conftest import REPO_ROOT
+
+    Explainer.from_parameters({"asset_dir": str(tmp_path / "here"), "seed": 5})
+    drawn = float(np.random.rand())
+    layer = keras.layers.Dense(3)
+    layer.build((None, 2))
+    out = subprocess.run([sys.executable, "-c", _SEED_SCRIPT, str(tmp_path / "fresh")],
+                         capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, check=True)
+    fresh = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not fresh["before"]
+    assert fresh["numpy"] == drawn
+    assert fresh["kernel"] == keras.ops.convert_to_numpy(layer.kernel).tolist()

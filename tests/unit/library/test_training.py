@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+from tests.conftest import need_module
+
+keras = need_module("keras")
 
 from pipeline.library.errors import PipelineError, TrainingDiverged  # noqa: E402
 from pipeline.library.training import DivergenceGuard, fit_fast, start_fit_fast  # noqa: E402

@@ -66,12 +66,33 @@ def test_build_report_rows_totals_and_table() -> None:
     table = report_html(rows)
     # slowest first without JavaScript; sortable headings are buttons; totals in <tfoot>
     assert table.index('data-slug="a"') < table.index('data-slug="b"') < table.index('data-slug="c"')
-    assert table.count('<button type="button" class="nnx-sort">') == 10
-    assert "<tfoot><tr><th scope=\"row\">Total (3 explainers)</th>" in table
+    assert table.count('<button type="button" class="nnx-sort">') == 10  # the device differs
+    assert '<th scope="row" role="rowheader">Total (3 explainers)</th>' in table
     assert "18.0" in table and "1,200 (largest)" in table and "1 executed, 1 from cache" in table
+    assert '<td role="cell" data-label="Device" data-nnx-key="GPU H200">GPU H200</td>' in table
+    assert 'data-nnx-key="2026-12-01T12:00:00+0000">2026-12-01 12:00</td>' in table
     page = report_page(rows, "2026-12-01 12:00 UTC")
-    assert page.startswith("---\ntitle: How this site was built\n---")
+    # the title once, as the page's one heading: front matter is mkdocs', never in this text
+    assert page.startswith("# How this site was built\n") and "title:" not in page
+    assert page.count("\n# ") == 0 and "\n## What each explainer cost\n" in page
     assert "**18.0 s**" in page and "**11.0 s** training" in page
+    assert "Every explainer was built on" not in page  # two devices: a column says which
+
+
+def test_a_device_shared_by_every_row_is_said_once_above_the_table() -> None:
+    from pipeline.site.build_report import ReportSection
+
+    rows = [row_for(s, s.title(), None, _manifest(1, 1, 2, 100), {}) for s in ("a", "b")]
+    rows.append(row_for("c", "C", None, None, {}))  # never built: no device to compare
+    table = report_html(rows)
+    assert "Device" not in table and "Test CPU" not in table
+    assert table.count('<button type="button" class="nnx-sort">') == 9
+    page = report_page(rows, "now", [ReportSection("Another section", "Its *text*.")])
+    assert page.count("Test CPU") == 1
+    assert "Every explainer was built on **CPU Test CPU (2 cores)**." in page
+    # further sections follow the cost table, each a ## heading of the page
+    assert page.index("## What each explainer cost") < page.index("## Another section")
+    assert page.rstrip().endswith("Its *text*.")
 
 
 def test_hard_limits_fail_with_the_file_named(tmp_path: Path) -> None:

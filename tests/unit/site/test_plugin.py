@@ -81,6 +81,7 @@ def test_no_external_urls_in_pages(mini) -> None:
 
 TABLE_BODY = """
 # %%
+print("{{ metric('n') }} is printed text, not a shortcode")
 from pipeline.library.tables import html_table
 ex.save_text("summary.md", "# Not a page\\n\\nA recipe's Markdown asset.\\n", kind="data")
 ex.save_text("table.html", html_table(["Layer", "Params"], [["conv<1>", "1,792"]], numeric=[1],
@@ -111,9 +112,13 @@ def test_markdown_asset_is_copied_not_rendered_and_include_inlines_tables(mini) 
     block = html[html.index('<div class="nnx-include"'):html.index("After the table.")]
     assert '<th scope="col">Layer</th>' in block and '<th scope="row">conv&lt;1&gt;</th>' in block
     assert "<caption>Layers</caption>" in block and "<p>" not in block.split("</div>")[0]
+    # the notebook page shows what a cell printed, shortcode-like text included, as text
+    notebook = (site / "notebooks" / "alpha" / "index.html").read_text()
+    assert "{{ metric(&#39;n&#39;) }} is printed text" in notebook or \
+        "{{ metric('n') }} is printed text" in notebook
 
     # a fragment with a script, or a non-HTML asset, fails --strict naming the page and asset
-    for name, message in (("evil.html", "contains a <script> element"),
+    for name, message in (("evil.html", "removed: a <script> element"),
                           ("summary.md", "not an HTML fragment")):
         page.write_text(TINY_PAGE_WITH(name))
         result = build_site(mini.content, mini.build_dir, site)

@@ -1,6 +1,6 @@
 """Panels: views of a replay that draw epoch k and then move to any other epoch in place.
 
-The protocol (:class:`Panel`) has two methods:
+The protocol (:class:`Panel`, the base class to subclass) has two methods:
 
 ``setup(ax, replay)``
     Draw everything that does not change (titles, labels, ticks) and create the artists that
@@ -21,7 +21,7 @@ Heavy per-replay computation happens once per replay, not per ``setup``, so re-r
 One module per job; this package re-exports the public names, so importers keep writing
 ``from pipeline.library.replay.panels import CurvesPanel``:
 
-- :mod:`.base` - the :class:`Panel` protocol and ``_BasePanel``, the shared bookkeeping.
+- :mod:`.base` - :class:`Panel`, the base class every panel subclasses (public: write your own).
 - :mod:`.data` - what panels compute from a replay (task, layer outputs, weights, ranges, bins).
 - :mod:`.drawing` - class colours, style colours, markers and images shared by panels.
 - :mod:`.feature_space` - ``FeatureSpacePanel``: a 2-unit layer's plane, the input grid bent.
@@ -36,7 +36,7 @@ One module per job; this package re-exports the public names, so importers keep 
 from __future__ import annotations
 
 from pipeline.library.errors import PanelError
-from pipeline.library.replay.panels.base import Panel
+from pipeline.library.replay.panels.base import Panel, PanelProtocol
 from pipeline.library.replay.panels.boundary import DecisionBoundaryPanel
 from pipeline.library.replay.panels.curves import CurvesPanel
 from pipeline.library.replay.panels.drawing import CLASS_COLORS, class_colors
@@ -59,6 +59,7 @@ __all__ = [
     "LossHistogramPanel",
     "Panel",
     "PanelError",
+    "PanelProtocol",
     "PredictionPanel",
     "ProbabilityHistogramPanel",
     "ProjectionPanel",

@@ -13,13 +13,13 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 
 from pipeline.library.errors import PanelError, PipelineError
-from pipeline.library.replay.panels.base import Range, _BasePanel, _cannot
+from pipeline.library.palette import neutral
+from pipeline.library.replay.panels.base import Panel, Range, _cannot
 from pipeline.library.replay.panels.data import _as_probabilities, _limits, _task
 from pipeline.library.replay.panels.drawing import (
     _argmax_image,
     _class_markers,
     _light_cmap,
-    _neutral,
     _rgb,
     class_colors,
 )
@@ -50,7 +50,7 @@ def _class_boundaries(xs: np.ndarray, ys: np.ndarray, prob: np.ndarray) -> list[
     return segments
 
 
-class DecisionBoundaryPanel(_BasePanel):
+class DecisionBoundaryPanel(Panel):
     """Predicted probability over a 2-D input grid, its decision boundary, and the probe points.
 
     A filled ``contourf`` cannot be updated in place, so the probability is an ``imshow`` whose
@@ -160,12 +160,12 @@ class DecisionBoundaryPanel(_BasePanel):
         colors = class_colors(self.task.n_classes) if self.multiclass else None
         if colors is not None:  # multiclass
             self._palette = np.asarray([_rgb(c) for c in colors])
-            self._face = _neutral("face")
+            self._face = neutral("face")
             self._image = ax.imshow(
                 np.ones((self.resolution, self.resolution, 3)), extent=extent, origin="lower",
                 interpolation="nearest", aspect="auto", zorder=1,
             )
-            self._contour = LineCollection([], colors=[_neutral("ink")], linewidths=1.2,
+            self._contour = LineCollection([], colors=[neutral("ink")], linewidths=1.2,
                                            zorder=2)
         else:
             self._image = ax.imshow(
@@ -180,7 +180,7 @@ class DecisionBoundaryPanel(_BasePanel):
         if self.points:
             self._markers = _class_markers(
                 ax, np.asarray(replay.probe_x), replay.labels, size=self.point_size,
-                zorder=3, edge="white" if not self.multiclass else _neutral("face"),
+                zorder=3, edge="white" if not self.multiclass else neutral("face"),
                 colors=colors,
             )
         ax.set_xlim(x0, x1)

@@ -13,12 +13,12 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from pipeline.library.errors import PanelError
-from pipeline.library.replay.panels.base import _BasePanel
+from pipeline.library.replay.panels.base import Panel
 from pipeline.library.replay.panels.data import _limits
 from pipeline.library.replay.store import Replay
 
 
-class CurvesPanel(_BasePanel):
+class CurvesPanel(Panel):
     """Metric curves over epochs, drawn up to the current epoch, with a marker and a line there.
 
     ``metrics`` are names in ``replay.metrics``: Keras' logged ones (``loss``, ``accuracy``,

@@ -8,18 +8,15 @@ defined once here rather than in each panel.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from pipeline.library.replay.store import Replay
-
-if TYPE_CHECKING:
-    from matplotlib.typing import RcKeyType
-
 
 CLASS_COLORS = ("#b2182b", "#2166ac")
 """Negative (0) and positive (1) class colours: the two ends of the ``RdBu`` map the
@@ -40,23 +37,6 @@ def _colormap(name: str) -> Any:
     import matplotlib
 
     return matplotlib.colormaps[name]
-
-
-def _neutral(role: str) -> Any:
-    """A neutral colour from the active matplotlib style (``rcParams``), never hard-coded.
-
-    Why: the same panels are re-rendered under other styles (a dark palette); reading the
-    style when the artists are created keeps new panels legible under any of them.
-    ``role``: ``"ink"`` (lines, reference marks), ``"face"`` (the axes background, used to
-    blend light images) or ``"grid"``.
-    """
-    import matplotlib
-
-    rc = matplotlib.rcParams
-    keys: dict[str, RcKeyType] = {"ink": "axes.edgecolor", "face": "axes.facecolor",
-                                  "grid": "grid.color"}
-    key = keys[role]
-    return rc[key]
 
 
 def _rgb(color: Any) -> tuple[float, float, float]:
@@ -140,3 +120,15 @@ def _target_scatter(ax: Axes, xy: np.ndarray, replay: Replay, size: float, zorde
                     linewidths=0, zorder=zorder)
     ax.figure.colorbar(sc, ax=ax, label="target", fraction=0.05, pad=0.02)
     return sc
+
+
+def __getattr__(name: str) -> Any:
+    """``_neutral``, the neutral colours' name before it was public: served for one release."""
+    if name == "_neutral":
+        warnings.warn("pipeline.library.replay.panels.drawing._neutral is now the public "
+                      "pipeline.library.palette.neutral; call that (the old name goes in the "
+                      "next release)", DeprecationWarning, stacklevel=2)
+        from pipeline.library.palette import neutral
+
+        return neutral
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,14 +15,14 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 
 from pipeline.library.errors import PanelError, PipelineError
-from pipeline.library.replay.panels.base import Range, _BasePanel, _cannot
+from pipeline.library.palette import neutral
+from pipeline.library.replay.panels.base import Panel, Range, _cannot
 from pipeline.library.replay.panels.data import _as_probabilities, _layer_points, _limits, _task
 from pipeline.library.replay.panels.drawing import (
     _argmax_image,
     _class_markers,
     _light_cmap,
     _move_points,
-    _neutral,
     _rgb,
     _target_scatter,
     class_colors,
@@ -32,7 +32,7 @@ from pipeline.library.replay.store import Replay
 log = logging.getLogger(__name__)
 
 
-class FeatureSpacePanel(_BasePanel):
+class FeatureSpacePanel(Panel):
     """A 2-unit layer's plane: the probe points there, with the input grid bent into it.
 
     The probe points are that layer's recorded outputs (or the numpy forward pass of the
@@ -200,7 +200,7 @@ class FeatureSpacePanel(_BasePanel):
         multiclass = self.task.kind.value == "multiclass"
         self._palette = np.asarray(
             [np.asarray(_rgb(c)) for c in class_colors(self.task.n_classes or 2)])
-        self._face = _neutral("face")
+        self._face = neutral("face")
         if self._has_tail:
             r = self.boundary_resolution
             dx = (self.xlim[1] - self.xlim[0]) / (r - 1) / 2

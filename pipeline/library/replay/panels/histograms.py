@@ -13,14 +13,14 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from pipeline.library.errors import PanelError
-from pipeline.library.replay.panels.base import _BasePanel, _cannot
+from pipeline.library.replay.panels.base import Panel, _cannot
 from pipeline.library.replay.panels.data import _histograms, _layer_values, _limits, _task
 from pipeline.library.replay.panels.drawing import CLASS_COLORS, class_colors
 from pipeline.library.replay.panels.regression import _regression_arrays
 from pipeline.library.replay.store import Replay
 
 
-class _HistogramPanel(_BasePanel):
+class _HistogramPanel(Panel):
     """A histogram per epoch over fixed bins, drawn as one ``StepPatch`` (cheap to update)."""
 
     color: str = "0.4"

@@ -14,7 +14,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from pipeline.library.errors import PanelError, PipelineError
-from pipeline.library.replay.panels.base import _BasePanel, _cannot
+from pipeline.library.replay.panels.base import Panel, _cannot
 from pipeline.library.replay.panels.data import _layer_points, _limits, _task
 from pipeline.library.replay.panels.drawing import (
     _class_markers,
@@ -25,7 +25,7 @@ from pipeline.library.replay.panels.drawing import (
 from pipeline.library.replay.store import Replay
 
 
-class ProjectionPanel(_BasePanel):
+class ProjectionPanel(Panel):
     """Any layer's outputs on the probe set in a 2-D projection fixed across epochs.
 
     For a layer wider than two units there is no plane to draw it in, so the panel fits PCA on

@@ -12,9 +12,9 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
-from pipeline.library.replay.panels.base import _BasePanel, _cannot
+from pipeline.library.palette import neutral
+from pipeline.library.replay.panels.base import Panel, _cannot
 from pipeline.library.replay.panels.data import _limits, _task
-from pipeline.library.replay.panels.drawing import _neutral
 from pipeline.library.replay.store import Replay
 
 
@@ -38,7 +38,7 @@ def _regression_arrays(replay: Replay, panel: str, output: int | None
     return pred.reshape(len(replay.epochs), -1).astype(np.float64), target.reshape(-1)
 
 
-class PredictionPanel(_BasePanel):
+class PredictionPanel(Panel):
     """Regression: each probe point's prediction against its target, with the line y = x.
 
     A perfect model puts every point on the diagonal; the vertical distance of a point from
@@ -69,7 +69,7 @@ class PredictionPanel(_BasePanel):
         return self._target
 
     def _draw(self, ax: Axes) -> None:
-        ax.plot(self.lim, self.lim, color=_neutral("ink"), linewidth=0.8, linestyle="--",
+        ax.plot(self.lim, self.lim, color=neutral("ink"), linewidth=0.8, linestyle="--",
                 alpha=0.6, zorder=1)
         (self._points,) = ax.plot(self._target, self._pred[0], linestyle="none", marker="o",
                                   markersize=self.point_size, color="C0", alpha=0.7,

@@ -256,7 +256,7 @@ def test_load_for_build_uses_keras_when_full_is_asked(monkeypatch):
     assert "50,000" in data.summary and "10,000" in data.summary and "cache" in data.summary
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "cifar10").is_dir(), reason="offline data not present")
+@pytest.mark.needs_data("cifar10")
 def test_load_for_build_falls_back_to_the_offline_pool(monkeypatch):
     from pipeline.library import datasets
 

@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.library.errors import PipelineError
 from pipeline.library.explainers import cnn_views as V
+from tests.conftest import need_module
 
 # --------------------------------------------------------------------------------------------
 # Images in
@@ -74,7 +75,7 @@ def test_pick_epochs_keeps_ends():
 
 
 def test_probe_recorder_stores_predictions_each_epoch():
-    keras = pytest.importorskip("keras")
+    keras = need_module("keras")
     from pipeline.library.training import fit_fast
 
     keras.utils.set_random_seed(0)
@@ -250,7 +251,7 @@ def test_feature_map_pair_figure_labels_silent_channels():
 
 
 def test_write_mp4_roundtrip_with_odd_size(tmp_path):
-    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    imageio_ffmpeg = need_module("imageio_ffmpeg")
     frames = [np.full((21, 33, 3), v, np.uint8) for v in (0, 80, 160, 240)]
     path = V.write_mp4(tmp_path / "clip.mp4", frames, fps=2)
     assert path.is_file() and path.stat().st_size > 0
@@ -297,7 +298,7 @@ def test_box_share():
 
 
 def test_glorot_uniform_std_matches_keras_initialiser():
-    keras = pytest.importorskip("keras")
+    keras = need_module("keras")
     assert V.glorot_uniform_std((10, 30)) == pytest.approx(np.sqrt(2 / 40))
     assert V.glorot_uniform_std((3, 3, 64, 128)) == pytest.approx(np.sqrt(2 / (9 * 192)))
     sample = np.asarray(keras.initializers.GlorotUniform(seed=0)((3, 3, 32, 64)))
@@ -316,7 +317,7 @@ def test_weight_stats_html_escapes_and_formats():
 
 
 def test_save_model_without_optimizer_is_smaller_and_equivalent(tmp_path):
-    keras = pytest.importorskip("keras")
+    keras = need_module("keras")
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
                               keras.layers.Dense(2)])

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+from tests.conftest import need_module
+
+keras = need_module("keras")
 
 from pipeline.library.errors import PipelineError  # noqa: E402
 from pipeline.library.explainers.seed000 import seed000_layout  # noqa: E402

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+from tests.conftest import need_module
+
+keras = need_module("keras")
 
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -355,3 +357,45 @@ def test_seed000_layout_old_import_path_warns_and_gives_the_same_function() -> N
     import pipeline.library.replay as replay_package
 
     assert "seed000_layout" not in replay_package.__all__
+
+
+# ------------------------------------------------------------------ the public Panel base class
+def test_a_panel_of_your_own_subclasses_panel_and_composes() -> None:
+    """An author's panel: public hooks (prepare once per replay, draw on every setup, update
+    per epoch) and the palette's neutral colours; drawn in a Composition like any other."""
+    from pipeline.library import Panel, neutral
+    from pipeline.library.replay import Composition
+    from tests.replay_synth import synthetic_replay
+
+    class MeanLossPanel(Panel):
+        prepared = 0
+
+        def prepare(self, replay):
+            type(self).prepared += 1
+            self.means = replay.all_sample_losses.mean(axis=1)
+
+        def draw(self, ax):
+            ax.set_xlim(0, len(self.means) - 1)
+            ax.set_ylim(0, float(self.means.max()) * 1.1)
+            self.line, = ax.plot([], [], color=neutral("ink"))
+
+        def update(self, epoch):
+            i = self.require_setup().index(epoch)
+            self.line.set_data(range(i + 1), self.means[: i + 1])
+            return [self.line]
+
+    replay = synthetic_replay("binary", n_inputs=2, hidden=(2,), epochs=4)
+    panel = MeanLossPanel(title="mean loss")
+    comp = Composition(replay, [(panel, (0, 0))], figsize=(3, 2), dpi=40)
+    comp.render(2)
+    np.testing.assert_allclose(panel.line.get_ydata(), replay.all_sample_losses.mean(axis=1)[:3])
+    panel.setup(panel.ax, replay)  # a redraw does not prepare the same replay again
+    assert MeanLossPanel.prepared == 1
+
+
+def test_the_old_base_class_name_still_works_with_a_warning() -> None:
+    from pipeline.library.replay.panels import Panel, base
+
+    with pytest.warns(DeprecationWarning, match="pipeline.library.replay.Panel"):
+        old = base._BasePanel
+    assert old is Panel

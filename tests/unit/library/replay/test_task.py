@@ -14,8 +14,10 @@ import os
 import numpy as np
 import pytest
 
+from tests.conftest import need_module
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-keras = pytest.importorskip("keras")
+keras = need_module("keras")
 
 from matplotlib.figure import Figure  # noqa: E402
 
