@@ -35,6 +35,8 @@ from typing import Any
 
 #: The command a cold kernel runs after the interpreter: ``python -m ipykernel_launcher ...``.
 LAUNCHER = ("-m", "ipykernel_launcher")
+#: What ipykernel puts in ``MPLBACKEND`` when it is unset (``IPKernelApp.init_gui_pylab``).
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 #: Modules a zygote started with ``python -m`` would have imported only to run itself.
 OWN_MODULES = ("pipeline.builder.kernel_zygote", "pipeline.builder", "pipeline")
 
@@ -66,6 +68,69 @@ def _reap(signum: int = 0, frame: Any = None) -> None:
             return
 
 
+class _Current:
+    """A stream that writes to whatever ``sys.<name>`` is when written to."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        return int(getattr(sys, self.name).write(text))
+
+    def flush(self) -> None:
+        getattr(sys, self.name).flush()
+
+
+class _ImportStdout(_Current):
+    """``sys.stdout`` while the zygote imports (its real stdout answers the build): text goes to
+    stderr, and a log handler made then is recognised as one meant for stdout."""
+
+    def __init__(self) -> None:
+        super().__init__("stderr")
+
+
+#: Log handlers the imports made, each with the stream it was given (stderr, or stdout).
+_IMPORT_HANDLERS: list[tuple[Any, str]] = []
+
+
+def _stream_handlers() -> list[Any]:
+    import logging
+
+    handlers = [ref() for ref in list(logging._handlerList)]  # type: ignore[attr-defined]
+    return [h for h in handlers if isinstance(h, logging.StreamHandler)]
+
+
+def _note_import_handlers(before: list[Any], import_stdout: Any) -> None:
+    """Remember the handlers the imports created on the zygote's stderr or stdout: in a cold
+    kernel those imports run after ipykernel put the notebook's streams in ``sys.stderr`` and
+    ``sys.stdout``, so their handlers write into the notebook; a forked kernel's must too."""
+    seen = {id(h) for h in before}
+    for handler in _stream_handlers():
+        if id(handler) in seen:
+            continue
+        if handler.stream is import_stdout:
+            _IMPORT_HANDLERS.append((handler, "stdout"))
+        elif handler.stream is sys.__stderr__:
+            _IMPORT_HANDLERS.append((handler, "stderr"))
+
+
+def _streams_follow_the_kernel() -> None:
+    for handler, name in _IMPORT_HANDLERS:
+        handler.setStream(_Current(name))
+
+
+def _inline_backend() -> None:
+    """ipykernel chooses matplotlib's inline backend (figures shown in the notebook) by setting
+    ``MPLBACKEND``, which matplotlib reads when it is imported; here it was imported before.
+    Set the variable as ipykernel would (it then leaves it alone) and do what matplotlib's
+    import does with it, before any figure exists."""
+    if not os.environ.get("MPLBACKEND"):
+        os.environ["MPLBACKEND"] = INLINE_BACKEND
+    matplotlib = sys.modules.get("matplotlib")
+    if matplotlib is not None:
+        matplotlib.rcParams["backend"] = os.environ["MPLBACKEND"]
+
+
 def become_kernel(request: dict[str, Any]) -> None:
     """In the forked child: become ``python -m ipykernel_launcher`` with the request's
     arguments, folder and environment. Never returns."""
@@ -87,6 +152,8 @@ def become_kernel(request: dict[str, Any]) -> None:
         os.environ.update(request["env"])
         for name in OWN_MODULES:  # imported to run this module; a cold kernel has none of them
             sys.modules.pop(name, None)
+        _inline_backend()
+        _streams_follow_the_kernel()
         _reseed()
         argv = list(request["argv"])
         from importlib.util import find_spec
@@ -123,12 +190,19 @@ def serve(modules: list[str], stdin: Any = None, stdout: Any = None) -> int:
     # build's when it waits for the zygote: the benchmarks count the kernels' CPU seconds.
     signal.signal(signal.SIGCHLD, _reap)
     failed = []
-    for name in modules:
-        try:
-            __import__(name)
-        except Exception as exc:  # noqa: BLE001 - the recipe reports it, as in a cold kernel
-            failed.append(f"{name}: {exc}")
-    import ipykernel.kernelapp  # noqa: F401 - the kernel itself, imported once too
+    before = _stream_handlers()
+    import_stdout = _ImportStdout()
+    sys.stdout = import_stdout  # the answers' pipe stays clean
+    try:
+        for name in modules:
+            try:
+                __import__(name)
+            except Exception as exc:  # noqa: BLE001 - the recipe reports it, as a cold kernel
+                failed.append(f"{name}: {exc}")
+        _note_import_handlers(before, import_stdout)
+        import ipykernel.kernelapp  # noqa: F401 - the kernel itself, imported once too
+    finally:
+        sys.stdout = sys.__stdout__
 
     _reply(stdout, {"ready": True, "failed": failed})
     for line in stdin:

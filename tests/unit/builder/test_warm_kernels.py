@@ -122,6 +122,8 @@ ex.metric("own_modules", sorted(m for m in sys.modules if m.startswith("pipeline
 ex.metric("argv0", os.path.basename(sys.argv[0]))
 ex.metric("cwd_is_work", os.path.basename(os.getcwd()) == "work")
 ex.metric("draw", random.random())
+import matplotlib
+ex.metric("backend", matplotlib.get_backend())  # figures shown in the notebook
 """
 
 
@@ -144,6 +146,7 @@ def test_forked_kernels_are_fresh_kernels(mini, monkeypatch, fork: str) -> None:
         assert m["own_modules"] == [] and m["cwd_is_work"] is True
         assert m["argv0"] == "ipykernel_launcher.py"
         assert m["signals"] == [signal.SIG_IGN, signal.SIG_DFL]  # as Python starts
+        assert m["backend"] == "module://matplotlib_inline.backend_inline"
     assert len({m["draw"] for m in metrics.values()}) == 3
 
 
@@ -186,3 +189,44 @@ def test_forked_process_is_watched_through_a_pidfd() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_forked_kernel_logs_into_the_notebook(tmp_path) -> None:
+    """A log handler a warm import made (TensorFlow's, absl's) writes where it would in a cold
+    kernel, whose imports run after ipykernel put the notebook's streams in sys.stderr: into
+    the notebook, not the build's log."""
+    import jupyter_client
+
+    from pipeline.builder.executor import kernel_env
+    from pipeline.builder.warm_kernels import KernelSupply
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "nnx_probe_handler.py").write_text(
+        "import logging\nlogging.getLogger('nnx-probe').addHandler(logging.StreamHandler())\n")
+    env = kernel_env(tmp_path, None)
+    env["PYTHONPATH"] = f"{tmp_path / 'lib'}:{env['PYTHONPATH']}"
+    with KernelSupply(tmp_path / "staging", modules=("nnx_probe_handler",), fork=True) as supply:
+        kernel = supply.take(env)
+        assert kernel is not None
+        try:
+            client = jupyter_client.BlockingKernelClient()
+            client.load_connection_info(kernel.km.get_connection_info())
+            client.hb_channel.time_to_dead = 10.0
+            client.start_channels()
+            client.wait_for_ready(timeout=60)
+            said: list[str] = []
+
+            def keep(msg: dict) -> None:
+                if msg["msg_type"] == "stream":
+                    said.append(msg["content"]["text"])
+
+            reply = client.execute_interactive(
+                "import logging, sys\n"
+                "assert 'nnx_probe_handler' in sys.modules\n"
+                "logging.getLogger('nnx-probe').warning('logged from the recipe')",
+                timeout=30, output_hook=keep)
+            client.stop_channels()
+        finally:
+            kernel.close()
+    assert reply["content"]["status"] == "ok"
+    assert "logged from the recipe" in "".join(said)
