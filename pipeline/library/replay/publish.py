@@ -152,6 +152,11 @@ def publish_replay(
     if ex.is_diverged:
         log.warning("training diverged: publish_replay draws nothing (the page says why)")
         return None
+    if layout is None or layout is default_layout:  # what it cannot draw is said on the page
+        from pipeline.library.replay.layouts import default_layout_notes
+
+        for note in default_layout_notes(replay, layer=(layout_kwargs or {}).get("layer")):
+            ex.note(note)
     layout = layout or default_layout
     layout_kwargs = dict(layout_kwargs or {})
     epochs = [int(e) for e in replay.epochs]

@@ -124,3 +124,23 @@ def test_evenly_spaced_keeps_first_and_last() -> None:
     assert evenly_spaced(range(61), None) == list(range(61))
     with pytest.raises(ReplayFileError, match="the first and the last at least"):
         evenly_spaced(range(5), 1)
+
+
+def test_publish_replay_says_on_the_page_what_it_cannot_draw(tmp_path: Path) -> None:
+    """The one-call path (``publish_replay``) puts the default layout's notes on the page: here
+    an output activation the numpy forward pass does not know costs the background."""
+    pytest.importorskip("keras")
+    from pipeline.library.replay import default_layout_notes, publish_replay
+    from pipeline.library.runtime import Explainer
+    from tests.replay_synth import synthetic_replay
+
+    replay = synthetic_replay("binary", n_inputs=3, hidden=(2,), epochs=2, n_probe=20)
+    config = json.loads(replay.meta["model_config"])
+    config["config"]["layers"][-1]["config"]["activation"] = "gelu"
+    odd = Replay(replay.arrays(), {**replay.meta, "model_config": json.dumps(config)})
+    notes = default_layout_notes(odd)
+    assert len(notes) == 1 and "no background" in notes[0] and "'gelu'" in notes[0]
+    ex = Explainer(asset_dir=tmp_path / "assets")
+    out = publish_replay(ex, odd, layout_kwargs={"dpi": 20}, max_frames=2, video=False)
+    assert out is not None and out.panels[0] == "FeatureSpacePanel"
+    assert notes[0] in ex.notes
