@@ -69,16 +69,34 @@ def _reap(signum: int = 0, frame: Any = None) -> None:
 
 
 class _Current:
-    """A stream that writes to whatever ``sys.<name>`` is when written to."""
+    """A stream that writes to whatever ``sys.<name>`` is when written to.
+
+    Handlers get closed while the kernel starts (traitlets configures logging with
+    ``dictConfig``, which shuts every existing handler down; absl's then closes its stream
+    unless it is a terminal or ``sys.stderr``): closing this one closes nothing, the stream
+    it writes to belongs to the kernel.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
 
+    def _stream(self) -> Any:
+        return getattr(sys, self.name)
+
     def write(self, text: str) -> int:
-        return int(getattr(sys, self.name).write(text))
+        return int(self._stream().write(text))
 
     def flush(self) -> None:
-        getattr(sys, self.name).flush()
+        self._stream().flush()
+
+    def close(self) -> None:
+        """Nothing to close: see the class docstring."""
+
+    def isatty(self) -> bool:
+        return bool(self._stream().isatty())
+
+    def __getattr__(self, name: str) -> Any:  # encoding, errors ...: the current stream's
+        return getattr(self._stream(), name)
 
 
 class _ImportStdout(_Current):

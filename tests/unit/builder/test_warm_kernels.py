@@ -201,8 +201,17 @@ def test_a_forked_kernel_logs_into_the_notebook(tmp_path) -> None:
     from pipeline.builder.warm_kernels import KernelSupply
 
     (tmp_path / "lib").mkdir()
+    # like absl's handler (TensorFlow's): it closes its stream when the kernel's start-up shuts
+    # the existing handlers down, unless that stream is a terminal or one of sys's own
     (tmp_path / "lib" / "nnx_probe_handler.py").write_text(
-        "import logging\nlogging.getLogger('nnx-probe').addHandler(logging.StreamHandler())\n")
+        "import logging, sys\n"
+        "class Handler(logging.StreamHandler):\n"
+        "    def close(self):\n"
+        "        own = (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)\n"
+        "        if self.stream not in own and not self.stream.isatty():\n"
+        "            self.stream.close()\n"
+        "        super().close()\n"
+        "logging.getLogger('nnx-probe').addHandler(Handler())\n")
     env = kernel_env(tmp_path, None)
     env["PYTHONPATH"] = f"{tmp_path / 'lib'}:{env['PYTHONPATH']}"
     with KernelSupply(tmp_path / "staging", modules=("nnx_probe_handler",), fork=True) as supply:
