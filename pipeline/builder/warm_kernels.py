@@ -416,17 +416,18 @@ class KernelSupply:
     def take(self, env: dict[str, str]) -> WarmKernel | None:
         """The spare kernel if it was started with ``env`` and is alive; else None (cold).
 
-        With forked kernels and no spare (a supply's first recipe), a kernel is forked now:
-        waiting for the zygote costs what a cold kernel's own imports would.
+        With forked kernels and no usable spare (a supply's first recipe, or a recipe whose
+        environment differs from the previous one's, such as another thread count), a kernel
+        is forked now: waiting for the zygote costs what a cold kernel's own imports would.
         """
         kernel, self._spare = self._spare, None
+        if kernel is not None and (kernel.env != env or not kernel.is_alive()):
+            log.debug("warm kernel %s not usable (environment changed or it exited)", kernel.pid)
+            kernel.close()
+            kernel = None
         if kernel is None and self.enabled and self.fork:
             kernel = self._start(env)
         if kernel is None:
-            return None
-        if kernel.env != env or not kernel.is_alive():
-            log.debug("warm kernel %s not usable (environment changed or it exited)", kernel.pid)
-            kernel.close()
             return None
         self.used += 1
         return kernel

@@ -79,14 +79,25 @@ def test_a_warm_kernel_has_its_imports_done(tmp_path) -> None:
 
 
 def test_a_kernel_with_another_environment_is_not_used(tmp_path) -> None:
+    from pipeline.builder.executor import kernel_start_kind
     from pipeline.builder.warm_kernels import KernelSupply
 
-    with KernelSupply(tmp_path, modules=()) as supply:
+    with KernelSupply(tmp_path, modules=(), fork=False) as supply:
         supply.prepare({"A": "1", "PATH": "/usr/bin:/bin"})
         spare = supply._spare
         assert spare is not None
-        assert supply.take({"A": "2", "PATH": "/usr/bin:/bin"}) is None
+        assert supply.take({"A": "2", "PATH": "/usr/bin:/bin"}) is None  # the executor: cold
         assert not spare.is_alive(), "an unusable spare is shut down"
+    # forked kernels: a kernel of the new environment is forked instead (a new zygote)
+    with KernelSupply(tmp_path / "forked", modules=(), fork=True) as supply:
+        supply.prepare({"A": "1", "PATH": "/usr/bin:/bin"})
+        spare, first = supply._spare, supply._zygote
+        assert spare is not None and kernel_start_kind(spare) == "forked"
+        kernel = supply.take({"A": "2", "PATH": "/usr/bin:/bin"})
+        assert kernel is not None and kernel.env["A"] == "2"
+        assert kernel_start_kind(kernel) == "forked" and supply._zygote is not first
+        assert not spare.is_alive(), "an unusable spare is shut down"
+        kernel.close()
 
 
 def test_disabled_supply_starts_nothing(tmp_path) -> None:
