@@ -146,6 +146,16 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--site", type=Path, default=None,
                         help="pageweight, scrubfps: measure this built site instead of building "
                              "the replay recipes (quick) and their site")
+    parser.add_argument("--no-serial", dest="serial", action="store_false",
+                        help="firstbuild: leave out the serial cold build (before)")
+    parser.add_argument("--no-fork-pair", dest="fork_pair", action="store_false",
+                        help="firstbuild: leave out the build with kernels spawned instead of "
+                             "forked from a zygote")
+    parser.add_argument("--pair-repeats", type=int, default=1,
+                        help="firstbuild: forked/spawned builds alternated this many times "
+                             "(medians; default 1)")
+    parser.add_argument("--no-fresh-caches", dest="fresh_caches", action="store_false",
+                        help="firstbuild: leave out the build with empty per-user caches")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary project and its build folders (path logged)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -276,7 +286,9 @@ def _first_build_sections(args: argparse.Namespace, sizes: Sizes, enabled: list[
                 _section(name, results, errors, lambda tmp=tmp: fb.bench_first_build(
                     args.content_dir, tmp, data_dir=args.data_dir, profile=args.profile,
                     issue_day=args.issue_day, with_warm_pair=args.warm_pair,
-                    warm_pair_recipes=args.warm_pair_recipes))
+                    warm_pair_recipes=args.warm_pair_recipes, with_serial=args.serial,
+                    with_fork_pair=args.fork_pair, with_fresh_caches=args.fresh_caches,
+                    pair_repeats=args.pair_repeats))
             else:
                 _section(name, results, errors, lambda tmp=tmp: fb.bench_seed000_explainer(
                     args.content_dir, tmp, data_dir=args.data_dir))

@@ -182,6 +182,9 @@ def execute_recipe(
         raise RecipeFailed(Failure(rel_name, ename=type(exc).__name__, evalue=str(exc),
                                    kind=FailureKind.SETUP)) from None
     recipe_text = recipe_path.read_text(encoding="utf-8")
+    # How the kernel started, kept in the notebook's metadata (the .ipynb readers download):
+    # the determinism test checks that forked, warm and cold kernels publish the same files.
+    nb.metadata["nnx"] = {"kernel": kernel_start_kind(kernel)}
     if kernel is not None:
         try:
             return _execute_notebook(nb, rel_name, recipe_text, workdir, notebook_dir, slug,
@@ -191,6 +194,17 @@ def execute_recipe(
     with socket_base(workdir) as base:
         return _execute_notebook(nb, rel_name, recipe_text, workdir, notebook_dir, slug,
                                  timeout, repo_root, data_dir, base, start)
+
+
+def kernel_start_kind(kernel: WarmKernel | None) -> str:
+    """``"cold"`` (started for the recipe), ``"warm"`` (started ahead) or ``"forked"`` (started
+    ahead, forked from a zygote; :mod:`pipeline.builder.kernel_zygote`)."""
+    if kernel is None:
+        return "cold"
+    from pipeline.builder.warm_kernels import ForkedProcess
+
+    process = getattr(getattr(kernel.km, "provisioner", None), "process", None)
+    return "forked" if isinstance(process, ForkedProcess) else "warm"
 
 
 def _execute_notebook(nb: Any, rel_name: str, recipe_text: str, workdir: Path,

@@ -130,6 +130,11 @@ class ReplayFileError(PipelineError):
         return (type(self), (self.path, self.detail))
 
 
+class ReplayBudgetError(ReplayFileError):
+    """A replay file published for readers is over its size budget; the message says what
+    takes the space and what to thin (points, epochs, layers)."""
+
+
 def user_errors() -> list[type[PipelineError]]:
     """:class:`PipelineError` and every subclass of it, found by walking ``__subclasses__``."""
     found: list[type[PipelineError]] = []

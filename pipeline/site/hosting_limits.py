@@ -3,6 +3,10 @@
 GitHub Pages refuses files over 100 MB and sites over 1 GB; a deploy that breaks them fails on
 GitHub's side, minutes later and with a vaguer message. So ``mkdocs build`` (the plugin's
 ``on_post_build``) measures ``site/`` and fails with the file or the total named and what to do.
+``mkdocs serve`` (and ``python -m pipeline serve``) only warns, in the log and on the page that
+owns the file (:func:`hosting_banner`): ending an author's preview because one recipe wrote a
+file too big would hide the very page that says so; ``mkdocs build``, ``--strict`` or not, and
+the deploy still fail.
 A page whose first load (its HTML plus the local CSS, scripts and images it references without
 ``loading="lazy"``) passes a budget (2 MB by default, the plugin's
 ``hosting.page_budget_mb`` in ``mkdocs.yml``) gets a warning: readers on slow connections pay for it.
@@ -39,6 +43,34 @@ def measure(site: Path, top: int = 5) -> SiteSize:
     return SiteSize(sum(n for _, n in sizes), sizes[:top])
 
 
+def file_problem(rel: str, size: int, max_file: int = MAX_FILE_BYTES) -> str:
+    """The sentence for one file over the per-file limit (the build error and the page say it)."""
+    return (f"{rel} is {size / MB:,.1f} MB; GitHub Pages refuses files over {max_file / MB:,.0f} "
+            "MB. Make the recipe write it smaller (fewer frames, lower resolution, a thinned "
+            "replay file).")
+
+
+def oversized(files: Iterable[tuple[str, int]], max_file: int = MAX_FILE_BYTES
+              ) -> list[tuple[str, int]]:
+    """``(name, bytes)`` of the files over ``max_file``, largest first."""
+    return sorted(((rel, n) for rel, n in files if n > max_file), key=lambda kv: -kv[1])
+
+
+def hosting_banner(problems: list[str]) -> str:
+    """A warning for the top of a page whose files break GitHub Pages' limits (empty if none).
+
+    Shown by the preview (``mkdocs serve``), which keeps serving; the site build stops on the
+    same problems, so the page says that publishing will fail until they are fixed.
+    """
+    if not problems:
+        return ""
+    items = "\n".join(f"    - {p}" for p in problems)
+    return ('!!! danger "Over GitHub Pages\' limits: this site cannot be published yet"\n'
+            "    The preview shows this page anyway; `mkdocs build` (with or without "
+            "`--strict`) and the deploy (`nox -s deploy`) fail until every file fits.\n\n"
+            f"{items}\n")
+
+
 def check_hard_limits(site: Path, max_file: int = MAX_FILE_BYTES,
                       max_site: int = MAX_SITE_BYTES) -> SiteSize:
     """Raise :class:`HostingLimitError` naming every offending file, or the site total."""
@@ -47,9 +79,7 @@ def check_hard_limits(site: Path, max_file: int = MAX_FILE_BYTES,
                for n in [p.stat().st_size] if n > max_file]
     problems = []
     for path, n in sorted(too_big, key=lambda kv: -kv[1]):
-        problems.append(f"{path.relative_to(site).as_posix()} is {n / MB:,.1f} MB; GitHub Pages "
-                        f"refuses files over {max_file / MB:,.0f} MB. Make the recipe write it "
-                        "smaller (fewer frames, lower resolution, a thinned replay file).")
+        problems.append(file_problem(path.relative_to(site).as_posix(), n, max_file))
     if size.total > max_site:
         biggest = ", ".join(f"{p} ({n / MB:,.1f} MB)" for p, n in size.largest[:5])
         problems.append(f"the site is {size.total / MB:,.1f} MB; GitHub Pages publishes at most "

@@ -42,6 +42,7 @@ from pipeline.site.article_comparison import (
     rows_for,
 )
 from pipeline.site.config import ExplainersConfig, moved_extra_options
+from pipeline.site.hosting_limits import MB, file_problem, hosting_banner, oversized
 from pipeline.site.notebook_page import NotebookPage, export_page, read_notebook
 from pipeline.site.pages import (
     PageContext,
@@ -84,6 +85,12 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
         self._reset(Path("content"), None)
         #: exported notebook pages by (stored notebook, size, mtime, withheld cells)
         self._notebook_pages: dict[tuple[str, int, int, int | None], NotebookPage] = {}
+        #: ``mkdocs serve``: hosting limits warn (log and page) instead of ending the preview.
+        self.serving = False
+
+    def on_startup(self, *, command: str, dirty: bool) -> None:
+        """Note whether this is a preview (``serve``) or a build (``build``, ``gh-deploy``)."""
+        self.serving = command == "serve"
 
     def _reset(self, docs: Path, bdir: BuildDir | None) -> None:
         """Forget the previous build: one (re)build's recipes and results only."""
@@ -301,7 +308,8 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
         if _unbuilt(res) and not ctx.unbuilt_ok:
             log.warning("%s: recipe %r has not been built; run "
                         "`python -m pipeline build --only %s`", page.file.src_uri, slug, slug)
-        banners = [profile_sentence(ctx.manifest.profile if ctx.manifest else None),
+        banners = [self._hosting_banner(slug, res),
+                   profile_sentence(ctx.manifest.profile if ctx.manifest else None),
                    stale_banner(ctx.state, ctx.manifest), divergence_notice(ctx.manifest)]
         if ctx.unbuilt_ok:
             banners.append(unbuilt_placeholder(slug))
@@ -321,9 +329,23 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
             out = out.rstrip() + "\n\n" + provenance_box(ctx.manifest)
         return out
 
+    def _hosting_banner(self, slug: str, res: dict[str, Any]) -> str:
+        """The page's warning about its own files over GitHub Pages' per-file limit."""
+        manifest: Manifest | None = res.get("manifest")
+        if manifest is None:
+            return ""
+        max_file = int(self.config.hosting.max_file_mb * MB)
+        sizes = [(f"assets/{slug}/{rel[len('assets/'):]}", int(facts.get("bytes") or 0))
+                 for rel, facts in manifest.files.items()
+                 if rel.startswith("assets/") and isinstance(facts, dict)]
+        return hosting_banner([file_problem(rel, n, max_file)
+                               for rel, n in oversized(sizes, max_file)])
+
     def on_post_build(self, config: MkDocsConfig) -> None:
-        """Fail when the site breaks GitHub Pages' limits; warn about pages over the budget."""
-        site_extras.check_hosting_limits(Path(config["site_dir"]), self.config.hosting, log)
+        """Fail when the site breaks GitHub Pages' limits (warn when serving); warn about pages
+        over the budget."""
+        site_extras.check_hosting_limits(Path(config["site_dir"]), self.config.hosting, log,
+                                         serving=self.serving)
 
 
 def _current_result(bdir: BuildDir, slug: str) -> dict[str, Any]:

@@ -3,7 +3,11 @@
 A real recipe (the cheapest with images: training-at-a-glance, ~10 s) is built twice into two
 separate build folders, the second time with ``--force`` through the process pool
 (``--jobs 2``), so the check also covers "--jobs 2 publishes what --jobs 1 publishes" for a
-TensorFlow recipe. Metrics must be equal; every image must look the same.
+TensorFlow recipe. Metrics must be equal; every image must look the same. The three builds
+start the recipe's kernel three ways (each notebook's metadata says which): cold (started for
+the recipe), forked from a zygote that imported TensorFlow and Keras before (the default,
+:mod:`pipeline.builder.kernel_zygote`), and warm (started ahead as a new process,
+``NNX_FORK_KERNELS=0``).
 
 Tolerance (``benchmarks.bench_build.IMAGE_TOLERANCE``): same size and frame count, at most
 0.1 % of the pixels may differ and none by more than 2/255 in any channel. In practice the
@@ -31,11 +35,12 @@ pytestmark = pytest.mark.slow
 RECIPE = ("basics", "training-at-a-glance")
 
 
-def _build(content, build_dir, *extra: str) -> None:
+def _build(content, build_dir, *extra: str, env_extra: dict[str, str] | None = None) -> None:
     # the defaults: threads pinned from the machine, warm kernels importing TensorFlow
     env = {k: v for k, v in os.environ.items()
-           if k not in ("NNX_KERNEL_THREADS", "NNX_WARM_IMPORTS", "NNX_WARM_KERNELS")}
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS=ONEDNN_DEFAULT)
+           if k not in ("NNX_KERNEL_THREADS", "NNX_WARM_IMPORTS", "NNX_WARM_KERNELS",
+                        "NNX_FORK_KERNELS")}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS=ONEDNN_DEFAULT, **(env_extra or {}))
     result = subprocess.run(
         [sys.executable, "-m", "pipeline", "--content-dir", str(content), "--build-dir",
          str(build_dir), "build", "--profile", "quick", *extra],
@@ -52,16 +57,33 @@ def test_rebuild_gives_the_same_metrics_and_pictures(tmp_path) -> None:
         shutil.copy2(REPO_ROOT / "content" / section / f"{slug}{suffix}", content)
 
     _build(tmp_path / "content", tmp_path / "first", "--no-warm-kernels")
+    assert _kernel(tmp_path / "first", slug) == "cold"
+    # Forked from a zygote that imported TensorFlow and Keras before the recipe seeds and runs
     _build(tmp_path / "content", tmp_path / "second", "--force", "--jobs", "2")
+    assert _kernel(tmp_path / "second", slug) == "forked"
     _same(tmp_path / "first", tmp_path / "second", slug)
 
-    # A warm kernel (TensorFlow and Keras imported before the recipe seeds and runs) gives
-    # what a cold one gives: a tiny recipe ordered first makes the real one take a warm kernel.
+    # A warm kernel started as a new process: a tiny recipe ordered first makes the real one
+    # take the kernel started ahead.
     from tests.conftest import tiny_recipe
 
     (content / "aaa-first.recipe.py").write_text(tiny_recipe("First", extra_header="order: 0"))
-    _build(tmp_path / "content", tmp_path / "third", "--jobs", "1")
+    _build(tmp_path / "content", tmp_path / "third", "--jobs", "1",
+           env_extra={"NNX_FORK_KERNELS": "0"})
+    assert _kernel(tmp_path / "third", slug) == "warm"
     _same(tmp_path / "first", tmp_path / "third", slug)
+
+
+def _kernel(build_dir, slug: str) -> str:
+    """How the recipe's kernel started, from the executed notebook's metadata."""
+    import json
+
+    from pipeline.builder.store import BuildDir
+
+    current = BuildDir(build_dir).current_entry(slug)
+    assert current is not None
+    notebook = json.loads((current[0] / "notebook" / f"{slug}.ipynb").read_text())
+    return str(notebook["metadata"]["nnx"]["kernel"])
 
 
 def _same(first, second, slug: str) -> None:

@@ -211,7 +211,7 @@ def test_first_build_section_on_a_mini_project(mini, tmp_path) -> None:
                        "--warm-pair-recipes", "alpha,gamma"])
     assert code == 0
     first = json.loads(out.read_text())["results"]["firstbuild"]
-    assert set(first["runs"]) == {"before", "cold_pinned", "warm", "after"}
+    assert set(first["runs"]) == {"before", "cold_pinned", "warm", "after", "fresh_caches"}
     assert "speedup_vs_issue_day" not in first
     assert first["runs"]["before"]["ran"] == first["runs"]["after"]["ran"] == 3
     assert first["runs"]["cold_pinned"]["ran"] == first["runs"]["warm"]["ran"] == 2
@@ -223,6 +223,21 @@ def test_first_build_section_on_a_mini_project(mini, tmp_path) -> None:
     assert first["after_same_assets_as_jobs1"] is True
     saving = first["runs"]["cold_pinned"]["wall_s"] - first["runs"]["warm"]["wall_s"]
     assert first["warm_kernel_saving_s"] == pytest.approx(saving, abs=0.02)
+    # forked kernels (the default) against spawned ones, same assets; how each kernel started
+    fork = first["fork_kernels"]
+    assert first["after_kernels"] == fork["kernels_forked_run"] == {"forked": 3}
+    assert fork["kernels_spawned_run"].get("forked", 0) == 0
+    assert sum(fork["kernels_spawned_run"].values()) == 3
+    assert fork["runs"]["spawned"][0]["env"] == {"NNX_FORK_KERNELS": "0"}
+    assert fork["same_assets"] is True
+    assert fork["speedup"] == pytest.approx(fork["spawned_median_s"] / fork["forked_median_s"],
+                                            abs=1e-2)
+    fresh = first["runs"]["fresh_caches"]
+    assert fresh["ran"] == 3 and set(fresh["env"]) == {"MPLCONFIGDIR", "IPYTHONDIR",
+                                                      "KERAS_HOME", "XDG_CACHE_HOME"}
+    rows = {r["name"]: r for r in suite.summarize({"firstbuild": first})}
+    assert rows["cold quick build, all recipes (s)"]["target"] == "<= 75"
+    assert rows["forked kernels' assets same as spawned"]["ok"] is True
 
 
 def test_issue_day_commit_extracts_with_its_own_build_tool_and_recipes(tmp_path) -> None:

@@ -162,10 +162,17 @@ def still_running(procs: list[psutil.Process], timeout: float) -> list[str]:
 
 
 def kernels_of(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """The kernels among ``procs``: started as ``python -m ipykernel_launcher``, or forked by a
+    kernel zygote (pipeline/builder/kernel_zygote.py; such a kernel keeps the zygote's command
+    line, and its parent is the zygote)."""
     out = []
     for p in procs:
         try:
-            if "ipykernel" in " ".join(p.cmdline()):
+            cmd = " ".join(p.cmdline())
+            parent = p.parent()
+            forked = "kernel_zygote" in cmd and parent is not None and \
+                "kernel_zygote" in " ".join(parent.cmdline())
+            if "ipykernel" in cmd or forked:
                 out.append(p)
         except psutil.NoSuchProcess:
             continue

@@ -37,7 +37,12 @@ from IPython.display import Image, display
 
 from pipeline.library import Explainer
 from pipeline.library.errors import TrainingDiverged
-from pipeline.library.replay import ReplayRecorder, default_layout, infer_task
+from pipeline.library.replay import (
+    ReplayRecorder,
+    default_layout,
+    default_layout_notes,
+    infer_task,
+)
 from pipeline.library.replay.browser_data import write_replay_data
 from pipeline.library.replay.parallel_render import render_outputs
 from pipeline.library.training import DivergenceGuard, fit_fast
@@ -86,8 +91,10 @@ model.summary()
 # %% [markdown]
 # ## Training, recorded
 # `fit_fast` trains with the model's own `train_step`, one compiled call per epoch. The
-# recorder snapshots the state before training (epoch 0) and after every epoch: weights, layer
-# outputs, predictions and every point's loss. It checkpoints, so a killed build resumes.
+# recorder snapshots the state before training (epoch 0) and after every epoch: weights,
+# predictions, every point's loss, and the outputs of the hidden layer the replay draws when
+# they cannot be computed from the weights (a convolution before it). It checkpoints, so a
+# killed build resumes.
 
 # %%
 ckpt = ex.checkpoint_path("replay.npz")
@@ -119,9 +126,13 @@ print({k: v for k, v in ex.metrics.items()})
 # `default_layout(replay)` chooses the panels. The page draws them itself at every epoch from
 # `replay.json` and `replay.bin` (`write_replay_data`: what the views need, checked against the
 # recording; the build stops with what to thin if it is too large for a page); the same
-# composition writes a still, the poster and a video to download.
+# composition writes a still, the poster and a video to download. What it cannot draw for this
+# model (say, a background behind a layer the numpy forward pass cannot run) is said on the
+# page, with the reason.
 
 # %%
+for note in default_layout_notes(replay):
+    ex.note(note)
 if not ex.is_diverged:
     with ex.timer("render"):
         comp = default_layout(replay)
@@ -145,17 +156,22 @@ if not ex.is_diverged:
 
 # %% [markdown]
 # ## The replay file
-# At most about 50 epochs of the recording are published beside the video, in the format
+# The recording is published beside the video, in the format
 # `pipeline.library.replay.Replay.load` reads with numpy alone, so anyone can check the pictures
-# against the model without training it again.
+# against the model without training it again. It has a size budget (10 MB): when every epoch
+# does not fit, every k-th epoch is published, and the text below says which.
 
 # %%
-step = max(1, len(replay.epochs) // 50)
-keep = [int(e) for e in replay.epochs[::step]]
-if keep[-1] != last:
-    keep.append(last)
-replay.subset(keep).save(ex.asset_path("replay.npz"), compress=True)
-ex.add_output("replay.npz", kind="replay", alt="The recorded training (numpy .npz replay file)")
+published = replay.publish(ex.asset_path("replay.npz"))
+epochs = published.epochs
+which = f"all {len(epochs)} recorded epochs"
+if len(epochs) < len(replay.epochs):
+    which = (f"{len(epochs)} of the {len(replay.epochs)} recorded epochs (one every "
+             f"{int(epochs[1] - epochs[0])}, and the last), to fit its size budget")
+    ex.note(f"The published replay file holds {which}.")
+ex.add_output("replay.npz", kind="replay",
+              alt=f"The recorded training, {which} (numpy .npz replay file)")
+print(published, "-", which)
 
 # %% [markdown]
 # The replay's last epoch is the trained model: its recorded predictions equal what Keras

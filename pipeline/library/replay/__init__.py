@@ -8,6 +8,7 @@
 - :mod:`.task` - ``infer_task``: binary, multiclass or regression, from the recorded loss.
 - :mod:`.projection` - ``FixedProjection``: a PCA plane for wide layers, fixed over epochs.
 - :mod:`.layouts` - ``default_layout``: the panels that fit a replay, in one composition.
+- :mod:`.viewed` - which hidden layer the main view draws (shared by recorder and layout).
 - :mod:`.publish` - ``publish_replay``: still, poster, video, scrubber frames and the replay
   file of a recorded run, in both palettes and within budgets, registered for the page.
 
@@ -27,7 +28,11 @@ from pipeline.library.replay.store import Replay, ReplayFileError
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.library.replay.composer import Composition
     from pipeline.library.replay.forward import NumpyForward
-    from pipeline.library.replay.layouts import default_layout, default_panels
+    from pipeline.library.replay.layouts import (
+        default_layout,
+        default_layout_notes,
+        default_panels,
+    )
     from pipeline.library.replay.panels import (
         CurvesPanel,
         DecisionBoundaryPanel,
@@ -54,6 +59,7 @@ _LAZY = {
     "Composition": "pipeline.library.replay.composer",
     "default_layout": "pipeline.library.replay.layouts",
     "default_panels": "pipeline.library.replay.layouts",
+    "default_layout_notes": "pipeline.library.replay.layouts",
     "Task": "pipeline.library.replay.task",
     "TaskKind": "pipeline.library.replay.task",
     "infer_task": "pipeline.library.replay.task",
@@ -98,6 +104,7 @@ __all__ = [
     "TaskKind",
     "WeightDistributionPanel",
     "default_layout",
+    "default_layout_notes",
     "default_panels",
     "infer_task",
     "publish_replay",

@@ -17,6 +17,12 @@ the replay and picks:
 - always: loss (and accuracy where recorded) on the probe set, and the per-sample loss.
 
 The figure is 3 inches per grid column and 6 high: 12x6 for the seed-000 shape of model.
+
+Nothing is left out silently. Parts of a view that need the numpy forward pass (the bent input
+grid: the layers before the viewed one; the background: the layers after it; the decision
+boundary: all of them) are drawn where those layers are ones it can run, and the view is drawn
+without them otherwise; :func:`default_layout_notes` says, in sentences for the page, what was
+left out and why (``default_layout`` logs them as warnings).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import numpy as np
 
 from pipeline.library.errors import PipelineError
 from pipeline.library.replay.composer import Composition
+from pipeline.library.replay.forward import NumpyForward
 from pipeline.library.replay.panels import (
     CurvesPanel,
     DecisionBoundaryPanel,
@@ -43,23 +50,25 @@ from pipeline.library.replay.panels import (
 from pipeline.library.replay.panels.data import _limits
 from pipeline.library.replay.store import Replay
 from pipeline.library.replay.task import Task, TaskKind, infer_task
+from pipeline.library.replay.viewed import PASS_THROUGH_KINDS, hidden_widths, viewed_layer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["default_layout", "default_panels", "hidden_layer_widths"]
-
-_IDENTITY_KINDS = {"Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise",
-                   "ActivityRegularization", "Flatten"}
+__all__ = ["default_layout", "default_layout_notes", "default_panels", "hidden_layer_widths"]
 
 
 def hidden_layer_widths(replay: Replay) -> dict[str, int]:
     """``{layer: units}`` for the hidden layers (every layer but the output), in model order.
 
-    Widths come from the recorded outputs where a layer was recorded, else from one numpy
+    Widths come from the replay's metadata (the recorder stores every layer's width); for
+    older files, from the recorded outputs where a layer was recorded, else from one numpy
     forward pass of a single probe point. Layers that only pass values through (Dropout,
     Flatten, ...) are left out: they show the same values as the layer before them. A model the
     numpy forward pass cannot run contributes only its recorded layers.
     """
+    kinds, stored = replay.layer_kinds, replay.layer_widths
+    if stored:
+        return hidden_widths((name, kinds.get(name, ""), width) for name, width in stored.items())
     widths: dict[str, int] = {}
     recorded = set(replay.recorded_layers)
     try:
@@ -82,7 +91,7 @@ def hidden_layer_widths(replay: Replay) -> dict[str, int]:
             except (PipelineError, KeyError, ValueError) as exc:
                 log.debug("numpy forward pass stops at %r (%s)", step.name, exc)
                 h = None
-        if step.kind in _IDENTITY_KINDS:
+        if step.kind in PASS_THROUGH_KINDS:
             continue
         if step.name in recorded:
             widths[step.name] = int(np.prod(replay.layer_outputs(step.name).shape[2:]))
@@ -101,6 +110,107 @@ def _curves(replay: Replay) -> CurvesPanel:
     return CurvesPanel()
 
 
+class _Forward:
+    """Which passes of the numpy forward pass a replay allows, and why not where it does not."""
+
+    def __init__(self, replay: Replay) -> None:
+        self.replay = replay
+        self.fwd: NumpyForward | None = None
+        self.error: str | None = None
+        try:
+            self.fwd = replay.partial_numpy_model
+        except PipelineError as exc:  # a branching model, no stored config
+            self.error = str(exc)
+        if self.error is None and not replay.weight_keys:
+            self.error = "no weights were recorded (ReplayRecorder(weights=False))"
+
+    def cannot(self, *, start_after: str | None = None, stop_at: str | None = None) -> str | None:
+        """Why the pass from ``start_after`` to ``stop_at`` cannot run (None: it can)."""
+        if self.error is not None or self.fwd is None:
+            return self.error or "the numpy forward pass is unavailable"
+        for name in (start_after, stop_at):
+            if name is not None and name not in self.fwd.layer_names:
+                return f"the stored model config has no layer {name!r}"
+        return self.fwd.unsupported(start_after=start_after, stop_at=stop_at)
+
+
+def _plan(
+    replay: Replay,
+    layer: str | None,
+    grid_range: tuple[tuple[float, float], tuple[float, float]] | None,
+    task: Task | None,
+) -> tuple[list[Panel], list[Panel], list[str]]:
+    """The panels of :func:`default_panels` and the sentences of :func:`default_layout_notes`."""
+    task = task or infer_task(replay)
+    x = np.asarray(replay.probe_x)
+    two_d = x.ndim == 2 and x.shape[1] == 2
+    widths = hidden_layer_widths(replay)
+    if layer is not None and layer not in widths:
+        raise PipelineError(
+            f"default_layout(layer={layer!r}): not a hidden layer of this model; hidden "
+            f"layers: {list(widths)}"
+        )
+    if grid_range is None and two_d:
+        grid_range = (_limits(x[:, 0], 0.1), _limits(x[:, 1], 0.1))
+    forward = _Forward(replay)
+    notes: list[str] = []
+    view = viewed_layer(widths, layer)
+    if view is not None and view not in replay.recorded_layers:
+        why = forward.cannot(stop_at=view)
+        if why is not None:
+            notes.append(f"Layer '{view}' is not drawn: its outputs were not recorded and the "
+                         f"numpy forward pass cannot compute them ({why}). Record it with "
+                         f"ReplayRecorder(layers=['{view}']) or the default layers=None.")
+            view = None
+    boundary_why = forward.cannot() if task.is_classifier and two_d else None
+
+    mains: list[Panel] = []
+    if view is not None and widths[view] == 2:
+        kwargs: dict[str, Any] = {}
+        if two_d:
+            grid_why = forward.cannot(stop_at=view)
+            if grid_why is None:
+                kwargs["grid_range"] = grid_range
+            else:
+                kwargs["grid"] = False
+                notes.append(f"The input grid is not bent into layer '{view}''s plane: the "
+                             f"numpy forward pass cannot run the layers before it ({grid_why}).")
+        if task.is_classifier:
+            tail_why = forward.cannot(start_after=view)
+            kwargs["boundary"] = tail_why is None
+            if tail_why is not None:
+                notes.append(f"The feature space of layer '{view}' has no background (what "
+                             "the rest of the network predicts there): the numpy forward pass "
+                             f"cannot run the layers after it ({tail_why}).")
+        mains.append(FeatureSpacePanel(view, **kwargs))
+    elif task.is_classifier and two_d:
+        if boundary_why is None:
+            mains.append(DecisionBoundaryPanel(resolution=150))
+        else:
+            notes.append("The decision boundary in the input plane is not drawn: the numpy "
+                         f"forward pass cannot run this model ({boundary_why}).")
+        if view is not None:
+            mains.append(ProjectionPanel(view))
+    elif view is not None:
+        mains.append(ProjectionPanel(view))
+
+    side: list[Panel] = []
+    if task.kind is TaskKind.BINARY:
+        side += [ProbabilityHistogramPanel(cls=0), ProbabilityHistogramPanel(cls=1)]
+    elif task.kind is TaskKind.MULTICLASS:
+        side.append(ProbabilityHistogramPanel(cls=None))
+        if (two_d and boundary_why is None
+                and not any(isinstance(p, DecisionBoundaryPanel) for p in mains)):
+            side.append(DecisionBoundaryPanel(resolution=120, point_size=1.5))
+    elif mains:
+        side += [PredictionPanel(), ResidualHistogramPanel()]
+    else:
+        mains.append(PredictionPanel())
+        side.append(ResidualHistogramPanel())
+    side += [_curves(replay), LossHistogramPanel()]
+    return mains, side, notes
+
+
 def default_panels(
     replay: Replay,
     *,
@@ -114,46 +224,14 @@ def default_panels(
     last hidden layer); ``grid_range`` the input square of the feature-space grid (default:
     the probe inputs' range).
     """
-    task = task or infer_task(replay)
-    x = np.asarray(replay.probe_x)
-    two_d = x.ndim == 2 and x.shape[1] == 2
-    widths = hidden_layer_widths(replay)
-    if layer is not None and layer not in widths:
-        raise PipelineError(
-            f"default_layout(layer={layer!r}): not a hidden layer of this model; hidden "
-            f"layers: {list(widths)}"
-        )
-    candidates = [layer] if layer is not None else list(widths)
-    two_unit = [n for n in candidates if widths[n] == 2]
-    wide = [n for n in candidates if widths[n] > 2]
-    if grid_range is None and two_d:
-        grid_range = (_limits(x[:, 0], 0.1), _limits(x[:, 1], 0.1))
-
-    mains: list[Panel] = []
-    if two_unit:
-        kwargs: dict[str, Any] = {"grid_range": grid_range} if two_d else {}
-        mains.append(FeatureSpacePanel(two_unit[-1], **kwargs))
-    elif task.is_classifier and two_d:
-        mains.append(DecisionBoundaryPanel(resolution=150))
-        if wide:
-            mains.append(ProjectionPanel(wide[-1]))
-    elif wide:
-        mains.append(ProjectionPanel(wide[-1]))
-
-    side: list[Panel] = []
-    if task.kind is TaskKind.BINARY:
-        side += [ProbabilityHistogramPanel(cls=0), ProbabilityHistogramPanel(cls=1)]
-    elif task.kind is TaskKind.MULTICLASS:
-        side.append(ProbabilityHistogramPanel(cls=None))
-        if two_d and not any(isinstance(p, DecisionBoundaryPanel) for p in mains):
-            side.append(DecisionBoundaryPanel(resolution=120, point_size=1.5))
-    elif mains:
-        side += [PredictionPanel(), ResidualHistogramPanel()]
-    else:
-        mains.append(PredictionPanel())
-        side.append(ResidualHistogramPanel())
-    side += [_curves(replay), LossHistogramPanel()]
+    mains, side, _ = _plan(replay, layer, grid_range, task)
     return mains, side
+
+
+def default_layout_notes(replay: Replay, *, layer: str | None = None) -> list[str]:
+    """What :func:`default_layout` leaves out of ``replay``'s pictures and why, one sentence
+    each, for the page (``ex.note(...)``); empty when everything is drawn."""
+    return _plan(replay, layer, None, None)[2]
 
 
 def default_layout(
@@ -170,7 +248,9 @@ def default_layout(
     Main views take 2x2 grid cells on the left; the smaller views fill the columns to their
     right, two per column (a lone last one spans both rows).
     """
-    mains, side = default_panels(replay, layer=layer, grid_range=grid_range)
+    mains, side, notes = _plan(replay, layer, grid_range, None)
+    for note in notes:
+        log.warning("default_layout: %s", note)
     slots: list[tuple[Panel, tuple[int, int, int, int]]] = []
     for i, panel in enumerate(mains):
         slots.append((panel, (0, 2 * i, 2, 2)))

@@ -13,7 +13,8 @@ What it calls: :func:`~pipeline.library.replay.layouts.default_layout` (or the l
 size cap: a build error says what to thin) and
 :func:`~pipeline.library.replay.parallel_render.render_in_background` (the MP4 in a forked
 process while the dark still and poster are drawn here). The replay file is kept within
-``max_file_epochs`` epochs and ``file_budget_mb`` (thinned, with a log line, when larger).
+``max_file_epochs`` epochs and ``file_budget_mb`` (thinned, with a log line, when larger;
+an error naming what to thin when even two epochs are over it).
 """
 
 from __future__ import annotations
@@ -74,40 +75,16 @@ def _default_fps(frames: int) -> float:
     return float(max(5, min(20, round(frames / 8))))
 
 
-def _thin(replay: Replay, keep: int) -> Replay:
-    """At most ``keep`` epochs of ``replay``, evenly spaced, always with the first and last."""
-    epochs = [int(e) for e in replay.epochs]
-    if len(epochs) <= keep:
-        return replay
-    step = max(1, -(-len(epochs) // max(keep - 1, 1)))
-    chosen = epochs[::step]
-    if chosen[-1] != epochs[-1]:
-        chosen.append(epochs[-1])
-    return replay.subset(chosen)
-
-
 def _save_within_budget(ex: Any, replay: Replay, name: str, max_epochs: int,
                         budget_mb: float) -> tuple[str | None, int]:
-    """Write the replay file with at most ``max_epochs`` epochs, halving them while the file
-    is over ``budget_mb``; returns ``(asset name, bytes)``, or ``(None, 0)`` when even the first
-    and last epoch alone are over the budget (a log line says so and names the size)."""
-    keep = max(2, int(max_epochs))
+    """Write the replay file with :meth:`Replay.publish`: at most ``max_epochs`` epochs, fewer
+    (every k-th, the first and the last always, with a log line) while the file is over
+    ``budget_mb``; returns ``(asset name, bytes)``. When even the first and the last epoch do
+    not fit, :class:`~pipeline.library.errors.ReplayBudgetError` stops the build, naming what
+    takes the space and what to thin (points, epochs, layers)."""
     path = ex.asset_path(name)
-    while True:
-        part = _thin(replay, keep)
-        part.save(path, compress=True)
-        size = path.stat().st_size
-        if size <= budget_mb * MB:
-            return name, size
-        if keep <= 2:
-            path.unlink()
-            log.warning("the replay file of 2 epochs is %.1f MB, over its %.1f MB budget: not "
-                        "published (record fewer layers or a smaller probe set)", size / MB,
-                        budget_mb)
-            return None, 0
-        log.info("replay file of %d epochs is %.1f MB (budget %.1f MB): keeping fewer epochs",
-                 len(part.epochs), size / MB, budget_mb)
-        keep = max(2, keep // 2)
+    replay.publish(path, budget_mb=budget_mb, max_epochs=max(2, int(max_epochs)))
+    return name, path.stat().st_size
 
 
 def _bytes_of(ex: Any, names: list[str]) -> int:
@@ -163,6 +140,11 @@ def publish_replay(
     if ex.is_diverged:
         log.warning("training diverged: publish_replay draws nothing (the page says why)")
         return None
+    if layout is None or layout is default_layout:  # what it cannot draw is said on the page
+        from pipeline.library.replay.layouts import default_layout_notes
+
+        for note in default_layout_notes(replay, layer=(layout_kwargs or {}).get("layer")):
+            ex.note(note)
     layout = layout or default_layout
     layout_kwargs = dict(layout_kwargs or {})
     epochs = [int(e) for e in replay.epochs]

@@ -29,6 +29,7 @@ import numpy as np
 
 from pipeline.library.errors import PipelineError
 from pipeline.library.replay.store import FORMAT, VERSION, Replay, write_replay_file
+from pipeline.library.replay.viewed import hidden_widths, viewed_layer
 from pipeline.library.runtime import report_non_finite_loss
 
 log = logging.getLogger(__name__)
@@ -148,9 +149,14 @@ class ReplayRecorder(keras.callbacks.Callback):
     path:
         Where :meth:`save` writes the replay at the end of training (``.npz``); optional.
     layers:
-        Names of layers whose outputs to record on the probe set (default: every layer; pass a
-        short list for big models, since each output is stored for every epoch; ``[]`` records
-        none: predictions, per-sample losses and weights are still recorded).
+        Names of layers whose outputs to record on the probe set, for every epoch. Default
+        (None): only what the default layout draws and cannot compute otherwise, that is the
+        hidden layer its main view shows (:func:`pipeline.library.replay.viewed.viewed_layer`)
+        when the numpy forward pass cannot compute that layer from the recorded weights (a
+        convolution before it); for a chain of Dense layers nothing, since the weights give
+        every layer's outputs. A list records exactly those layers (``[]``: none);
+        ``"all"`` records every layer, which for a small CNN is hundreds of megabytes.
+        Predictions, per-sample losses and weights are always recorded.
     weights:
         Record every variable of every layer each epoch (needed for weight histograms and the
         numpy forward pass the feature-space and boundary panels use).
@@ -195,7 +201,13 @@ class ReplayRecorder(keras.callbacks.Callback):
                 "ReplayRecorder: checkpoint_every needs a positive number of epochs and a path"
             )
         self.path: Path | None = None if path is None else Path(path)
-        self.layers = None if layers is None else list(layers)
+        if isinstance(layers, str) and layers != "all":
+            raise PipelineError(
+                f"ReplayRecorder(layers={layers!r}): pass a list of layer names, 'all', or "
+                "None (what the default layout draws)"
+            )
+        self.layers: list[str] | str | None = (
+            layers if layers is None or isinstance(layers, str) else list(layers))
         self.record_weights = weights
         self.record_gradients = gradients
         self.checkpoint_every = checkpoint_every
@@ -251,9 +263,12 @@ class ReplayRecorder(keras.callbacks.Callback):
             )
         if len(model.outputs) != 1:
             raise PipelineError("ReplayRecorder supports single-output models only")
-        names = self.layers
-        if names is None:
+        if self.layers == "all":
             names = [ly.name for ly in model.layers if not isinstance(ly, keras.layers.InputLayer)]
+        elif self.layers is None:
+            names = self._drawn_layers(model)
+        else:
+            names = list(self.layers)
         try:
             tensors = [model.get_layer(n).output for n in names]
         except ValueError as exc:
@@ -296,6 +311,22 @@ class ReplayRecorder(keras.callbacks.Callback):
         self._fn_model = model
         self._probe_tensors = (keras.ops.convert_to_tensor(self.probe_x),
                                keras.ops.convert_to_tensor(self.probe_y))
+
+    def _drawn_layers(self, model: Any) -> list[str]:
+        """The layers ``layers=None`` records: the default layout's view, when only a
+        recording can give its outputs (see the constructor's ``layers``)."""
+        view = viewed_layer(hidden_widths(_layer_table(model)))
+        if view is None:
+            return []
+        why = "weights are not recorded (weights=False)" if not self.record_weights else None
+        if why is None:
+            why = _numpy_cannot_compute(model, view)
+        if why is None:
+            log.debug("ReplayRecorder: layer %r is drawn from the recorded weights", view)
+            return []
+        log.info("ReplayRecorder: recording layer %r's outputs, which the default layout draws:"
+                 " %s", view, why)
+        return [view]
 
     def _check_resumed_names(self) -> None:
         """A resumed recording must continue the same series: same layer and variable names."""
@@ -408,12 +439,15 @@ class ReplayRecorder(keras.callbacks.Callback):
         except Exception as exc:  # custom layers without get_config
             log.warning("model config not serializable (%s); numpy forward pass unavailable", exc)
             model_config = None
+        table = _layer_table(model)
         return {
             "format": FORMAT,
             "version": VERSION,
             "model_config": model_config,
             "model_name": model.name,
             "layer_names": [ly.name for ly in model.layers],
+            "layer_kinds": {name: kind for name, kind, _ in table},
+            "layer_widths": {name: width for name, _, width in table},
             "recorded_layers": list(self._layer_names),
             "weight_keys": list(self._var_keys) if self.record_weights else [],
             "gradient_keys": list(self._grad_keys) if self.record_gradients else [],
@@ -553,6 +587,34 @@ class ReplayRecorder(keras.callbacks.Callback):
                 f"{epochs[-1]}; the file is inconsistent, re-record the run"
             )
         self.initial_epoch = last
+
+
+def _layer_table(model: Any) -> list[tuple[str, str, int | None]]:
+    """``(name, class name, values per example)`` of every layer but the input, in order."""
+    table = []
+    for ly in model.layers:
+        if isinstance(ly, keras.layers.InputLayer):
+            continue
+        try:
+            shape = tuple(ly.output.shape)[1:]
+        except (AttributeError, ValueError):  # a layer used twice has no single output
+            shape = (None,)
+        width = None if any(d is None for d in shape) else int(np.prod(shape, dtype=np.int64))
+        table.append((ly.name, type(ly).__name__, width))
+    return table
+
+
+def _numpy_cannot_compute(model: Any, layer: str) -> str | None:
+    """Why :class:`~pipeline.library.replay.forward.NumpyForward` cannot compute ``layer``'s
+    outputs from the model's input and weights (None when it can)."""
+    from pipeline.library.replay.forward import NumpyForward
+
+    try:
+        return NumpyForward(model.to_json()).unsupported(stop_at=layer)
+    except PipelineError as exc:  # a branching model
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - a custom layer without get_config
+        return f"the model's config cannot be serialised ({exc})"
 
 
 def _assign_all(variables: Iterable[Any], values: list[np.ndarray], what: str) -> None:

@@ -18,8 +18,14 @@ on load instead of producing a silently wrong picture. Layout (``E`` epochs, ``N
 ==============================  ===================================================
 
 ``meta`` holds ``format``, ``version``, the model config (``model.to_json()``), the model's
-layer names, the recorded layer names, weight and gradient keys, the loss name and whether it
-takes logits, and the recorder's settings (so a run can be resumed with the same ones).
+layer names, each layer's class name and width (``layer_kinds``, ``layer_widths``: values per
+example, so a layout can choose its views without running the model), the recorded layer
+names, weight and gradient keys, the loss name and whether it takes logits, and the recorder's
+settings (so a run can be resumed with the same ones).
+
+A replay published beside a page (:meth:`Replay.publish`) has a size budget,
+:data:`PUBLISH_BUDGET_MB`: readers download it, and GitHub Pages refuses files over 100 MB.
+Over it, the error names what takes the space and what to thin: points, epochs or layers.
 """
 
 from __future__ import annotations
@@ -37,12 +43,13 @@ from typing import Any
 import numpy as np
 
 from pipeline.library.atomic import atomic_path
-from pipeline.library.errors import ReplayFileError
+from pipeline.library.errors import ReplayBudgetError, ReplayFileError
 from pipeline.library.replay.forward import NumpyForward
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FORMAT", "VERSION", "Replay", "ReplayFileError", "write_replay_file"]
+__all__ = ["FORMAT", "PUBLISH_BUDGET_MB", "VERSION", "Replay", "ReplayBudgetError",
+           "ReplayFileError", "array_sizes", "check_budget", "write_replay_file"]
 
 FORMAT = "nn-explainers-replay"
 VERSION = 1
@@ -51,6 +58,12 @@ VERSION = 1
 _PER_EPOCH_PREFIXES = ("metric/", "weight/", "grad/", "output/")
 _PER_EPOCH = frozenset({"probabilities", "sample_loss"})
 """Arrays with one entry per recorded epoch (first axis), besides ``epochs`` itself."""
+
+MB = 1_000_000
+PUBLISH_BUDGET_MB = 10.0
+"""The most a replay file published beside a page may weigh, in MB (10**6 bytes), unless the
+recipe passes another budget to :meth:`Replay.publish`. A small CNN's replay that kept every
+layer's outputs weighed 185 MB; what its pictures need weighs a few."""
 
 
 def write_replay_file(
@@ -72,6 +85,113 @@ def write_replay_file(
         os.fsync(fh.fileno())  # a checkpoint must not be renamed into place before it is on disk
     log.debug("wrote replay %s (%d arrays)", final, len(arrays))
     return final
+
+
+def array_sizes(path: str | os.PathLike[str]) -> dict[str, int]:
+    """Bytes each array takes in a replay file (compressed, as stored), by array name."""
+    with zipfile.ZipFile(path) as zf:
+        return {info.filename.removesuffix(".npy"): info.compress_size for info in zf.infolist()}
+
+
+def _mb(n: float) -> str:
+    return f"{n / MB:,.1f} MB" if n >= 0.05 * MB else f"{n / 1000:,.0f} kB"
+
+
+def _counts(arrays: Mapping[str, np.ndarray]) -> tuple[int, int]:
+    return len(arrays["epochs"]), len(arrays["probe_x"])
+
+
+def _costs(sizes: Mapping[str, int], n_epochs: int, n_points: int
+           ) -> tuple[dict[str, int], int, int, int, int]:
+    """``(layer outputs, per point x epoch, per epoch, per point, fixed)`` bytes of a file."""
+    layers = {k[len("output/"):]: n for k, n in sizes.items() if k.startswith("output/")}
+    both = sum(layers.values()) + sum(n for k, n in sizes.items() if k in _PER_EPOCH)
+    epoch = sum(n for k, n in sizes.items()
+                if k.startswith(("metric/", "weight/", "grad/")) or k == "epochs")
+    point = sum(n for k, n in sizes.items() if k in ("probe_x", "probe_y"))
+    fixed = sum(sizes.values()) - both - epoch - point
+    return layers, both, epoch, point, fixed
+
+
+def epochs_that_fit(sizes: Mapping[str, int], budget: int, n_epochs: int, n_points: int) -> int:
+    """How many epochs a file like this one holds within ``budget`` bytes (per-epoch arrays
+    scale with the epochs, the probe set and metadata do not); a 2 % margin for compression
+    that is not quite linear."""
+    _, both, epoch, point, fixed = _costs(sizes, n_epochs, n_points)
+    per_epoch = (both + epoch) / max(n_epochs, 1)
+    room = 0.98 * budget - point - fixed
+    return int(room // per_epoch) if per_epoch > 0 else n_epochs
+
+
+def budget_message(name: str, size: int, budget: int, sizes: Mapping[str, int],
+                   n_epochs: int, n_points: int) -> str:
+    """What takes the space in an over-budget replay file, and what to thin: points, epochs,
+    layers (with how many points or epochs would fit, everything else kept)."""
+    layers, both, epoch, point, fixed = _costs(sizes, n_epochs, n_points)
+    weights = sum(n for k, n in sizes.items() if k.startswith("weight/"))
+    by_layer = sorted(layers.items(), key=lambda kv: -kv[1])
+    lines = [f"{name} is {_mb(size)}, over its budget of {_mb(budget)} (a replay published "
+             "beside a page: readers download it, and GitHub Pages refuses files over 100 MB). "
+             "What takes the space (compressed):"]
+    if by_layer:
+        lines.append("  layer outputs, every point at every epoch: " + ", ".join(
+            f"{k} {_mb(n)}" for k, n in by_layer))
+    lines.append(f"  predictions and per-sample losses: {_mb(both - sum(layers.values()))} "
+                 f"({n_points:,} points x {n_epochs} epochs)")
+    lines.append(f"  weights: {_mb(weights)} ({n_epochs} epochs); probe set: {_mb(point)} "
+                 f"({n_points:,} points)")
+    fit_epochs = epochs_that_fit(sizes, budget, n_epochs, n_points)
+    per_point = (both + point) / max(n_points, 1)
+    fit_points = int((0.98 * budget - epoch - fixed) // per_point) if per_point > 0 else 0
+    lines.append("Thin it:")
+    if by_layer:
+        lines.append("  - layers: record only what the pictures draw (ReplayRecorder's default, "
+                     "layers=None) or a shorter layers=[...]; without "
+                     + ", ".join(repr(k) for k, _ in by_layer) + f" it would be "
+                     f"{_mb(size - sum(layers.values()))}")
+    lines.append("  - epochs: publish fewer (Replay.publish(path, max_epochs=N), or "
+                 "replay.subset(epochs)): "
+                 + (f"about {fit_epochs} of {n_epochs} fit" if fit_epochs >= 2
+                    else "not even the first and the last fit"))
+    lines.append("  - points: record fewer probe points (ReplayRecorder(x[:n], y[:n], ...)): "
+                 + (f"about {fit_points:,} of {n_points:,} fit" if fit_points >= 1
+                    else "no number of points fits"))
+    lines.append("  (or pass a larger budget_mb= to Replay.publish, up to what your host allows)")
+    return "\n".join(lines)
+
+
+def check_budget(path: str | os.PathLike[str], budget_mb: float = PUBLISH_BUDGET_MB) -> int:
+    """The size of the replay file ``path``; :class:`ReplayBudgetError` when it is over
+    ``budget_mb``, naming what takes the space and what to thin."""
+    p = Path(path)
+    size = p.stat().st_size
+    budget = int(budget_mb * MB)
+    if size <= budget:
+        return size
+    sizes = array_sizes(p)
+    with np.load(p, allow_pickle=False) as npz:
+        n_epochs, n_points = len(npz["epochs"]), len(npz["probe_x"])
+    raise ReplayBudgetError(p, budget_message(p.name, size, budget, sizes, n_epochs, n_points))
+
+
+def evenly_spaced(epochs: Iterable[int], n: int | None) -> list[int]:
+    """At most ``n`` of ``epochs``: every k-th one from the first (the smallest k that keeps
+    at most ``n``), and the last; so a reader sees "every 3rd epoch", not uneven gaps."""
+    items = [int(e) for e in epochs]
+    if n is None or n >= len(items):
+        return items
+    if n < 2:
+        raise ReplayFileError(None, f"cannot keep {n} epochs: the first and the last at least")
+    stride = -(-(len(items) - 1) // (n - 1))  # ceil
+    picks = items[::stride]
+    if picks[-1] != items[-1]:
+        picks.append(items[-1])
+    while len(picks) > n:  # the appended last one made it n + 1
+        stride += 1
+        picks = items[::stride]
+        if picks[-1] != items[-1]:
+            picks.append(items[-1])
+    return picks
 
 
 class Replay:
@@ -168,6 +288,45 @@ class Replay:
         meta = {k: v for k, v in self.meta.items() if k != "checkpoint"}
         arrays["meta"] = np.array(json.dumps(meta))
         return write_replay_file(path, arrays, compress=compress)
+
+    def publish(self, path: str | os.PathLike[str], *, budget_mb: float = PUBLISH_BUDGET_MB,
+                max_epochs: int | None = None, thin_epochs: bool = True) -> Replay:
+        """Write this replay for readers, within ``budget_mb``; return what was written.
+
+        Compressed, without checkpoint state, with every recorded epoch (or ``max_epochs``
+        evenly spaced ones; the first and the last always). Over the budget, with
+        ``thin_epochs`` (the default) as many evenly spaced epochs as fit are written instead,
+        and the log says how many: the returned replay's ``epochs`` are those published, for
+        the page to state. When even the first and the last epoch do not fit (or
+        ``thin_epochs`` is False) nothing is left at ``path`` and :class:`ReplayBudgetError`
+        names what takes the space and what to thin: points, epochs, layers.
+        """
+        target = Path(path)
+        budget = int(budget_mb * MB)
+        wanted = evenly_spaced(self.epochs, max_epochs)
+        thinned = False
+        for _ in range(6):  # each pass re-measures; compression is close to linear
+            out = self if len(wanted) == len(self.epochs) else self.subset(wanted)
+            out.save(target, compress=True)
+            size = target.stat().st_size
+            if size <= budget:
+                if thinned:
+                    log.warning("%s: %d of %d recorded epochs published (evenly spaced, the "
+                                "first and the last among them) to fit its %s budget",
+                                target.name, len(wanted), len(self.epochs), _mb(budget))
+                log.info("%s: %s, %d epochs, %d points", target.name, _mb(size), len(wanted),
+                         self.n_probe)
+                return out
+            sizes = array_sizes(target)
+            fit = min(epochs_that_fit(sizes, budget, len(wanted), self.n_probe), len(wanted) - 1)
+            if not thin_epochs or fit < 2:
+                target.unlink()
+                raise ReplayBudgetError(target, budget_message(
+                    target.name, size, budget, sizes, len(wanted), self.n_probe))
+            wanted, thinned = evenly_spaced(self.epochs, fit), True
+        target.unlink()
+        raise ReplayBudgetError(target, f"still over its budget of {_mb(budget)} with "
+                                f"{len(wanted)} epochs; publish fewer (max_epochs=)")
 
     def subset(self, epochs: Iterable[int]) -> Replay:
         """A replay holding only the given epoch numbers (in the order given), in memory.
@@ -277,6 +436,17 @@ class Replay:
         return list(self.meta.get("layer_names", []))
 
     @property
+    def layer_kinds(self) -> dict[str, str]:
+        """``{layer: class name}`` of every layer but the input (empty in older files)."""
+        return dict(self.meta.get("layer_kinds") or {})
+
+    @property
+    def layer_widths(self) -> dict[str, int | None]:
+        """``{layer: values per example}`` of every layer but the input, in model order
+        (None where unknown; empty in files recorded before the recorder stored them)."""
+        return dict(self.meta.get("layer_widths") or {})
+
+    @property
     def recorded_layers(self) -> list[str]:
         """Layers whose outputs on the probe set were recorded."""
         return list(self.meta.get("recorded_layers", []))
@@ -335,6 +505,12 @@ class Replay:
     @cached_property
     def numpy_model(self) -> NumpyForward:
         """A TensorFlow-free forward pass of the stored model (chains of Dense layers)."""
+        return NumpyForward(self.model_config)
+
+    @cached_property
+    def partial_numpy_model(self) -> NumpyForward:
+        """The forward pass of every part of the chain numpy can run (see
+        :class:`NumpyForward`'s ``partial``): for a convolution before a Dense tail, the tail."""
         return NumpyForward(self.model_config)
 
     @property

@@ -34,7 +34,7 @@ def _layer_points(replay: Replay, layer: str, panel: str) -> np.ndarray:
     if layer in replay.recorded_layers:
         return replay.layer_outputs(layer).reshape(n_epochs, replay.n_probe, -1)
     try:
-        fwd = replay.numpy_model
+        fwd = replay.partial_numpy_model  # only the layers up to this one need to be numpy's
         if layer not in fwd.layer_names:
             raise _cannot(panel, f"a layer named {layer!r}",
                           f"no layer {layer!r}: its layers are {fwd.layer_names} (recorded: "

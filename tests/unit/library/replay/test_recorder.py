@@ -59,7 +59,7 @@ def recorded(tmp_path_factory) -> tuple[keras.Model, Replay, list[np.ndarray]]:
     model = seed000_model(0)
     initial = [w.copy() for w in model.get_weights()]
     path = tmp_path_factory.mktemp("rec") / "moons.npz"
-    rec = ReplayRecorder(x, y, path=path, gradients=True)
+    rec = ReplayRecorder(x, y, path=path, gradients=True, layers="all")
     fit_fast(model, x, y, epochs=EPOCHS, batch_size=16, callbacks=[rec])
     return model, Replay.load(path), initial
 
