@@ -37,8 +37,10 @@ def main(weights_path: str, out_path: str, work: str) -> None:
     model.set_weights(weights)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
+    # every layer's outputs (the default keeps only what the default layout draws): the
+    # backends' recorded outputs are compared layer by layer
     rec = ReplayRecorder(probe_x=x[:10], probe_y=y[:10], path=Path(work) / "replay.npz",
-                         gradients=True)
+                         gradients=True, layers="all")
     batches = batch_recorder(model, max_steps=100, metrics=("loss",))
     hist = fit_fast(model, x, y, epochs=4, batch_size=7, shuffle=False,
                     validation_data=(x[:9], y[:9]), callbacks=[rec, batches])

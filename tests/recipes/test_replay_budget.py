@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import MiniProject
+from tests.conftest import MiniProject, need_module
 from tests.replay_budget_cases import with_case
 from tests.sitebuild import build_site
 
@@ -27,7 +27,7 @@ SLUG, SECTION = "digits-cnn", "examples"
 
 @pytest.mark.slow
 def test_digits_cnn_from_the_scaffold_builds_within_budget(tmp_path: Path) -> None:
-    keras = pytest.importorskip("keras")
+    keras = need_module("keras")
     from pipeline.library.replay import Replay
     from pipeline.library.replay.store import MB, PUBLISH_BUDGET_MB
 

@@ -605,5 +605,6 @@ def test_mobilenet_builds_offline_with_installed_weights(tmp_path):
         TF_CPP_MIN_LOG_LEVEL="2",
         TF_ENABLE_ONEDNN_OPTS=ONEDNN_DEFAULT,
         CUDA_VISIBLE_DEVICES="",
+        NNX_DATA_DIR=str(SHARED_DATA),  # the data folder is configured, never found beside us
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, timeout=300)

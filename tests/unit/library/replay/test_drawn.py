@@ -15,7 +15,9 @@ import logging
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+from tests.conftest import need_module
+
+keras = need_module("keras")
 
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -96,7 +98,8 @@ def test_dense_chain_records_no_outputs_yet_draws_everything(caplog) -> None:
     assert replay.layer_kinds == {"dense": "Dense", "hidden": "Dense", "output": "Dense"}
     with caplog.at_level(logging.WARNING):
         mains, _ = default_panels(replay)
-    assert default_layout_notes(replay) == [] and not caplog.records
+    assert default_layout_notes(replay) == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     panel = _setup(mains[0], replay)
     assert isinstance(panel, FeatureSpacePanel) and panel._has_tail
     hidden = keras.Model(model.inputs, model.get_layer("hidden").output)
@@ -189,8 +192,9 @@ def test_convolution_before_the_view_keeps_the_background() -> None:
     model, replay = _train(layers, x, y,
                            keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     assert replay.recorded_layers == ["hidden"]  # numpy cannot compute it: recorded
-    with pytest.raises(PipelineError, match="Conv2D"):
-        replay.numpy_model  # noqa: B018 - the whole model is not numpy's
+    # the whole model is not numpy's: the pass up to the viewed layer cannot run, the tail can
+    assert "Conv2D" in (replay.numpy_model.unsupported(stop_at="hidden") or "")
+    assert replay.numpy_model.unsupported(start_after="hidden") is None
     assert default_layout_notes(replay) == []
     mains, _ = default_panels(replay)
     panel = _setup(mains[0], replay)

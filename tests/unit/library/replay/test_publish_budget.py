@@ -22,6 +22,7 @@ from pipeline.library.replay.store import (
     evenly_spaced,
     write_replay_file,
 )
+from tests.conftest import need_module
 from tests.unit.library.replay.test_store import synthetic_arrays
 
 EPOCHS, POINTS, WIDE = 40, 50, 100
@@ -129,7 +130,7 @@ def test_evenly_spaced_keeps_first_and_last() -> None:
 def test_publish_replay_says_on_the_page_what_it_cannot_draw(tmp_path: Path) -> None:
     """The one-call path (``publish_replay``) puts the default layout's notes on the page: here
     an output activation the numpy forward pass does not know costs the background."""
-    pytest.importorskip("keras")
+    need_module("keras")
     from pipeline.library.replay import default_layout_notes, publish_replay
     from pipeline.library.runtime import Explainer
     from tests.replay_synth import synthetic_replay
@@ -141,6 +142,6 @@ def test_publish_replay_says_on_the_page_what_it_cannot_draw(tmp_path: Path) -> 
     notes = default_layout_notes(odd)
     assert len(notes) == 1 and "no background" in notes[0] and "'gelu'" in notes[0]
     ex = Explainer(asset_dir=tmp_path / "assets")
-    out = publish_replay(ex, odd, layout_kwargs={"dpi": 20}, max_frames=2, video=False)
+    out = publish_replay(ex, odd, layout_kwargs={"dpi": 20}, video=False)
     assert out is not None and out.panels[0] == "FeatureSpacePanel"
     assert notes[0] in ex.notes
