@@ -439,9 +439,18 @@ def ensure_axe(cache_dir: Path | None = None) -> Path:
 
 def axe_problems(page: Any, axe_js: Path, impacts: tuple[str, ...] = ("serious", "critical"),
                  ) -> list[str]:
-    """axe-core's violations of the given impact levels on the page as loaded."""
+    """axe-core's violations of the given impact levels on the page as loaded.
+
+    Finite CSS transitions and animations are let finish first (at most 2 s): measured half-way
+    through one (the header's title fading in after a scroll), a colour is a blend of two and
+    its contrast is neither the start's nor the end's.
+    """
     page.add_script_tag(content=axe_js.read_text(encoding="utf-8"))
     result = page.evaluate("""async () => {
+      const finite = document.getAnimations().filter(
+        a => a.effect && a.effect.getComputedTiming().iterations !== Infinity);
+      await Promise.race([Promise.all(finite.map(a => a.finished.catch(() => null))),
+                          new Promise(done => setTimeout(done, 2000))]);
       const r = await axe.run(document, {resultTypes: ['violations']});
       return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
         nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}));
