@@ -547,7 +547,9 @@ def scrubber_problems(page: Any, checker: UrlChecker, timeout_ms: int = 10_000) 
     page.keyboard.press("ArrowRight")
     settle(epochs[1])
     problems += _panel_state_problems(page, indexes, epochs[1], "pressing ArrowRight")
-    target = len(epochs) // 2 + 1 if len(epochs) > 3 else len(epochs) - 1
+    # a middle epoch, never the last: play from the last epoch starts again at the first, and
+    # the wait for the last epoch below would pass before the play had moved at all
+    target = max(0, min(len(epochs) // 2 + 1, len(epochs) - 2))
     slider.fill(str(target))
     settle(epochs[target])
     problems += _panel_state_problems(page, indexes, epochs[target], "setting the slider")
