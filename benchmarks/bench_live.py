@@ -279,6 +279,12 @@ def bench_deepreplay(content: Path, root: Path, *, data_dir: Path | None = None,
     # content/ and build/, never this checkout's store.
     shutil.copytree(REPO_ROOT / "pipeline", project.root / "pipeline",
                     ignore=shutil.ignore_patterns("__pycache__"))
+    # ... and the build command reads the site's folders from the mkdocs.yml where it runs
+    data = data_dir or (REPO_ROOT.parent / "shared" / "datasets")
+    (project.root / "mkdocs.yml").write_text(
+        "site_name: DeepReplay side by side\ndocs_dir: content\ntheme:\n  name: material\n"
+        "plugins:\n  - nn-explainers:\n      build_dir: build\n"
+        + (f"      data_dir: {data}\n" if data.is_dir() else ""))
     env = {**os.environ, "DR_PY": str(dr_py), "NNX_PY": sys.executable,
            "NNX_REPO": str(project.root), "DR_WORK": str(root / "dr-work"),
            "TF_CPP_MIN_LOG_LEVEL": "2"}
