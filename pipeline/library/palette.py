@@ -21,8 +21,6 @@ suffix (``loss.png`` -> ``loss.dark.png``); a frames folder gets a ``.dark`` sib
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import PurePosixPath
@@ -237,88 +235,46 @@ def render_palettes(target: Any, render: Any, *, parallel: bool | None = None) -
     """
     if isinstance(target, (list, tuple)):
         target = _Group(list(target))
-    import multiprocessing as mp
     import time
 
-    start = time.perf_counter()
     from pipeline.library.cores import usable_cores
+    from pipeline.library.forked import can_fork, fork_call
 
-    cores = usable_cores()
-    use_fork = (parallel if parallel is not None else cores > 1) and \
-        "fork" in mp.get_all_start_methods()
+    start = time.perf_counter()
+    use_fork = (parallel if parallel is not None else usable_cores() > 1) and can_fork()
+
+    def draw(palette: str) -> float:
+        t = time.perf_counter()
+        if palette == "dark":
+            target.set_palette("dark")
+        render(target, palette)
+        return time.perf_counter() - t
+
     seconds: dict[str, float] = {}
     if not use_fork:
-        t = time.perf_counter()
-        render(target, "light")
-        seconds["light"] = time.perf_counter() - t
-        t = time.perf_counter()
-        target.set_palette("dark")
-        render(target, "dark")
-        seconds["dark"] = time.perf_counter() - t
+        seconds["light"] = draw("light")
+        seconds["dark"] = draw("dark")
         seconds["total"] = time.perf_counter() - start
         return seconds
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: the dark palette, then leave without running the parent's exit code
-        code = 1
-        try:
-            os.close(read)
-            _fresh_fonts_after_fork()
-            t = time.perf_counter()
-            target.set_palette("dark")
-            render(target, "dark")
-            os.write(write, f"{time.perf_counter() - t:.6f}".encode())
-            code = 0
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent through the pipe
-            with contextlib.suppress(OSError):
-                os.write(write, f"error: {type(exc).__name__}: {exc}".encode()[:4000])
-        finally:
-            os._exit(code)
-    os.close(write)
+    child = fork_call(lambda: draw("dark"))
     try:
-        t = time.perf_counter()
-        render(target, "light")
-        seconds["light"] = time.perf_counter() - t
+        seconds["light"] = draw("light")
     finally:
-        _, status = os.waitpid(pid, 0)
-        with os.fdopen(read, "rb") as pipe:
-            message = pipe.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0 or message.startswith("error"):
+        dark_seconds, failure = child.wait()
+    if failure is not None:
         # A forked matplotlib can trip over state it shares with its parent (FreeType fonts):
         # never lose the dark version for it. Draw it here, after the light one.
         import logging
 
         logging.getLogger(__name__).warning(
             "rendering the dark palette in a forked process failed (%s); drawing it again in "
-            "this process", message or f"exit status {os.waitstatus_to_exitcode(status)}")
-        t = time.perf_counter()
-        target.set_palette("dark")
-        render(target, "dark")
-        seconds["dark"] = time.perf_counter() - t
+            "this process", failure)
+        seconds["dark"] = draw("dark")
         seconds["fallback"] = 1.0
-        seconds["total"] = time.perf_counter() - start
-        return seconds
-    seconds["dark"] = float(message)
+    else:
+        seconds["dark"] = float(dark_seconds)
     seconds["total"] = time.perf_counter() - start
     return seconds
-
-
-def _fresh_fonts_after_fork() -> None:
-    """Drop every cached FreeType font in a forked child, so it opens its own font files.
-
-    A font object read by both processes shares one file offset, and their glyph reads
-    interleave ("FT_Load_Glyph failed: invalid outline"). matplotlib clears its ``get_font``
-    cache at fork itself; mathtext's parser and the text-metrics cache keep fonts too.
-    """
-    import matplotlib.font_manager
-    import matplotlib.mathtext
-    import matplotlib.text
-
-    matplotlib.font_manager._get_font.cache_clear()  # type: ignore[attr-defined]  # private
-    for cache in (getattr(matplotlib.mathtext.MathTextParser, "_parse_cached", None),
-                  getattr(matplotlib.text, "_get_text_metrics_with_cache_impl", None)):
-        with contextlib.suppress(AttributeError):
-            cache.cache_clear()  # type: ignore[union-attr]
 
 
 class _Group(list[Any]):

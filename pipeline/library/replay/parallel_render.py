@@ -31,7 +31,6 @@ the one ffmpeg (2.9 MB for a 1200x600 frame), and measured on the seed-000 video
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import time
@@ -47,6 +46,7 @@ import numpy as np
 from pipeline.library import cores as library_cores
 from pipeline.library.atomic import atomic_path
 from pipeline.library.errors import PipelineError
+from pipeline.library.forked import ForkedCall, can_fork, fork_call
 from pipeline.library.replay.composer import (
     Composition,
     _even,
@@ -232,32 +232,28 @@ class BackgroundRender:
     :meth:`result` logs why and renders again in this process, so the files are never lost.
     """
 
-    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, pid: int | None = None,
-                 pipe: int | None = None, out: dict[str, Any] | None = None) -> None:
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], *,
+                 child: ForkedCall | None = None, out: dict[str, Any] | None = None) -> None:
         self._args = args
         self._kwargs = kwargs
-        self._pid = pid
-        self._pipe = pipe
+        self._child = child
         self._out = out
-        self.forked = pid is not None
+        self.forked = child is not None
 
     def result(self) -> dict[str, Any]:
         """What :func:`render_outputs` returns, once the files are written."""
         if self._out is not None:
             return self._out
-        assert self._pid is not None and self._pipe is not None
-        _, status = os.waitpid(self._pid, 0)
-        with os.fdopen(self._pipe, "rb") as pipe:
-            message = pipe.read().decode(errors="replace")
-        if os.waitstatus_to_exitcode(status) == 0 and message.startswith("{"):
-            out = json.loads(message)
+        assert self._child is not None
+        answer, failure = self._child.wait()
+        if failure is None:
+            out = dict(answer)
             for key in ("mp4", "gif"):
                 if key in out:
                     out[key] = Path(out[key])
             self._out = out
             return out
-        log.warning("rendering in a forked process failed (%s); rendering again here",
-                    message or f"exit status {os.waitstatus_to_exitcode(status)}")
+        log.warning("rendering in a forked process failed (%s); rendering again here", failure)
         self._out = render_outputs(*self._args, **self._kwargs)
         return self._out
 
@@ -267,36 +263,19 @@ def render_in_background(layout: Layout | None, replay: Replay, **kwargs: Any) -
     ``.result()`` before the recipe finishes. Without ``fork`` or with one core it renders now.
 
     Why a fork: the child gets the composition with everything its panels computed (nothing
-    pickled or recomputed) and writes the files itself, so nothing travels back; it touches
-    only matplotlib, Pillow and ffmpeg and leaves with ``os._exit``, like the dark pass of
-    :func:`pipeline.library.palette.render_palettes`.
+    pickled or recomputed) and writes the files itself, so only their names travel back
+    (:mod:`pipeline.library.forked`).
     """
-    import multiprocessing as mp
-
     kwargs = {**kwargs, "workers": 1}
-    if "fork" not in mp.get_all_start_methods() or library_cores.usable_cores() < 2:
+    if not can_fork() or library_cores.usable_cores() < 2:
         return BackgroundRender((layout, replay), kwargs, out=render_outputs(layout, replay,
                                                                            **kwargs))
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: render, report through the pipe, leave without the parent's exit
-        code = 1
-        try:
-            os.close(read)
-            from pipeline.library.palette import _fresh_fonts_after_fork
 
-            _fresh_fonts_after_fork()
-            out = render_outputs(layout, replay, **kwargs)
-            os.write(write, json.dumps({k: str(v) if isinstance(v, Path) else v
-                                        for k, v in out.items()}).encode())
-            code = 0
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent through the pipe
-            with contextlib.suppress(OSError):
-                os.write(write, f"error: {type(exc).__name__}: {exc}".encode()[:4000])
-        finally:
-            os._exit(code)
-    os.close(write)
-    return BackgroundRender((layout, replay), kwargs, pid=pid, pipe=read)
+    def render_here() -> dict[str, Any]:
+        out = render_outputs(layout, replay, **kwargs)
+        return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
+
+    return BackgroundRender((layout, replay), kwargs, child=fork_call(render_here))
 
 
 def _size(layout: Layout, replay: Replay, layout_kwargs: dict[str, Any]) -> tuple[int, int]:
