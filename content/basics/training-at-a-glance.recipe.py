@@ -18,14 +18,12 @@
 # Two small networks, trained exactly as the seed articles describe, with every epoch recorded.
 
 # %% tags=["parameters"]
-profile = "quick"
-seed = 0
-asset_dir = "_assets"
-data_dir = None
+# Sizes for running this file by hand; the build injects the header's profile after this cell.
 sizes = {"boston_epochs": 18, "boston_batch": 16, "moons_samples": 400, "moons_epochs": 100,
          "moons_batch": 1}
 
 # %%
+import keras
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 import numpy as np
@@ -35,9 +33,7 @@ from pipeline.library.hiplot_export import parallel_coordinates
 from pipeline.library.runtime import Explainer
 from pipeline.library.training import fit_fast
 
-ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
-ex.seed_everything()
-import keras  # noqa: E402  (after seeding)
+ex = Explainer.from_parameters(globals())  # the build's parameters; seeds Python, NumPy, Keras
 
 # %% [markdown]
 # ## Boston Housing regression (seed 001)
@@ -45,7 +41,7 @@ import keras  # noqa: E402  (after seeding)
 # test split is scaled with those same statistics (the seed's code normalised undefined names).
 
 # %%
-(x_train, y_train), (x_test, y_test), boston_source = load_boston_housing(data_dir)
+(x_train, y_train), (x_test, y_test), boston_source = load_boston_housing(ex.data_dir)
 ex.use_data(boston_source)
 mean = x_train.mean(axis=0)
 std = x_train.std(axis=0)
@@ -68,9 +64,9 @@ def build_boston_model() -> keras.Model:
 
 boston = build_boston_model()
 with ex.timer("train"):
-    boston_history = fit_fast(boston, x_train_n, y_train, epochs=sizes["boston_epochs"],
-                              batch_size=sizes["boston_batch"], validation_data=(x_test_n, y_test),
-                              seed=seed)
+    boston_history = fit_fast(boston, x_train_n, y_train, epochs=ex.sizes["boston_epochs"],
+                              batch_size=ex.sizes["boston_batch"],
+                              validation_data=(x_test_n, y_test), seed=ex.seed)
 test_mse, test_mae = boston.evaluate(x_test_n, y_test, verbose=0)
 ex.metric("boston_test_mae", round(float(test_mae), 3))
 ex.metric("boston_test_mse", round(float(test_mse), 3))
@@ -111,7 +107,8 @@ ex.add_output("boston-hiplot.html", kind="iframe",
 # so the curve has a validation partner.
 
 # %%
-X, y, moons_source = load_moons(n_samples=sizes["moons_samples"], noise=0.2, random_state=seed)
+X, y, moons_source = load_moons(n_samples=ex.sizes["moons_samples"], noise=0.2,
+                                random_state=ex.seed)
 ex.use_data(moons_source)
 split = int(0.8 * len(X))
 clf = keras.Sequential([
@@ -121,9 +118,9 @@ clf = keras.Sequential([
 ])
 clf.compile(loss="binary_crossentropy", optimizer="sgd", metrics=["accuracy"])
 with ex.timer("train"):
-    clf_history = fit_fast(clf, X[:split], y[:split], epochs=sizes["moons_epochs"],
-                           batch_size=sizes["moons_batch"], validation_data=(X[split:], y[split:]),
-                           seed=seed)
+    clf_history = fit_fast(clf, X[:split], y[:split], epochs=ex.sizes["moons_epochs"],
+                           batch_size=ex.sizes["moons_batch"],
+                           validation_data=(X[split:], y[split:]), seed=ex.seed)
 ch = clf_history.history
 ex.metric("moons_val_accuracy", round(float(ch["val_accuracy"][-1]), 3))
 

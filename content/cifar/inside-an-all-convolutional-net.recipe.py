@@ -23,24 +23,21 @@
 # the arrays behind every picture so the project's tests can recompute them.
 
 # %% tags=["parameters"]
-profile = "quick"
-seed = 0
-asset_dir = "_assets"
-data_dir = None
+# Sizes for running this file by hand; the build injects the header's profile after this cell.
 sizes = {"width": 32, "full_data": False, "train_per_class": 250, "test_per_class": 100,
          "epochs": 6, "batch": 64, "learning_rate": 0.001, "n_explain": 4,
          "ig_start_steps": 32, "ig_tol": 0.01, "mixed_precision": True}
-checkpoint_dir = "_checkpoints"
 
 # %%
 import json
 import math
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from pipeline.library import atomic
+from pipeline.library import atomic, backends
 from pipeline.library import attribution as attr
 from pipeline.library.explainers.cifar_views import (ACTIVATION_LAYERS, CONV_LAYERS, all_conv_net, batch_recorder,
                                   integrated_gradients_same_steps, load_cifar10_for_build,
@@ -56,11 +53,7 @@ from pipeline.library.replay.composer import select_epochs
 from pipeline.library.runtime import Explainer
 from pipeline.library.training import DivergenceGuard, fit_fast, float32_copy
 
-ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes,
-               checkpoint_dir=checkpoint_dir)
-ex.seed_everything()
-import keras  # noqa: E402  (after seeding)
-from pipeline.library import backends  # noqa: E402
+ex = Explainer.from_parameters(globals())  # the build's parameters; seeds Python, NumPy, Keras
 
 # %% [markdown]
 # ## The data
@@ -74,19 +67,19 @@ from pipeline.library import backends  # noqa: E402
 # black image is exactly 0, the baseline of the integrated gradients below.
 
 # %%
-data = load_cifar10_for_build(data_dir, prefer_full=bool(sizes["full_data"]),
-                              train_per_class=sizes["train_per_class"],
-                              test_per_class=sizes["test_per_class"])
+data = load_cifar10_for_build(ex.data_dir, prefer_full=bool(ex.sizes["full_data"]),
+                              train_per_class=ex.sizes["train_per_class"],
+                              test_per_class=ex.sizes["test_per_class"])
 ex.use_data(data.source)
 (x_train_u8, y_train), (x_test_u8, y_test) = data.train, data.test
 x_train = x_train_u8.astype("float32") / 255.0
 x_test = x_test_u8.astype("float32") / 255.0
 y_train = y_train.reshape(-1, 1).astype("int64")
 y_test = y_test.reshape(-1, 1).astype("int64")
-if sizes["full_data"] and not data.full_dataset:
+if ex.sizes["full_data"] and not data.full_dataset:
     ex.note("The full profile asked for all of CIFAR-10 through the Keras loader, which was not "
             "available (offline); it trained on the largest offline data instead: " + data.summary + ".")
-elif sizes["full_data"] and data.source.origin == "verified-copy":
+elif ex.sizes["full_data"] and data.source.origin == "verified-copy":
     ex.note("Trained on " + data.summary + ".")
 ex.metric("n_train", len(x_train))
 ex.metric("n_test", len(x_test))
@@ -113,15 +106,15 @@ variance = x_train.var(axis=(0, 1, 2))
 # Mixed precision (header: mixed_precision) only where it is faster than float32: float16
 # compute on a GPU, bfloat16 on a CPU with bfloat16 matrix units (and TensorFlow's oneDNN on);
 # the weights stay float32 and every picture below is computed in float32 from them.
-policy = ex.enable_mixed_precision() if sizes.get("mixed_precision") else None
+policy = ex.enable_mixed_precision() if ex.sizes.get("mixed_precision") else None
 mixed = policy is not None
 ex.metric("mixed_precision", mixed)
 ex.metric("training_compute_dtype", compute_dtype(policy))
-model = all_conv_net(sizes["width"], mean=mean, variance=variance)
-model.compile(optimizer=keras.optimizers.Adam(sizes["learning_rate"]),
+model = all_conv_net(ex.sizes["width"], mean=mean, variance=variance)
+model.compile(optimizer=keras.optimizers.Adam(ex.sizes["learning_rate"]),
               loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 model.summary()
-ex.metric("width", int(sizes["width"]))
+ex.metric("width", int(ex.sizes["width"]))
 ex.metric("n_params", int(model.count_params()))
 
 # %% [markdown]
@@ -132,7 +125,7 @@ ex.metric("n_params", int(model.count_params()))
 # epoch (and once before training).
 
 # %%
-steps_per_epoch = math.ceil(len(x_train) / sizes["batch"])
+steps_per_epoch = math.ceil(len(x_train) / ex.sizes["batch"])
 probe_x, probe_y = x_test[:20], y_test[:20]        # official test images 0-19 (exact)
 ckpt = ex.checkpoint_path("replay.npz")
 start_file = ex.checkpoint_path("epoch0.json")
@@ -148,13 +141,14 @@ else:
         te = model.evaluate(x_test, y_test, batch_size=512, verbose=0)
     start = {"loss": tr[0], "accuracy": tr[1], "val_loss": te[0], "val_accuracy": te[1]}
     atomic.write_json(start_file, start)
-batches = batch_recorder(model, max_steps=sizes["epochs"] * steps_per_epoch)
+batches = batch_recorder(model, max_steps=ex.sizes["epochs"] * steps_per_epoch)
 try:
-    if recorder.initial_epoch < sizes["epochs"]:  # a finished checkpoint needs no training
+    if recorder.initial_epoch < ex.sizes["epochs"]:  # a finished checkpoint needs no training
         with ex.timer("train"):
-            fit_fast(model, x_train, y_train, epochs=sizes["epochs"], batch_size=sizes["batch"],
+            fit_fast(model, x_train, y_train, epochs=ex.sizes["epochs"],
+                     batch_size=ex.sizes["batch"],
                      validation_data=(x_test, y_test), initial_epoch=recorder.initial_epoch,
-                     seed=seed, callbacks=[recorder, batches, DivergenceGuard()])
+                     seed=ex.seed, callbacks=[recorder, batches, DivergenceGuard()])
 except TrainingDiverged as exc:
     ex.diverged(exc)
 finally:
@@ -163,7 +157,7 @@ replay = recorder.replay()  # also after a resume from a finished checkpoint (no
 if mixed:  # everything drawn from here on computes in float32 (same trained weights)
     model = float32_copy(model)
     keras.mixed_precision.set_global_policy("float32")
-print(f"recorded epochs {replay.epochs.tolist()}; {batches.steps} batches of {sizes['batch']}")
+print(f"recorded epochs {replay.epochs.tolist()}; {batches.steps} batches of {ex.sizes['batch']}")
 
 # %% [markdown]
 # ## Accuracy and cost over time
@@ -280,7 +274,7 @@ if not ex.is_diverged:
     # How much more the image says "class c" than a black image does (c = the prediction).
     margin = probs[np.arange(20), pred] - black_probs[pred]
     candidates = [i for i in range(20) if margin[i] >= 0.1] or list(range(20))
-    chosen = pick_examples(pred, labels, sizes["n_explain"], candidates=candidates)
+    chosen = pick_examples(pred, labels, ex.sizes["n_explain"], candidates=candidates)
     explain_x = probe_x[chosen]
     targets = [int(pred[i]) for i in chosen]
     names = [f"test image {i}: a {CIFAR10_CLASSES[labels[i]]}, predicted {CIFAR10_CLASSES[pred[i]]} "
@@ -392,14 +386,15 @@ if not ex.is_diverged:
 # %%
 if not ex.is_diverged:
     with ex.timer("integrated_gradients"):
-        igs = integrated_gradients_same_steps(model, explain_x, targets, tol=sizes["ig_tol"],
-                                              start_steps=sizes["ig_start_steps"], max_steps=2048)
+        igs = integrated_gradients_same_steps(model, explain_x, targets, tol=ex.sizes["ig_tol"],
+                                              start_steps=ex.sizes["ig_start_steps"],
+                                              max_steps=2048)
     steps = igs[0].steps
     gaps = np.array([r.completeness_gap for r in igs])
     ex.metric("ig_steps", int(steps))
     ex.metric("ig_method", igs[0].method)
     ex.metric("ig_completeness_gap_max", float(gaps.max()))
-    ex.metric("ig_tolerance", float(sizes["ig_tol"]))
+    ex.metric("ig_tolerance", float(ex.sizes["ig_tol"]))
     for r, name in zip(igs, names, strict=True):
         print(f"{name}: f(x) = {r.f_x:.4f}, f(black) = {r.f_baseline:.4f}, sum of IG = "
               f"{r.total:.4f}, gap {r.completeness_gap:.2e}")
@@ -443,7 +438,7 @@ if not ex.is_diverged:
 # %%
 if not ex.is_diverged:
     ig_epochs = select_epochs([int(e) for e in replay.epochs if int(e) > 0], None,
-                              int(sizes.get("ig_epochs", 4)))
+                              int(ex.sizes.get("ig_epochs", 4)))
 
     def model_at(epoch):
         """A copy of the network with the replay's weights of ``epoch``."""
@@ -458,8 +453,8 @@ if not ex.is_diverged:
     with ex.timer("integrated_gradients_over_training"):
         for epoch in ig_epochs:
             ig_over[epoch] = integrated_gradients_same_steps(
-                model_at(epoch), explain_x, targets, tol=sizes["ig_tol"],
-                start_steps=sizes["ig_start_steps"], max_steps=4096)
+                model_at(epoch), explain_x, targets, tol=ex.sizes["ig_tol"],
+                start_steps=ex.sizes["ig_start_steps"], max_steps=4096)
     over_gaps = {e: max(r.completeness_gap for r in rs) for e, rs in ig_over.items()}
     ex.metric("ig_over_training_epochs", ", ".join(map(str, ig_epochs)))
     ex.metric("ig_over_training_gap_max", float(max(over_gaps.values())))

@@ -22,15 +22,13 @@
 # network with filters, activations, saliency, Grad-CAM and occlusion maps.
 
 # %% tags=["parameters"]
-profile = "quick"
-seed = 0
-asset_dir = "_assets"
-data_dir = None
+# Sizes for running this file by hand; the build injects the header's profile after this cell.
 sizes = {"smoothgrad_n": 16, "occlusion_patch": 16, "occlusion_stride": 8, "max_channels": 32}
 
 # %%
 import json
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
@@ -45,9 +43,7 @@ from pipeline.library.inspection import (feature_map_grid, feature_maps, filter_
                                  summary_totals, weight_stats)
 from pipeline.library.runtime import Explainer
 
-ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
-ex.seed_everything()
-import keras  # noqa: E402  (after seeding)
+ex = Explainer.from_parameters(globals())  # the build's parameters; seeds Python, NumPy, Keras
 
 # %% [markdown]
 # ## VGG16, layer by layer
@@ -176,7 +172,7 @@ if vgg_trained:
     why = ("VGG16's ImageNet weights were found in the Keras cache, so the pictures come from "
            "the VGG16 described above.")
 else:
-    ex.use_data(install_mobilenet_weights(data_dir))
+    ex.use_data(install_mobilenet_weights(ex.data_dir))
     net = keras.applications.MobileNet(alpha=0.25, input_shape=(128, 128, 3), weights="imagenet")
     untrained_net = keras.applications.MobileNet(alpha=0.25, input_shape=(128, 128, 3),
                                                  weights=None)
@@ -201,9 +197,9 @@ print(why)
 # page (in 128x128 coordinates); they are used below to measure where the evidence lies.
 
 # %%
-cat_rgb, cat_source = load_cat_photo(data_dir)
+cat_rgb, cat_source = load_cat_photo(ex.data_dir)
 ex.use_data(cat_source)
-samples, samples_source = load_imagenet_samples(data_dir)
+samples, samples_source = load_imagenet_samples(ex.data_dir)
 ex.use_data(samples_source)
 by_file = {name: (cls, img) for cls, img, name in samples}
 chosen = [("cat", None, cat_rgb, None),
@@ -290,8 +286,8 @@ cat_maps = feature_maps(net, x[0], act_layers)
 shown_acts = {}
 for layer in act_layers:
     h, w, c = cat_maps[layer].shape
-    fig, shown = feature_map_grid(cat_maps[layer], max_channels=sizes["max_channels"], cols=8,
-                                  title=f"{layer}: first {min(c, sizes['max_channels'])} of "
+    fig, shown = feature_map_grid(cat_maps[layer], max_channels=ex.sizes["max_channels"], cols=8,
+                                  title=f"{layer}: first {min(c, ex.sizes['max_channels'])} of "
                                         f"{c} channels ({h}x{w})")
     ex.save_figure(fig, f"cat-{layer}.png",
                    alt=f"The first {shown.shape[-1]} of {c} channels of layer {layer} "
@@ -314,11 +310,12 @@ results = {k: [] for k in ("saliency", "smoothgrad", "gradcam", "occlusion")}
 with ex.timer("attribution"):
     for xi, t in zip(x, targets):
         results["saliency"].append(attr.vanilla_saliency(net, xi, t))
-        results["smoothgrad"].append(attr.smoothgrad(net, xi, t, n=sizes["smoothgrad_n"], seed=seed))
+        results["smoothgrad"].append(attr.smoothgrad(net, xi, t, n=ex.sizes["smoothgrad_n"],
+                                                     seed=ex.seed))
         results["gradcam"].append(attr.grad_cam(net, xi, t, layer=cam_layer))
         results["occlusion"].append(attr.occlusion_map(
-            net, xi, t, patch=int(sizes["occlusion_patch"] * scale),
-            stride=int(sizes["occlusion_stride"] * scale)))
+            net, xi, t, patch=int(ex.sizes["occlusion_patch"] * scale),
+            stride=int(ex.sizes["occlusion_stride"] * scale)))
 results = {k: np.stack(v).astype(np.float32) for k, v in results.items()}
 
 
@@ -366,7 +363,7 @@ for r, (n, t, b) in enumerate(zip(names, targets, boxes)):
     key = n.replace(" ", "_")
     for method in ("smoothgrad", "gradcam", "occlusion"):
         heat = results[method][r]
-        drop = attr.mask_region_score_drop(net, x[r], t, heat, fraction=0.1, rng=seed)
+        drop = attr.mask_region_score_drop(net, x[r], t, heat, fraction=0.1, rng=ex.seed)
         checks[f"{key}_{method}_drop_top"] = drop.drop_top
         checks[f"{key}_{method}_drop_random"] = drop.drop_random
         share, area = box_share(heat, b) if b is not None else (float("nan"), float("nan"))
@@ -433,8 +430,8 @@ np.savez_compressed(
     names=np.array(names), images=images, targets=np.array(targets),
     boxes=np.array([b if b is not None else (-1, -1, -1, -1) for b in boxes]),
     cam_layer=np.array(cam_layer),
-    occlusion_patch=int(sizes["occlusion_patch"] * scale),
-    occlusion_stride=int(sizes["occlusion_stride"] * scale),
+    occlusion_patch=int(ex.sizes["occlusion_patch"] * scale),
+    occlusion_stride=int(ex.sizes["occlusion_stride"] * scale),
     gradcam=results["gradcam"], occlusion=results["occlusion"],
     # Gradient maps are noise-like and barely compress; float16 keeps the file under 1 MB and
     # is far finer than any picture of them (relative error below 0.05%).

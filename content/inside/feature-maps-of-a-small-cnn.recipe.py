@@ -23,13 +23,11 @@
 # to the maps of the same network before training.
 
 # %% tags=["parameters"]
-profile = "quick"
-seed = 0
-asset_dir = "_assets"
-data_dir = None
+# Sizes for running this file by hand; the build injects the header's profile after this cell.
 sizes = {"train_limit": 12000, "test_limit": 2000, "epochs": 3, "batch": 128, "mixed_precision": True}
 
 # %%
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -41,19 +39,17 @@ from pipeline.library.precision import compute_dtype
 from pipeline.library.runtime import Explainer
 from pipeline.library.training import fit_fast, float32_copy
 
-ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
-ex.seed_everything()
-import keras  # noqa: E402  (after seeding)
+ex = Explainer.from_parameters(globals())  # the build's parameters; seeds Python, NumPy, Keras
 
 # %%
 (x_train, y_train), (x_test, y_test), mnist_source = load_mnist(
-    data_dir, limit_train=sizes["train_limit"], limit_test=sizes["test_limit"])
+    ex.data_dir, limit_train=ex.sizes["train_limit"], limit_test=ex.sizes["test_limit"])
 ex.use_data(mnist_source)
 print(mnist_source.description)
 x_train = (x_train.astype("float32") / 255.0)[..., None]
 x_test = (x_test.astype("float32") / 255.0)[..., None]
 
-cat_rgb, cat_source = load_cat_photo(data_dir)
+cat_rgb, cat_source = load_cat_photo(ex.data_dir)
 ex.use_data(cat_source)
 print(cat_source.description)
 cat = to_unit_gray(cat_rgb, 28)          # (28, 28, 1) in [0, 1], like the seed's img_tensor
@@ -70,7 +66,7 @@ inputs = {"cat": cat, "digit": digit}
 # in float32 from them.
 
 # %%
-policy = ex.enable_mixed_precision() if sizes.get("mixed_precision") else None
+policy = ex.enable_mixed_precision() if ex.sizes.get("mixed_precision") else None
 ex.metric("mixed_precision", policy is not None)
 ex.metric("training_compute_dtype", compute_dtype(policy))
 model = keras.Sequential([
@@ -90,14 +86,15 @@ model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=
 model.summary()
 
 with ex.timer("train"):
-    history = fit_fast(model, x_train, y_train, epochs=sizes["epochs"], batch_size=sizes["batch"],
-                       validation_data=(x_test, y_test), seed=seed)
+    history = fit_fast(model, x_train, y_train, epochs=ex.sizes["epochs"],
+                       batch_size=ex.sizes["batch"],
+                       validation_data=(x_test, y_test), seed=ex.seed)
 acc = float(history.history["val_accuracy"][-1])
 ex.metric("test_accuracy", round(acc, 4))
-ex.metric("epochs", sizes["epochs"])
+ex.metric("epochs", ex.sizes["epochs"])
 ex.metric("n_train", len(x_train))
 ex.metric("n_test", len(x_test))
-print(f"test accuracy after {sizes['epochs']} epochs: {acc:.4f}")
+print(f"test accuracy after {ex.sizes['epochs']} epochs: {acc:.4f}")
 if policy:  # everything drawn from here on computes in float32 (the same weights)
     model, untrained = float32_copy(model), float32_copy(untrained)
     keras.mixed_precision.set_global_policy("float32")

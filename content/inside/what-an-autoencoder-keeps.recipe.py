@@ -21,14 +21,12 @@
 # and the codes and reconstructions of ten fixed test digits are recorded after every epoch.
 
 # %% tags=["parameters"]
-profile = "quick"
-seed = 0
-asset_dir = "_assets"
-data_dir = None
+# Sizes for running this file by hand; the build injects the header's profile after this cell.
 sizes = {"train_limit": 12000, "test_limit": 2000, "epochs": 12, "batch": 256, "strip_rows": 7,
          "fps": 3}
 
 # %%
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
@@ -44,9 +42,7 @@ from pipeline.library.palette import PALETTES, restyle_figure, variant_name
 from pipeline.library.runtime import Explainer
 from pipeline.library.training import fit_fast
 
-ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes)
-ex.seed_everything()
-import keras  # noqa: E402  (after seeding)
+ex = Explainer.from_parameters(globals())  # the build's parameters; seeds Python, NumPy, Keras
 
 # %% [markdown]
 # ## The data
@@ -55,7 +51,7 @@ import keras  # noqa: E402  (after seeding)
 
 # %%
 (x_train, y_train), (x_test, y_test), mnist_source = load_mnist(
-    data_dir, limit_train=sizes["train_limit"], limit_test=sizes["test_limit"])
+    ex.data_dir, limit_train=ex.sizes["train_limit"], limit_test=ex.sizes["test_limit"])
 ex.use_data(mnist_source)
 print(mnist_source.description)
 x_train = x_train.reshape(len(x_train), 784).astype("float32") / 255.0
@@ -88,9 +84,9 @@ autoencoder.summary()
 
 recorder = probe_recorder({"codes": encoder, "reconstructions": autoencoder}, probe_x)
 with ex.timer("train"):
-    history = fit_fast(autoencoder, x_train, x_train, epochs=sizes["epochs"],
-                       batch_size=sizes["batch"], validation_data=(x_test, x_test),
-                       callbacks=[recorder], seed=seed)
+    history = fit_fast(autoencoder, x_train, x_train, epochs=ex.sizes["epochs"],
+                       batch_size=ex.sizes["batch"], validation_data=(x_test, x_test),
+                       callbacks=[recorder], seed=ex.seed)
 hist = history.history
 rec = recorder.arrays()
 epochs = np.array(recorder.epochs)
@@ -169,7 +165,7 @@ ex.save_figure(fig, "code-units.png",
 # recorder's `encoder.predict` / `autoencoder.predict` after that many epochs.
 
 # %%
-strip_epochs = pick_epochs(epochs, sizes["strip_rows"])
+strip_epochs = pick_epochs(epochs, ex.sizes["strip_rows"])
 rows = [int(np.flatnonzero(epochs == e)[0]) for e in strip_epochs]
 fig, strip_codes = epoch_strip_figure(
     codes_to_images(codes_by_epoch[rows]), strip_epochs, col_titles=col_titles, cmap="magma",
@@ -218,8 +214,8 @@ def frames_for(palette: str) -> list[np.ndarray]:
 with ex.timer("render"):
     for palette in PALETTES:  # a light and a dark video, from the same arrays
         frames = frames_for(palette)
-        frames += [frames[-1]] * int(sizes["fps"] * 2)  # hold the trained state for two seconds
-        write_mp4(ex.asset_path(variant_name("training.mp4", palette)), frames, fps=sizes["fps"])
+        frames += [frames[-1]] * int(ex.sizes["fps"] * 2)  # hold the trained state for two seconds
+        write_mp4(ex.asset_path(variant_name("training.mp4", palette)), frames, fps=ex.sizes["fps"])
         Image.fromarray(frames[-1]).save(ex.asset_path(variant_name("training-poster.png", palette)))
 ex.add_output("training-poster.png", kind="image", dark=variant_name("training-poster.png", "dark"),
               alt="The last frame of the training video: digits, codes and reconstructions "

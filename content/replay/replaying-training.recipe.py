@@ -29,15 +29,12 @@
 # difference.
 
 # %% tags=["parameters"]
-profile = "quick"
-seed = 0
-asset_dir = "_assets"
-data_dir = None
+# Sizes for running this file by hand; the build injects the header's profile after this cell.
 sizes = {"n_samples": 2000, "epochs": 200, "batch": 16, "still_epoch": 160, "video_step": 2,
          "fps": 20, "compare_seed": 42}
-checkpoint_dir = None
 
 # %%
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Image, display
@@ -52,12 +49,9 @@ from pipeline.library.replay.parallel_render import render_in_background
 from pipeline.library.runtime import Explainer
 from pipeline.library.training import DivergenceGuard, fit_fast, start_fit_fast
 
-ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes,
-               checkpoint_dir=checkpoint_dir)
-ex.seed_everything()
-import keras  # noqa: E402  (after seeding)
+ex = Explainer.from_parameters(globals())  # the build's parameters; seeds Python, NumPy, Keras
 
-EPOCHS = int(sizes["epochs"])
+EPOCHS = int(ex.sizes["epochs"])
 
 # %% [markdown]
 # ## The data
@@ -66,7 +60,7 @@ EPOCHS = int(sizes["epochs"])
 # points is used for training and is also the *probe set* the replay is drawn from.
 
 # %%
-X, y, moons_source = load_moons(n_samples=sizes["n_samples"], noise=0.03, random_state=27)
+X, y, moons_source = load_moons(n_samples=ex.sizes["n_samples"], noise=0.03, random_state=27)
 X = X.astype("float32")
 y = y.astype("float32")
 ex.use_data(moons_source)
@@ -108,7 +102,7 @@ def build_model(init_seed: int) -> keras.Model:
     return model
 
 
-model = build_model(seed)
+model = build_model(ex.seed)
 model.summary()
 
 # %% [markdown]
@@ -123,10 +117,10 @@ model.summary()
 # Python's lock); nothing is shared, so each run gives the weights it would give alone.
 
 # %%
-compare_seed = int(sizes["compare_seed"])
+compare_seed = int(ex.sizes["compare_seed"])
 other = build_model(compare_seed)
 other_recorder = ReplayRecorder(X, y, layers=["hidden"])
-other_training = start_fit_fast(other, X, y, epochs=EPOCHS, batch_size=sizes["batch"],
+other_training = start_fit_fast(other, X, y, epochs=EPOCHS, batch_size=ex.sizes["batch"],
                                 seed=compare_seed, callbacks=[other_recorder])
 
 ckpt = ex.checkpoint_path("replay.npz")
@@ -135,7 +129,7 @@ recorder = ReplayRecorder.resume_or_start(ckpt, model, X, y, layers=["hidden"], 
 try:
     if recorder.initial_epoch < EPOCHS:  # a finished checkpoint needs no training
         with ex.timer("train"):
-            fit_fast(model, X, y, epochs=EPOCHS, batch_size=sizes["batch"], seed=seed,
+            fit_fast(model, X, y, epochs=EPOCHS, batch_size=ex.sizes["batch"], seed=ex.seed,
                      initial_epoch=recorder.initial_epoch,
                      callbacks=[recorder, DivergenceGuard()])
 except TrainingDiverged as exc:
@@ -148,11 +142,11 @@ accuracy = replay.metrics["probe_accuracy"]
 probe_loss = replay.metrics["probe_loss"]
 last = int(replay.epochs[-1])
 full = np.flatnonzero(accuracy >= 1.0)
-ex.metric("init_seed", int(seed))
+ex.metric("init_seed", int(ex.seed))
 ex.metric("epochs", last)
 ex.metric("final_accuracy", round(float(accuracy[-1]), 4))
 ex.metric("final_loss", round(float(probe_loss[-1]), 4))
-still_epoch = min(int(sizes["still_epoch"]), last)
+still_epoch = min(int(ex.sizes["still_epoch"]), last)
 ex.metric("still_epoch", still_epoch)
 ex.metric("still_accuracy", round(float(accuracy[replay.index(still_epoch)]), 4))
 ex.metric("first_full_accuracy_epoch", int(replay.epochs[full[0]]) if len(full) else None)
@@ -188,12 +182,12 @@ def every(step):
 
 # The video shows every `video_step`-th epoch (the quick profile: every second one) at
 # fps / video_step: as long as a video of every epoch.
-video_epochs = every(int(sizes["video_step"]))
-video_fps = sizes["fps"] / int(sizes["video_step"])
+video_epochs = every(int(ex.sizes["video_step"]))
+video_fps = ex.sizes["fps"] / int(ex.sizes["video_step"])
 if not ex.is_diverged:
     with ex.timer("render"):
         comp = seed000_layout(replay)
-        data = write_replay_data(ex.asset_path("replay.json"), replay, comp, fps=sizes["fps"])
+        data = write_replay_data(ex.asset_path("replay.json"), replay, comp, fps=ex.sizes["fps"])
         webp = {"pil_kwargs": {"quality": 85}}  # a quarter of a PNG's bytes: the page stays light
         comp.still(still_epoch, ex.asset_path(f"epoch-{still_epoch}.webp"), **webp)
         comp.poster(ex.asset_path("poster.png"))
@@ -219,7 +213,7 @@ if not ex.is_diverged:
                       f"the hidden layer's plane, loss near zero")
     ex.add_output("replay.mp4", kind="video", poster="poster.png",
                   alt=f"Video of {len(video_epochs)} of the {len(replay.epochs)} recorded epochs "
-                      f"(every {sizes['video_step']}): the grid of the "
+                      f"(every {ex.sizes['video_step']}): the grid of the "
                       f"input plane folds in the hidden layer's feature space until the two moons "
                       f"come apart, while the histograms move to 0 and 1 and the loss falls")
     ex.add_output("replay.gif", kind="gif", poster="poster.png",
@@ -273,7 +267,7 @@ with ex.timer("compare_seed"):
     other_last = int(other_replay.epochs[-1])
     other_comp = seed000_layout(other_replay)
     write_replay_data(ex.asset_path(f"seed-{compare_seed}.json"), other_replay, other_comp,
-                      fps=sizes["fps"])
+                      fps=ex.sizes["fps"])
     for palette in PALETTES:
         other_comp.set_palette(palette)
         other_comp.still(other_last, ex.asset_path(variant_name(f"seed-{compare_seed}.webp", palette)),
@@ -290,9 +284,9 @@ ex.add_output(f"seed-{compare_seed}.json", kind="live-replay", poster=f"seed-{co
 ex.metric("compare_seed", compare_seed)
 ex.metric("compare_seed_accuracy", round(float(other_acc), 4))
 ex.metric("compare_seed_loss", round(float(other_loss), 4))
-ex.note(f"Initialisation seed {seed} instead of the article's {compare_seed}: under "
+ex.note(f"Initialisation seed {ex.seed} instead of the article's {compare_seed}: under "
         f"Keras {keras.__version__} seed {compare_seed} stops at {other_acc:.1%} "
-        f"accuracy after {EPOCHS} epochs, seed {seed} reaches {accuracy[-1]:.1%}.")
+        f"accuracy after {EPOCHS} epochs, seed {ex.seed} reaches {accuracy[-1]:.1%}.")
 print(f"seed {compare_seed}: accuracy {other_acc:.4f}, loss {other_loss:.4f}")
 
 # %% [markdown]

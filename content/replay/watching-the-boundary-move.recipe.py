@@ -23,15 +23,13 @@
 # boundary as a video, with the loss and accuracy beside it.
 
 # %% tags=["parameters"]
-profile = "quick"
+# Sizes for running this file by hand; the build injects the header's profile after this cell.
 seed = 1
-asset_dir = "_assets"
-data_dir = None
 sizes = {"n_samples": 500, "epochs": 100, "batch": 32, "learning_rate": 0.5, "fps": 10,
          "compare_seeds": 8}
-checkpoint_dir = None
 
 # %%
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Image, display
@@ -46,12 +44,9 @@ from pipeline.library.replay.parallel_render import render_in_background
 from pipeline.library.runtime import Explainer
 from pipeline.library.training import DivergenceGuard, fit_fast
 
-ex = Explainer(asset_dir=asset_dir, profile=profile, seed=seed, data_dir=data_dir, sizes=sizes,
-               checkpoint_dir=checkpoint_dir)
-ex.seed_everything()
-import keras  # noqa: E402  (after seeding)
+ex = Explainer.from_parameters(globals())  # the build's parameters; seeds Python, NumPy, Keras
 
-EPOCHS = int(sizes["epochs"])
+EPOCHS = int(ex.sizes["epochs"])
 
 # %% [markdown]
 # ## Data and model, as in the article
@@ -61,7 +56,7 @@ EPOCHS = int(sizes["epochs"])
 # what other seeds do).
 
 # %%
-X, y, moons_source = load_moons(n_samples=sizes["n_samples"], noise=0.1, random_state=0)
+X, y, moons_source = load_moons(n_samples=ex.sizes["n_samples"], noise=0.1, random_state=0)
 X = X.astype("float32")
 y = y.astype("float32")
 ex.use_data(moons_source)
@@ -75,12 +70,12 @@ def build_model(init_seed: int) -> keras.Model:
         keras.layers.Dense(20, activation="relu", name="hidden"),
         keras.layers.Dense(1, activation="sigmoid", name="output"),
     ])
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=sizes["learning_rate"]),
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=ex.sizes["learning_rate"]),
                   loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 
-model = build_model(seed)
+model = build_model(ex.seed)
 model.summary()
 
 # %% [markdown]
@@ -96,7 +91,7 @@ recorder = ReplayRecorder.resume_or_start(ckpt, model, X, y, layers=[], checkpoi
 try:
     if recorder.initial_epoch < EPOCHS:  # a finished checkpoint needs no training
         with ex.timer("train"):
-            fit_fast(model, X, y, epochs=EPOCHS, batch_size=sizes["batch"], seed=seed,
+            fit_fast(model, X, y, epochs=EPOCHS, batch_size=ex.sizes["batch"], seed=ex.seed,
                      initial_epoch=recorder.initial_epoch,
                      callbacks=[recorder, DivergenceGuard()])
 except TrainingDiverged as exc:
@@ -109,7 +104,7 @@ accuracy = replay.metrics["probe_accuracy"]
 loss = replay.metrics["probe_loss"]
 last = int(replay.epochs[-1])
 near_full = np.flatnonzero(accuracy >= 0.99)
-ex.metric("init_seed", int(seed))
+ex.metric("init_seed", int(ex.seed))
 ex.metric("epochs", last)
 ex.metric("initial_accuracy", round(float(accuracy[0]), 4))
 ex.metric("epoch1_accuracy", round(float(accuracy[replay.index(1)]), 4))
@@ -144,7 +139,7 @@ def boundary_composition(rep):
 if not ex.is_diverged:
     with ex.timer("render"):
         comp = boundary_composition(replay)
-        data = write_replay_data(ex.asset_path("replay.json"), replay, comp, fps=sizes["fps"])
+        data = write_replay_data(ex.asset_path("replay.json"), replay, comp, fps=ex.sizes["fps"])
         webp = {"pil_kwargs": {"quality": 85}}  # a quarter of a PNG's bytes: the page stays light
         comp.still(last, ex.asset_path(f"boundary-epoch-{last}.webp"), **webp)
         comp.poster(ex.asset_path("poster.png"))
@@ -153,7 +148,7 @@ if not ex.is_diverged:
         # end waits for them
         video = render_in_background(
             None, replay, composition=comp, mp4_path=ex.asset_path("boundary.mp4"),
-            gif_path=ex.asset_path("boundary.gif"), fps=sizes["fps"],
+            gif_path=ex.asset_path("boundary.gif"), fps=ex.sizes["fps"],
             preset="veryfast")  # as seed 000's: half of medium's encoding CPU
         comp.set_palette("dark")  # the still and the poster in both palettes
         comp.still(last, ex.asset_path(variant_name(f"boundary-epoch-{last}.webp", "dark")), **webp)
@@ -209,13 +204,13 @@ if not ex.is_diverged:
 # %%
 compare = []
 with ex.timer("compare_seeds"):
-    for s in range(int(sizes["compare_seeds"])):
-        if s == seed:
+    for s in range(int(ex.sizes["compare_seeds"])):
+        if s == ex.seed:
             compare.append((s, replay))
             continue
         m = build_model(s)
         rec = ReplayRecorder(X, y, layers=[])
-        fit_fast(m, X, y, epochs=EPOCHS, batch_size=sizes["batch"], seed=s, callbacks=[rec])
+        fit_fast(m, X, y, epochs=EPOCHS, batch_size=ex.sizes["batch"], seed=s, callbacks=[rec])
         compare.append((s, rec.replay()))
 final_accs = {s: float(r.metrics["probe_accuracy"][-1]) for s, r in compare}
 cols = 4
@@ -225,7 +220,7 @@ fig, axes = plt.subplots(rows, cols, figsize=(2.7 * cols, 2.6 * rows), sharex=Tr
 for ax in axes.flat[len(compare):]:
     ax.set_visible(False)
 for ax, (s, r) in zip(axes.flat, compare, strict=False):  # spare axes are hidden
-    mark = " (this page)" if s == seed else ""
+    mark = " (this page)" if s == ex.seed else ""
     panel = DecisionBoundaryPanel(resolution=120, point_size=1.2,
                                   title=f"seed {s}{mark}: {final_accs[s]:.1%}")
     panel.setup(ax, r)
@@ -259,7 +254,7 @@ ex.metric("stuck_seed_accuracy", round(final_accs[stuck], 4))
 stuck_replay = dict(compare)[stuck]
 with ex.timer("render_compare"):
     stuck_comp = boundary_composition(stuck_replay)
-    write_replay_data(ex.asset_path("stuck.json"), stuck_replay, stuck_comp, fps=sizes["fps"])
+    write_replay_data(ex.asset_path("stuck.json"), stuck_replay, stuck_comp, fps=ex.sizes["fps"])
     stuck_comp.still(int(stuck_replay.epochs[-1]), ex.asset_path("stuck.webp"),
                      pil_kwargs={"quality": 85})
 ex.add_output("stuck.webp", kind="image",
@@ -268,7 +263,7 @@ ex.add_output("stuck.webp", kind="image",
 ex.add_output("stuck.json", kind="live-replay", poster="stuck.webp",
               alt=f"The decision boundary of seed {stuck}, the run that ends lowest, drawn by "
                   "the page")
-print(f"seed {seed} vs stuck seed {stuck} ({final_accs[stuck]:.1%})")
+print(f"seed {ex.seed} vs stuck seed {stuck} ({final_accs[stuck]:.1%})")
 
 # %% [markdown]
 # ## The replay file, and a check
