@@ -8,12 +8,13 @@ owns the file (:func:`hosting_banner`): ending an author's preview because one r
 file too big would hide the very page that says so; ``mkdocs build``, ``--strict`` or not, and
 the deploy still fail.
 A page whose first load (its HTML plus the local CSS, scripts and images it references without
-``loading="lazy"``) passes a budget (2 MB by default, the plugin's
+``loading="lazy"``, and the replay data its scripts fetch at once) passes a budget (2 MB by default, the plugin's
 ``hosting.page_budget_mb`` in ``mkdocs.yml``) gets a warning: readers on slow connections pay for it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -90,17 +91,20 @@ def check_hard_limits(site: Path, max_file: int = MAX_FILE_BYTES,
 
 
 _REF_RE = re.compile(
-    r"<(link|script|img|video|source|iframe)\b([^>]*)>", re.IGNORECASE | re.DOTALL)
-_ATTR_RE = re.compile(r"""\b(href|src|poster|rel|loading|preload)\s*=\s*["']([^"']*)["']""",
-                      re.IGNORECASE)
+    r"<(link|script|img|video|source|iframe|div|figure)\b([^>]*)>", re.IGNORECASE | re.DOTALL)
+_ATTR_RE = re.compile(r"""(?<![\w-])(href|src|poster|rel|loading|preload|data-nnx-replay|"""
+                      r"""data-nnx-frames)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
 
 
 def first_load_refs(html_text: str) -> list[str]:
     """Local URLs a browser fetches when it opens the page (without scrolling or playing).
 
-    Stylesheets, scripts, eager images and video posters count; lazy images, deferred embeds
-    (``data-nnx-src``), images whose ``src`` the palette script sets (``data-nnx-light``) and
-    video sources with ``preload="none"``/``"metadata"`` (the metadata is small) do not.
+    Stylesheets, scripts, eager images and video posters count, and so do the data files the
+    page scripts fetch at once: a live replay's index (``data-nnx-replay``, whose binary file
+    :func:`page_first_load_bytes` adds) and a scrubber's frame index (``data-nnx-frames``).
+    Lazy images, deferred embeds (``data-nnx-src``), images whose ``src`` the palette script
+    sets (``data-nnx-light``) and video sources with ``preload="none"``/``"metadata"`` (the
+    metadata is small) do not.
     """
     refs = []
     for tag, attrs_text in _REF_RE.findall(html_text):
@@ -114,23 +118,50 @@ def first_load_refs(html_text: str) -> list[str]:
             refs.append(attrs["src"])
         elif tag == "video" and attrs.get("poster"):
             refs.append(attrs["poster"])
+        elif tag == "div" and attrs.get("data-nnx-replay"):
+            refs.append(attrs["data-nnx-replay"])
+        elif tag == "figure" and attrs.get("data-nnx-frames"):
+            refs.append(attrs["data-nnx-frames"])
     return [r for r in refs if r and not urlsplit(r).scheme and not r.startswith(("//", "data:"))]
 
 
 def page_first_load_bytes(site: Path, page: Path) -> int:
-    """The page's HTML plus the local files :func:`first_load_refs` finds (each once)."""
+    """The page's HTML plus the local files :func:`first_load_refs` finds (each once), and the
+    binary file each live replay's index names (``"bin"``, fetched with it)."""
     text = page.read_text(encoding="utf-8", errors="replace")
     total = page.stat().st_size
+    root = site.resolve()
     seen: set[Path] = set()
+
+    def add(target: Path) -> bool:
+        nonlocal total
+        target = target.resolve()
+        if target in seen or not target.is_file() or not target.is_relative_to(root):
+            return False
+        seen.add(target)
+        total += target.stat().st_size
+        return True
+
     for ref in first_load_refs(text):
         path = unquote(urlsplit(ref).path)
         target = (site / path.lstrip("/")) if path.startswith("/") else (page.parent / path)
-        target = target.resolve()
-        if target in seen or not target.is_file() or not target.is_relative_to(site.resolve()):
-            continue
-        seen.add(target)
-        total += target.stat().st_size
+        if add(target) and target.suffix == ".json":
+            binary = _replay_binary(target)
+            if binary is not None:
+                add(target.parent / binary)
     return total
+
+
+def _replay_binary(index: Path) -> str | None:
+    """The relative name of the binary file a replay index fetches, if ``index`` is one."""
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = data.get("bin") if isinstance(data, dict) else None
+    if not isinstance(name, str) or urlsplit(name).scheme or name.startswith(("/", "//")):
+        return None
+    return unquote(urlsplit(name).path)
 
 
 def pages_over_budget(site: Path, budget_mb: float = DEFAULT_PAGE_BUDGET_MB,

@@ -125,6 +125,30 @@ def test_first_load_counts_eager_files_only(tmp_path: Path) -> None:
     assert pages_over_budget(tmp_path, budget_mb=expected / 1e6) == []
 
 
+def test_first_load_counts_the_data_a_live_replay_fetches(tmp_path: Path) -> None:
+    """A replay drawn by the page fetches its index and the binary file the index names at once:
+    both count, each once, even when two figures share a run; a frames index counts too."""
+    assets = tmp_path / "assets" / "r"
+    assets.mkdir(parents=True)
+    (assets / "run.json").write_text('{"bin": "run.bin", "epochs": 3}')
+    (assets / "run.bin").write_bytes(b"x" * 5000)
+    (assets / "other.json").write_text('{"bin": "https://example.com/x.bin"}')  # not local
+    (assets / "frames.json").write_text('{"epochs": [0], "files": ["f0.webp"]}')
+    html = ('<div class="nnx-replay-run" data-nnx-replay="../assets/r/run.json"></div>'
+            '<div class="nnx-replay-run" data-nnx-replay="../assets/r/run.json"></div>'
+            '<div data-nnx-replay="../assets/r/other.json"></div>'
+            '<figure class="nnx-video" data-nnx-frames="../assets/r/frames.json"></figure>'
+            '<img data-nnx-src="../assets/r/run.bin" alt="">')  # not a src: not fetched
+    assert first_load_refs(html) == ["../assets/r/run.json", "../assets/r/run.json",
+                                     "../assets/r/other.json", "../assets/r/frames.json"]
+    page = tmp_path / "p" / "index.html"
+    page.parent.mkdir()
+    page.write_text(html)
+    sizes = {name: (assets / name).stat().st_size for name in
+             ("run.json", "run.bin", "other.json", "frames.json")}
+    assert page_first_load_bytes(tmp_path, page) == len(html) + sum(sizes.values())
+
+
 def test_site_nav_report_page_and_limits_in_a_real_build(mini, tmp_path: Path) -> None:
     mini.add("alpha", tiny_recipe("Alpha"), section="basics")
     mini.add("beta", tiny_recipe("Beta", extra_header="order: 1"), section="replay")
