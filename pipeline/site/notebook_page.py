@@ -18,6 +18,8 @@ What the page gets, and why:
 - **Plain text for console-style HTML.** ``rich`` (Keras' ``model.summary()``) displays a
   ``<pre style=...>`` coloured for a dark terminal, which fails contrast checks and makes a
   scrollable block keyboard users cannot reach; its plain text becomes a code block instead.
+- **Sanitised SVG.** ``image/svg+xml`` outputs become files of the site's origin; they go
+  through :mod:`pipeline.site.sanitize_svg`, and what was removed is reported per file.
 - **Dark twins.** The kernel adds a dark version to each inline figure
   (:mod:`pipeline.library.inline_dark`); it is written next to the light image as
   ``<slug>_<cell>_<output>.dark.png``, which is how the page pairs them. An entry stored before
@@ -43,6 +45,8 @@ from typing import Any
 from pipeline.builder.notebook_export import withhold_pictures
 from pipeline.library.inline_dark import DARK_PNG_MIME
 from pipeline.site.sanitize import describe, one_block, sanitize
+from pipeline.site.sanitize_svg import SvgRejected, sanitize_svg
+from pipeline.site.sanitize_svg import describe as describe_svg
 
 log = logging.getLogger("mkdocs.plugins.nnx")
 
@@ -122,6 +126,26 @@ def sanitize_outputs(nb: Any) -> tuple[list[str], list[str]]:
     return removed, notes
 
 
+def sanitize_svg_files(files: dict[str, bytes]) -> list[str]:
+    """Clean the extracted ``image/svg+xml`` outputs in place (:mod:`pipeline.site.sanitize_svg`);
+    return what was removed, per file (its name holds the cell: ``<slug>_<cell>_<output>.svg``).
+    One that cannot be cleaned is dropped (its picture is then missing from the page)."""
+    removed: list[str] = []
+    for name in sorted(files):
+        if not name.lower().endswith(".svg"):
+            continue
+        try:
+            clean = sanitize_svg(files[name])
+        except SvgRejected as exc:
+            del files[name]
+            removed.append(f"{name}: not published: {exc}")
+            continue
+        if clean.changed:
+            removed.append(f"{name}: removed {describe_svg(clean.removed)}")
+        files[name] = clean.data
+    return removed
+
+
 def dark_twins(nb: Any, slug: str, extracted: dict[str, bytes],
                stored: Callable[[str], bytes | None] | None = None) -> dict[str, bytes]:
     """``{dark image path: PNG}`` for the extracted light images that have a dark twin.
@@ -176,6 +200,7 @@ def export_page(nb: Any, slug: str, *, untrusted_from_cell: int | None = None,
     resources: dict[str, Any] = {"output_files_dir": f"{slug}_files", "unique_key": slug}
     body, resources = MarkdownExporter().from_notebook_node(nb, resources=resources)
     files: dict[str, bytes] = dict(resources.get("outputs") or {})
+    removed += sanitize_svg_files(files)
     files.update(dark_twins(nb, slug, files, stored))
     return NotebookPage(markdown=ANSI_RE.sub("", body), files=files, download=download,
                         removed=removed, notes=notes, withheld=withheld)

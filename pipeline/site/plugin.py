@@ -59,6 +59,8 @@ from pipeline.site.pages import (
 )
 from pipeline.site.profile_notes import profile_sentence
 from pipeline.site.render import render
+from pipeline.site.sanitize_svg import SvgRejected, sanitize_svg
+from pipeline.site.sanitize_svg import describe as describe_svg
 from pipeline.site.thumbnails import make_thumbnail, thumbnail_path
 
 log = logging.getLogger("mkdocs.plugins.nnx")
@@ -158,13 +160,28 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
             for rel in sorted(res["manifest"].files):
                 if rel.startswith("assets/"):
                     name = rel[len("assets/"):]
-                    if name != "outputs.json":
+                    if name.lower().endswith(".svg"):
+                        self._add_svg_asset(files, config, f"assets/{slug}/{name}", entry / rel)
+                    elif name != "outputs.json":
                         files.append(AssetFile.generated(config, f"assets/{slug}/{name}",
                                                          abs_src_path=str(entry / rel)))
             self._add_notebook_page(files, config, slug, res, entry)
         site_extras.add_build_report(files, config)
         page_assets.add_files(files, config, AssetFile)
         return files
+
+    def _add_svg_asset(self, files: Files, config: MkDocsConfig, uri: str, path: Path) -> None:
+        """Publish a recipe's SVG cleaned (:mod:`pipeline.site.sanitize_svg`): opened directly
+        it is a document of the site's origin. What was removed is a warning naming the file;
+        a file that cannot be cleaned is not published (a page that shows it then warns too)."""
+        try:
+            clean = sanitize_svg(path.read_bytes())
+        except SvgRejected as exc:
+            log.warning("%s: not published: %s", uri, exc)
+            return
+        if clean.changed:
+            log.warning("%s: removed %s", uri, describe_svg(clean.removed))
+        files.append(AssetFile.generated(config, uri, content=clean.data))
 
     def _add_notebook_page(self, files: Files, config: MkDocsConfig, slug: str,
                            res: dict[str, Any], entry: Path) -> None:

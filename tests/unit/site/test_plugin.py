@@ -132,3 +132,37 @@ def test_markdown_asset_is_copied_not_rendered_and_include_inlines_tables(mini) 
 
 def TINY_PAGE_WITH(name: str) -> str:  # noqa: N802 - reads like the constant it stands for
     return f'# Alpha\n\n{{{{ include("{name}") }}}}\n'
+
+
+SVG_BODY = """
+# %%
+from IPython.display import SVG, display
+drawing = ('<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20" onload="alert(1)">'
+           '<rect width="20" height="20" fill="teal"/><script>alert(2)</script></svg>')
+ex.save_text("drawing.svg", drawing, kind="data")
+ex.save_text("broken.svg", "<svg onload=alert(3)>", kind="data")
+display(SVG(data=drawing))
+"""
+
+
+def test_recipe_svg_files_are_published_cleaned_and_the_build_says_what_went(mini) -> None:
+    """An SVG asset and an ``image/svg+xml`` output become files of the site's origin: cleaned,
+    each removal a warning naming the file (so --strict fails); an unreadable one stays out."""
+    (mini.content / "index.md").write_text(INDEX)
+    mini.add("alpha", tiny_recipe("Alpha", body=SVG_BODY))
+    assert mini.cli("build") == 0
+    site = mini.root / "site"
+    strict = build_site(mini.content, mini.build_dir, site)
+    assert strict.returncode != 0
+    assert "assets/alpha/drawing.svg: removed onload= on <svg>, a <script> element" in strict.stderr
+    assert "assets/alpha/broken.svg: not published: it is not well-formed XML" in strict.stderr
+    assert re.search(r"notebooks/alpha\.md: alpha_files/alpha_\d+_\d+\.svg: removed onload= on "
+                     r"<svg>, a <script> element", strict.stderr), strict.stderr
+    result = build_site(mini.content, mini.build_dir, site, strict=False)
+    assert result.returncode == 0, result.stderr
+    published = (site / "assets" / "alpha" / "drawing.svg").read_text()
+    assert "teal" in published and "alert" not in published and "onload" not in published
+    assert not (site / "assets" / "alpha" / "broken.svg").exists()
+    notebook_svgs = list((site / "notebooks").rglob("*.svg"))
+    assert len(notebook_svgs) == 1
+    assert "teal" in notebook_svgs[0].read_text() and "alert" not in notebook_svgs[0].read_text()
