@@ -83,3 +83,25 @@ STYLESHEET_PI = ('<?xml-stylesheet type="text/xsl" href="' + EVIL + '/x.xsl"?>'
 def document(index: int) -> str:
     """Vector ``index`` as a whole SVG document with its payload."""
     return VECTORS[index].format(svg=SVG_OPEN).replace("PAYLOAD", f"alert({index})")
+
+
+def matplotlib_svg() -> bytes:
+    """A small matplotlib figure as SVG, with what its SVGs hold: paths, text, an embedded PNG
+    (``imshow``), clip paths, ``<use>``, a ``<style>``, RDF metadata and a DOCTYPE."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(3, 2), dpi=72)
+    ax.plot([0, 1, 2], [2, 0, 1], label="a < b & c")
+    ax.imshow(np.arange(16).reshape(4, 4), extent=(0, 1, 0, 1))
+    ax.set_title("accuracy (%)")
+    ax.legend()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg")
+    plt.close(fig)
+    return buf.getvalue()

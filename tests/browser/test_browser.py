@@ -26,8 +26,6 @@ import numpy as np
 import pytest
 
 from tests.browser_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     FIRST_LOAD_BUDGET,
     PageVisit,
     StaticServer,
@@ -46,7 +44,7 @@ from tests.browser_support import (
     scrubber_problems,
     site_pages,
 )
-from tests.conftest import REPO_ROOT, MiniProject, missing, need_module, tiny_recipe
+from tests.conftest import REPO_ROOT, MiniProject, need_module, tiny_recipe
 from tests.sitebuild import build_site
 
 pytestmark = pytest.mark.browser
@@ -408,19 +406,10 @@ class PageReport:
 
 
 # ------------------------------------------------------------------------------------- fixtures
-# Module scope, not session: while Playwright's sync API is open, its event loop counts as running
-# in the main thread, and the in-process Ctrl-C tests that run after this module (which need
-# asyncio.run and signal handlers in the main thread) would fail.
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        missing(f"Chromium at {CHROMIUM}", "`apt-get install -y chromium` (never a downloaded browser)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+def browser(chromium: Any) -> Any:
+    """This module's name for the shared Chromium (tests/browser/conftest.py)."""
+    return chromium
 
 
 @pytest.fixture(scope="session")

@@ -25,8 +25,8 @@ import pytest
 
 from pipeline.site.notebook_page import export_page
 from pipeline.site.pages import PageContext, expand_shortcodes
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, StaticServer
-from tests.conftest import REPO_ROOT, missing
+from tests.browser_support import StaticServer
+from tests.conftest import REPO_ROOT
 from tests.xss_vectors import NAVIGATING, VECTORS, srcdoc, with_payload
 
 pytestmark = pytest.mark.browser
@@ -102,16 +102,6 @@ def corpus_pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
         yield server.base, {"include": include_warnings, "notebook": notebook_warnings}
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        missing(f"Chromium at {CHROMIUM}", "`apt-get install -y chromium`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 #: Every element gets the events inline handlers listen for (a surviving handler then runs);

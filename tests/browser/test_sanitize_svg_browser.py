@@ -10,7 +10,6 @@ A matplotlib figure must look the same, pixel for pixel, before and after cleani
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,8 @@ from typing import Any
 import pytest
 
 from pipeline.site.sanitize_svg import sanitize_svg
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, StaticServer
-from tests.conftest import missing
-from tests.svg_xss_vectors import VECTORS, document
+from tests.browser_support import StaticServer
+from tests.svg_xss_vectors import VECTORS, document, matplotlib_svg
 
 pytestmark = pytest.mark.browser
 
@@ -54,16 +52,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         yield server.base, root
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        missing(f"Chromium at {CHROMIUM}", "`apt-get install -y chromium`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _open_each(browser: Any, base: str, folder: str) -> dict[int, list[str]]:
@@ -113,23 +101,10 @@ def test_the_raw_vectors_do_harm_in_this_browser(chromium: Any, served: tuple) -
 
 
 def test_a_matplotlib_figure_looks_the_same_after_cleaning(chromium: Any, served: tuple) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     base, root = served
-    fig, ax = plt.subplots(figsize=(3, 2), dpi=72)
-    ax.plot([0, 1, 2], [2, 0, 1], label="a < b & c")
-    ax.imshow(np.arange(16).reshape(4, 4), extent=(0, 1, 0, 1))
-    ax.set_title("accuracy (%)")
-    ax.legend()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="svg")
-    plt.close(fig)
-    (root / "raw" / "figure.svg").write_bytes(buf.getvalue())
-    (root / "clean" / "figure.svg").write_bytes(sanitize_svg(buf.getvalue()).data)
+    raw = matplotlib_svg()
+    (root / "raw" / "figure.svg").write_bytes(raw)
+    (root / "clean" / "figure.svg").write_bytes(sanitize_svg(raw).data)
     page = chromium.new_page(viewport={"width": 240, "height": 160})
     shots = []
     for folder in ("raw", "clean"):

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from pipeline.site.notebook_page import export_page
 from pipeline.site.sanitize_svg import SVG_NS, SvgRejected, describe, sanitize_svg
-from tests.svg_xss_vectors import EVIL, REJECTED, STYLESHEET_PI, SVG_OPEN, VECTORS, document
+from tests.svg_xss_vectors import (
+    EVIL,
+    REJECTED,
+    STYLESHEET_PI,
+    SVG_OPEN,
+    VECTORS,
+    document,
+    matplotlib_svg,
+)
 
 DANGEROUS_ELEMENTS = {"script", "foreignObject", "iframe", "set", "animate", "discard",
                       "handler", "img", "body"}
@@ -81,21 +88,7 @@ def test_what_a_drawing_needs_survives() -> None:
 
 
 def test_a_matplotlib_svg_loses_nothing_but_its_doctype_and_comments() -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, ax = plt.subplots(figsize=(3, 2))
-    ax.plot([0, 1, 2], [2, 0, 1], label="a < b & c")
-    ax.imshow(np.arange(16).reshape(4, 4), extent=(0, 1, 0, 1))
-    ax.set_title("accuracy (%)")
-    ax.legend()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="svg")
-    plt.close(fig)
-    raw = buf.getvalue()
+    raw = matplotlib_svg()
     assert b"<!DOCTYPE" in raw and b"data:image/png;base64" in raw and b"<metadata>" in raw
     clean = sanitize_svg(raw)
     assert not clean.changed, describe(clean.removed)
