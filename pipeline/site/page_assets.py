@@ -21,7 +21,8 @@ URI_PREFIX = "assets/_nnx/"
 #: Stylesheets, before the site's own ``extra_css`` (so a site's rules win).
 STYLESHEETS = ("nnx.css",)
 #: Scripts in load order, after the theme's bundle (they subscribe to its ``document$``) and
-#: before the site's own ``extra_javascript``. nnx-palette.js first: the others listen to it;
+#: before the site's own ``extra_javascript``. nnx-palette.js first: the others listen to it and
+#: start through its ``nnxEachPage`` (once per page, instant navigation included);
 #: nnx-replay-core.js (the numbers of a live replay) before nnx-replay.js (which draws them).
 SCRIPTS = ("nnx-palette.js", "nnx-scrubber.js", "nnx-replay-core.js", "nnx-replay.js",
            "nnx-embeds.js", "nnx-sort.js", "nnx-a11y.js")

@@ -78,11 +78,5 @@
   window.addEventListener("beforeprint", function () { pending().forEach(load); });
 
   window.nnxEmbeds = { init: init, load: load };
-  if (window.document$ && typeof window.document$.subscribe === "function") {
-    window.document$.subscribe(init);
-  } else if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", init);
-  } else {
-    init();
-  }
+  window.nnxEachPage(init);
 })();

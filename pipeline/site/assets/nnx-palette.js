@@ -97,11 +97,18 @@
   window.nnxPalette = { current: current, apply: apply, reducedMotion: reduced };
   if (reduceMotion && reduceMotion.addEventListener) reduceMotion.addEventListener("change", update);
   if (document.body) watch(); else document.addEventListener("DOMContentLoaded", watch);
-  if (window.document$ && typeof window.document$.subscribe === "function") {
-    window.document$.subscribe(update);
-  } else if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", update);
-  } else {
-    update();
+  /** Run ``fn`` for every page Material shows: now (or once the DOM is ready), then after each
+   *  instant navigation (``document$`` emits the new page). Every page script starts through
+   *  this; the plugin loads this file first. */
+  function eachPage(fn) {
+    if (window.document$ && typeof window.document$.subscribe === "function") {
+      window.document$.subscribe(function () { fn(); });
+    } else if (document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", function () { fn(); });
+    } else {
+      fn();
+    }
   }
+  window.nnxEachPage = eachPage;
+  eachPage(update);
 })();

@@ -366,11 +366,5 @@
   };
   window.nnxScrubber = api;
 
-  if (window.document$ && typeof window.document$.subscribe === "function") {
-    window.document$.subscribe(function () { api.init(); });
-  } else if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", api.init);
-  } else {
-    api.init();
-  }
+  window.nnxEachPage(api.init);
 })();

@@ -49,11 +49,5 @@
   }
 
   window.nnxSort = { init: init, sortBy: sortBy };
-  if (window.document$ && typeof window.document$.subscribe === "function") {
-    window.document$.subscribe(init);
-  } else if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", init);
-  } else {
-    init();
-  }
+  window.nnxEachPage(init);
 })();
