@@ -99,9 +99,11 @@ def bench_issue_day_build(root: Path, *, data_dir: Path | None = None, profile: 
     """
     src = extract_commit(commit, root / f"issue-day-{commit}")
     if data_dir is None:  # that checkout's default (../shared beside it) does not exist here
+        from pipeline.builder import site_config
         from pipeline.library.datasets.places import default_data_dir
 
-        data_dir = default_data_dir()
+        # $NNX_DATA_DIR, else this project's own (the plugin's data_dir in its mkdocs.yml)
+        data_dir = default_data_dir() or site_config.load(REPO_ROOT / "mkdocs.yml").data_dir
     project = TempProject(root / "issue-day-project", src / "content",
                           available_recipes(src / "content"), profile=profile, data_dir=data_dir)
     # that day's CLI and settings: serial by default, no --jobs auto, no warm kernels, the
