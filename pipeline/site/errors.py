@@ -36,3 +36,8 @@ class ShortcodeUsageError(ShortcodeError):
 
 class ClaimError(PipelineError, ValueError):
     """A malformed ``article_comparison`` entry (the message names the page and the entry)."""
+
+
+class SvgRejected(PipelineError, ValueError):
+    """A recipe's SVG that cannot be published: not well-formed XML, entity declarations, or not
+    an ``<svg>`` (:mod:`pipeline.site.sanitize_svg`). The message says why."""

@@ -44,9 +44,10 @@ from typing import Any
 
 from pipeline.builder.notebook_export import withhold_pictures
 from pipeline.library.inline_dark import DARK_PNG_MIME
+from pipeline.site.errors import SvgRejected
 from pipeline.site.sanitize import describe, one_block, sanitize
-from pipeline.site.sanitize_svg import SvgRejected, sanitize_svg
 from pipeline.site.sanitize_svg import describe as describe_svg
+from pipeline.site.sanitize_svg import sanitize_svg
 
 log = logging.getLogger("mkdocs.plugins.nnx")
 

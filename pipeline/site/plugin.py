@@ -42,6 +42,7 @@ from pipeline.site.article_comparison import (
     rows_for,
 )
 from pipeline.site.config import ExplainersConfig, moved_extra_options
+from pipeline.site.errors import SvgRejected
 from pipeline.site.hosting_limits import MB, file_problem, hosting_banner, oversized
 from pipeline.site.notebook_page import NotebookPage, export_page, read_notebook
 from pipeline.site.pages import (
@@ -59,8 +60,8 @@ from pipeline.site.pages import (
 )
 from pipeline.site.profile_notes import profile_sentence
 from pipeline.site.render import render
-from pipeline.site.sanitize_svg import SvgRejected, sanitize_svg
 from pipeline.site.sanitize_svg import describe as describe_svg
+from pipeline.site.sanitize_svg import sanitize_svg
 from pipeline.site.thumbnails import make_thumbnail, thumbnail_path
 
 log = logging.getLogger("mkdocs.plugins.nnx")

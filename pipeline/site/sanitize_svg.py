@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from pipeline.site.errors import SvgRejected
+
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
@@ -93,10 +95,6 @@ _PI_RE = re.compile(rb"<\?([A-Za-z_:][\w.:-]*)")
 _CSS_URL_RE = re.compile(r"url\s*\(\s*['\"]?\s*([^'\")\s]*)", re.I)
 _CSS_FORBIDDEN_RE = re.compile(r"@import|expression\s*\(|javascript:|-moz-binding|behavior\s*:"
                                r"|\\", re.I)
-
-
-class SvgRejected(ValueError):
-    """The file cannot be published: not well-formed XML, entity tricks, or not an ``<svg>``."""
 
 
 @dataclass

@@ -6,8 +6,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from pipeline.site.errors import SvgRejected
 from pipeline.site.notebook_page import export_page
-from pipeline.site.sanitize_svg import SVG_NS, SvgRejected, describe, sanitize_svg
+from pipeline.site.sanitize_svg import SVG_NS, describe, sanitize_svg
 from tests.svg_xss_vectors import (
     EVIL,
     REJECTED,
