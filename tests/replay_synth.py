@@ -37,6 +37,25 @@ def build_model(kind: str, n_inputs: int, hidden: tuple[int, ...], n_classes: in
     return model, loss
 
 
+def normalized_classifier(n_inputs: int = 2, units: int = 5, *, seed: int = 2,
+                          names: tuple[str, ...] = ("h0", "bn", "drop", "h1", "output")):
+    """A binary classifier with BatchNormalization and Dropout *before* its 2-unit layer:
+    Dense(units, relu) -> BatchNormalization -> Dropout(0.3) -> Dense(2, tanh) -> Dense(1,
+    sigmoid), compiled (sgd, binary cross-entropy). The layers NumpyForward must run before
+    the viewed one to keep the feature space's grid and background."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    dense, norm, drop, viewed, output = names
+    model = keras.Sequential([
+        keras.Input((n_inputs,)), keras.layers.Dense(units, activation="relu", name=dense),
+        keras.layers.BatchNormalization(name=norm), keras.layers.Dropout(0.3, name=drop),
+        keras.layers.Dense(2, activation="tanh", name=viewed),
+        keras.layers.Dense(1, activation="sigmoid", name=output)])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    return model
+
+
 def _loss(kind: str, out: np.ndarray, y: np.ndarray) -> np.ndarray:
     eps = 1e-7
     if kind == "binary":

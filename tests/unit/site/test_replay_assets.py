@@ -50,7 +50,7 @@ from pipeline.library.replay.browser_data import (  # noqa: E402
 from pipeline.library.replay.forward import NumpyForward  # noqa: E402
 from pipeline.library.replay.store import Replay  # noqa: E402
 from tests.conftest import REPO_ROOT, missing  # noqa: E402
-from tests.replay_synth import synthetic_replay  # noqa: E402
+from tests.replay_synth import normalized_classifier, synthetic_replay  # noqa: E402
 
 JS_TESTS = REPO_ROOT / "tests" / "js"
 SMALL = {"figsize": (6, 3), "dpi": 40}
@@ -212,13 +212,7 @@ def _cases() -> dict[str, tuple[Replay, Any, bool]]:
     multi = synthetic_replay("multiclass", 5, (6,), n_classes=3, n_probe=60, epochs=6)
     multi2d = synthetic_replay("multiclass", 2, (5,), n_classes=3, n_probe=60, epochs=6, seed=1)
     regression = synthetic_replay("regression", 3, (4,), n_probe=50, epochs=6)
-    keras.utils.set_random_seed(2)
-    bn_model = keras.Sequential([
-        keras.Input((2,)), keras.layers.Dense(5, activation="relu", name="h0"),
-        keras.layers.BatchNormalization(name="bn"), keras.layers.Dropout(0.3, name="drop"),
-        keras.layers.Dense(2, activation="tanh", name="h1"),
-        keras.layers.Dense(1, activation="sigmoid", name="output")])
-    bn_model.compile(optimizer="sgd", loss="binary_crossentropy")
+    bn_model = normalized_classifier()
     bn = synthetic_replay("binary", 2, n_probe=50, epochs=6, record=("h1",), model=bn_model)
     config = binary.model_config
     for spec in config["config"]["layers"]:

@@ -35,7 +35,7 @@ from pipeline.library.replay.browser_data import (  # noqa: E402
 )
 from pipeline.library.replay.panels import CurvesPanel, FeatureSpacePanel  # noqa: E402
 from pipeline.library.replay.store import Replay  # noqa: E402
-from tests.replay_synth import synthetic_replay  # noqa: E402
+from tests.replay_synth import normalized_classifier, synthetic_replay  # noqa: E402
 
 SMALL = {"figsize": (6, 3), "dpi": 40}
 
@@ -161,13 +161,7 @@ def test_the_numpy_loss_is_keras_loss() -> None:
 
 
 def test_a_normalization_before_the_viewed_layer_keeps_grid_and_background(tmp_path: Path) -> None:
-    keras.utils.set_random_seed(2)
-    model = keras.Sequential([
-        keras.Input((2,)), keras.layers.Dense(5, activation="relu", name="h0"),
-        keras.layers.BatchNormalization(name="bn"), keras.layers.Dropout(0.3, name="drop"),
-        keras.layers.Dense(2, activation="tanh", name="h1"),
-        keras.layers.Dense(1, activation="sigmoid", name="output")])
-    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    model = normalized_classifier()
     replay = synthetic_replay("binary", 2, n_probe=50, epochs=3, record=("h1",), model=model)
     comp = default_layout(replay, **SMALL)
     assert isinstance(comp.panels[0][0], FeatureSpacePanel)

@@ -153,12 +153,9 @@ def test_numpy_forward_rejects_what_it_cannot_compute() -> None:
 
 
 def test_numpy_forward_computes_batch_normalization_like_keras() -> None:
-    keras.utils.set_random_seed(3)
-    model = keras.Sequential([
-        keras.Input((3,)), keras.layers.Dense(6, activation="relu", name="d0"),
-        keras.layers.BatchNormalization(name="bn"), keras.layers.Dropout(0.3, name="drop"),
-        keras.layers.Dense(2, activation="tanh", name="hidden"),
-        keras.layers.Dense(1, activation="sigmoid", name="out")])
+    from tests.replay_synth import normalized_classifier
+
+    model = normalized_classifier(3, 6, seed=3, names=("d0", "bn", "drop", "hidden", "out"))
     x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
     model.compile(optimizer="sgd", loss="binary_crossentropy")
     model.fit(x, (x[:, 0] > 0).astype("float32"), epochs=2, verbose=0)  # moving statistics move
