@@ -46,7 +46,6 @@ from pipeline.builder.notebook_export import withhold_pictures
 from pipeline.library.inline_dark import DARK_PNG_MIME
 from pipeline.site.errors import SvgRejected
 from pipeline.site.sanitize import describe, one_block, sanitize
-from pipeline.site.sanitize_svg import describe as describe_svg
 from pipeline.site.sanitize_svg import sanitize_svg
 
 log = logging.getLogger("mkdocs.plugins.nnx")
@@ -142,7 +141,7 @@ def sanitize_svg_files(files: dict[str, bytes]) -> list[str]:
             removed.append(f"{name}: not published: {exc}")
             continue
         if clean.changed:
-            removed.append(f"{name}: removed {describe_svg(clean.removed)}")
+            removed.append(f"{name}: removed {describe(clean.removed)}")
         files[name] = clean.data
     return removed
 

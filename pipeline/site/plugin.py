@@ -60,7 +60,7 @@ from pipeline.site.pages import (
 )
 from pipeline.site.profile_notes import profile_sentence
 from pipeline.site.render import render
-from pipeline.site.sanitize_svg import describe as describe_svg
+from pipeline.site.sanitize import describe
 from pipeline.site.sanitize_svg import sanitize_svg
 from pipeline.site.thumbnails import make_thumbnail, thumbnail_path
 
@@ -181,7 +181,7 @@ class ExplainersPlugin(BasePlugin[ExplainersConfig]):
             log.warning("%s: not published: %s", uri, exc)
             return
         if clean.changed:
-            log.warning("%s: removed %s", uri, describe_svg(clean.removed))
+            log.warning("%s: removed %s", uri, describe(clean.removed))
         files.append(AssetFile.generated(config, uri, content=clean.data))
 
     def _add_notebook_page(self, files: Files, config: MkDocsConfig, slug: str,

@@ -77,22 +77,23 @@ _EXTRA_URL_ATTRIBUTES = frozenset({"data-nnx-light", "data-nnx-dark", "data-nnx-
 ID_PREFIX = "nnx-user-"
 
 _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
-_INVISIBLE_RE = re.compile(r"[\x00-\x20\x7f]+")
+#: What browsers ignore inside a URL (``java\tscript:`` is ``javascript:``).
+INVISIBLE_RE = re.compile(r"[\x00-\x20\x7f]+")
 
 
-def _url_allowed(value: str) -> bool:
+def url_allowed(value: str) -> bool:
     """A relative URL, or one of :data:`URL_SCHEMES` (after removing what browsers ignore)."""
-    compact = _INVISIBLE_RE.sub("", value)
+    compact = INVISIBLE_RE.sub("", value)
     match = _SCHEME_RE.match(compact)
     return match is None or match.group(1).lower() in URL_SCHEMES
 
 
 def _filter_attribute(element: str, attribute: str, value: str) -> str | None:
     if attribute in _EXTRA_URL_ATTRIBUTES:
-        return value if _url_allowed(value) else None
+        return value if url_allowed(value) else None
     if attribute == "srcset":
         candidates = [part.strip().split()[0] for part in value.split(",") if part.strip()]
-        return value if all(_url_allowed(url) for url in candidates) else None
+        return value if all(url_allowed(url) for url in candidates) else None
     if element == "a" and attribute == "target":
         return value if value in ("_blank", "_self") else None
     return value
@@ -139,8 +140,9 @@ def one_block(html: str) -> str:
     return "\n".join(line for line in html.strip().splitlines() if line.strip())
 
 
-def describe(parts: tuple[str, ...] | list[str]) -> str:
-    """``"a <script> element, onload= on <svg> (2)"``: the parts counted, in first-seen order."""
+def describe(parts: tuple[str, ...] | list[str] | Counter[str]) -> str:
+    """``"a <script> element, onload= on <svg> (2)"``: the parts counted, in first-seen order
+    (a ``Counter`` keeps its counts: :mod:`pipeline.site.sanitize_svg` reports that way)."""
     counts = Counter(parts)
     return ", ".join(f"{part} ({n})" if n > 1 else part for part, n in counts.items())
 
@@ -210,7 +212,7 @@ def _style_properties(value: str) -> set[str]:
 
 
 def _scheme(value: str) -> str:
-    match = _SCHEME_RE.match(_INVISIBLE_RE.sub("", value))
+    match = _SCHEME_RE.match(INVISIBLE_RE.sub("", value))
     return match.group(1).lower() if match else ""
 
 
@@ -246,11 +248,11 @@ def removed_parts(before: str, after: str) -> tuple[tuple[str, ...], tuple[str, 
                 kept[(tag, name, value)] -= 1
                 continue
             if tag not in TAGS and not (name.startswith("on") or name in _ACTIVE_ATTRIBUTES
-                                        or name in _URL_ATTRIBUTES and not _url_allowed(value)):
+                                        or name in _URL_ATTRIBUTES and not url_allowed(value)):
                 continue  # went with its element, reported above
             if name.startswith("on"):
                 active.append(f"{name}= on <{tag}>")
-            elif name in _URL_ATTRIBUTES and not _url_allowed(value):
+            elif name in _URL_ATTRIBUTES and not url_allowed(value):
                 active.append(f"a {_scheme(value)}: URL in {name}= on <{tag}>")
             elif name == "style":
                 dropped = sorted(_style_properties(value) - STYLE_PROPERTIES)

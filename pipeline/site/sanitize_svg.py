@@ -34,6 +34,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from pipeline.site.errors import SvgRejected
+from pipeline.site.sanitize import INVISIBLE_RE, url_allowed
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -86,10 +87,7 @@ ATTRIBUTES = frozenset(name.lower() for name in """
 DROP_WITH_CONTENT = frozenset({"script", "foreignObject", "iframe", "object", "embed", "handler",
                                "listener", "animate", "animateColor", "animateMotion",
                                "animateTransform", "set", "discard"})
-LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 _RASTER_DATA_RE = re.compile(r"^data:image/(png|jpe?g|gif|webp);base64,[A-Za-z0-9+/=\s]*$", re.I)
-_SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
-_INVISIBLE_RE = re.compile(r"[\x00-\x20\x7f]+")
 _PI_RE = re.compile(rb"<\?([A-Za-z_:][\w.:-]*)")
 #: ``url(...)`` in an attribute or CSS; only ``url(#id)`` stays.
 _CSS_URL_RE = re.compile(r"url\s*\(\s*['\"]?\s*([^'\")\s]*)", re.I)
@@ -99,7 +97,8 @@ _CSS_FORBIDDEN_RE = re.compile(r"@import|expression\s*\(|javascript:|-moz-bindin
 
 @dataclass
 class SanitizedSvg:
-    """The SVG to publish (``data``: the cleaned tree, written anew) and what was removed."""
+    """The SVG to publish (``data``: the cleaned tree, written anew) and what was removed
+    (:func:`pipeline.site.sanitize.describe` words it)."""
 
     data: bytes
     removed: Counter[str] = field(default_factory=Counter)
@@ -129,11 +128,6 @@ def sanitize_svg(data: bytes) -> SanitizedSvg:
     for uri, prefix in _PREFIXES.items():
         ET.register_namespace(prefix, uri)
     return SanitizedSvg(ET.tostring(root, encoding="utf-8", xml_declaration=True), removed)
-
-
-def describe(removed: Counter[str]) -> str:
-    """``"a <script> element, onload= on <svg> (2)"``: what was removed, in first-seen order."""
-    return ", ".join(f"{what} ({n})" if n > 1 else what for what, n in removed.items())
 
 
 def _clean(element: ET.Element, removed: Counter[str]) -> None:
@@ -182,7 +176,7 @@ def _attribute_problem(element: str, attr: str, value: str) -> str | None:
         return f"style= with external references or code on <{element}>"
     if "\\" in value:  # a CSS escape can spell url( or javascript: in a presentation attribute
         return f"{local}= with a backslash on <{element}>"
-    if "javascript:" in _INVISIBLE_RE.sub("", value).lower():
+    if "javascript:" in INVISIBLE_RE.sub("", value).lower():
         return f"{local}= with javascript: on <{element}>"
     for target in _CSS_URL_RE.findall(value):
         if not target.startswith("#"):
@@ -191,15 +185,12 @@ def _attribute_problem(element: str, attr: str, value: str) -> str | None:
 
 
 def _href_allowed(element: str, value: str) -> bool:
-    url = _INVISIBLE_RE.sub("", value)
+    url = INVISIBLE_RE.sub("", value)
     if url.startswith("#"):
         return True
     if element in {"image", "feImage"} and _RASTER_DATA_RE.match(value.strip()):
         return True
-    if element != "a" or url.startswith("//"):
-        return False
-    scheme = _SCHEME_RE.match(url)
-    return scheme is None or scheme.group(1).lower() in LINK_SCHEMES
+    return element == "a" and not url.startswith("//") and url_allowed(url)
 
 
 def _css_problem(css: str) -> bool:

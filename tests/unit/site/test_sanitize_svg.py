@@ -8,7 +8,8 @@ import pytest
 
 from pipeline.site.errors import SvgRejected
 from pipeline.site.notebook_page import export_page
-from pipeline.site.sanitize_svg import SVG_NS, describe, sanitize_svg
+from pipeline.site.sanitize import describe
+from pipeline.site.sanitize_svg import SVG_NS, sanitize_svg
 from tests.svg_xss_vectors import (
     EVIL,
     REJECTED,
